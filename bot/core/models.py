@@ -1,0 +1,60 @@
+"""The domain types every layer shares. Pure data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    """The position that was wiped out (never the order side)."""
+
+    LONG = "long"
+    SHORT = "short"
+
+
+class Venue(StrEnum):
+    BINANCE = "binance"
+    BYBIT = "bybit"
+    OKX = "okx"
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationEvent:
+    """One forced liquidation as a venue reported it, normalised.
+
+    `quantity` is in the venue's own unit (base coin, contracts or USD, see the
+    parser of each venue); `notional_usd` is the USD value, rounded to the cent.
+    `at_ms` is the venue's event time in milliseconds since the epoch (UTC).
+    """
+
+    venue: str
+    stream: str
+    instrument: str
+    asset: str
+    liquidated: Side
+    price: float
+    quantity: float
+    notional_usd: float
+    at_ms: int
+
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open time range [start_ms, end_ms)."""
+
+    start_ms: int
+    end_ms: int
+
+    @classmethod
+    def trailing(cls, duration_ms: int, now_ms: int) -> Window:
+        return cls(now_ms - duration_ms, now_ms)
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.start_ms
