@@ -1,0 +1,146 @@
+"""Storage: exact windows at any boundary, dedup, rollups, spans, migrations."""
+
+from __future__ import annotations
+
+import random
+
+import aiosqlite
+import pytest
+
+from bot.core.models import HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
+from bot.storage.migrations import MIGRATIONS
+from bot.storage.store import Store, decompose
+
+T0 = 1_742_558_400_000  # 2025-03-21 12:00:00 UTC, on an hour boundary
+
+
+def event(at_ms: int, usd: float, side: Side = Side.LONG, asset: str = "BTC", venue: str = "binance"):
+    price = 50_000.0
+    return LiquidationEvent(
+        venue=venue,
+        stream="usdm",
+        instrument=f"{asset}USDT",
+        asset=asset,
+        liquidated=side,
+        price=price,
+        quantity=usd / price,
+        notional_usd=usd,
+        at_ms=at_ms,
+    )
+
+
+def brute_force(events, asset, window):
+    chosen = [
+        e for e in events if window.start_ms <= e.at_ms < window.end_ms and (asset is None or e.asset == asset)
+    ]
+    return round(sum(e.notional_usd for e in chosen), 2), len(chosen)
+
+
+async def test_any_window_matches_a_brute_force_sum_to_the_cent(store):
+    rng = random.Random(7)
+    events = [
+        event(
+            T0 + rng.randrange(0, 6 * HOUR_MS),
+            round(rng.uniform(10, 2_000_000), 2),
+            rng.choice([Side.LONG, Side.SHORT]),
+            rng.choice(["BTC", "ETH", "SOL"]),
+            rng.choice(["binance", "bybit", "okx"]),
+        )
+        for _ in range(3_000)
+    ]
+    await store.add_events(events)
+    windows = [Window(T0 + rng.randrange(0, 6 * HOUR_MS), 0) for _ in range(40)]
+    windows = [Window(w.start_ms, w.start_ms + rng.randrange(1, 4 * HOUR_MS)) for w in windows]
+    windows += [Window(T0, T0 + 6 * HOUR_MS), Window(T0 + MINUTE_MS, T0 + HOUR_MS + 1)]
+    for window in windows:
+        for asset in ("BTC", None):
+            rows = await store.totals(asset, window)
+            got = (round(sum(r.usd for r in rows), 2), sum(r.events for r in rows))
+            assert got == brute_force(events, asset, window), window
+
+
+async def test_largest_orders_match_a_brute_force_sort(store):
+    rng = random.Random(3)
+    events = [
+        event(T0 + rng.randrange(0, 3 * HOUR_MS), round(rng.uniform(10, 5_000_000), 2))
+        for _ in range(2_000)
+    ]
+    await store.add_events(events)
+    window = Window(T0 + 17_123, T0 + 3 * HOUR_MS - 5_000)
+    top = await store.largest("BTC", window, limit=5)
+    expected = sorted(
+        (e for e in events if window.start_ms <= e.at_ms < window.end_ms), key=lambda e: -e.notional_usd
+    )[:5]
+    assert [e.notional_usd for e in top] == [e.notional_usd for e in expected]
+    assert top[0] == expected[0]
+
+
+async def test_a_replayed_batch_is_stored_once(store):
+    batch = [event(T0 + i * 1000, 1000.0 + i) for i in range(100)]
+    first = await store.add_events(batch)
+    again = await store.add_events(batch[50:] + [event(T0 + 999_999, 5.0)])
+    assert (first.inserted, first.duplicates) == (100, 0)
+    assert (again.inserted, again.duplicates) == (1, 50)
+    rows = await store.totals("BTC", Window(T0, T0 + HOUR_MS))
+    assert sum(r.events for r in rows) == 101
+    assert round(sum(r.usd for r in rows), 2) == round(sum(1000.0 + i for i in range(100)) + 5.0, 2)
+
+
+async def test_a_duplicate_inside_one_batch_counts_once(store):
+    one = event(T0 + 5, 250_000.0)
+    result = await store.add_events([one, one, event(T0 + 6, 1.0)])
+    assert (result.inserted, result.duplicates) == (2, 1)
+    rows = await store.totals(None, Window(T0, T0 + HOUR_MS))
+    assert sum(r.usd for r in rows) == 250_001.0
+
+
+def test_window_pieces_tile_the_window_without_overlap():
+    window = Window(T0 + 1234, T0 + 5 * HOUR_MS + 3 * MINUTE_MS + 17)
+    pieces = decompose(window)
+    assert pieces[0].start_ms == window.start_ms and pieces[-1].end_ms == window.end_ms
+    assert all(a.end_ms == b.start_ms for a, b in zip(pieces, pieces[1:]))
+    assert [p.table for p in pieces] == ["events", "rollup_minute", "rollup_hour", "rollup_minute", "events"]
+
+
+async def test_spans_merge_when_they_overlap(store):
+    await store.add_span("okx", "public", T0, T0 + 10 * MINUTE_MS)
+    await store.add_span("okx", "public", T0 + 5 * MINUTE_MS, T0 + 20 * MINUTE_MS)
+    await store.add_span("okx", "public", T0 + HOUR_MS, T0 + 2 * HOUR_MS)
+    spans = await store.spans(Window(T0, T0 + 3 * HOUR_MS))
+    assert [(s.start_ms, s.end_ms) for s in spans] == [
+        (T0, T0 + 20 * MINUTE_MS),
+        (T0 + HOUR_MS, T0 + 2 * HOUR_MS),
+    ]
+
+
+async def test_chat_locale_survives_a_restart(tmp_path):
+    path = tmp_path / "db.sqlite"
+    store = await Store.open(path)
+    await store.set_chat_locale("telegram:-100", "zh", now_ms=T0)
+    await store.close()
+    store = await Store.open(path)
+    try:
+        assert await store.chat_locale("telegram:-100") == "zh"
+        assert await store.chat_locale("telegram:-200") is None
+    finally:
+        await store.close()
+
+
+async def test_migrations_are_recorded_and_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "db.sqlite"
+    await (await Store.open(path)).close()
+    async with aiosqlite.connect(path) as db:
+        assert (await (await db.execute("PRAGMA user_version")).fetchone())[0] == len(MIGRATIONS)
+        await db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        await db.commit()
+    with pytest.raises(RuntimeError, match="newer than this liqbot"):
+        await Store.open(path)
+
+
+async def test_stats_count_events_per_venue(store):
+    await store.add_events([event(T0, 1.0), event(T0 + 1, 2.0, venue="okx"), event(T0 + 2, 3.0, venue="okx")])
+    stats = await store.stats()
+    assert stats.events == 3
+    assert stats.events_by_venue == {"binance": 1, "okx": 2}
+    assert (stats.first_at_ms, stats.last_at_ms) == (T0, T0 + 2)
+    assert await store.assets() == ["BTC"]
