@@ -1,0 +1,298 @@
+"""Turn core results (summaries, status) into Replies, in the chat's locale."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.core.models import LiquidationEvent, Side
+from bot.core.status import StatusReport
+from bot.core.summary import Split, Squeeze, Summary
+from bot.replies import numbers as fmt
+from bot.replies.locales import text
+from bot.replies.model import (
+    Action,
+    Align,
+    Bullets,
+    Column,
+    Field,
+    Fields,
+    Note,
+    Paragraph,
+    Reply,
+    Table,
+    Tone,
+    bold,
+    line,
+)
+from bot.replies.numbers import Locale
+
+TOP_ASSETS_SHOWN = 10
+VENUE_NAMES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX"}
+
+
+def venue_name(venue: str) -> str:
+    return VENUE_NAMES.get(venue, venue)
+
+
+def tone_of(squeeze: Squeeze) -> Tone:
+    return {Squeeze.LONG_SQUEEZE: Tone.LONGS_HIT, Squeeze.SHORT_SQUEEZE: Tone.SHORTS_HIT}.get(
+        squeeze, Tone.NEUTRAL
+    )
+
+
+def _side_amount(locale: Locale, amount: float, share: float | None) -> str:
+    if share is None:
+        return fmt.usd(amount, locale)
+    return text(locale, "value.side_amount", amount=fmt.usd(amount, locale), share=fmt.share(share, locale))
+
+
+def _totals_fields(split: Split, locale: Locale) -> Fields:
+    return Fields(
+        (
+            Field(text(locale, "field.total"), line(bold(fmt.usd(split.total_usd, locale)))),
+            Field(text(locale, "field.longs"), line(_side_amount(locale, split.long_usd, split.long_share))),
+            Field(text(locale, "field.shorts"), line(_side_amount(locale, split.short_usd, split.short_share))),
+            Field(text(locale, "field.orders"), line(fmt.count(split.events, locale))),
+        )
+    )
+
+
+def _split_table(first_header: str, splits: Sequence[Split], locale: Locale, names=lambda n: n) -> Table:
+    return Table(
+        columns=(
+            Column(first_header),
+            Column(text(locale, "col.total"), Align.RIGHT),
+            Column(text(locale, "col.longs"), Align.RIGHT),
+            Column(text(locale, "col.shorts"), Align.RIGHT),
+            Column(text(locale, "col.long_share"), Align.RIGHT),
+        ),
+        rows=tuple(
+            (
+                names(s.name),
+                fmt.usd(s.total_usd, locale),
+                fmt.usd(s.long_usd, locale),
+                fmt.usd(s.short_usd, locale),
+                fmt.share(s.long_share or 0.0, locale),
+            )
+            for s in splits
+        ),
+    )
+
+
+def largest_line(event: LiquidationEvent, locale: Locale):
+    return line(
+        text(
+            locale,
+            "largest",
+            amount=fmt.usd(event.notional_usd, locale),
+            side=text(locale, f"side.{event.liquidated.value}"),
+            venue=venue_name(event.venue),
+            instrument=event.instrument,
+            price=fmt.price(event.price),
+            time=fmt.timestamp(event.at_ms, locale),
+        )
+    )
+
+
+def insights(summary: Summary, locale: Locale) -> list:
+    total = summary.total
+    found = []
+    if summary.squeeze is Squeeze.LONG_SQUEEZE:
+        found.append(line(text(locale, "insight.long_squeeze", share=fmt.share(total.long_share, locale))))
+    elif summary.squeeze is Squeeze.SHORT_SQUEEZE:
+        found.append(line(text(locale, "insight.short_squeeze", share=fmt.share(total.short_share, locale))))
+    elif summary.squeeze is Squeeze.TWO_SIDED:
+        found.append(
+            line(
+                text(
+                    locale,
+                    "insight.two_sided",
+                    long_share=fmt.share(total.long_share, locale),
+                    short_share=fmt.share(total.short_share, locale),
+                )
+            )
+        )
+    if summary.asset is None and len(summary.by_asset) > 1:
+        dominant = summary.dominant_asset
+        found.append(
+            line(
+                text(
+                    locale,
+                    "insight.dominant",
+                    asset=dominant.name,
+                    amount=fmt.usd(dominant.total_usd, locale),
+                    share=fmt.share(dominant.total_usd / total.total_usd, locale),
+                )
+            )
+        )
+        one_sided = summary.most_one_sided
+        if one_sided is not None:
+            key = "insight.one_sided_long" if one_sided.heavier_side is Side.LONG else "insight.one_sided_short"
+            found.append(
+                line(text(locale, key, asset=one_sided.name, share=fmt.share(one_sided.dominant_share, locale)))
+            )
+    history = summary.history
+    if history is not None and history.average_usd > 0:
+        found.append(
+            line(
+                text(
+                    locale,
+                    "insight.history",
+                    ratio=f"{total.total_usd / history.average_usd:.1f}",
+                    windows=history.windows,
+                    window=fmt.window_label(summary.window.duration_ms, locale),
+                    previous=fmt.usd(history.previous_usd, locale),
+                    rank=history.rank,
+                    of=history.windows + 1,
+                )
+            )
+        )
+    return found
+
+
+def coverage_notes(summary: Summary, locale: Locale) -> list[Note]:
+    coverage = summary.coverage
+    window_text = fmt.window_label(summary.window.duration_ms, locale)
+    notes = []
+    if coverage.covered_ms == 0:
+        notes.append(Note(line(text(locale, "note.coverage_none"))))
+    elif not coverage.complete:
+        since = max(coverage.first_recorded_ms, summary.window.start_ms)
+        notes.append(
+            Note(
+                line(
+                    text(
+                        locale,
+                        "note.coverage_late",
+                        covered=fmt.duration(coverage.covered_ms, locale),
+                        window=window_text,
+                        share=fmt.share(coverage.fraction, locale),
+                        since=fmt.timestamp(since, locale),
+                    )
+                )
+            )
+        )
+        inner_gaps = [g for g in coverage.gaps if g[1] < summary.window.end_ms]
+        if inner_gaps:
+            gaps = ", ".join(
+                f"{fmt.timestamp(start, locale)} ({fmt.duration(end - start, locale)})" for start, end in inner_gaps[:3]
+            )
+            notes.append(Note(line(text(locale, "note.coverage_gaps", gaps=gaps))))
+    notes.append(Note(line(text(locale, "note.lower_bound"))))
+    return notes
+
+
+def summary_reply(summary: Summary, locale: Locale, refresh_command: str) -> Reply:
+    window_text = fmt.window_label(summary.window.duration_ms, locale)
+    if summary.asset is None:
+        title = text(locale, "title.all", window=window_text)
+    else:
+        title = text(locale, "title.asset", asset=summary.asset, window=window_text)
+    blocks: list = []
+    if summary.total.events == 0:
+        blocks.append(Paragraph(line(text(locale, "empty"))))
+    else:
+        blocks.append(_totals_fields(summary.total, locale))
+        if summary.asset is None:
+            shown = summary.by_asset[:TOP_ASSETS_SHOWN]
+            blocks.append(_split_table(text(locale, "col.asset"), shown, locale))
+        blocks.append(_split_table(text(locale, "col.venue"), summary.by_venue, locale, venue_name))
+        if summary.largest is not None:
+            blocks.append(Paragraph(largest_line(summary.largest, locale)))
+        found = insights(summary, locale)
+        if found:
+            blocks.append(Bullets(tuple(found)))
+    blocks += coverage_notes(summary, locale)
+    return Reply(
+        title=title,
+        blocks=tuple(blocks),
+        tone=tone_of(summary.squeeze),
+        actions=(Action(text(locale, "action.refresh"), refresh_command),),
+    )
+
+
+def top_reply(summary: Summary, locale: Locale, refresh_command: str) -> Reply:
+    window_text = fmt.window_label(summary.window.duration_ms, locale)
+    blocks: list = []
+    if summary.total.events == 0:
+        blocks.append(Paragraph(line(text(locale, "empty"))))
+    else:
+        blocks.append(_split_table(text(locale, "col.asset"), summary.by_asset[:TOP_ASSETS_SHOWN], locale))
+        blocks.append(
+            Paragraph(line(text(locale, "field.total") + ": ", bold(fmt.usd(summary.total.total_usd, locale))))
+        )
+    blocks += coverage_notes(summary, locale)
+    return Reply(
+        title=text(locale, "title.top", window=window_text),
+        blocks=tuple(blocks),
+        tone=tone_of(summary.squeeze),
+        actions=(Action(text(locale, "action.refresh"), refresh_command),),
+    )
+
+
+def big_reply(events: Sequence[LiquidationEvent], asset: str | None, window_ms: int, locale: Locale) -> Reply:
+    scope = asset or text(locale, "scope.all")
+    title = text(locale, "title.big", scope=scope, window=fmt.window_label(window_ms, locale))
+    if not events:
+        return Reply(title=title, blocks=(Paragraph(line(text(locale, "empty"))),))
+    table = Table(
+        columns=(
+            Column(text(locale, "col.time")),
+            Column(text(locale, "col.asset")),
+            Column(text(locale, "col.venue")),
+            Column(text(locale, "col.side")),
+            Column(text(locale, "col.total"), Align.RIGHT),
+            Column(text(locale, "col.price"), Align.RIGHT),
+        ),
+        rows=tuple(
+            (
+                fmt.timestamp(e.at_ms, locale)[5:16],
+                e.asset,
+                venue_name(e.venue),
+                text(locale, f"side.{e.liquidated.value}"),
+                fmt.usd(e.notional_usd, locale),
+                fmt.price(e.price),
+            )
+            for e in events
+        ),
+    )
+    return Reply(title=title, blocks=(table, Note(line(text(locale, "note.lower_bound")))))
+
+
+def status_reply(report: StatusReport, now_ms: int, locale: Locale) -> Reply:
+    if report.events_stored == 0 and not report.streams:
+        return Reply(title=text(locale, "title.status"), blocks=(Paragraph(line(text(locale, "status.none"))),))
+    fields = [Field(text(locale, "status.events"), line(fmt.count(report.events_stored, locale)))]
+    if report.first_at_ms is not None:
+        fields.append(Field(text(locale, "status.first"), line(fmt.timestamp(report.first_at_ms, locale))))
+        fields.append(
+            Field(
+                text(locale, "status.last"),
+                line(f"{fmt.timestamp(report.last_at_ms, locale)} ({fmt.age(now_ms - report.last_at_ms, locale)})"),
+            )
+        )
+    blocks: list = [Fields(tuple(fields))]
+    if report.streams:
+        blocks.append(Paragraph(line(bold(text(locale, "status.streams")))))
+        blocks.append(
+            Table(
+                columns=(
+                    Column(text(locale, "col.stream")),
+                    Column(text(locale, "col.state")),
+                    Column(text(locale, "col.last_frame")),
+                    Column(text(locale, "col.events_1h"), Align.RIGHT),
+                    Column(text(locale, "col.gaps_24h"), Align.RIGHT),
+                ),
+                rows=tuple(
+                    (
+                        f"{venue_name(s.venue)} {s.stream}",
+                        text(locale, f"state.{s.state}"),
+                        "-" if s.last_frame_ms is None else fmt.age(now_ms - s.last_frame_ms, locale),
+                        fmt.count(s.events_last_hour, locale),
+                        str(len(s.gaps_last_day)),
+                    )
+                    for s in report.streams
+                ),
+            )
+        )
+    return Reply(title=text(locale, "title.status"), blocks=tuple(blocks))
