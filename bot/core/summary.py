@@ -10,6 +10,12 @@ from bot.core.models import LiquidationEvent, Side, Window
 
 # A long (short) share at or above this makes the window a long (short) squeeze.
 SQUEEZE_SHARE = 0.65
+# A coverage shortfall up to this is noise (the first frame of a recording
+# arrives a few seconds after the window starts), not worth a caveat.
+COVERAGE_SLACK_MS = 60_000
+COVERAGE_SLACK_SHARE = 0.005
+# A most-one-sided asset at or above this share reads as a flush ripe for reversal.
+FLUSH_SHARE = 0.80
 # Only assets with at least this share of the window's total compete for "most
 # one-sided": a single $5K order is 100% one-sided and means nothing.
 ONE_SIDED_MIN_SHARE_OF_TOTAL = 0.05
@@ -95,7 +101,7 @@ class Coverage:
     window: Window
     covered_ms: int
     first_recorded_ms: int | None  # start of the earliest span touching the window
-    gaps: tuple[tuple[int, int], ...]  # unrecorded ranges inside the window, after recording began
+    gaps: tuple[tuple[int, int], ...]  # unrecorded ranges between recorded spans
 
     @property
     def fraction(self) -> float:
@@ -103,7 +109,9 @@ class Coverage:
 
     @property
     def complete(self) -> bool:
-        return self.covered_ms >= self.window.duration_ms
+        """Recorded all of the window but for a few seconds of slack."""
+        missing_ms = self.window.duration_ms - self.covered_ms
+        return missing_ms <= max(COVERAGE_SLACK_MS, COVERAGE_SLACK_SHARE * self.window.duration_ms)
 
     @property
     def starts_late(self) -> bool:
@@ -130,8 +138,6 @@ def coverage_of(window: Window, spans: Iterable[RecordedSpan]) -> Coverage:
     merged = merge_ranges(clipped)
     first = min((s.start_ms for s in spans), default=None) if merged else None
     gaps = tuple((a_end, b_start) for (_, a_end), (b_start, _) in zip(merged, merged[1:]))
-    if merged and merged[-1][1] < window.end_ms:
-        gaps += ((merged[-1][1], window.end_ms),)
     return Coverage(
         window=window,
         covered_ms=sum(e - s for s, e in merged),

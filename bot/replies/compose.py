@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot.core.models import LiquidationEvent, Side
 from bot.core.status import StatusReport
-from bot.core.summary import Split, Squeeze, Summary
+from bot.core.summary import FLUSH_SHARE, Split, Squeeze, Summary
 from bot.replies import numbers as fmt
 from bot.replies.locales import text
 from bot.replies.model import (
@@ -127,7 +127,9 @@ def insights(summary: Summary, locale: Locale) -> list:
         )
         one_sided = summary.most_one_sided
         if one_sided is not None:
-            key = "insight.one_sided_long" if one_sided.heavier_side is Side.LONG else "insight.one_sided_short"
+            key = "insight.one_sided_" + one_sided.heavier_side.value
+            if one_sided.dominant_share >= FLUSH_SHARE:
+                key = "insight.flushed_" + one_sided.heavier_side.value
             found.append(
                 line(text(locale, key, asset=one_sided.name, share=fmt.share(one_sided.dominant_share, locale)))
             )
@@ -172,7 +174,7 @@ def coverage_notes(summary: Summary, locale: Locale) -> list[Note]:
                 )
             )
         )
-        inner_gaps = [g for g in coverage.gaps if g[1] < summary.window.end_ms]
+        inner_gaps = coverage.gaps
         if inner_gaps:
             gaps = ", ".join(
                 f"{fmt.timestamp(start, locale)} ({fmt.duration(end - start, locale)})" for start, end in inner_gaps[:3]

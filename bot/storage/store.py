@@ -298,27 +298,44 @@ class Store:
 
     async def totals(self, asset: str | None, window: Window) -> list[TotalRow]:
         """USD and counts per (asset, venue, side) over the window, exact."""
+        return (await self.totals_many(asset, [window]))[0]
+
+    async def totals_many(self, asset: str | None, windows: Sequence[Window]) -> list[list[TotalRow]]:
+        """`totals` for several windows in one query (a summary and its history)."""
         where_asset, asset_args = _asset_filter(asset)
-        sums: dict[tuple[str, str, str], list[int]] = {}
-        for piece in decompose(window):
-            if piece.table == "events":
-                select = "SELECT asset, venue, liquidated, SUM(notional_cents), COUNT(*) FROM events"
-            else:
-                select = f"SELECT asset, venue, liquidated, SUM(usd_cents), SUM(events) FROM {piece.table}"
-            column = _time_column(piece.table)
-            cursor = await self._reader.execute(
-                f"{select} WHERE {column} >= ? AND {column} < ?{where_asset}"
-                " GROUP BY asset, venue, liquidated",
-                (piece.start_ms, piece.end_ms, *asset_args),
-            )
-            for row_asset, venue, liquidated, cents, count in await cursor.fetchall():
-                acc = sums.setdefault((row_asset, venue, liquidated), [0, 0])
+        selects, args = [], []
+        for index, window in enumerate(windows):
+            for piece in decompose(window):
+                if piece.table == "events":
+                    sums = "SUM(notional_cents), COUNT(*)"
+                else:
+                    sums = "SUM(usd_cents), SUM(events)"
+                column = _time_column(piece.table)
+                selects.append(
+                    f"SELECT {index}, asset, venue, liquidated, {sums} FROM {piece.table}"
+                    f" WHERE {column} >= ? AND {column} < ?{where_asset} GROUP BY asset, venue, liquidated"
+                )
+                args += [piece.start_ms, piece.end_ms, *asset_args]
+        sums_by_window: list[dict[tuple[str, str, str], list[int]]] = [{} for _ in windows]
+        if selects:
+            cursor = await self._reader.execute(" UNION ALL ".join(selects), args)
+            for index, row_asset, venue, liquidated, cents, count in await cursor.fetchall():
+                acc = sums_by_window[index].setdefault((row_asset, venue, liquidated), [0, 0])
                 acc[0] += cents
                 acc[1] += count
         return [
-            TotalRow(asset=a, venue=v, liquidated=Side(s), usd=cents / 100, events=n)
-            for (a, v, s), (cents, n) in sums.items()
+            [
+                TotalRow(asset=a, venue=v, liquidated=Side(side), usd=cents / 100, events=n)
+                for (a, v, side), (cents, n) in sums.items()
+            ]
+            for sums in sums_by_window
         ]
+
+    async def events_since_by_stream(self, since_ms: int) -> dict[tuple[str, str], int]:
+        cursor = await self._reader.execute(
+            "SELECT venue, stream, COUNT(*) FROM events WHERE at_ms >= ? GROUP BY venue, stream", (since_ms,)
+        )
+        return {(venue, stream): n for venue, stream, n in await cursor.fetchall()}
 
     async def largest(self, asset: str | None, window: Window, limit: int) -> list[LiquidationEvent]:
         """The `limit` largest single liquidations in the window, largest first.

@@ -1,0 +1,142 @@
+"""`liqbot` command line: run, console, demo, replay, record."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bot import __version__
+from bot.adapters.console import run_console
+from bot.app import App, system_clock_ms
+from bot.config import ConfigError, Secrets, load_config
+from bot.logsetup import install_logging
+from bot.services.ingest import replay
+
+log = logging.getLogger("liqbot")
+
+SAMPLE_RECORDING = Path(__file__).parent / "data" / "sample.jsonl.gz"
+
+
+def _instant_ms(text: str) -> int:
+    """--now: an ISO 8601 instant (UTC unless it names an offset)."""
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (try 2025-03-21T12:00Z)") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return int(at.timestamp() * 1000)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liqbot", description="Crypto liquidation bot for chat communities.")
+    parser.add_argument("--version", action="version", version=f"liqbot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", metavar="PATH", help="TOML config (default: built-in defaults)")
+        p.add_argument("--db", metavar="PATH", help="SQLite database (overrides storage.path)")
+
+    console = sub.add_parser("console", help="answer commands typed on stdin, one per line")
+    common(console)
+    console.add_argument("--now", type=_instant_ms, metavar="ISO8601", help="pin the clock (for recorded data)")
+    console.add_argument("--locale", choices=("en", "zh"), help="reply language")
+
+    replay_cmd = sub.add_parser("replay", help="ingest recordings (JSON Lines, .gz ok)")
+    common(replay_cmd)
+    replay_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE.jsonl")
+
+    demo = sub.add_parser("demo", help="load the bundled sample recording and open the console")
+    demo.add_argument("--locale", choices=("en", "zh"), help="reply language")
+    return parser
+
+
+def _progress_bar(stream):
+    """A one-line progress bar when stderr is a terminal, else nothing."""
+    if not stream.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        fraction = done / total if total else 1.0
+        filled = int(fraction * 30)
+        stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:6.1%}")
+        stream.flush()
+
+    return show
+
+
+async def _console(app: App, locale: str | None) -> None:
+    if locale:
+        await app.store.set_chat_locale("console:local", locale, app.clock_ms())
+    await run_console(app.dispatcher)
+
+
+async def _cmd_console(args, config) -> int:
+    clock = (lambda: args.now) if args.now is not None else system_clock_ms
+    app = await App.open(config, Secrets.from_env(), args.db, clock)
+    try:
+        await _console(app, args.locale)
+    finally:
+        await app.close()
+    return 0
+
+
+async def _cmd_replay(args, config) -> int:
+    missing = [str(p) for p in args.files if not p.is_file()]
+    if missing:
+        print(f"liqbot replay: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    app = await App.open(config, Secrets.from_env(), args.db)
+    try:
+        report = await replay(app.store, args.files, progress=_progress_bar(sys.stderr))
+    finally:
+        await app.close()
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    print(report.one_line())
+    for sample in report.decode.error_samples:
+        print(f"  {sample}")
+    return 0
+
+
+async def _cmd_demo(args, config) -> int:
+    with tempfile.TemporaryDirectory(prefix="liqbot-demo-") as folder:
+        db = Path(folder) / "demo.sqlite"
+        app = await App.open(config, Secrets(), db)
+        try:
+            report = await replay(app.store, [SAMPLE_RECORDING])
+            stats = await app.store.stats()
+        finally:
+            await app.close()
+        end_ms = stats.last_at_ms + 1
+        print(f"liqbot demo: {report.one_line()}.")
+        print("Type a command (/liq, /liq BTC 4h, /top, /big, /status, /help); end with Ctrl-D.\n")
+        app = await App.open(config, Secrets(), db, clock_ms=lambda: end_ms)
+        try:
+            await _console(app, args.locale)
+        finally:
+            await app.close()
+    return 0
+
+
+COMMANDS = {"console": _cmd_console, "replay": _cmd_replay, "demo": _cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as error:
+        print(f"liqbot: {error}", file=sys.stderr)
+        return 2
+    install_logging(config.logging.level, Secrets.from_env().values())
+    try:
+        return asyncio.run(COMMANDS[args.command](args, config))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,153 @@
+"""From a command line and its Caller to a Reply: parsing, authorization, rate
+limits, the handlers, and the usage errors. Every surface goes through here."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.commands.help import help_reply, start_reply
+from bot.commands.parse import Invocation, UsageError, parse_command
+from bot.commands.ports import Caller, DataPort
+from bot.commands.registry import COMMANDS
+from bot.core.models import Window
+from bot.core.ratelimit import RateLimit, TokenBuckets
+from bot.replies import compose
+from bot.replies.locales import text
+from bot.replies.model import Paragraph, Reply, Tone, line
+
+log = logging.getLogger(__name__)
+
+BIG_ORDERS_SHOWN = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    per_user: RateLimit = RateLimit(burst=5, per_minute=10)
+    per_chat: RateLimit = RateLimit(burst=20, per_minute=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    invocation: Invocation
+    caller: Caller
+    locale: str
+    now_ms: int
+
+
+Handler = Callable[["Dispatcher", Context], Awaitable[Reply]]
+
+
+def message_reply(title_key: str, locale: str, body: str, tone: Tone = Tone.NEUTRAL, ephemeral: bool = False):
+    return Reply(title=text(locale, title_key), blocks=(Paragraph(line(body)),), tone=tone, ephemeral=ephemeral)
+
+
+def usage_error_reply(error: UsageError, locale: str) -> Reply:
+    parts = [text(locale, error.key, **error.values)]
+    if error.suggestion:
+        parts.append(text(locale, "error.did_you_mean", suggestion=error.suggestion))
+    if error.spec is not None:
+        parts.append(text(locale, "error.usage", usage=error.spec.usage()))
+    return message_reply("title.usage_error", locale, " ".join(parts), Tone.ERROR, ephemeral=True)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        data: DataPort,
+        clock_ms: Callable[[], int],
+        bot_username: str | None = None,
+        default_locale: str = "en",
+        limits: Limits | None = None,
+    ) -> None:
+        self._data = data
+        self._clock_ms = clock_ms
+        self.bot_username = bot_username
+        self._default_locale = default_locale
+        self._user_buckets = TokenBuckets(limits.per_user) if limits else None
+        self._chat_buckets = TokenBuckets(limits.per_chat) if limits else None
+        missing = {spec.name for spec in COMMANDS} - set(HANDLERS)
+        if missing:
+            raise RuntimeError(f"commands without a handler: {sorted(missing)}")
+
+    async def locale_for(self, chat_key: str) -> str:
+        return await self._data.chat_locale(chat_key) or self._default_locale
+
+    async def handle(self, message: str, caller: Caller) -> Reply | None:
+        """The reply to a message, or None when it is not a command for this bot."""
+        locale = await self.locale_for(caller.chat_key)
+        try:
+            invocation = parse_command(message, await self._data.assets(), self.bot_username)
+        except UsageError as error:
+            return usage_error_reply(error, locale)
+        if invocation is None:
+            return None
+        return await self.run(invocation, caller, locale)
+
+    async def run(self, invocation: Invocation, caller: Caller, locale: str) -> Reply:
+        now_ms = self._clock_ms()
+        wait_s = self._rate_limited(caller, now_ms)
+        if wait_s:
+            body = text(locale, "rate.body", seconds=math.ceil(wait_s))
+            return message_reply("title.rate_limited", locale, body, Tone.WARNING, ephemeral=True)
+        if invocation.spec.admin_only_in_groups and caller.is_group and not await caller.is_admin():
+            return message_reply("title.denied", locale, text(locale, "denied.body"), Tone.WARNING, ephemeral=True)
+        context = Context(invocation, caller, locale, now_ms)
+        try:
+            return await HANDLERS[invocation.spec.name](self, context)
+        except Exception:
+            log.exception("command %s failed", invocation.spec.name)
+            return message_reply("title.usage_error", locale, text(locale, "error.internal"), Tone.ERROR, True)
+
+    def _rate_limited(self, caller: Caller, now_ms: int) -> float:
+        if self._user_buckets is None or not caller.rate_limited:
+            return 0.0
+        return self._user_buckets.try_take(caller.user_key, now_ms) or self._chat_buckets.try_take(
+            caller.chat_key, now_ms
+        )
+
+    # -- handlers ---------------------------------------------------------
+
+    async def _liq(self, ctx: Context) -> Reply:
+        asset, window_ms = ctx.invocation.args["asset"], ctx.invocation.args["window"]
+        summary = await self._data.summary(asset, Window.trailing(window_ms, ctx.now_ms))
+        return compose.summary_reply(summary, ctx.locale, ctx.invocation.canonical())
+
+    async def _top(self, ctx: Context) -> Reply:
+        window_ms = ctx.invocation.args["window"]
+        summary = await self._data.summary(None, Window.trailing(window_ms, ctx.now_ms))
+        return compose.top_reply(summary, ctx.locale, ctx.invocation.canonical())
+
+    async def _big(self, ctx: Context) -> Reply:
+        asset, window_ms = ctx.invocation.args["asset"], ctx.invocation.args["window"]
+        events = await self._data.largest(asset, Window.trailing(window_ms, ctx.now_ms), BIG_ORDERS_SHOWN)
+        return compose.big_reply(events, asset, window_ms, ctx.locale)
+
+    async def _status(self, ctx: Context) -> Reply:
+        return compose.status_reply(await self._data.status(ctx.now_ms), ctx.now_ms, ctx.locale)
+
+    async def _lang(self, ctx: Context) -> Reply:
+        chosen = ctx.invocation.args["language"]
+        if chosen is None:
+            return message_reply("title.lang", ctx.locale, text(ctx.locale, "lang.current"))
+        await self._data.set_chat_locale(ctx.caller.chat_key, chosen, ctx.now_ms)
+        return message_reply("title.lang", chosen, text(chosen, "lang.set"))
+
+    async def _help(self, ctx: Context) -> Reply:
+        return help_reply(ctx.invocation.args["command"], ctx.locale)
+
+    async def _start(self, ctx: Context) -> Reply:
+        return start_reply(ctx.locale)
+
+
+HANDLERS: dict[str, Handler] = {
+    "liq": Dispatcher._liq,
+    "top": Dispatcher._top,
+    "big": Dispatcher._big,
+    "status": Dispatcher._status,
+    "lang": Dispatcher._lang,
+    "help": Dispatcher._help,
+    "start": Dispatcher._start,
+}

@@ -1,0 +1,45 @@
+"""/help and /start, generated from the registry."""
+
+from __future__ import annotations
+
+from bot.commands.registry import COMMANDS, find
+from bot.replies.locales import text
+from bot.replies.model import Bullets, Note, Paragraph, Reply, bold, code, line
+
+
+def help_reply(command: str | None, locale: str) -> Reply:
+    if command is not None:
+        spec = find(command)
+        blocks = [
+            Paragraph(line(spec.summary[locale])),
+            Paragraph(line(text(locale, "help.usage", usage=""), code(spec.usage()))),
+        ]
+        if spec.args:
+            blocks.append(Bullets(tuple(line(code(a.placeholder), " ", a.help[locale]) for a in spec.args)))
+        if spec.examples:
+            blocks.append(Paragraph(line(text(locale, "help.examples", examples=" · ".join(spec.examples)))))
+        if spec.aliases:
+            aliases = ", ".join(f"/{a}" for a in spec.aliases)
+            blocks.append(Note(line(text(locale, "help.aliases", aliases=aliases))))
+        if spec.admin_only_in_groups:
+            blocks.append(Note(line(text(locale, "help.admin"))))
+        return Reply(title=text(locale, "title.help_command", name=spec.name), blocks=tuple(blocks))
+    items = tuple(line(code(spec.usage()), " ", spec.summary[locale]) for spec in COMMANDS)
+    return Reply(
+        title=text(locale, "title.help"),
+        blocks=(
+            Paragraph(line(text(locale, "help.intro"))),
+            Bullets(items),
+            Note(line(text(locale, "help.more"))),
+        ),
+    )
+
+
+def start_reply(locale: str) -> Reply:
+    return Reply(
+        title=text(locale, "title.start"),
+        blocks=(
+            Paragraph(line(text(locale, "start.body"))),
+            Paragraph(line(bold(text(locale, "start.try")))),
+        ),
+    )

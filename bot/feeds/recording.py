@@ -1,0 +1,208 @@
+"""The JSON Lines recording format, and the one dispatch table of parsers.
+
+One object per line:
+
+    {"venue": "binance", "stream": "usdm", "at": 1742558400000, "frame": {...}}
+    {"venue": "okx", "at": 1742558400000,
+     "rest": {"path": "/api/v5/public/instruments?instType=SWAP", "body": {...}}}
+
+A `frame` line is a websocket message as received (decoded JSON, or the raw
+text when it is not JSON, like OKX's "pong"); a `rest` line is a REST response
+a parser needs (contract sizes). `at` is the receive time in ms since the
+epoch. Streams: binance usdm/coinm, bybit linear/inverse, okx public.
+
+The live feed runner reuses `decode`, `decoder_for` and `control_error`, so a
+recording replays through exactly the code that handled it live.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from bot.core.models import LiquidationEvent, Window
+from bot.feeds import binance, bybit, okx
+from bot.feeds.errors import FrameError, UnknownInstrument, shown
+from bot.feeds.instruments import EMPTY_BOOK, ContractBook, apply_rest
+
+FrameParser = Callable[[object, ContractBook | None], list[LiquidationEvent]]
+
+_VENUE_MODULES = {"binance": binance, "bybit": bybit, "okx": okx}
+STREAMS: dict[str, tuple[str, ...]] = {
+    venue: tuple(module.PARSERS) for venue, module in _VENUE_MODULES.items()
+}
+_PARSERS: dict[tuple[str, str], FrameParser] = {
+    (venue, stream): parser
+    for venue, module in _VENUE_MODULES.items()
+    for stream, parser in module.PARSERS.items()
+}
+
+
+def decoder_for(venue: str, stream: str) -> FrameParser:
+    """The parser of a (venue, stream): `parser(frame, contracts) -> events`.
+
+    Raises ValueError for an unknown pair.
+    """
+    try:
+        return _PARSERS[venue, stream]
+    except KeyError:
+        raise ValueError(f"unknown venue/stream {venue!r}/{stream!r}") from None
+
+
+def control_error(venue: str, frame: object) -> str | None:
+    """A short message if `frame` is the venue's error frame, else None."""
+    module = _VENUE_MODULES.get(venue)
+    return module.error_message(frame) if module is not None else None
+
+
+def decode(text: str | bytes) -> object:
+    """A websocket message as the parsers take it: JSON decoded, "pong" as is."""
+    if text == "pong" or text == b"pong":
+        return "pong"
+    try:
+        return orjson.loads(text)
+    except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8
+        raise FrameError(f"invalid JSON: {str(error)[:80]}") from None
+    except RecursionError:
+        raise FrameError("invalid JSON: nested too deeply") from None
+
+
+def frame_line(venue: str, stream: str, at_ms: int, frame: object) -> str:
+    """A recording line (no newline) for one received websocket message."""
+    decoder_for(venue, stream)  # refuse to record what could never replay
+    return json.dumps(
+        {"venue": venue, "stream": stream, "at": at_ms, "frame": frame}, separators=(",", ":")
+    )
+
+
+def rest_line(venue: str, at_ms: int, path: str, body: object) -> str:
+    """A recording line (no newline) for one REST response a parser needs."""
+    if venue not in _VENUE_MODULES:
+        raise ValueError(f"unknown venue {venue!r}")
+    return json.dumps(
+        {"venue": venue, "at": at_ms, "rest": {"path": path, "body": body}},
+        separators=(",", ":"),
+    )
+
+
+@dataclass(slots=True)
+class DecodeStats:
+    """What a RecordingDecoder has seen so far."""
+
+    frames: int = 0  # frame lines with a valid envelope, control frames included
+    rest_responses: int = 0  # REST lines applied to a contract book
+    events: int = 0  # events decoded and returned
+    bad_frames: int = 0  # unusable lines: bad JSON or envelope, unknown venue, FrameError
+    unpriced_events: int = 0  # liquidations dropped for want of a contract size
+    venue_errors: int = 0  # error frames the venue sent (control_error)
+    error_samples: list[str] = field(default_factory=list)
+    unknown_instruments: set[str] = field(default_factory=set)
+
+
+class RecordingDecoder:
+    """Turns recording lines into events, one line at a time; never raises.
+
+    Holds one ContractBook per venue, updated by REST lines. Tracks, per
+    (venue, stream), the span of receive times seen: `spans()`.
+    """
+
+    def __init__(
+        self, books: Mapping[str, ContractBook] | None = None, max_error_samples: int = 5
+    ) -> None:
+        self.books: dict[str, ContractBook] = dict(books or {})
+        self.stats = DecodeStats()
+        self._max_error_samples = max_error_samples
+        self._line_number = 0
+        self._spans: dict[tuple[str, str], list[int]] = {}
+
+    def feed(self, line_text: str | bytes) -> list[LiquidationEvent]:
+        """The events of one recording line ([] for anything else)."""
+        self._line_number += 1
+        try:
+            record = orjson.loads(line_text)
+        except (ValueError, RecursionError):
+            if not line_text.strip():
+                return []  # a blank line, e.g. the file's trailing newline
+            self._bad("line is not JSON")
+            return []
+        if type(record) is not dict:
+            self._bad("line is not a JSON object")
+            return []
+        venue = record.get("venue")
+        at_ms = record.get("at")
+        if type(at_ms) is not int:
+            self._bad(f"'at' is not an integer: {shown(at_ms)}")
+            return []
+        if "frame" in record:
+            return self._feed_frame(venue, record.get("stream"), at_ms, record["frame"])
+        if "rest" in record:
+            self._feed_rest(venue, record["rest"])
+            return []
+        self._bad("line has neither 'frame' nor 'rest'")
+        return []
+
+    def spans(self) -> dict[tuple[str, str], Window]:
+        """Per (venue, stream), the receive times recorded: [first, last + 1 ms)."""
+        return {key: Window(first, last + 1) for key, (first, last) in self._spans.items()}
+
+    def _feed_frame(
+        self, venue: object, stream: object, at_ms: int, frame: object
+    ) -> list[LiquidationEvent]:
+        key = (venue, stream)
+        parser = _PARSERS.get(key) if type(venue) is str and type(stream) is str else None
+        if parser is None:
+            self._bad(f"unknown venue/stream {shown(venue)}/{shown(stream)}")
+            return []
+        span = self._spans.get(key)
+        if span is None:
+            self._spans[key] = [at_ms, at_ms]
+        elif at_ms < span[0]:
+            span[0] = at_ms
+        elif at_ms > span[1]:
+            span[1] = at_ms
+        stats = self.stats
+        stats.frames += 1
+        try:
+            events = parser(frame, self.books.get(venue))
+        except UnknownInstrument as unknown:
+            stats.unpriced_events += unknown.unpriced_count
+            stats.unknown_instruments.update(unknown.instruments)
+            self._sample(f"{venue}/{stream}: {unknown}")
+            events = unknown.events
+        except FrameError as error:
+            self._bad(f"{venue}/{stream}: {error}")
+            return []
+        if not events:
+            message = control_error(venue, frame)
+            if message is not None:
+                stats.venue_errors += 1
+                self._sample(f"{venue}/{stream} sent {message}")
+        stats.events += len(events)
+        return events
+
+    def _feed_rest(self, venue: object, rest: object) -> None:
+        if type(venue) is not str or venue not in _VENUE_MODULES:
+            self._bad(f"unknown venue {shown(venue)}")
+            return
+        if type(rest) is not dict or type(rest.get("path")) is not str:
+            self._bad("'rest' has no 'path'")
+            return
+        try:
+            self.books[venue] = apply_rest(
+                self.books.get(venue, EMPTY_BOOK), rest["path"], rest.get("body")
+            )
+        except FrameError as error:
+            self._bad(f"{venue} REST {rest['path']}: {error}")
+            return
+        self.stats.rest_responses += 1
+
+    def _bad(self, message: str) -> None:
+        self.stats.bad_frames += 1
+        self._sample(message)
+
+    def _sample(self, message: str) -> None:
+        if len(self.stats.error_samples) < self._max_error_samples:
+            self.stats.error_samples.append(f"line {self._line_number}: {message}")

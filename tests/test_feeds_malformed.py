@@ -1,0 +1,177 @@
+"""Every malformed frame raises FrameError (never another exception, never an event)."""
+
+import copy
+import re
+import random
+
+import pytest
+
+from bot.feeds import binance, bybit, okx
+from bot.feeds.errors import FrameError
+from bot.feeds.recording import decode
+from bot.feeds.synthetic import reference_books
+
+BOOKS = reference_books()
+
+BINANCE = {
+    "e": "forceOrder",
+    "E": 1742558400005,
+    "o": {"s": "BTCUSDT", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "2", "p": "64000",
+          "ap": "65000", "X": "FILLED", "l": "2", "z": "2", "T": 1742558400000},
+}
+BYBIT = {
+    "topic": "allLiquidation.BTCUSDT",
+    "type": "snapshot",
+    "ts": 1742558400500,
+    "data": [{"T": 1742558400000, "s": "BTCUSDT", "S": "Buy", "v": "0.5", "p": "65000"}],
+}
+OKX = {
+    "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+    "data": [{"instId": "BTC-USDT-SWAP", "instType": "SWAP",
+              "details": [{"bkLoss": "0", "bkPx": "65000", "ccy": "", "posSide": "long",
+                           "side": "sell", "sz": "10", "ts": "1742558400000"}]}],
+}
+
+
+def parse_binance(frame):
+    return binance.parse(frame, stream="usdm")
+
+
+def parse_bybit(frame):
+    return bybit.parse(frame, stream="linear")
+
+
+def parse_okx(frame):
+    return okx.parse(frame, BOOKS["okx"])
+
+
+def changed(base, path, value):
+    """A deep copy of `base` with the item at `path` replaced (or deleted if value is DELETE)."""
+    frame = copy.deepcopy(base)
+    *parents, last = path
+    target = frame
+    for key in parents:
+        target = target[key]
+    if value is DELETE:
+        del target[last]
+    else:
+        target[last] = value
+    return frame
+
+
+DELETE = object()
+
+# (what is wrong, field path, bad value)
+BAD_VALUES = [
+    ("missing", DELETE),
+    ("object where a number belongs", {"value": 1}),
+    ("list where a number belongs", [1]),
+    ("non-numeric string", "abc"),
+    ("empty string", ""),
+    ("NaN", "NaN"),
+    ("NaN float", float("nan")),
+    ("infinity", "inf"),
+    ("zero", "0"),
+    ("negative", "-5"),
+    ("absurdly large", "1e13"),
+    ("boolean", True),
+    ("null", None),
+]
+NUMBER_FIELDS = {
+    "binance": (parse_binance, BINANCE, [("o", "ap"), ("o", "z")]),
+    "bybit": (parse_bybit, BYBIT, [("data", 0, "v"), ("data", 0, "p")]),
+    "okx": (parse_okx, OKX, [("data", 0, "details", 0, "sz"), ("data", 0, "details", 0, "bkPx")]),
+}
+
+
+@pytest.mark.parametrize("venue", NUMBER_FIELDS)
+@pytest.mark.parametrize(("problem", "value"), BAD_VALUES, ids=[problem for problem, _ in BAD_VALUES])
+def test_bad_numbers_raise_frame_error(venue, problem, value):
+    parse, base, paths = NUMBER_FIELDS[venue]
+    assert parse(base), "the unmodified frame parses"
+    for path in paths:
+        with pytest.raises(FrameError):
+            parse(changed(base, path, value))
+
+
+@pytest.mark.parametrize(
+    ("parse", "frame", "message"),
+    [
+        # Sides that are not the venue's vocabulary.
+        (parse_binance, changed(BINANCE, ("o", "S"), "Sell"), "BUY/SELL"),
+        (parse_binance, changed(BINANCE, ("o", "S"), ["SELL"]), "BUY/SELL"),
+        (parse_bybit, changed(BYBIT, ("data", 0, "S"), "SELL"), "Buy/Sell"),
+        (parse_okx, changed(OKX, ("data", 0, "details", 0, "posSide"), "LONG"), "posSide"),
+        (parse_okx, changed(changed(OKX, ("data", 0, "details", 0, "posSide"), "net"), ("data", 0, "details", 0, "side"), "hold"), "side"),
+        # Missing or broken fields and shapes.
+        (parse_binance, changed(BINANCE, ("o", "T"), "yesterday"), "o.T"),
+        (parse_binance, changed(BINANCE, ("o", "T"), 5), "out of range"),
+        (parse_binance, changed(BINANCE, ("o", "s"), ""), "o.s"),
+        (parse_binance, changed(BINANCE, ("o",), []), "'o'"),
+        (parse_binance, changed(BINANCE, ("e",), "ORDER_TRADE_UPDATE"), "event type"),
+        (parse_binance, {"stream": "!forceOrder@arr", "data": "x"}, "combined"),
+        (parse_binance, {"E": 1}, "no order"),
+        (parse_binance, [BINANCE], "object"),
+        (parse_binance, changed(BINANCE, ("o", "z"), "1000000"), "notional"),  # 1e6 BTC x 65000 > $10B
+        (parse_bybit, changed(BYBIT, ("data",), {"T": 1}), "list"),
+        (parse_bybit, changed(BYBIT, ("data", 0), "x"), "object"),
+        (parse_bybit, changed(BYBIT, ("data", 0, "T"), DELETE), "data[].T"),
+        (parse_bybit, {"type": "snapshot", "data": []}, "topic"),
+        (parse_okx, changed(OKX, ("data", 0, "details"), {}), "details"),
+        (parse_okx, changed(OKX, ("data", 0, "details", 0), 7), "object"),
+        (parse_okx, changed(OKX, ("data", 0, "instId"), DELETE), "instId"),
+        (parse_okx, changed(OKX, ("data", 0, "details", 0, "ts"), "1.5"), "ts"),
+        (parse_okx, {"arg": {"channel": "liquidation-orders"}}, "data"),
+        (parse_okx, "ping", "object"),
+    ],
+)
+def test_malformed_frames_raise_frame_error_saying_what_is_wrong(parse, frame, message):
+    with pytest.raises(FrameError, match=re.escape(message)) as error:
+        parse(frame)
+    assert len(str(error.value)) < 120  # short: no whole-frame dumps
+
+
+@pytest.mark.parametrize("text", ['{"e":"forceOrder","E":17425584', "", "{]", b"\xff\xfe", "[" * 100_000])
+def test_truncated_or_invalid_json_raises_frame_error(text):
+    with pytest.raises(FrameError, match="invalid JSON"):
+        decode(text)
+
+
+def test_decode_keeps_text_pong_and_decodes_json():
+    assert decode("pong") == "pong"
+    assert decode(b'{"op":"pong"}') == {"op": "pong"}
+
+
+JUNK = [None, True, 0, -1, 1e300, float("nan"), "", "x", "1e999", [], {}, [1, 2], {"a": 1}, "Buy", "net", "SELL"]
+
+
+def mutations(base, rng, count):
+    """`count` copies of `base`, each with one random leaf replaced by junk or removed."""
+    paths = []
+
+    def walk(node, path):
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            paths.append((*path, key))
+            if isinstance(child, (dict, list)):
+                walk(child, (*path, key))
+
+    walk(base, ())
+    for _ in range(count):
+        path = rng.choice(paths)
+        value = DELETE if rng.random() < 0.2 and not isinstance(path[-1], int) else rng.choice(JUNK)
+        yield changed(base, path, value)
+
+
+@pytest.mark.parametrize("venue", NUMBER_FIELDS)
+def test_random_damage_gives_frame_error_or_sane_events_never_a_crash(venue):
+    parse, base, _ = NUMBER_FIELDS[venue]
+    rng = random.Random(venue)
+    for frame in mutations(base, rng, 400):
+        try:
+            events = parse(frame)
+        except FrameError:
+            continue
+        for event in events:
+            assert 0 <= event.notional_usd <= 1e10
+            assert event.liquidated in ("long", "short")
