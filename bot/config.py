@@ -64,6 +64,20 @@ class FeedsConfig:
 
 
 @dataclass(frozen=True)
+class TelegramConfig:
+    enabled: bool = False  # also needs LIQBOT_TELEGRAM_TOKEN in the environment
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    enabled: bool = False  # also needs LIQBOT_DISCORD_TOKEN in the environment
+    api_base: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
 
@@ -73,6 +87,8 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 

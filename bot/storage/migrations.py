@@ -1,68 +1,23 @@
 """Append-only schema migrations, tracked with PRAGMA user_version.
 
-Never edit a migration that has shipped: add a new one at the end.
+Each migration is a file `migrations_sql/NNNN_name.sql`, applied in number
+order. Never edit a migration that has shipped: add a new file.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: events, minute/hour rollups, recorded spans, chat settings.
-    """
-    -- Clustered by time: edge-minute scans and appends are sequential. The key
-    -- is the dedup identity of a venue report (same frame replayed = same key).
-    CREATE TABLE events (
-        at_ms INTEGER NOT NULL,
-        venue TEXT NOT NULL,
-        instrument TEXT NOT NULL,
-        liquidated TEXT NOT NULL,
-        quantity REAL NOT NULL,
-        price REAL NOT NULL,
-        stream TEXT NOT NULL,
-        asset TEXT NOT NULL,
-        notional_cents INTEGER NOT NULL,
-        PRIMARY KEY (at_ms, venue, instrument, liquidated, quantity, price)
-    ) WITHOUT ROWID;
+from importlib.resources import files
 
-    CREATE TABLE rollup_minute (
-        asset TEXT NOT NULL,
-        bucket_ms INTEGER NOT NULL,
-        venue TEXT NOT NULL,
-        liquidated TEXT NOT NULL,
-        usd_cents INTEGER NOT NULL,
-        events INTEGER NOT NULL,
-        max_cents INTEGER NOT NULL,
-        PRIMARY KEY (asset, bucket_ms, venue, liquidated)
-    ) WITHOUT ROWID;
-    CREATE INDEX rollup_minute_by_time
-        ON rollup_minute (bucket_ms, asset, venue, liquidated, usd_cents, events, max_cents);
 
-    CREATE TABLE rollup_hour (
-        asset TEXT NOT NULL,
-        bucket_ms INTEGER NOT NULL,
-        venue TEXT NOT NULL,
-        liquidated TEXT NOT NULL,
-        usd_cents INTEGER NOT NULL,
-        events INTEGER NOT NULL,
-        max_cents INTEGER NOT NULL,
-        PRIMARY KEY (asset, bucket_ms, venue, liquidated)
-    ) WITHOUT ROWID;
-    CREATE INDEX rollup_hour_by_time
-        ON rollup_hour (bucket_ms, asset, venue, liquidated, usd_cents, events, max_cents);
+def _load() -> tuple[str, ...]:
+    folder = files("bot.storage").joinpath("migrations_sql")
+    scripts = sorted(
+        (entry.name, entry.read_text(encoding="utf-8")) for entry in folder.iterdir() if entry.name.endswith(".sql")
+    )
+    numbers = [int(name[:4]) for name, _ in scripts]
+    if numbers != list(range(1, len(scripts) + 1)):
+        raise RuntimeError(f"migrations must be numbered 0001.. without gaps, found {numbers}")
+    return tuple(script for _, script in scripts)
 
-    -- Time ranges during which a venue stream was being recorded.
-    CREATE TABLE recorded_spans (
-        venue TEXT NOT NULL,
-        stream TEXT NOT NULL,
-        start_ms INTEGER NOT NULL,
-        end_ms INTEGER NOT NULL,
-        PRIMARY KEY (venue, stream, start_ms)
-    ) WITHOUT ROWID;
 
-    CREATE TABLE chats (
-        chat_key TEXT PRIMARY KEY,
-        locale TEXT NOT NULL DEFAULT 'en',
-        active INTEGER NOT NULL DEFAULT 1,
-        updated_ms INTEGER NOT NULL DEFAULT 0
-    );
-    """,
-)
+MIGRATIONS: tuple[str, ...] = _load()

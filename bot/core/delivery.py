@@ -1,0 +1,15 @@
+"""What a chat adapter tells the notifier when a destination no longer exists."""
+
+from __future__ import annotations
+
+
+class DestinationGone(Exception):
+    """The chat blocked or removed the bot (Telegram 403, Discord unknown channel).
+
+    The notifier marks the destination inactive instead of retrying forever.
+    """
+
+    def __init__(self, chat_key: str, reason: str) -> None:
+        super().__init__(f"{chat_key}: {reason}")
+        self.chat_key = chat_key
+        self.reason = reason
