@@ -72,6 +72,10 @@ class Dispatcher:
         if missing:
             raise RuntimeError(f"commands without a handler: {sorted(missing)}")
 
+    async def assets(self) -> list[str]:
+        """Recorded assets, most liquidated first (for autocomplete and menus)."""
+        return await self._data.assets()
+
     async def locale_for(self, chat_key: str) -> str:
         return await self._data.chat_locale(chat_key) or self._default_locale
 
