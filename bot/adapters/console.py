@@ -14,8 +14,9 @@ CONSOLE_CALLER = Caller(platform="console", chat_key="console:local", user_key="
 PROMPT = "liqbot> "
 
 
-async def run_console(dispatcher: Dispatcher, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+async def run_console(dispatcher: Dispatcher, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
     """Answer each line until end of input. Works in a pipe and interactively."""
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     interactive = stdin.isatty()
     loop = asyncio.get_running_loop()
     while True:

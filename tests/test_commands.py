@@ -1,0 +1,141 @@
+"""The shared command grammar and dispatcher: what a user typing commands sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.commands.dispatch import Dispatcher, Limits
+from bot.commands.parse import UsageError, format_window, parse_command
+from bot.commands.ports import Caller
+from bot.commands.registry import COMMANDS
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
+from bot.core.ratelimit import RateLimit
+from bot.replies.render_plain import render_plain
+from bot.services.queries import QueryService
+
+KNOWN = ["BTC", "ETH", "SOL", "PEPE"]
+
+
+def parse(text, bot_username="liqbot"):
+    return parse_command(text, KNOWN, bot_username)
+
+
+def test_defaults_are_all_assets_over_24h():
+    invocation = parse("/liq")
+    assert invocation.spec.name == "liq"
+    assert invocation.args == {"asset": None, "window": DAY_MS}
+
+
+@pytest.mark.parametrize(
+    "text, asset, window_ms",
+    [
+        ("/liq BTC 4h", "BTC", 4 * HOUR_MS),
+        ("/LIQ btc 4H", "BTC", 4 * HOUR_MS),
+        ("/liq 4h btc", "BTC", 4 * HOUR_MS),
+        ("/liq@LiqBot eth 7d", "ETH", 7 * DAY_MS),
+        ("/liquidations sol 30m", "SOL", 30 * MINUTE_MS),
+        ("/liq BTCUSDT 1h", "BTC", HOUR_MS),
+        ("/liq $pepe 12h", "PEPE", 12 * HOUR_MS),
+        ("/liq all 30d", None, 30 * DAY_MS),
+        ("/liq DOGE", "DOGE", DAY_MS),  # a well-known major, before anything is recorded
+    ],
+)
+def test_arguments_in_any_case_and_order(text, asset, window_ms):
+    invocation = parse(text)
+    assert (invocation.args["asset"], invocation.args["window"]) == (asset, window_ms)
+
+
+def test_commands_for_other_bots_and_plain_chat_are_ignored():
+    assert parse("/liq@otherbot BTC") is None
+    assert parse("gm, what got liquidated?") is None
+
+
+@pytest.mark.parametrize(
+    "text, key, suggestion",
+    [
+        ("/liq XBT", "error.unknown_asset", "BTC"),
+        ("/liq BTCC", "error.unknown_asset", "BTC"),
+        ("/liq BTC 25x", "error.bad_window", "25h"),
+        ("/liq BTC 31d", "error.window_too_long", "30d"),
+        ("/liqq BTC", "error.unknown_command", "/liq"),
+        ("/lang fr", "error.bad_locale", None),
+        ("/top 4h 1h", "error.too_many_args", None),
+        ("/status now", "error.too_many_args", None),
+    ],
+)
+def test_mistakes_get_a_reason_and_a_suggestion(text, key, suggestion):
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    assert caught.value.key == key
+    if suggestion:
+        assert caught.value.suggestion == suggestion
+
+
+def test_an_overlong_message_is_refused():
+    with pytest.raises(UsageError) as caught:
+        parse("/liq " + "A" * 400)
+    assert caught.value.key == "error.too_long"
+
+
+@pytest.mark.parametrize("window_ms, text", [(30 * MINUTE_MS, "30m"), (4 * HOUR_MS, "4h"), (DAY_MS, "24h"), (7 * DAY_MS, "7d")])
+def test_windows_print_as_traders_write_them(window_ms, text):
+    assert format_window(window_ms) == text
+
+
+def test_every_command_has_help_in_both_locales():
+    for spec in COMMANDS:
+        assert spec.summary["en"] and spec.summary["zh"]
+        for arg in spec.args:
+            assert arg.help["en"] and arg.help["zh"]
+
+
+async def dispatcher_for(store, limits=None):
+    return Dispatcher(QueryService(store), clock_ms=lambda: 1_742_601_600_000, bot_username="liqbot", limits=limits)
+
+
+async def reply_text(dispatcher, text, caller):
+    reply = await dispatcher.handle(text, caller)
+    return None if reply is None else render_plain(reply)
+
+
+MEMBER = Caller("telegram", "telegram:-100", "telegram:7", is_group=True)
+
+
+async def _not_admin() -> bool:
+    return False
+
+
+async def test_usage_errors_read_well_and_never_show_a_traceback(store):
+    dispatcher = await dispatcher_for(store)
+    text = await reply_text(dispatcher, "/liq XBT", MEMBER)
+    assert "Unknown asset XBT. Did you mean BTC? Usage: /liq [ASSET] [WINDOW]" in text
+    assert "Traceback" not in text
+
+
+async def test_changing_a_group_setting_needs_an_admin(store):
+    dispatcher = await dispatcher_for(store)
+    member = Caller("telegram", "telegram:-100", "telegram:7", is_group=True, is_admin=_not_admin)
+    refused = await dispatcher.handle("/lang zh", member)
+    assert refused.ephemeral and "Only chat admins" in render_plain(refused)
+    assert await store.chat_locale("telegram:-100") is None
+    accepted = await dispatcher.handle("/lang zh", MEMBER)  # default is_admin: True
+    assert "中文" in render_plain(accepted)
+    assert await store.chat_locale("telegram:-100") == "zh"
+    # In a private chat nobody needs to be an admin.
+    private = Caller("telegram", "telegram:7", "telegram:7", is_admin=_not_admin)
+    assert "中文" in render_plain(await dispatcher.handle("/lang zh", private))
+
+
+async def test_a_flood_of_commands_gets_a_polite_wait(store):
+    dispatcher = await dispatcher_for(store, Limits(RateLimit(2, 6), RateLimit(100, 100)))
+    replies = [await reply_text(dispatcher, "/status", MEMBER) for _ in range(3)]
+    assert "Too many commands; try again in 10s." in replies[2]
+    assert "Too many" not in replies[0]
+
+
+async def test_a_failing_handler_is_logged_and_answered(store, caplog):
+    await store.close()  # every query now fails
+    dispatcher = await dispatcher_for(store)
+    reply = await dispatcher.run(parse("/status"), MEMBER, "en")
+    assert "Something went wrong on my side" in render_plain(reply)
+    assert "command status failed" in caplog.text
