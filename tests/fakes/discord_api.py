@@ -1,0 +1,592 @@
+"""A fake Discord: the REST routes and the gateway discord.py 2.7 uses, on 127.0.0.1.
+
+It records every REST request (method, path, query, JSON body or multipart
+payload_json and files) and every gateway frame it received, so tests assert on
+what "Discord" saw. Tests inject interactions (slash commands, autocomplete,
+button clicks) with `slash()`, `autocomplete()` and `click()`, and wait for the
+bot's answers with `wait_for()`.
+
+Responses carry `Content-Type: application/json` exactly: discord.py decodes a
+body as JSON only then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+TOKEN = "fake-discord-token"
+APP_ID = 900000000000000001
+BOT_USER_ID = APP_ID
+GUILD_ID = 800000000000000001
+CHANNEL_ID = 700000000000000001
+DM_CHANNEL_ID = 700000000000000002
+NO_ACCESS_CHANNEL_ID = 700000000000000003  # exists, but the bot cannot see it: 403 Missing Access
+ADMIN_ID = 600000000000000001
+MEMBER_ID = 600000000000000002
+API_PREFIX = "/api/v10"
+TIMESTAMP = "2025-03-21T12:00:00.000000+00:00"
+
+# Permission bits (Discord's documented values).
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+USE_APPLICATION_COMMANDS = 1 << 31
+MANAGE_GUILD = 1 << 5
+MEMBER_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | USE_APPLICATION_COMMANDS
+ADMIN_PERMISSIONS = MEMBER_PERMISSIONS | MANAGE_GUILD
+BOT_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY
+
+EPHEMERAL = 1 << 6
+# Interaction callback types.
+CHANNEL_MESSAGE = 4
+UPDATE_MESSAGE = 7
+AUTOCOMPLETE_RESULT = 8
+
+
+RECORDED = web.RequestKey("recorded", "Request")
+
+
+def user(user_id: int, name: str, bot: bool = False) -> dict:
+    return {
+        "id": str(user_id),
+        "username": name,
+        "global_name": name,
+        "discriminator": "0",
+        "avatar": None,
+        "bot": bot,
+        "public_flags": 0,
+        "flags": 0,
+        "verified": True,
+        "mfa_enabled": False,
+    }
+
+
+BOT_USER = user(BOT_USER_ID, "liqbot", bot=True)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: dict[str, str]
+    json: Any = None  # the JSON body, or a multipart request's payload_json
+    files: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, content)
+    authorization: str | None = None
+
+
+@dataclass(frozen=True)
+class Injected:
+    """An interaction sent to the bot, and where its answers will arrive."""
+
+    id: int
+    token: str
+
+    @property
+    def callback_path(self) -> str:
+        return f"/interactions/{self.id}/{self.token}/callback"
+
+    @property
+    def followup_path(self) -> str:
+        return f"/webhooks/{APP_ID}/{self.token}"
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    return _json({"message": message, "code": code}, status)
+
+
+class FakeDiscord:
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.requests: list[Request] = []
+        self.gateway_frames: list[dict] = []  # what the bot sent on the gateway
+        self.commands: dict[str, list[dict]] = {}  # "global" or guild id -> registered commands
+        self.messages: dict[int, dict] = {}  # message id -> the message as Discord would return it
+        self.channels = {CHANNEL_ID, DM_CHANNEL_ID}
+        self.gateway_token = token  # set another value to have the gateway reject IDENTIFY (close 4004)
+        # (status, code, message) to answer the next interaction callback with, once.
+        self.fail_next_callback: tuple[int, int, str] | None = None
+        self._interactions: dict[int, dict] = {}  # id -> the INTERACTION_CREATE payload
+        self._by_token: dict[str, dict] = {}
+        self._ids = itertools.count(1_000_000_000_000_000_001)
+        self._sequence = itertools.count(1)
+        self._sockets: list[web.WebSocketResponse] = []
+        self._identified = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle --
+
+    async def start(self) -> FakeDiscord:
+        app = web.Application(middlewares=[self._record])
+        prefix = API_PREFIX
+        app.router.add_get(f"{prefix}/users/@me", self._users_me)
+        app.router.add_get(f"{prefix}/oauth2/applications/@me", self._application)
+        app.router.add_get(f"{prefix}/gateway/bot", self._gateway_bot)
+        app.router.add_get(f"{prefix}/gateway", self._gateway_bot)
+        app.router.add_put(f"{prefix}/applications/{{app}}/commands", self._put_commands)
+        app.router.add_get(f"{prefix}/applications/{{app}}/commands", self._get_commands)
+        app.router.add_put(f"{prefix}/applications/{{app}}/guilds/{{guild}}/commands", self._put_commands)
+        app.router.add_get(f"{prefix}/applications/{{app}}/guilds/{{guild}}/commands", self._get_commands)
+        app.router.add_post(f"{prefix}/interactions/{{id}}/{{token}}/callback", self._callback)
+        app.router.add_post(f"{prefix}/webhooks/{{app}}/{{token}}", self._followup)
+        app.router.add_patch(f"{prefix}/webhooks/{{app}}/{{token}}/messages/{{message}}", self._edit_webhook_message)
+        app.router.add_post(f"{prefix}/channels/{{channel}}/messages", self._channel_message)
+        app.router.add_get("/gateway", self._gateway)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    # -- recording --
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler):
+        if request.path.startswith(API_PREFIX):
+            body, files = None, []
+            if request.content_type == "application/json" and request.can_read_body:
+                body = await request.json()
+            elif request.content_type.startswith("multipart/"):
+                reader = await request.multipart()
+                async for part in reader:
+                    if part.name == "payload_json":
+                        body = json.loads(await part.text())
+                    else:
+                        files.append((part.filename, bytes(await part.read())))
+            recorded = Request(
+                request.method,
+                request.path.removeprefix(API_PREFIX),
+                dict(request.query),
+                body,
+                files,
+                request.headers.get("Authorization"),
+            )
+            request[RECORDED] = recorded
+            self.requests.append(recorded)
+        try:
+            return await handler(request)
+        finally:
+            async with self._changed:
+                self._changed.notify_all()
+
+    def requests_to(self, method: str, path: str | re.Pattern) -> list[Request]:
+        """Recorded requests with this method whose path equals `path` (or matches a pattern)."""
+        return [
+            r
+            for r in self.requests
+            if r.method == method and (r.path == path if isinstance(path, str) else path.fullmatch(r.path))
+        ]
+
+    async def wait_for(
+        self, method: str, path: str | re.Pattern, count: int = 1, timeout: float = 5.0
+    ) -> list[Request]:
+        """Wait until at least `count` matching requests arrived; return them."""
+
+        async def enough() -> list[Request]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.requests_to(method, path)) >= count)
+            return self.requests_to(method, path)
+
+        try:
+            return await asyncio.wait_for(enough(), timeout)
+        except TimeoutError:
+            seen = [f"{r.method} {r.path}" for r in self.requests]
+            raise AssertionError(f"no {count}x {method} {path} within {timeout}s; requests: {seen}") from None
+
+    def _bot_authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bot {self.token}"
+
+    # -- REST --
+
+    async def _users_me(self, request: web.Request) -> web.Response:
+        if not self._bot_authorized(request):
+            return _error(401, 0, "401: Unauthorized")
+        return _json(BOT_USER)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        if not self._bot_authorized(request):
+            return _error(401, 0, "401: Unauthorized")
+        return _json(
+            {
+                "id": str(APP_ID),
+                "name": "liqbot",
+                "icon": None,
+                "description": "",
+                "summary": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": user(ADMIN_ID, "owner"),
+                "verify_key": "0" * 64,
+                "team": None,
+                "flags": 0,
+                "interactions_endpoint_url": None,
+                "bot": BOT_USER,
+            }
+        )
+
+    async def _gateway_bot(self, request: web.Request) -> web.Response:
+        return _json(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+            }
+        )
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        scope = request.match_info.get("guild", "global")
+        registered = []
+        for payload in request[RECORDED].json:
+            command = {
+                **payload,
+                "id": str(next(self._ids)),
+                "application_id": str(APP_ID),
+                "version": str(next(self._ids)),
+                "type": payload.get("type", 1),
+            }
+            if scope != "global":
+                command["guild_id"] = scope
+            registered.append(command)
+        self.commands[scope] = registered
+        return _json(registered)
+
+    async def _get_commands(self, request: web.Request) -> web.Response:
+        return _json(self.commands.get(request.match_info.get("guild", "global"), []))
+
+    def _message(self, channel_id: int, body: dict, files: list[tuple[str, bytes]], **extra) -> dict:
+        message_id = next(self._ids)
+        message = {
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "type": 0,
+            "content": body.get("content") or "",
+            "author": BOT_USER,
+            "embeds": body.get("embeds") or [],
+            "components": body.get("components") or [],
+            "attachments": [
+                {
+                    "id": str(next(self._ids)),
+                    "filename": name,
+                    "size": len(content),
+                    "url": f"https://cdn.example/{name}",
+                    "proxy_url": f"https://cdn.example/{name}",
+                }
+                for name, content in files
+            ],
+            "flags": body.get("flags") or 0,
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "timestamp": TIMESTAMP,
+            "edited_timestamp": None,
+            **extra,
+        }
+        self.messages[message_id] = message
+        return message
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        recorded: Request = request[RECORDED]
+        if self.fail_next_callback is not None:
+            (status, code, text), self.fail_next_callback = self.fail_next_callback, None
+            return _error(status, code, text)
+        interaction = self._interactions[int(request.match_info["id"])]
+        kind, data = recorded.json["type"], recorded.json.get("data") or {}
+        message = None
+        if kind == CHANNEL_MESSAGE:
+            message = self._message(
+                interaction["channel_id"], data, recorded.files, webhook_id=str(APP_ID), application_id=str(APP_ID)
+            )
+            interaction["original_message_id"] = int(message["id"])
+        elif kind == UPDATE_MESSAGE:
+            message = self.messages[int(interaction["message"]["id"])]
+            message.update({k: v for k, v in data.items() if k in ("content", "embeds", "components")})
+            message["edited_timestamp"] = TIMESTAMP
+        if recorded.query.get("with_response") not in ("1", "true"):
+            return web.Response(status=204)
+        answer: dict[str, Any] = {
+            "interaction": {
+                "id": str(interaction["id"]),
+                "type": interaction["type"],
+                "response_message_loading": False,
+                "response_message_ephemeral": bool((data.get("flags") or 0) & EPHEMERAL),
+            }
+        }
+        if message is not None:
+            answer["interaction"]["response_message_id"] = message["id"]
+            answer["resource"] = {"type": kind, "message": message}
+        return _json(answer)
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        recorded: Request = request[RECORDED]
+        interaction = self._by_token[request.match_info["token"]]
+        message = self._message(
+            interaction["channel_id"], recorded.json or {}, recorded.files, webhook_id=str(APP_ID)
+        )
+        if recorded.query.get("wait") in ("1", "true", "True"):
+            return _json(message)
+        return web.Response(status=204)
+
+    async def _edit_webhook_message(self, request: web.Request) -> web.Response:
+        recorded: Request = request[RECORDED]
+        interaction = self._by_token[request.match_info["token"]]
+        raw = request.match_info["message"]
+        message_id = interaction["original_message_id"] if raw == "@original" else int(raw)
+        message = self.messages[message_id]
+        message.update({k: v for k, v in (recorded.json or {}).items() if k in ("content", "embeds", "components")})
+        return _json(message)
+
+    async def _channel_message(self, request: web.Request) -> web.Response:
+        recorded: Request = request[RECORDED]
+        channel_id = int(request.match_info["channel"])
+        if channel_id == NO_ACCESS_CHANNEL_ID:
+            return _error(403, 50001, "Missing Access")
+        if channel_id not in self.channels:
+            return _error(404, 10003, "Unknown Channel")
+        return _json(self._message(channel_id, recorded.json or {}, recorded.files))
+
+    # -- gateway --
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}))
+        async for frame in ws:
+            if frame.type is not WSMsgType.TEXT:
+                continue
+            payload = json.loads(frame.data)
+            self.gateway_frames.append(payload)
+            if payload["op"] == 1:  # HEARTBEAT
+                await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
+            elif payload["op"] == 2:  # IDENTIFY
+                if payload["d"].get("token") != self.gateway_token:
+                    await ws.close(code=4004, message=b"Authentication failed.")
+                    break
+                await self._dispatch(ws, "READY", self._ready_payload())
+                await self._dispatch(ws, "GUILD_CREATE", self._guild_payload())
+                self._identified.set()
+        self._sockets.remove(ws)
+        return ws
+
+    async def _dispatch(self, ws: web.WebSocketResponse, event: str, data: dict) -> None:
+        await ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._sequence), "d": data}))
+
+    def _ready_payload(self) -> dict:
+        return {
+            "v": 10,
+            "user": BOT_USER,
+            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+            "session_id": "fake-session",
+            "resume_gateway_url": self.gateway_url,
+            "shard": [0, 1],
+            "application": {"id": str(APP_ID), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+        }
+
+    def _text_channel(self) -> dict:
+        return {
+            "id": str(CHANNEL_ID),
+            "type": 0,
+            "guild_id": str(GUILD_ID),
+            "name": "trading",
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+        }
+
+    def _guild_payload(self) -> dict:
+        return {
+            "id": str(GUILD_ID),
+            "name": "Test Guild",
+            "icon": None,
+            "owner_id": str(ADMIN_ID),
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": [
+                {
+                    "id": str(GUILD_ID),
+                    "name": "@everyone",
+                    "permissions": str(MEMBER_PERMISSIONS),
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "system_channel_id": None,
+            "member_count": 3,
+            "members": [
+                {"user": BOT_USER, "roles": [], "joined_at": TIMESTAMP, "deaf": False, "mute": False, "flags": 0}
+            ],
+            "channels": [self._text_channel()],
+            "threads": [],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "joined_at": TIMESTAMP,
+            "large": False,
+            "unavailable": False,
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+        }
+
+    async def wait_identified(self, timeout: float = 5.0) -> None:
+        await asyncio.wait_for(self._identified.wait(), timeout)
+
+    # -- injecting interactions --
+
+    def _store(self, interaction: dict) -> Injected:
+        self._interactions[int(interaction["id"])] = interaction
+        self._by_token[interaction["token"]] = interaction
+        return Injected(int(interaction["id"]), interaction["token"])
+
+    def _registered(self, name: str, guild: bool) -> dict:
+        scopes = [str(GUILD_ID), "global"] if guild else ["global"]
+        for scope in scopes:
+            for command in self.commands.get(scope, []):
+                if command["name"] == name:
+                    return command
+        raise AssertionError(f"/{name} is not registered with the fake Discord (scopes {list(self.commands)})")
+
+    def _base(self, kind: int, *, admin: bool, guild: bool, app_permissions: int, channel_id: int | None) -> dict:
+        interaction_id = next(self._ids)
+        base: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(APP_ID),
+            "type": kind,
+            "token": f"interaction-token-{interaction_id}",
+            "version": 1,
+            "locale": "en-US",
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+        }
+        invoker = user(ADMIN_ID, "admin") if admin else user(MEMBER_ID, "member")
+        if guild:
+            base.update(
+                guild_id=str(GUILD_ID),
+                guild_locale="en-US",
+                channel_id=str(channel_id or CHANNEL_ID),
+                channel=self._text_channel() | {"id": str(channel_id or CHANNEL_ID)},
+                member={
+                    "user": invoker,
+                    "roles": [],
+                    "joined_at": TIMESTAMP,
+                    "deaf": False,
+                    "mute": False,
+                    "flags": 0,
+                    "permissions": str(ADMIN_PERMISSIONS if admin else MEMBER_PERMISSIONS),
+                },
+                app_permissions=str(app_permissions),
+                authorizing_integration_owners={"0": str(GUILD_ID)},
+                context=0,
+            )
+        else:
+            base.update(
+                channel_id=str(channel_id or DM_CHANNEL_ID),
+                channel={"id": str(channel_id or DM_CHANNEL_ID), "type": 1, "recipients": [invoker]},
+                user=invoker,
+                app_permissions=str(BOT_PERMISSIONS),
+                authorizing_integration_owners={"0": str(GUILD_ID)},
+                context=1,
+            )
+        return base
+
+    async def _send_interaction(self, interaction: dict) -> Injected:
+        injected = self._store(interaction)
+        assert self._sockets, "the bot is not connected to the fake gateway"
+        await self._dispatch(self._sockets[-1], "INTERACTION_CREATE", interaction)
+        return injected
+
+    def _command_data(self, name: str, options: dict[str, str], guild: bool, focused: str | None = None) -> dict:
+        command = self._registered(name, guild)
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": name,
+            "type": 1,
+            "options": [
+                {"name": key, "type": 3, "value": value, **({"focused": True} if key == focused else {})}
+                for key, value in options.items()
+            ],
+        }
+        if "guild_id" in command:
+            data["guild_id"] = command["guild_id"]
+        return data
+
+    async def slash(
+        self,
+        name: str,
+        options: dict[str, str] | None = None,
+        *,
+        admin: bool = True,
+        guild: bool = True,
+        app_permissions: int = BOT_PERMISSIONS,
+        channel_id: int | None = None,
+    ) -> Injected:
+        """A member (with Manage Server when `admin`) runs /name with string options."""
+        interaction = self._base(2, admin=admin, guild=guild, app_permissions=app_permissions, channel_id=channel_id)
+        interaction["data"] = self._command_data(name, options or {}, guild)
+        return await self._send_interaction(interaction)
+
+    async def autocomplete(self, name: str, options: dict[str, str], focused: str, *, guild: bool = True) -> Injected:
+        interaction = self._base(4, admin=False, guild=guild, app_permissions=BOT_PERMISSIONS, channel_id=None)
+        interaction["data"] = self._command_data(name, options, guild, focused)
+        return await self._send_interaction(interaction)
+
+    async def click(self, message_id: int, custom_id: str, *, admin: bool = False, guild: bool = True) -> Injected:
+        """A member clicks the button `custom_id` on a message the bot sent."""
+        interaction = self._base(3, admin=admin, guild=guild, app_permissions=BOT_PERMISSIONS, channel_id=None)
+        interaction["message"] = self.messages[message_id]
+        interaction["data"] = {"custom_id": custom_id, "component_type": 2}
+        return await self._send_interaction(interaction)
+
+
+def buttons_of(message: dict) -> list[dict]:
+    return [c for row in message.get("components", []) for c in row.get("components", [])]
