@@ -1,0 +1,280 @@
+"""Live ingest: the feed sink that stores events in batches and records spans.
+
+`LiveIngest` receives what the runners see (see `bot.feeds.runner.FeedSink`):
+- events are buffered from every stream and written with `Store.add_events`
+  when `batch_events` are pending or every `batch_ms`, whichever comes first;
+  a write runs in its own task (parsing goes on meanwhile) and is never
+  cancelled half-way; `close()` writes what is pending (call it on shutdown);
+- a connection opens a recorded span, every timed flush extends it to now (a
+  crash loses at most `batch_ms` of span) and the disconnect closes it, so
+  every disconnect shows up as a gap between spans (`Store.add_span` merges);
+- `live_states()` answers QueryService's `(venue, stream) -> (state, last frame ms)`.
+
+`LiveFeeds` is what `liqbot run` starts: the runners of every enabled stream
+feeding one LiveIngest (and any extra sink, such as a Recorder), in one task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from bot.core.models import LiquidationEvent
+from bot.feeds.runner import (
+    FanOutSink,
+    FeedRunner,
+    FeedSink,
+    NowMs,
+    RunnerStatus,
+    RunnerTuning,
+    Sleep,
+    wall_clock_ms,
+)
+from bot.feeds.venues import FeedsSettings, build_sources, disabled_streams
+from bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+StreamKey = tuple[str, str]
+# Never hold more than this many events in memory: on_events waits for the writer.
+MAX_PENDING_EVENTS = 200_000
+# One add_events call writes at most this many events.
+MAX_WRITE_EVENTS = 20_000
+
+
+@dataclass(slots=True)
+class LiveIngestStats:
+    events_received: int = 0
+    events_stored: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    spans_written: int = 0
+    write_errors: int = 0
+
+
+class LiveIngest:
+    """A FeedSink that writes to the Store. Run `run()` (the timer) while feeds
+    run, and `await close()` after they stop."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        now_ms: NowMs = wall_clock_ms,
+        sleep: Sleep = asyncio.sleep,
+        batch_events: int = 500,
+        batch_ms: int = 1000,
+        max_pending_events: int = MAX_PENDING_EVENTS,
+    ) -> None:
+        self._store = store
+        self._now_ms = now_ms
+        self._sleep = sleep
+        self._batch_events = max(1, batch_events)
+        self._batch_s = max(1, batch_ms) / 1000
+        self._max_pending = max(self._batch_events, max_pending_events)
+        self.stats = LiveIngestStats()
+        self._pending: list[LiquidationEvent] = []
+        # Spans to write: (venue, stream, start) -> end; merged by the store.
+        self._span_writes: dict[tuple[str, str, int], int] = {}
+        self._open: dict[StreamKey, int] = {}  # connected streams -> span start
+        self._states: dict[StreamKey, str] = {}
+        self._last_frame: dict[StreamKey, int] = {}
+        self._writer: asyncio.Task | None = None
+        self._closed = False
+
+    # -- what QueryService asks -----------------------------------------
+
+    def expect(self, streams: Iterable[StreamKey]) -> None:
+        """Show these streams as "reconnecting" until they connect."""
+        for key in streams:
+            self._states.setdefault(key, "reconnecting")
+
+    def disable(self, streams: Iterable[StreamKey]) -> None:
+        """Show these streams as "disabled" (turned off in the config)."""
+        for key in streams:
+            self._states[key] = "disabled"
+
+    def live_states(self) -> dict[StreamKey, tuple[str, int | None]]:
+        return {key: (state, self._last_frame.get(key)) for key, state in self._states.items()}
+
+    @property
+    def pending_events(self) -> int:
+        return len(self._pending)
+
+    # -- FeedSink ---------------------------------------------------------
+
+    async def on_connected(self, venue: str, stream: str, at_ms: int) -> None:
+        key = (venue, stream)
+        previous = self._open.pop(key, None)
+        if previous is not None:  # a missed disconnect: close the old span here
+            self._queue_span(venue, stream, previous, at_ms)
+        self._open[key] = at_ms
+        self._states[key] = "live"
+        self._queue_span(venue, stream, at_ms, at_ms)
+
+    async def on_frame(self, venue: str, stream: str, at_ms: int, frame: object) -> None:
+        self._last_frame[(venue, stream)] = at_ms
+
+    async def on_events(self, venue: str, stream: str, events: list[LiquidationEvent]) -> None:
+        pending = self._pending
+        pending += events
+        self.stats.events_received += len(events)
+        if len(pending) >= self._batch_events:
+            writer = self._kick()
+            if len(pending) >= self._max_pending:
+                # Backpressure: the store is behind; wait for it (shielded: our
+                # caller's cancellation must not cancel a write).
+                await asyncio.shield(writer)
+
+    async def on_disconnected(self, venue: str, stream: str, at_ms: int, reason: str) -> None:
+        key = (venue, stream)
+        start = self._open.pop(key, None)
+        if start is not None:
+            self._queue_span(venue, stream, start, at_ms)
+        if self._states.get(key) != "disabled":
+            self._states[key] = "reconnecting"
+
+    async def on_rest(self, venue: str, at_ms: int, path: str, body: object) -> None:
+        pass
+
+    # -- writing ------------------------------------------------------------
+
+    def _queue_span(self, venue: str, stream: str, start_ms: int, end_ms: int) -> None:
+        key = (venue, stream, start_ms)
+        if end_ms >= self._span_writes.get(key, end_ms):
+            self._span_writes[key] = end_ms
+
+    def _extend_open_spans(self) -> None:
+        now = self._now_ms()
+        for (venue, stream), start in self._open.items():
+            self._queue_span(venue, stream, start, max(start, now))
+
+    def _kick(self) -> asyncio.Task:
+        """The write task, started if none is running; it drains everything pending."""
+        writer = self._writer
+        if writer is None or writer.done():
+            writer = self._writer = asyncio.create_task(self._drain(), name="live ingest writer")
+        return writer
+
+    async def _drain(self) -> None:
+        """Write what is pending: all of it once, then more while a full batch waits."""
+        store, stats = self._store, self.stats
+        while True:
+            batch = self._pending[:MAX_WRITE_EVENTS]
+            if batch:
+                del self._pending[: len(batch)]
+                try:
+                    result = await store.add_events(batch)
+                except Exception:
+                    stats.write_errors += 1
+                    log.exception("storing %d live events failed; will retry", len(batch))
+                    self._pending[:0] = batch  # keep them for the next flush
+                    return
+                stats.events_stored += result.inserted
+                stats.duplicates += result.duplicates
+                stats.batches += 1
+            spans, self._span_writes = self._span_writes, {}
+            for (venue, stream, start), end in spans.items():
+                try:
+                    await store.add_span(venue, stream, start, end)
+                except Exception:
+                    stats.write_errors += 1
+                    log.exception("recording a span of %s/%s failed; will retry", venue, stream)
+                    self._queue_span(venue, stream, start, end)
+                    return
+                stats.spans_written += 1
+            if len(self._pending) < self._batch_events and not self._span_writes:
+                return
+
+    async def flush(self) -> None:
+        """Write everything pending now (events, and spans extended to now)."""
+        self._extend_open_spans()
+        errors_before = self.stats.write_errors
+        while self._pending or self._span_writes or (self._writer is not None and not self._writer.done()):
+            await asyncio.shield(self._kick())
+            if self.stats.write_errors > errors_before:
+                log.error("live ingest: %d events not written yet", len(self._pending))
+                return
+
+    async def run(self) -> None:
+        """Flush every `batch_ms` (spans extended to now) until cancelled."""
+        while True:
+            await self._sleep(self._batch_s)
+            self._extend_open_spans()
+            await asyncio.shield(self._kick())
+
+    async def close(self) -> None:
+        """Close the spans of still-connected streams at now and write everything."""
+        if self._closed:
+            return
+        self._closed = True
+        now = self._now_ms()
+        for (venue, stream), start in list(self._open.items()):
+            self._queue_span(venue, stream, start, max(start, now))
+        self._open.clear()
+        for key, state in self._states.items():
+            if state == "live":
+                self._states[key] = "reconnecting"
+        await self.flush()
+
+
+class LiveFeeds:
+    """Every enabled venue stream, feeding a LiveIngest (and `extra_sinks`).
+
+    `live_states` is ready from construction (for QueryService); `run()` runs
+    the runners and the flush timer until cancelled, then writes whatever is
+    pending and closes the spans. One `httpx.AsyncClient` is shared by the
+    metadata loaders; the caller owns it.
+    """
+
+    def __init__(
+        self,
+        feeds: FeedsSettings,
+        store: Store,
+        http: httpx.AsyncClient,
+        *,
+        tuning: object | None = None,
+        extra_sinks: Sequence[FeedSink] = (),
+        now_ms: NowMs = wall_clock_ms,
+        sleep: Sleep = asyncio.sleep,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.tuning = RunnerTuning.of(tuning if tuning is not None else getattr(feeds, "runner", None))
+        self.ingest = LiveIngest(
+            store,
+            now_ms=now_ms,
+            sleep=sleep,
+            batch_events=self.tuning.batch_events,
+            batch_ms=self.tuning.batch_ms,
+        )
+        self.sink: FeedSink = FanOutSink(self.ingest, *extra_sinks) if extra_sinks else self.ingest
+        sources = build_sources(feeds, http, self.sink, tuning=self.tuning, now_ms=now_ms)
+        self.runners = [
+            FeedRunner(source, self.sink, tuning=self.tuning, now_ms=now_ms, sleep=sleep, tick_s=tick_s)
+            for source in sources
+        ]
+        self.ingest.expect(runner.key for runner in self.runners)
+        self.ingest.disable(disabled_streams(feeds))
+
+    def live_states(self) -> dict[StreamKey, tuple[str, int | None]]:
+        return self.ingest.live_states()
+
+    def statuses(self) -> list[RunnerStatus]:
+        return [runner.status for runner in self.runners]
+
+    async def run(self) -> None:
+        timer = asyncio.create_task(self.ingest.run(), name="live ingest timer")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for runner in self.runners:
+                    group.create_task(runner.run(), name=f"feed {runner.key[0]}/{runner.key[1]}")
+        finally:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+            await self.ingest.close()

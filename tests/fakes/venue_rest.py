@@ -1,0 +1,94 @@
+"""A fake of the venues' metadata REST endpoints, as an httpx.MockTransport.
+
+- Bybit `GET /v5/market/instruments-info?category=linear|inverse&limit=&cursor=`,
+  paged `page_size` symbols at a time with `nextPageCursor`;
+- OKX `GET /api/v5/public/instruments?instType=SWAP|FUTURES` (the real SWAP
+  body shipped in bot/data, minus `okx_hidden` ids until a test reveals them);
+- Binance `GET /dapi/v1/exchangeInfo` (the real COIN-M body).
+
+Every request is logged as (path, params). `fail_next[path] = n` answers the
+next n requests of a path with HTTP 500.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from bot.feeds.synthetic import (
+    binance_coinm_exchange_info_body,
+    okx_futures_instruments_body,
+    okx_swap_instruments_body,
+)
+
+REST_BASE = "http://venue-rest.test"
+
+
+class FakeVenueRest:
+    def __init__(self, *, page_size: int = 7) -> None:
+        self.page_size = page_size
+        self.bybit_symbols: dict[str, list[str]] = {
+            "linear": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "1000PEPEUSDT", "BNBUSDT",
+                       "ADAUSDT", "AVAXUSDT", "LINKUSDT", "DOTUSDT", "LTCUSDT", "BCHUSDT", "TRXUSDT",
+                       "NEARUSDT", "APTUSDT", "ARBUSDT", "OPUSDT", "SUIUSDT", "BTCUSDC", "ETHPERP",
+                       "WIFUSDT", "TONUSDT"],
+            "inverse": ["BTCUSD", "ETHUSD", "XRPUSD", "BTCUSDZ25", "EOSUSD"],
+        }
+        self.bybit_closed: dict[str, list[str]] = {"linear": ["LUNAUSDT"], "inverse": []}
+        self.okx_futures: list[str] = ["BTC-USD-250328", "ETH-USDT-250328"]
+        self.okx_hidden: set[str] = set()
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.fail_next: dict[str, int] = {}
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.transport(), timeout=5)
+
+    def count(self, path: str, **params: str) -> int:
+        return sum(
+            1 for p, q in self.requests if p == path and all(q.get(k) == v for k, v in params.items())
+        )
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        params = dict(request.url.params)
+        self.requests.append((path, params))
+        if self.fail_next.get(path, 0) > 0:
+            self.fail_next[path] -= 1
+            return httpx.Response(500, text="busy")
+        if path == "/v5/market/instruments-info":
+            return httpx.Response(200, json=self._bybit(params))
+        if path == "/api/v5/public/instruments":
+            return httpx.Response(200, json=self._okx(params.get("instType", "")))
+        if path == "/dapi/v1/exchangeInfo":
+            return httpx.Response(200, json=binance_coinm_exchange_info_body())
+        return httpx.Response(404, json={"msg": "not found"})
+
+    def _bybit(self, params: dict[str, str]) -> dict:
+        category = params.get("category", "")
+        limit = min(int(params.get("limit", "500")), self.page_size)
+        entries = [{"symbol": s, "status": "Trading", "contractType": "LinearPerpetual"}
+                   for s in self.bybit_symbols.get(category, [])]
+        entries += [{"symbol": s, "status": "Closed"} for s in self.bybit_closed.get(category, [])]
+        offset = int(params.get("cursor") or 0)
+        page = entries[offset : offset + limit]
+        next_offset = offset + limit
+        cursor = str(next_offset) if next_offset < len(entries) else ""
+        return {
+            "retCode": 0,
+            "retMsg": "OK",
+            "result": {"category": category, "list": page, "nextPageCursor": cursor},
+            "retExtInfo": {},
+            "time": 1750000000000,
+        }
+
+    def _okx(self, inst_type: str) -> dict:
+        if inst_type == "SWAP":
+            body = okx_swap_instruments_body()
+        elif inst_type == "FUTURES":
+            body = okx_futures_instruments_body(self.okx_futures)
+        else:
+            return {"code": "51000", "msg": "Parameter instType error", "data": []}
+        body["data"] = [entry for entry in body["data"] if entry["instId"] not in self.okx_hidden]
+        return body

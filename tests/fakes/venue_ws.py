@@ -1,0 +1,258 @@
+"""Fake venue websocket endpoints on 127.0.0.1, and a compressed clock.
+
+`FakeVenueServer` speaks just enough of one venue stream (websockets 17
+server): Bybit answers `{"op":"subscribe"}` (refusing more than 10 args, like
+its spot endpoint) and `{"op":"ping"}`; OKX answers `subscribe` and the text
+`ping`; Binance needs nothing. Frames come from `bot.feeds.synthetic` and are
+sent with `broadcast()` to the connections subscribed to them. A test can
+refuse handshakes (status + headers), close every connection at once on
+accept, drop connections, or make them go silent (stop reading: no pongs).
+
+`VirtualClock` runs time `scale` times faster than the wall clock: `sleep(s)`
+waits s/scale real seconds and is recorded, `now_ms()` advances accordingly.
+With `scale=None` sleeps take no real time at all and jump the clock (for
+tests where nothing else runs meanwhile, like handshake refusals).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Sequence
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+BASE_MS = 1_750_000_000_000  # 2025-06-15T15:06:40Z
+
+
+class VirtualClock:
+    def __init__(self, scale: float | None = 100.0, start_ms: int = BASE_MS) -> None:
+        self.scale = scale
+        self._start_ms = start_ms
+        self._jumped_s = 0.0
+        self._t0 = asyncio.get_running_loop().time()
+        self.sleeps: list[float] = []
+
+    def now_ms(self) -> int:
+        elapsed = asyncio.get_running_loop().time() - self._t0
+        real_part = elapsed * self.scale if self.scale is not None else 0.0
+        return self._start_ms + int((real_part + self._jumped_s) * 1000)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await self.quiet_sleep(seconds)
+
+    async def quiet_sleep(self, seconds: float) -> None:
+        """A sleep on this clock that is not recorded (for the fakes' own timers)."""
+        if self.scale is None:
+            self._jumped_s += max(seconds, 0.0)
+            await asyncio.sleep(0)
+        else:
+            await asyncio.sleep(max(seconds, 0.0) / self.scale)
+
+    def real_s(self, virtual_s: float) -> float:
+        return virtual_s / self.scale if self.scale else 0.0
+
+
+def _topic_of(venue: str, frame: dict) -> object:
+    """What a client must have subscribed to to get this frame."""
+    if venue == "bybit":
+        return frame.get("topic")
+    if venue == "okx":
+        return ("liquidation-orders", frame.get("arg", {}).get("instType"))
+    return None
+
+
+class FakeVenueServer:
+    """One venue stream endpoint. Use `async with FakeVenueServer(...) as server:`."""
+
+    def __init__(self, venue: str, stream: str, *, bybit_max_args: int = 10) -> None:
+        self.venue = venue
+        self.stream = stream
+        self.bybit_max_args = bybit_max_args
+        self.url = ""
+        # What happened.
+        self.attempts = 0  # handshakes seen, refused ones included
+        self.connections = 0  # handshakes accepted
+        self.received: list[str] = []  # every message clients sent
+        self.subscribe_requests: list[dict] = []
+        self.app_pings = 0
+        self.accepted_at_ms: list[int] = []
+        # Behaviour.
+        self.refusals: list[tuple[int, dict[str, str]]] = []  # next handshakes to refuse
+        self.close_on_accept = False
+        self.clock: VirtualClock | None = None
+        self._clients: dict[ServerConnection, set] = {}
+        self._silenced: set[ServerConnection] = set()
+        self._server = None
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> FakeVenueServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    async def start(self) -> str:
+        self._server = await serve(
+            self._handler, "127.0.0.1", 0, process_request=self._process_request, ping_interval=None
+        )
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}/{self.venue}/{self.stream}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            for ws in list(self._clients):
+                ws.transport.abort()
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    # -- handshake ------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        self.attempts += 1
+        if self.refusals:
+            status, headers = self.refusals.pop(0)
+            response = connection.respond(status, f"refused with {status}\n")
+            for name, value in headers.items():
+                response.headers[name] = value
+            return response
+        return None
+
+    # -- connections ----------------------------------------------------
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._clients)
+
+    def subscribed_connections(self) -> int:
+        """Connections that would receive frames now."""
+        if self.venue == "binance":
+            return len(self._clients)
+        return sum(1 for topics in self._clients.values() if topics)
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        if self.clock is not None:
+            self.accepted_at_ms.append(self.clock.now_ms())
+        if self.close_on_accept:
+            await ws.close()
+            return
+        self._clients[ws] = set()
+        await self._notify()
+        try:
+            async for message in ws:
+                self.received.append(message)
+                await self._answer(ws, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.pop(ws, None)
+            self._silenced.discard(ws)
+            await self._notify()
+
+    async def _answer(self, ws: ServerConnection, message: str | bytes) -> None:
+        if self.venue == "okx":
+            if message == "ping":
+                self.app_pings += 1
+                await ws.send("pong")
+                return
+            request = json.loads(message)
+            if request.get("op") == "subscribe":
+                self.subscribe_requests.append(request)
+                for arg in request["args"]:
+                    self._clients[ws].add((arg["channel"], arg["instType"]))
+                    await ws.send(json.dumps({"event": "subscribe", "arg": arg, "connId": "a4d3ae55"}))
+                await self._notify()
+        elif self.venue == "bybit":
+            request = json.loads(message)
+            op = request.get("op")
+            if op == "ping":
+                self.app_pings += 1
+                await ws.send(json.dumps({"success": True, "ret_msg": "pong", "conn_id": "c1", "op": "ping"}))
+            elif op == "subscribe":
+                self.subscribe_requests.append(request)
+                args = request.get("args", [])
+                if len(args) > self.bybit_max_args:
+                    await ws.send(json.dumps({
+                        "success": False, "ret_msg": f"args size >{self.bybit_max_args}",
+                        "conn_id": "c1", "op": "subscribe",
+                    }))
+                    return
+                self._clients[ws].update(args)
+                await ws.send(json.dumps({"success": True, "ret_msg": "", "conn_id": "c1", "op": "subscribe"}))
+                await self._notify()
+        else:
+            self.subscribe_requests.append({"raw": message})
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate, timeout: float = 5.0) -> None:
+        """Wait until `predicate(self)` holds (checked on every connection change)."""
+        async def waiting() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self))
+
+        await asyncio.wait_for(waiting(), timeout)
+
+    # -- sending --------------------------------------------------------
+
+    async def broadcast(self, frame: dict | str) -> int:
+        """Send one frame to every connection subscribed to it; how many got it."""
+        text = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":"))
+        topic = _topic_of(self.venue, frame) if isinstance(frame, dict) else None
+        delivered = 0
+        for ws, topics in list(self._clients.items()):
+            if ws in self._silenced:
+                continue
+            if topic is not None and topic not in topics:
+                continue
+            try:
+                await ws.send(text)
+            except ConnectionClosed:
+                continue
+            delivered += 1
+        return delivered
+
+    async def send_raw(self, data: str | bytes) -> int:
+        """Send anything (garbage included) to every open connection."""
+        delivered = 0
+        for ws in list(self._clients):
+            if ws in self._silenced:
+                continue
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(data)
+                delivered += 1
+        return delivered
+
+    async def drop(self) -> int:
+        """Close every connection cleanly (what was sent before arrives first)."""
+        clients = list(self._clients)
+        for ws in clients:
+            self._clients.pop(ws, None)
+        await asyncio.gather(*(ws.close(1001, "going away") for ws in clients), return_exceptions=True)
+        await self._notify()
+        return len(clients)
+
+    def silence(self) -> None:
+        """Stop sending and stop reading on every open connection: no pongs, no answers."""
+        for ws in self._clients:
+            self._silenced.add(ws)
+            ws.transport.pause_reading()
+
+
+async def fake_servers(streams: Sequence[tuple[str, str]]) -> dict[tuple[str, str], FakeVenueServer]:
+    servers = {}
+    for venue, stream in streams:
+        server = FakeVenueServer(venue, stream)
+        await server.start()
+        servers[venue, stream] = server
+    return servers
