@@ -11,7 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 
 class ConfigError(ValueError):
@@ -57,10 +57,32 @@ class OkxFeedConfig:
 
 
 @dataclass(frozen=True)
+class FeedRunnerConfig:
+    """Tuning of the reconnecting feed runner and of live ingest (`[feeds.runner]`)."""
+
+    backoff_base_s: float = 1.0  # first reconnect delay after a failure; doubles per failure, with jitter
+    backoff_max_s: float = 120.0  # cap of the reconnect delay after ordinary failures
+    healthy_after_s: float = 60.0  # a connection open this long resets the backoff; shorter ones count as failures
+    unavailable_backoff_s: float = 30.0  # at least this long after a handshake refused with HTTP 5xx
+    refused_backoff_s: float = 300.0  # at least this long after HTTP 403/418/429 at handshake (longer if Retry-After says so)
+    watchdog_s: float = 60.0  # no frame and no pong for this long: the connection is dead, reconnect
+    ping_interval_s: float = 20.0  # websocket ping (and Bybit's {"op":"ping"}) every this many seconds
+    okx_idle_ping_s: float = 25.0  # send OKX a text "ping" after this long without a frame (OKX cuts at 30 s)
+    binance_reconnect_after_s: float = 85800.0  # planned reconnect before Binance's 24 h cut-off (23 h 50 m)
+    symbols_refresh_s: float = 86400.0  # re-read Bybit's symbol list this often; new symbols join the live connection
+    contracts_refresh_s: float = 21600.0  # re-read OKX / Binance COIN-M contract sizes this often
+    unknown_refresh_min_s: float = 60.0  # an unknown instrument triggers a contract refresh at most this often
+    rest_timeout_s: float = 10.0  # timeout of each metadata REST request
+    batch_events: int = 500  # store live events in batches of this many...
+    batch_ms: int = 1000  # ...or after this many milliseconds, whichever comes first; spans are extended as often
+
+
+@dataclass(frozen=True)
 class FeedsConfig:
     binance: BinanceFeedConfig = field(default_factory=BinanceFeedConfig)
     bybit: BybitFeedConfig = field(default_factory=BybitFeedConfig)
     okx: OkxFeedConfig = field(default_factory=OkxFeedConfig)
+    runner: FeedRunnerConfig = field(default_factory=FeedRunnerConfig)
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,10 @@ class TelegramConfig:
     enabled: bool = False  # also needs LIQBOT_TELEGRAM_TOKEN in the environment
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"  # polling (no public URL needed) | webhook (Telegram calls webhook_url)
+    webhook_url: str = ""  # webhook mode: public https:// URL that reaches webhook_listen:webhook_port
+    webhook_listen: str = "127.0.0.1"  # webhook mode: local address to listen on (behind a TLS proxy)
+    webhook_port: int = 8443  # webhook mode: local port; needs LIQBOT_TELEGRAM_WEBHOOK_SECRET in the environment
 
 
 @dataclass(frozen=True)
@@ -75,11 +101,65 @@ class DiscordConfig:
     enabled: bool = False  # also needs LIQBOT_DISCORD_TOKEN in the environment
     api_base: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
+    # Test guilds: register slash commands in these guilds only (they appear instantly);
+    # empty registers them globally.
+    guild_ids: tuple[int, ...] = ()
+    # Hash of the last synced command definitions; commands sync at start only when they
+    # changed. Empty: sync at every start.
+    sync_state_path: str = "data/discord_commands.json"
 
 
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
+
+
+@dataclass(frozen=True)
+class MarketDataConfig:
+    """[market]: funding, open interest and long/short ratios polled over REST."""
+
+    enabled: bool = True  # poll market context for leverage-risk reports
+    venues: str = "binance bybit okx"  # which venues to poll, space or comma separated
+    assets: str = "BTC ETH SOL XRP DOGE BNB"  # USDT perpetuals to track, space or comma separated
+    interval_s: float = 60.0  # seconds between two polls of a venue
+    retention_days: int = 35  # samples older than this are pruned (30-day percentiles need 30)
+    request_timeout_s: float = 10.0  # per request (connect, read, write, pool)
+    retries: int = 3  # retries of a request after a 5xx, timeout or connection error
+    backoff_base_s: float = 1.0  # first retry after ~this, doubling each time (with jitter)
+    backoff_max_s: float = 30.0  # cap of one retry delay
+    rate_limit_backoff_s: float = 60.0  # pause of a venue after a 429 without Retry-After
+    ban_backoff_s: float = 600.0  # pause of a venue after a 418/403 without Retry-After
+    budget_fraction: float = 0.5  # share of each venue's published request limit liqbot may use
+
+    def __post_init__(self) -> None:
+        def fail(key: str, rule: str, value: object) -> None:
+            raise ConfigError(f"'market.{key}' must be {rule}, not {value!r}")
+
+        if not self.asset_list:
+            fail("assets", "a list of assets like \"BTC ETH\"", self.assets)
+        unknown = [venue for venue in self.venue_list if venue not in ("binance", "bybit", "okx")]
+        if unknown:
+            fail("venues", "some of binance, bybit, okx", self.venues)
+        for key in ("interval_s", "request_timeout_s", "backoff_base_s", "backoff_max_s"):
+            if not getattr(self, key) > 0:
+                fail(key, "positive", getattr(self, key))
+        for key in ("rate_limit_backoff_s", "ban_backoff_s"):
+            if not getattr(self, key) >= 0:
+                fail(key, "zero or more", getattr(self, key))
+        if self.retention_days < 1:
+            fail("retention_days", "at least 1", self.retention_days)
+        if self.retries < 0:
+            fail("retries", "zero or more", self.retries)
+        if not 0 < self.budget_fraction <= 1:
+            fail("budget_fraction", "in (0, 1]", self.budget_fraction)
+
+    @property
+    def asset_list(self) -> list[str]:
+        return [a.upper() for a in self.assets.replace(",", " ").split()]
+
+    @property
+    def venue_list(self) -> list[str]:
+        return [v.lower() for v in self.venues.replace(",", " ").split()]
 
 
 @dataclass(frozen=True)
@@ -90,6 +170,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    market: MarketDataConfig = field(default_factory=MarketDataConfig)
 
 
 @dataclass(frozen=True)
@@ -134,6 +215,12 @@ def _build(cls: type, data: Any, where: str):
             values[f.name] = _build(kind, value, path)
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
             values[f.name] = float(value)
+        elif get_origin(kind) is tuple:  # tuple[T, ...] from a TOML array
+            item = get_args(kind)[0]
+            if not isinstance(value, list) or any(type(v) is not item for v in value):
+                expected = _TYPE_NAMES.get(item, str(item))
+                raise ConfigError(f"'{path}' must be a list of {expected.split(' ', 1)[-1]}s, not {value!r}")
+            values[f.name] = tuple(value)
         elif type(value) is not kind:
             expected = _TYPE_NAMES.get(kind, str(kind))
             raise ConfigError(f"'{path}' must be {expected}, not {value!r}")

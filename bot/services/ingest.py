@@ -1,18 +1,25 @@
-"""Replay recordings into the store: the same parsers as the live feeds, in
-batches, with parsing of the next batch overlapping the write of the last."""
+"""Replay recordings into the store through the same parsers as the live feeds.
+
+Parsing runs in one worker process while this process writes to SQLite: the
+two halves cost about the same per event, so overlapping them on two cores
+nearly doubles replay throughput. One worker keeps the frames in order, so
+REST lines (contract sizes) apply to exactly the frames after them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.models import LiquidationEvent
+from bot.core.models import Window
 from bot.feeds.recording import DecodeStats, RecordingDecoder
-from bot.storage.store import Store
+from bot.storage.store import Store, event_row
 
 REPLAY_BATCH_LINES = 5_000
 
@@ -52,11 +59,29 @@ def _batches(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield batch
 
 
-def _decode_batch(decoder: RecordingDecoder, batch: list[bytes]) -> list[LiquidationEvent]:
-    events: list[LiquidationEvent] = []
+# -- the worker process: one decoder for the whole replay --------------------
+
+_worker_decoder: RecordingDecoder | None = None
+
+
+def _start_worker() -> None:
+    global _worker_decoder
+    _worker_decoder = RecordingDecoder()
+
+
+def _decode_batch(batch: list[bytes]) -> list[tuple]:
+    """Rows, not events: plain tuples cross the process boundary cheaply."""
+    rows: list[tuple] = []
     for line_bytes in batch:
-        events += decoder.feed(line_bytes)
-    return events
+        rows += map(event_row, _worker_decoder.feed(line_bytes))
+    return rows
+
+
+def _finish_worker() -> tuple[DecodeStats, dict[tuple[str, str], Window]]:
+    return _worker_decoder.stats, _worker_decoder.spans()
+
+
+# -- the writer ---------------------------------------------------------------
 
 
 async def replay(
@@ -67,26 +92,29 @@ async def replay(
 ) -> ReplayReport:
     """Ingest recordings; `progress(done, total)` gets the bytes of the current file read."""
     report = ReplayReport()
-    decoder = RecordingDecoder()
-    for path in paths:
-        report.files += 1
-        pending: asyncio.Task | None = None
-        with open(path, "rb") as raw, _lines(raw, path) as lines:
-            total = os.fstat(raw.fileno()).st_size
-            for batch in _batches(lines, batch_lines):
-                # Parse in a thread while the previous batch is written.
-                events = await asyncio.to_thread(_decode_batch, decoder, batch)
+    loop = asyncio.get_running_loop()
+    # spawn, not fork: this process has running threads (aiosqlite), which fork does not copy safely.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker) as worker:
+        for path in paths:
+            report.files += 1
+            pending: asyncio.Future | None = None
+            with open(path, "rb") as raw, _lines(raw, path) as lines:
+                total = os.fstat(raw.fileno()).st_size
+                for batch in _batches(lines, batch_lines):
+                    # The worker parses this batch while the previous one is written.
+                    decoding = loop.run_in_executor(worker, _decode_batch, batch)
+                    if pending is not None:
+                        _count(report, await store.add_rows(await pending))
+                    pending = decoding
+                    if progress is not None:
+                        progress(raw.tell(), total)
                 if pending is not None:
-                    _count(report, await pending)
-                pending = asyncio.create_task(store.add_events(events))
-                if progress is not None:
-                    progress(raw.tell(), total)
-            if pending is not None:
-                _count(report, await pending)
-            report.bytes_read += total
-    for (venue, stream), span in decoder.spans().items():
+                    _count(report, await store.add_rows(await pending))
+                report.bytes_read += total
+        report.decode, spans = await loop.run_in_executor(worker, _finish_worker)
+    for (venue, stream), span in spans.items():
         await store.add_span(venue, stream, span.start_ms, span.end_ms)
-    report.decode = decoder.stats
     return report
 
 

@@ -48,7 +48,8 @@ class StoreStats:
     events_by_venue: dict[str, int]
 
 
-def _row_of(event: LiquidationEvent) -> tuple:
+def event_row(event: LiquidationEvent) -> tuple:
+    """An event as a row of the events table (what `add_rows` takes)."""
     return (
         event.at_ms,
         event.venue,
@@ -194,9 +195,12 @@ class Store:
 
     async def add_events(self, events: Sequence[LiquidationEvent]) -> AddResult:
         """Store events once each (a replayed frame is a duplicate) and roll them up."""
-        if not events:
+        return await self.add_rows(list(map(event_row, events)))
+
+    async def add_rows(self, rows: list[tuple]) -> AddResult:
+        """`add_events` for rows made by `event_row` (cheap to pass between processes)."""
+        if not rows:
             return AddResult(0, 0)
-        rows = list(map(_row_of, events))
         async with self._write_lock:
             db = self._writer
             await db.execute("BEGIN IMMEDIATE")
@@ -219,7 +223,7 @@ class Store:
                 if db.in_transaction:
                     await db.execute("ROLLBACK")
                 raise
-        return AddResult(inserted=len(inserted), duplicates=len(events) - len(inserted))
+        return AddResult(inserted=len(inserted), duplicates=len(rows) - len(inserted))
 
     async def _insert_new_only(self, rows: list[tuple]) -> list[tuple]:
         db = self._writer
@@ -398,6 +402,22 @@ class Store:
         cursor = await self._reader.execute("SELECT MAX(at_ms) FROM events")
         (last,) = await cursor.fetchone()
         return StoreStats(sum(by_venue.values()), first, last, by_venue)
+
+    # -- for sibling stores (market_store) sharing these connections ----
+
+    @property
+    def writer(self) -> aiosqlite.Connection:
+        """The write connection; write only while holding `write_lock`."""
+        return self._writer
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        """The read-only connection."""
+        return self._reader
+
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        return self._write_lock
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

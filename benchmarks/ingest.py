@@ -1,0 +1,141 @@
+"""Replay ingest throughput and /liq latency.
+
+1. Generates a recording of N events (default 1M) in the venues' own frame
+   formats (bot.sample), replays it through the real path (parse + normalise
+   + store + rollups) and prints events/s next to a baseline measured in the
+   same run: raw sqlite3 executemany of the same rows into a plain table.
+2. Fills a store with M events (default 10M, over 7 days, written directly
+   with Store.add_events) and prints p50/p95 latency of `/liq BTC 24h`,
+   `/liq BTC 7d` and `/liq` (all assets, 24h) through the real dispatcher.
+
+Run: python benchmarks/ingest.py [--events 1000000] [--latency-events 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.commands.dispatch import Dispatcher  # noqa: E402
+from bot.commands.ports import Caller  # noqa: E402
+from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side  # noqa: E402
+from bot.feeds.recording import RecordingDecoder  # noqa: E402
+from bot.sample import write_recording  # noqa: E402
+from bot.services.ingest import replay  # noqa: E402
+from bot.services.queries import QueryService  # noqa: E402
+from bot.storage.migrations import MIGRATIONS  # noqa: E402
+from bot.storage.store import Store, event_row  # noqa: E402
+
+START_MS = 1_742_515_200_000
+BATCH = 5_000
+CALLER = Caller("console", "console:bench", "console:bench", rate_limited=False)
+
+
+def raw_executemany(path: Path, rows: list[tuple]) -> float:
+    """Seconds to insert the rows into the same events table, same batching and pragmas."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(MIGRATIONS[0].split("CREATE TABLE rollup_minute")[0])
+    started = time.perf_counter()
+    for start in range(0, len(rows), BATCH):
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)", rows[start : start + BATCH])
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    db.close()
+    return elapsed
+
+
+async def bench_replay(folder: Path, events: int) -> None:
+    hours = 24
+    recording = folder / "bench.jsonl"
+    print(f"generating a recording of ~{events:,} events ...", flush=True)
+    write_recording(recording, START_MS, hours, seed=1, events_per_hour=events / hours / 1.9)
+    store = await Store.open(folder / "replay.sqlite")
+    started = time.perf_counter()
+    report = await replay(store, [recording])
+    replay_s = time.perf_counter() - started
+    await store.close()
+    stored = report.stored
+    decoder = RecordingDecoder()
+    rows = []
+    with open(recording, "rb") as lines:
+        for line in lines:
+            rows += map(event_row, decoder.feed(line))
+    raw_s = raw_executemany(folder / "raw.sqlite", rows)
+    replay_rate, raw_rate = stored / replay_s, len(rows) / raw_s
+    print(f"replay ingest (parse+normalise+store+rollup): {stored:,} events in {replay_s:.2f} s = {replay_rate:,.0f} events/s")
+    print(f"baseline raw sqlite3 executemany, same rows, same table:  {len(rows):,} rows in {raw_s:.2f} s = {raw_rate:,.0f} rows/s")
+    print(f"replay / baseline: {replay_rate / raw_rate:.0%}")
+
+
+def synthetic_events(count: int, span_ms: int, rng: random.Random):
+    assets = ["BTC"] * 40 + ["ETH"] * 25 + ["SOL"] * 10 + [f"ALT{i}" for i in range(25)]
+    venues = ("binance", "bybit", "okx")
+    step = span_ms / count
+    for i in range(count):
+        asset = rng.choice(assets)
+        usd = round(rng.lognormvariate(8, 1.6), 2)
+        yield LiquidationEvent(
+            rng.choice(venues), "usdm", f"{asset}USDT", asset, Side.LONG if rng.random() < 0.6 else Side.SHORT,
+            100.0, usd / 100.0, usd, START_MS + int(i * step),
+        )
+
+
+def percentile(samples: list[float], p: float) -> float:
+    return statistics.quantiles(samples, n=100)[p - 1] if len(samples) > 1 else samples[0]
+
+
+async def bench_latency(folder: Path, events: int, repeats: int) -> None:
+    span_ms = 7 * DAY_MS
+    store = await Store.open(folder / "latency.sqlite")
+    print(f"filling a store with {events:,} events over 7 days ...", flush=True)
+    rng = random.Random(2)
+    batch: list[LiquidationEvent] = []
+    for event in synthetic_events(events, span_ms, rng):
+        batch.append(event)
+        if len(batch) == 20_000:
+            await store.add_events(batch)
+            batch = []
+    if batch:
+        await store.add_events(batch)
+    await store.add_span("binance", "usdm", START_MS, START_MS + span_ms)
+    end_ms = START_MS + span_ms
+    dispatcher = Dispatcher(QueryService(store), clock_ms=lambda: end_ms - rng.randrange(0, HOUR_MS))
+    for command in ("/liq BTC 24h", "/liq BTC 7d", "/liq", "/big BTC 24h"):
+        await dispatcher.handle(command, CALLER)  # warm the page cache
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            await dispatcher.handle(command, CALLER)
+            samples.append((time.perf_counter() - started) * 1000)
+        print(
+            f"{command:<14} over {events:,} events: p50 {statistics.median(samples):.2f} ms,"
+            f" p95 {percentile(samples, 95):.2f} ms ({repeats} runs, reply composed)"
+        )
+    await store.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events in the replayed recording")
+    parser.add_argument("--latency-events", type=int, default=10_000_000, help="events stored for the latency run")
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="liqbot-bench-") as folder:
+        await bench_replay(Path(folder), args.events)
+        await bench_latency(Path(folder), args.latency_events, args.repeats)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
