@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bot.commands.help import help_reply, start_reply
@@ -37,7 +37,9 @@ class Context:
     now_ms: int
 
 
-Handler = Callable[["Dispatcher", Context], Awaitable[Reply]]
+# A command's implementation. Built-in ones live here; feature modules (alerts,
+# digests, risk, charts) hand theirs to the Dispatcher from the composition root.
+Handler = Callable[[Context], Awaitable[Reply]]
 
 
 def message_reply(title_key: str, locale: str, body: str, tone: Tone = Tone.NEUTRAL, ephemeral: bool = False):
@@ -61,6 +63,7 @@ class Dispatcher:
         bot_username: str | None = None,
         default_locale: str = "en",
         limits: Limits | None = None,
+        features: Mapping[str, Handler] | None = None,
     ) -> None:
         self._data = data
         self._clock_ms = clock_ms
@@ -68,9 +71,19 @@ class Dispatcher:
         self._default_locale = default_locale
         self._user_buckets = TokenBuckets(limits.per_user) if limits else None
         self._chat_buckets = TokenBuckets(limits.per_chat) if limits else None
-        missing = {spec.name for spec in COMMANDS} - set(HANDLERS)
-        if missing:
-            raise RuntimeError(f"commands without a handler: {sorted(missing)}")
+        self._handlers: dict[str, Handler] = {
+            "liq": self._liq,
+            "top": self._top,
+            "big": self._big,
+            "status": self._status,
+            "lang": self._lang,
+            "help": self._help,
+            "start": self._start,
+            **(features or {}),
+        }
+        unknown = set(self._handlers) - {spec.name for spec in COMMANDS}
+        if unknown:
+            raise RuntimeError(f"handlers for commands not in the registry: {sorted(unknown)}")
 
     async def assets(self) -> list[str]:
         """Recorded assets, most liquidated first (for autocomplete and menus)."""
@@ -98,9 +111,12 @@ class Dispatcher:
             return message_reply("title.rate_limited", locale, body, Tone.WARNING, ephemeral=True)
         if invocation.spec.admin_only_in_groups and caller.is_group and not await caller.is_admin():
             return message_reply("title.denied", locale, text(locale, "denied.body"), Tone.WARNING, ephemeral=True)
-        context = Context(invocation, caller, locale, now_ms)
+        handler = self._handlers.get(invocation.spec.name)
+        if handler is None:  # a feature this bot runs without (e.g. no market data)
+            body = text(locale, "error.not_enabled", name=invocation.spec.name)
+            return message_reply("title.usage_error", locale, body, Tone.WARNING, ephemeral=True)
         try:
-            return await HANDLERS[invocation.spec.name](self, context)
+            return await handler(Context(invocation, caller, locale, now_ms))
         except Exception:
             log.exception("command %s failed", invocation.spec.name)
             return message_reply("title.usage_error", locale, text(locale, "error.internal"), Tone.ERROR, True)
@@ -145,13 +161,3 @@ class Dispatcher:
     async def _start(self, ctx: Context) -> Reply:
         return start_reply(ctx.locale)
 
-
-HANDLERS: dict[str, Handler] = {
-    "liq": Dispatcher._liq,
-    "top": Dispatcher._top,
-    "big": Dispatcher._big,
-    "status": Dispatcher._status,
-    "lang": Dispatcher._lang,
-    "help": Dispatcher._help,
-    "start": Dispatcher._start,
-}
