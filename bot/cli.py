@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -13,10 +15,11 @@ from pathlib import Path
 
 from bot import __version__
 from bot.adapters.console import run_console
-from bot.app import App, system_clock_ms
+from bot.app import App, run_bot, system_clock_ms
 from bot.config import ConfigError, Secrets, load_config
 from bot.logsetup import install_logging
 from bot.services.ingest import replay
+from bot.services.recorder import record
 
 log = logging.getLogger("liqbot")
 
@@ -54,7 +57,24 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="load the bundled sample recording and open the console")
     demo.add_argument("--locale", choices=("en", "zh"), help="reply language")
+
+    run = sub.add_parser("run", help="record live feeds and answer on every enabled chat platform")
+    common(run)
+
+    record = sub.add_parser("record", help="record venue frames to a file you can replay")
+    record.add_argument("--config", metavar="PATH", help="TOML config (default: built-in defaults)")
+    record.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl", help=".gz compresses")
+    record.add_argument("--duration", type=_duration_s, metavar="10m", help="stop after this long (default: Ctrl-C)")
     return parser
+
+
+def _duration_s(text: str) -> float:
+    """--duration: 90s, 10m, 2h."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 90s, 10m or 2h)") from None
 
 
 def _progress_bar(stream):
@@ -125,7 +145,40 @@ async def _cmd_demo(args, config) -> int:
     return 0
 
 
-COMMANDS = {"console": _cmd_console, "replay": _cmd_replay, "demo": _cmd_demo}
+def _stop_on_sigterm() -> None:
+    """SIGTERM (docker stop, systemd) cancels like Ctrl-C does, so writes are flushed."""
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+
+
+async def _cmd_run(args, config) -> int:
+    _stop_on_sigterm()
+    try:
+        await run_bot(config, Secrets.from_env(), args.db)
+    except asyncio.CancelledError:
+        log.info("liqbot stopped")
+    return 0
+
+
+async def _cmd_record(args, config) -> int:
+    _stop_on_sigterm()
+    try:
+        report = await record(config.feeds, args.out, args.duration)
+    except asyncio.CancelledError:
+        return 0
+    print(report.one_line())
+    return 0
+
+
+COMMANDS = {
+    "console": _cmd_console,
+    "replay": _cmd_replay,
+    "demo": _cmd_demo,
+    "run": _cmd_run,
+    "record": _cmd_record,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,6 +36,7 @@ from bot.feeds.runner import (
     wall_clock_ms,
 )
 from bot.feeds.venues import FeedsSettings, build_sources, disabled_streams
+from bot.services.supervisor import supervise
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -244,6 +245,7 @@ class LiveFeeds:
         sleep: Sleep = asyncio.sleep,
         tick_s: float = 1.0,
     ) -> None:
+        self._sleep = sleep
         self.tuning = RunnerTuning.of(tuning if tuning is not None else getattr(feeds, "runner", None))
         self.ingest = LiveIngest(
             store,
@@ -272,7 +274,9 @@ class LiveFeeds:
         try:
             async with asyncio.TaskGroup() as group:
                 for runner in self.runners:
-                    group.create_task(runner.run(), name=f"feed {runner.key[0]}/{runner.key[1]}")
+                    name = f"feed {runner.key[0]}/{runner.key[1]}"
+                    # One runner's crash (a bug) restarts that runner only.
+                    group.create_task(supervise(name, runner.run, sleep=self._sleep), name=name)
         finally:
             timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,48 @@
+"""Keep long-running tasks alive: a crash is logged and the task restarted
+with backoff, never lost silently. Cancellation always goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+# A task that ran this long before crashing starts again with the shortest delay.
+HEALTHY_AFTER_S = 60.0
+
+
+async def supervise(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    *,
+    permanent: tuple[type[BaseException], ...] = (),
+    base_delay_s: float = 1.0,
+    max_delay_s: float = 60.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run `run()` until it returns, restarting it after each crash.
+
+    An exception of a `permanent` type (a rejected token, a config error) is
+    logged as one line and ends supervision: retrying cannot fix it.
+    """
+    failures = 0
+    while True:
+        started = monotonic()
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except permanent as error:
+            log.error("%s stopped: %s", name, error)
+            return
+        except Exception:
+            failures = 1 if monotonic() - started >= HEALTHY_AFTER_S else failures + 1
+            delay = min(max_delay_s, base_delay_s * 2 ** (failures - 1)) * (0.5 + random.random() / 2)
+            log.exception("%s crashed; restarting in %.1f s (crash %d in a row)", name, delay, failures)
+            await sleep(delay)

@@ -1,0 +1,68 @@
+"""`liqbot run` as a user runs it: a real process, live frames from a venue on
+loopback, SIGTERM, and every event written before it exits."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+import time
+
+from bot.core.models import Side
+from bot.feeds.synthetic import LiquidationSpec, frame_for
+from tests.fakes.venue_ws import FakeVenueServer
+
+CLOSED = "127.0.0.1:9"  # nothing listens here: those streams keep reconnecting, quietly
+
+
+def config_text(usdm_url: str, db_path) -> str:
+    return f"""
+[storage]
+path = "{db_path}"
+[feeds.binance]
+usdm_ws_url = "{usdm_url}"
+coinm_ws_url = "ws://{CLOSED}/"
+coinm_rest_url = "http://{CLOSED}"
+[feeds.bybit]
+enabled = false
+[feeds.okx]
+enabled = false
+[market]
+enabled = false
+[logging]
+level = "INFO"
+"""
+
+
+def stored_usd(db_path) -> float:
+    with sqlite3.connect(db_path) as db:
+        return (db.execute("SELECT COALESCE(SUM(notional_cents), 0) FROM events").fetchone()[0]) / 100
+
+
+async def test_run_records_live_frames_and_flushes_them_on_sigterm(tmp_path):
+    db_path = tmp_path / "live.sqlite"
+    async with FakeVenueServer("binance", "usdm") as usdm:
+        config = tmp_path / "config.toml"
+        config.write_text(config_text(usdm.url, db_path))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--config", str(config),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await usdm.wait_for(lambda s: s.open_connections == 1, timeout=30)
+            now_ms = int(time.time() * 1000)
+            for n in range(3):
+                spec = LiquidationSpec("binance", "usdm", "BTCUSDT", Side.LONG, 100_000.0, 0.5 + n, now_ms + n)
+                await usdm.broadcast(frame_for(spec))
+            await asyncio.sleep(0.2)  # let the bot receive them; they sit in its write buffer
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+    assert process.returncode == 0, stderr.decode()
+    assert stored_usd(db_path) == 100_000.0 * (0.5 + 1.5 + 2.5)
+    log = stderr.decode()
+    assert "liqbot running" in log
+    assert "Traceback" not in log
