@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
@@ -15,6 +18,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_example_config_parses_and_equals_the_defaults():
     assert load_config(ROOT / "config.example.toml") == Config()
+
+
+def test_the_example_lists_every_key():
+    example = tomllib.loads((ROOT / "config.example.toml").read_text())
+
+    def missing(cls, table, where):
+        for name, kind in get_type_hints(cls).items():
+            if name not in table:
+                yield f"{where}{name}"
+            elif dataclasses.is_dataclass(kind):
+                yield from missing(kind, table[name], f"{where}{name}.")
+
+    assert list(missing(Config, example, "")) == []
 
 
 def test_no_file_means_defaults():
