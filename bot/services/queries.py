@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from itertools import takewhile
 
-from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Window
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Window
 from bot.core.status import StatusReport, StreamStatus
 from bot.core.summary import RecordedSpan, Summary, coverage_of, summarize
 from bot.storage.store import Store
@@ -13,6 +14,8 @@ from bot.storage.store import Store
 # A summary is ranked against this many preceding windows of the same length,
 # when they were fully recorded.
 HISTORY_WINDOWS = 7
+
+ASSETS_CACHE_S = 60.0
 
 LiveStates = Callable[[], dict[tuple[str, str], tuple[str, int | None]]]
 
@@ -22,41 +25,56 @@ def _no_live_feeds() -> dict[tuple[str, str], tuple[str, int | None]]:
 
 
 class QueryService:
-    def __init__(self, store: Store, live_states: LiveStates = _no_live_feeds) -> None:
+    def __init__(
+        self, store: Store, live_states: LiveStates = _no_live_feeds, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._store = store
+        self._monotonic = monotonic
+        self._assets: list[str] = []
+        self._assets_until = float("-inf")
         # (venue, stream) -> (state, last frame ms) from the running feeds, if any.
         self._live_states = live_states
 
     async def summary(self, asset: str | None, window: Window) -> Summary:
+        rows = await self._store.totals(asset, window)
+        largest = await self._store.largest(asset, window, 1)
+        spans, preceding = await self._history(asset, window)
+        return summarize(asset, window, rows, largest[0] if largest else None, spans, preceding)
+
+    async def _history(self, asset: str | None, window: Window) -> tuple[list[RecordedSpan], list[float]]:
+        """Spans touching the window and its history, and the history's totals.
+
+        The preceding windows end at the whole hour (whole minute for windows
+        shorter than an hour) before this window starts, so rollups answer them
+        in one query; only the newest run of fully recorded ones counts.
+        """
         duration = window.duration_ms
-        history_start = window.start_ms - HISTORY_WINDOWS * duration
-        spans = await self._store.spans(Window(history_start, window.end_ms))
-        # Newest first, and only the contiguous run of fully recorded windows.
-        preceding = list(
-            takewhile(
-                lambda w: coverage_of(w, spans).complete,
-                (
-                    Window(window.start_ms - k * duration, window.end_ms - k * duration)
-                    for k in range(1, HISTORY_WINDOWS + 1)
-                ),
+        bucket = HOUR_MS if duration % HOUR_MS == 0 else MINUTE_MS
+        history_end = window.start_ms - window.start_ms % bucket
+        spans = await self._store.spans(Window(history_end - HISTORY_WINDOWS * duration, window.end_ms))
+        if duration % MINUTE_MS:
+            return spans, []
+        recorded = sum(
+            1
+            for _ in takewhile(
+                lambda k: coverage_of(Window(history_end - k * duration, history_end - (k - 1) * duration), spans).complete,
+                range(1, HISTORY_WINDOWS + 1),
             )
         )
-        totals = await self._store.totals_many(asset, [window, *preceding])
-        largest = await self._store.largest(asset, window, 1)
-        return summarize(
-            asset,
-            window,
-            totals[0],
-            largest[0] if largest else None,
-            spans,
-            [sum(r.usd for r in rows) for rows in totals[1:]],
-        )
+        if not recorded:
+            return spans, []
+        return spans, await self._store.window_totals(asset, history_end, duration, recorded)
 
     async def largest(self, asset: str | None, window: Window, limit: int) -> list[LiquidationEvent]:
         return await self._store.largest(asset, window, limit)
 
     async def assets(self) -> list[str]:
-        return await self._store.assets()
+        """Recorded assets, most liquidated first. Every command asks (to validate
+        its asset), so the ranking is cached briefly: a new listing shows within a minute."""
+        if self._monotonic() >= self._assets_until:
+            self._assets = await self._store.assets()
+            self._assets_until = self._monotonic() + ASSETS_CACHE_S
+        return self._assets
 
     async def chat_locale(self, chat_key: str) -> str | None:
         return await self._store.chat_locale(chat_key)

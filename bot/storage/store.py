@@ -301,39 +301,49 @@ class Store:
         return bool(row[0]) if row else True
 
     async def totals(self, asset: str | None, window: Window) -> list[TotalRow]:
-        """USD and counts per (asset, venue, side) over the window, exact."""
-        return (await self.totals_many(asset, [window]))[0]
-
-    async def totals_many(self, asset: str | None, windows: Sequence[Window]) -> list[list[TotalRow]]:
-        """`totals` for several windows in one query (a summary and its history)."""
+        """USD and counts per (asset, venue, side) over the window, exact: one query
+        over the window's raw edges, minute and hour rollups."""
         where_asset, asset_args = _asset_filter(asset)
         selects, args = [], []
-        for index, window in enumerate(windows):
-            for piece in decompose(window):
-                if piece.table == "events":
-                    sums = "SUM(notional_cents), COUNT(*)"
-                else:
-                    sums = "SUM(usd_cents), SUM(events)"
-                column = _time_column(piece.table)
-                selects.append(
-                    f"SELECT {index}, asset, venue, liquidated, {sums} FROM {piece.table}"
-                    f" WHERE {column} >= ? AND {column} < ?{where_asset} GROUP BY asset, venue, liquidated"
-                )
-                args += [piece.start_ms, piece.end_ms, *asset_args]
-        sums_by_window: list[dict[tuple[str, str, str], list[int]]] = [{} for _ in windows]
+        for piece in decompose(window):
+            sums = "SUM(notional_cents), COUNT(*)" if piece.table == "events" else "SUM(usd_cents), SUM(events)"
+            column = _time_column(piece.table)
+            selects.append(
+                f"SELECT asset, venue, liquidated, {sums} FROM {piece.table}"
+                f" WHERE {column} >= ? AND {column} < ?{where_asset} GROUP BY asset, venue, liquidated"
+            )
+            args += [piece.start_ms, piece.end_ms, *asset_args]
+        sums_by_key: dict[tuple[str, str, str], list[int]] = {}
         if selects:
             cursor = await self._reader.execute(" UNION ALL ".join(selects), args)
-            for index, row_asset, venue, liquidated, cents, count in await cursor.fetchall():
-                acc = sums_by_window[index].setdefault((row_asset, venue, liquidated), [0, 0])
+            for row_asset, venue, liquidated, cents, count in await cursor.fetchall():
+                acc = sums_by_key.setdefault((row_asset, venue, liquidated), [0, 0])
                 acc[0] += cents
                 acc[1] += count
         return [
-            [
-                TotalRow(asset=a, venue=v, liquidated=Side(side), usd=cents / 100, events=n)
-                for (a, v, side), (cents, n) in sums.items()
-            ]
-            for sums in sums_by_window
+            TotalRow(asset=a, venue=v, liquidated=Side(side), usd=cents / 100, events=n)
+            for (a, v, side), (cents, n) in sums_by_key.items()
         ]
+
+    async def window_totals(self, asset: str | None, end_ms: int, duration_ms: int, count: int) -> list[float]:
+        """USD totals of `count` back-to-back windows ending at `end_ms`, newest first.
+
+        One rollup query: `end_ms` and `duration_ms` must be whole hours (or, for
+        shorter windows, whole minutes) so each bucket falls in one window.
+        """
+        table, bucket_ms = ("rollup_hour", HOUR_MS) if duration_ms % HOUR_MS == 0 else ("rollup_minute", MINUTE_MS)
+        if end_ms % bucket_ms or duration_ms % bucket_ms:
+            raise ValueError("window_totals needs bucket-aligned windows")
+        where_asset, asset_args = _asset_filter(asset)
+        cursor = await self._reader.execute(
+            f"SELECT (? - bucket_ms - 1) / ?, SUM(usd_cents) FROM {table}"
+            f" WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset} GROUP BY 1",
+            (end_ms, duration_ms, end_ms - count * duration_ms, end_ms, *asset_args),
+        )
+        totals = [0.0] * count
+        for index, cents in await cursor.fetchall():
+            totals[index] = cents / 100
+        return totals
 
     async def events_since_by_stream(self, since_ms: int) -> dict[tuple[str, str], int]:
         cursor = await self._reader.execute(
