@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from bot.core.risk import RiskThresholds
+
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the key and the fix."""
@@ -163,6 +165,79 @@ class MarketDataConfig:
 
 
 @dataclass(frozen=True)
+class RiskConfig(RiskThresholds):
+    """[risk]: thresholds of the /risk rules (documented in bot/core/risk.py)."""
+
+    def __post_init__(self) -> None:
+        def fail(key: str, rule: str, value: object) -> None:
+            raise ConfigError(f"'risk.{key}' must be {rule}, not {value!r}")
+
+        for f in fields(self):
+            if not getattr(self, f.name) > 0:
+                fail(f.name, "positive", getattr(self, f.name))
+        if not self.elevated_at < self.high_at < self.extreme_at:
+            fail("high_at", "between elevated_at and extreme_at", self.high_at)
+        if self.funding_extreme_annual < self.funding_high_annual:
+            fail("funding_extreme_annual", "at least funding_high_annual", self.funding_extreme_annual)
+        if self.long_short_extreme < self.long_short_crowded or self.long_short_crowded <= 1:
+            fail("long_short_extreme", "at least long_short_crowded (which must exceed 1)", self.long_short_extreme)
+        if self.skew_share > 1:
+            fail("skew_share", "at most 1", self.skew_share)
+
+
+@dataclass(frozen=True)
+class ChartsConfig:
+    """[charts]: /chart pictures."""
+
+    theme: str = "dark"  # dark | light
+    cache_entries: int = 64  # rendered charts kept, per (asset, window, minute)
+
+    def __post_init__(self) -> None:
+        if self.theme not in ("dark", "light"):
+            raise ConfigError(f"'charts.theme' must be dark or light, not {self.theme!r}")
+        if self.cache_entries < 1:
+            raise ConfigError(f"'charts.cache_entries' must be at least 1, not {self.cache_entries!r}")
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """[alerts]: threshold alerts (/alert) and their delivery."""
+
+    enabled: bool = True  # match live events against /alert rules
+    cooldown_s: float = 900.0  # at least this long between two alerts of one rule (big orders: of one chat)
+    group_s: float = 5.0  # matching big orders are collected this long into one alert
+    max_per_user: int = 20  # alert rules one user may own over all chats
+    max_per_chat: int = 50  # alert rules one chat may have
+    send_rate_per_s: float = 25.0  # alert and digest messages sent per second per platform (paced, never dropped)
+    send_retries: int = 3  # retries of a send that failed for a transient reason
+
+    def __post_init__(self) -> None:
+        for key in ("cooldown_s", "group_s", "send_rate_per_s"):
+            if not getattr(self, key) >= 0:
+                raise ConfigError(f"'alerts.{key}' must be zero or more, not {getattr(self, key)!r}")
+        for key in ("max_per_user", "max_per_chat"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"'alerts.{key}' must be at least 1, not {getattr(self, key)!r}")
+        if self.send_retries < 0:
+            raise ConfigError(f"'alerts.send_retries' must be zero or more, not {self.send_retries!r}")
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """[digest]: daily digests that chat admins schedule with /digest."""
+
+    enabled: bool = True  # run the digest scheduler
+    grace_hours: float = 6.0  # a digest missed while liqbot was down is sent at start if less late than this
+    history_days: int = 30  # the digest compares the last 24 h with the average of up to this many recorded days
+
+    def __post_init__(self) -> None:
+        if not self.grace_hours > 0:
+            raise ConfigError(f"'digest.grace_hours' must be positive, not {self.grace_hours!r}")
+        if self.history_days < 1:
+            raise ConfigError(f"'digest.history_days' must be at least 1, not {self.history_days!r}")
+
+
+@dataclass(frozen=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     bot: BotConfig = field(default_factory=BotConfig)
@@ -171,6 +246,10 @@ class Config:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     market: MarketDataConfig = field(default_factory=MarketDataConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    charts: ChartsConfig = field(default_factory=ChartsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class Invocation:
             value = self.args.get(arg.name)
             if arg.kind is ArgKind.WINDOW and value is not None:
                 parts.append(format_window(value))
-            elif value is not None:
+            elif value is not None and value != "":
                 parts.append(str(value))
         return " ".join(parts)
 
@@ -100,7 +100,9 @@ def _window_suggestion(token: str) -> str | None:
     return None
 
 
-def _parse_arg(spec: CommandSpec, kind: ArgKind, token: str, known_assets: Collection[str]):
+def _parse_arg(
+    spec: CommandSpec, kind: ArgKind, token: str, known_assets: Collection[str], extra: tuple[str, ...] = ()
+):
     if kind is ArgKind.WINDOW:
         window = parse_window(token)
         if window is None or window <= 0:
@@ -111,9 +113,13 @@ def _parse_arg(spec: CommandSpec, kind: ArgKind, token: str, known_assets: Colle
     if kind is ArgKind.ASSET:
         if token.lower() == ALL_ASSETS:
             return None
+        if token.lower() in extra:
+            return token.lower()
         asset = normalize_asset(token, known_assets)
         if asset is None:
-            raise UsageError("error.unknown_asset", {"asset": token.upper()}, spec, suggest_asset(token, known_assets))
+            close = difflib.get_close_matches(token.lower(), extra, n=1, cutoff=0.6)
+            suggestion = close[0] if close else suggest_asset(token, known_assets)
+            raise UsageError("error.unknown_asset", {"asset": token.upper()}, spec, suggestion)
         return asset
     if kind is ArgKind.LOCALE:
         if token.lower() not in LOCALES:
@@ -150,6 +156,7 @@ def parse_command(
     if len(text) > MAX_COMMAND_LENGTH:
         raise UsageError("error.too_long")
     head, *tokens = text.split()
+    rest = text[len(head):].strip()  # raw, for a TEXT argument
     name, _, addressee = head[1:].partition("@")
     if addressee and (bot_username is None or addressee.lower() != bot_username.lower()):
         return None
@@ -159,17 +166,23 @@ def parse_command(
     known = set(known_assets) | WELL_KNOWN_ASSETS
     args: dict[str, object] = {}
     open_args = list(spec.args)
-    for token in tokens:
+    for position, token in enumerate(tokens):
+        if open_args and open_args[0].kind is ArgKind.TEXT and len(open_args) == 1:
+            # The rest of the line, as typed (spaces inside kept).
+            args[open_args.pop().name] = rest.split(None, position)[-1] if position else rest
+            break
         target = next((a for a in open_args if _looks_like(a.kind, token)), None)
         if target is None:
             if not open_args:
                 raise UsageError("error.too_many_args", {"extra": token}, spec)
             target = open_args[0]
-        args[target.name] = _parse_arg(spec, target.kind, token, known)
+        args[target.name] = _parse_arg(spec, target.kind, token, known, target.extra_values)
         open_args.remove(target)
     for arg in spec.args:
         if arg.kind is ArgKind.WINDOW:
             args.setdefault(arg.name, DEFAULT_WINDOW_MS)
+        elif arg.kind is ArgKind.TEXT:
+            args.setdefault(arg.name, "")
         else:
             args.setdefault(arg.name, None)
     return Invocation(spec, args)

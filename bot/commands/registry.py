@@ -12,6 +12,7 @@ class ArgKind(StrEnum):
     WINDOW = "window"  # 30m, 4h, 24h, 7d ... up to 30d
     LOCALE = "locale"  # en | zh
     COMMAND = "command"  # a command name, for /help
+    TEXT = "text"  # the rest of the line, passed raw (a feature's own sub-grammar); last argument only
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,8 @@ class ArgSpec:
     name: str
     kind: ArgKind
     help: dict[str, str]  # per locale
+    # Words accepted besides the kind's own values (an ASSET arg that also takes "top").
+    extra_values: tuple[str, ...] = ()
 
     @property
     def placeholder(self) -> str:
@@ -72,6 +75,34 @@ COMMANDS: tuple[CommandSpec, ...] = (
         examples=("/big", "/big BTC 24h"),
     ),
     CommandSpec(
+        "risk",
+        {"en": "Leverage risk: funding, open interest, long/short, liquidation skew", "zh": "杠杆风险：资金费率、持仓量、多空比、爆仓偏向"},
+        args=(
+            ArgSpec(
+                "asset",
+                ArgKind.ASSET,
+                {"en": "Asset such as BTC, ETH, SOL (default BTC)", "zh": "币种，如 BTC、ETH、SOL（默认 BTC）"},
+            ),
+        ),
+        aliases=("leverage",),
+        examples=("/risk", "/risk ETH"),
+    ),
+    CommandSpec(
+        "chart",
+        {"en": "Chart of long vs short liquidations, or top assets", "zh": "多空爆仓图，或爆仓排行图"},
+        args=(
+            ArgSpec(
+                "subject",
+                ArgKind.ASSET,
+                {"en": "Asset such as BTC, all, or top (per-asset bars)", "zh": "币种如 BTC、all，或 top（各币种柱状图）"},
+                extra_values=("top",),
+            ),
+            WINDOW_ARG,
+        ),
+        aliases=("graph",),
+        examples=("/chart", "/chart BTC 4h", "/chart top 24h"),
+    ),
+    CommandSpec(
         "status",
         {"en": "What is recorded: venues, streams, coverage", "zh": "记录状态：交易所、数据流、覆盖范围"},
     ),
@@ -82,6 +113,37 @@ COMMANDS: tuple[CommandSpec, ...] = (
         aliases=("language",),
         examples=("/lang zh", "/lang en"),
         admin_only_in_groups=True,
+    ),
+    CommandSpec(
+        "alert",
+        {"en": "Threshold alerts: big orders, window totals, one-sided flushes", "zh": "阈值提醒：大额单、窗口总额、单边爆仓"},
+        args=(
+            ArgSpec(
+                "rule",
+                ArgKind.TEXT,
+                {
+                    "en": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | list | remove ID | pause/resume [ID]",
+                    "zh": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | list | remove ID | pause/resume [ID]",
+                },
+            ),
+        ),
+        aliases=("alerts",),
+        examples=("/alert big BTC 1M", "/alert total BTC 50M 1h", "/alert skew ETH 80% 4h min 10M", "/alert list"),
+    ),
+    CommandSpec(
+        "digest",
+        {"en": "Daily liquidation digest for this chat", "zh": "本群每日爆仓日报"},
+        args=(
+            ArgSpec(
+                "schedule",
+                ArgKind.TEXT,
+                {
+                    "en": "on HH:MM [TZ] | off | status | preview",
+                    "zh": "on HH:MM [时区] | off | status | preview",
+                },
+            ),
+        ),
+        examples=("/digest on 08:00 Europe/Berlin", "/digest status", "/digest preview", "/digest off"),
     ),
     CommandSpec(
         "help",

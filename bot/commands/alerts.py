@@ -1,0 +1,330 @@
+"""/alert and /digest: their sub-grammar (the TEXT argument), authorization
+and replies. The services behind them come in as ports (see `AlertsPort`,
+`DigestsPort`); `alert_handlers(...)` gives the Dispatcher its handlers.
+
+    /alert big BTC|any 1M            one order of at least $1M
+    /alert total BTC 50M 1h          $50M liquidated within a trailing hour
+    /alert skew ETH 80% 4h min 10M   80% on one side within 4h, at least $10M
+    /alert list | remove ID | pause [ID] | resume [ID]
+    /digest on HH:MM [TZ] | off | status | preview
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.commands.dispatch import Context, Handler, message_reply
+from bot.commands.parse import WELL_KNOWN_ASSETS, normalize_asset, parse_window, suggest_asset
+from bot.core.alerts import (
+    MAX_ALERT_WINDOW_MS,
+    MIN_ALERT_WINDOW_MS,
+    AlertRule,
+    Caps,
+    DigestSchedule,
+    RuleKind,
+    RuleState,
+    cap_exceeded,
+    parse_local_time,
+    valid_tz,
+)
+from bot.replies import numbers as fmt
+from bot.replies.locales import text
+from bot.replies.model import Bullets, Reply, Tone, line
+
+ALERT_ACTIONS = ("big", "total", "skew", "list", "remove", "pause", "resume")
+DIGEST_ACTIONS = ("on", "off", "status", "preview")
+DEFAULT_TZ = "UTC"
+_AMOUNT = re.compile(r"^\$?(\d+(?:\.\d+)?)([kmb]?)$", re.IGNORECASE)
+_SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
+# Typical zone shorthands people type.
+TZ_ALIASES = {"CET": "Europe/Berlin", "CEST": "Europe/Berlin", "BEIJING": "Asia/Shanghai", "CST": "Asia/Shanghai",
+              "HKT": "Asia/Hong_Kong", "SGT": "Asia/Singapore", "JST": "Asia/Tokyo", "GMT": "UTC", "Z": "UTC"}
+
+
+class AlertsPort(Protocol):
+    caps: Caps
+
+    async def assets(self) -> list[str]: ...
+
+    async def create_rule(self, rule: AlertRule, now_ms: int) -> AlertRule: ...
+
+    async def rules_of_chat(self, chat_key: str) -> list[tuple[AlertRule, RuleState]]: ...
+
+    async def count_rules(self, chat_key: str, user_key: str) -> tuple[int, int]: ...
+
+    async def remove_rule(self, chat_key: str, rule_id: int) -> bool: ...
+
+    async def set_paused(self, chat_key: str, rule_id: int | None, paused: bool) -> list[int]: ...
+
+
+class DigestsPort(Protocol):
+    async def set_digest(self, chat_key: str, local_time: str, tz: str, locale: str, now_ms: int) -> None: ...
+
+    async def disable_digest(self, chat_key: str, now_ms: int) -> bool: ...
+
+    async def digest(self, chat_key: str) -> DigestSchedule | None: ...
+
+    async def preview(self, locale: str, now_ms: int) -> Reply: ...
+
+
+class _Bad(Exception):
+    """A sub-grammar error: a message key, its values, a suggestion."""
+
+    def __init__(self, key: str, value: str = "", suggestion: str | None = None) -> None:
+        super().__init__(key)
+        self.key, self.value, self.suggestion = key, value, suggestion
+
+
+def parse_amount(token: str) -> float | None:
+    """"1M" -> 1e6, "500k", "2.5m", "$10M", "1000000"; None when not an amount."""
+    match = _AMOUNT.match(token.replace(",", "").replace("_", ""))
+    if not match:
+        return None
+    value = float(match.group(1)) * _SCALE[match.group(2).lower()]
+    return value if value > 0 else None
+
+
+def parse_share(token: str) -> float | None:
+    """"80%" or "80" -> 0.8; a share must be above 50% (the heavier side) and at most 100%."""
+    try:
+        value = float(token.rstrip("%")) / 100
+    except ValueError:
+        return None
+    return value if 0.5 < value <= 1 else None
+
+
+def _amount(token: str | None) -> float:
+    if token is None:
+        raise _Bad("error.alert_incomplete")
+    value = parse_amount(token)
+    if value is None:
+        raise _Bad("error.alert_bad_amount", token)
+    return value
+
+
+def _window(token: str | None) -> int:
+    if token is None:
+        raise _Bad("error.alert_incomplete")
+    window = parse_window(token)
+    if window is None or not MIN_ALERT_WINDOW_MS <= window <= MAX_ALERT_WINDOW_MS:
+        raise _Bad("error.alert_bad_window", token, "24h" if window and window > MAX_ALERT_WINDOW_MS else "1h")
+    return window
+
+
+def _asset(token: str | None, known: list[str], allow_any: bool) -> str | None:
+    if token is None:
+        raise _Bad("error.alert_incomplete")
+    if allow_any and token.lower() in ("any", "all", "*"):
+        return None
+    pool = set(known) | WELL_KNOWN_ASSETS
+    asset = normalize_asset(token, pool)
+    if asset is None:
+        raise _Bad("error.unknown_asset", token.upper(), suggest_asset(token, pool))
+    return asset
+
+
+def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_key: str) -> AlertRule:
+    """The rule of `/alert big|total|skew ...` (words after /alert). Raises _Bad."""
+    kind, args = words[0].lower(), words[1:]
+
+    def arg(i: int) -> str | None:
+        return args[i] if i < len(args) else None
+
+    if kind == "big":
+        asset = _asset(arg(0), known_assets, allow_any=True)
+        return AlertRule(0, chat_key, user_key, RuleKind.BIG, asset, _amount(arg(1)))
+    if kind == "total":
+        asset = _asset(arg(0), known_assets, allow_any=False)
+        return AlertRule(0, chat_key, user_key, RuleKind.TOTAL, asset, _amount(arg(1)), _window(arg(2)))
+    # skew ASSET PCT WINDOW [min] USD
+    asset = _asset(arg(0), known_assets, allow_any=False)
+    if arg(1) is None:
+        raise _Bad("error.alert_incomplete")
+    share = parse_share(arg(1))
+    if share is None:
+        raise _Bad("error.alert_bad_share", arg(1), "80%")
+    window = _window(arg(2))
+    rest = [w for w in args[3:] if w.lower() != "min"]
+    minimum = _amount(rest[0] if rest else None)
+    return AlertRule(0, chat_key, user_key, RuleKind.SKEW, asset, minimum, window, share)
+
+
+def describe_rule(rule: AlertRule, locale: str) -> str:
+    amount = fmt.usd(rule.threshold_usd, locale)
+    if rule.kind is RuleKind.BIG:
+        if rule.asset is None:
+            return text(locale, "alert.rule_big_any", amount=amount)
+        return text(locale, "alert.rule_big", asset=rule.asset, amount=amount)
+    window = fmt.window_label(rule.window_ms, locale)
+    if rule.kind is RuleKind.TOTAL:
+        return text(locale, "alert.rule_total", asset=rule.asset, amount=amount, window=window)
+    return text(locale, "alert.rule_skew", asset=rule.asset, amount=amount, window=window,
+                share=fmt.share(rule.share, locale))
+
+
+def _bad_reply(error: _Bad, locale: str, usage_key: str) -> Reply:
+    values = {"value": error.value, "asset": error.value}
+    parts = [text(locale, error.key, **values)]
+    if error.suggestion:
+        parts.append(text(locale, "error.did_you_mean", suggestion=error.suggestion))
+    parts.append(text(locale, usage_key))
+    return message_reply("title.usage_error", locale, " ".join(parts), Tone.ERROR, ephemeral=True)
+
+
+def _suggest(word: str, choices: tuple[str, ...], prefix: str) -> str | None:
+    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.5)
+    return f"{prefix} {close[0]}" if close else None
+
+
+def _denied(locale: str) -> Reply:
+    return message_reply("title.denied", locale, text(locale, "denied.body"), Tone.WARNING, ephemeral=True)
+
+
+def _rule_id(token: str | None) -> int | None:
+    if token is None:
+        return None
+    token = token.lstrip("#")
+    if not token.isdigit():
+        raise _Bad("error.alert_bad_id", token)
+    return int(token)
+
+
+async def _may_change(ctx: Context) -> bool:
+    return not ctx.caller.is_group or await ctx.caller.is_admin()
+
+
+def alert_handlers(
+    alerts: AlertsPort | None = None, digests: DigestsPort | None = None
+) -> dict[str, Handler]:
+    """Handlers for the Dispatcher's `features`: "alert" and/or "digest"."""
+    handlers: dict[str, Handler] = {}
+    if alerts is not None:
+        handlers["alert"] = _alert_handler(alerts)
+    if digests is not None:
+        handlers["digest"] = _digest_handler(digests)
+    return handlers
+
+
+def _alert_handler(port: AlertsPort) -> Callable[[Context], Awaitable[Reply]]:
+    async def handle(ctx: Context) -> Reply:
+        locale, caller = ctx.locale, ctx.caller
+        words = str(ctx.invocation.args.get("rule") or "").split()
+        if not words:
+            return message_reply("title.alerts", locale, text(locale, "alert.usage"))
+        action = words[0].lower()
+        try:
+            if action == "list":
+                return await _list(port, ctx)
+            if action not in ALERT_ACTIONS:
+                raise _Bad("error.alert_unknown", words[0], _suggest(words[0], ALERT_ACTIONS, "/alert"))
+            if not await _may_change(ctx):
+                return _denied(locale)
+            if action == "remove":
+                rule_id = _rule_id(words[1] if len(words) > 1 else None)
+                if rule_id is None:
+                    raise _Bad("error.alert_incomplete")
+                if not await port.remove_rule(caller.chat_key, rule_id):
+                    return message_reply("title.alerts", locale, text(locale, "alert.not_found", id=rule_id),
+                                         Tone.WARNING, ephemeral=True)
+                return message_reply("title.alerts", locale, text(locale, "alert.removed", id=rule_id))
+            if action in ("pause", "resume"):
+                rule_id = _rule_id(words[1] if len(words) > 1 else None)
+                changed = await port.set_paused(caller.chat_key, rule_id, action == "pause")
+                if not changed:
+                    return message_reply("title.alerts", locale, text(locale, "alert.unchanged"), Tone.WARNING)
+                ids = ", ".join(f"#{i}" for i in changed)
+                return message_reply("title.alerts", locale, text(locale, f"alert.{action}d", ids=ids))
+            rule = parse_rule(words, await port.assets(), caller.chat_key, caller.user_key)
+        except _Bad as error:
+            return _bad_reply(error, locale, "alert.usage")
+        over = cap_exceeded(port.caps, *await port.count_rules(caller.chat_key, caller.user_key))
+        if over is not None:
+            cap = port.caps.per_user if over == "user" else port.caps.per_chat
+            return message_reply("title.alerts", locale, text(locale, f"alert.cap_{over}", cap=cap), Tone.WARNING,
+                                 ephemeral=True)
+        rule = await port.create_rule(rule, ctx.now_ms)
+        body = text(locale, "alert.created", id=rule.id, rule=describe_rule(rule, locale))
+        return message_reply("title.alerts", locale, body)
+
+    return handle
+
+
+async def _list(port: AlertsPort, ctx: Context) -> Reply:
+    locale = ctx.locale
+    rules = await port.rules_of_chat(ctx.caller.chat_key)
+    if not rules:
+        return message_reply("title.alerts", locale, text(locale, "alert.none"))
+    items = []
+    for rule, _state in rules:
+        item = text(locale, "alert.list_item", id=rule.id, rule=describe_rule(rule, locale))
+        if rule.paused:
+            item += " " + text(locale, "alert.paused_mark")
+        items.append(line(item))
+    return Reply(title=text(locale, "title.alerts"), blocks=(Bullets(tuple(items)),))
+
+
+def _resolve_tz(token: str | None) -> str:
+    if token is None:
+        return DEFAULT_TZ
+    candidate = TZ_ALIASES.get(token.upper(), token)
+    if valid_tz(candidate):
+        return candidate
+    raise _Bad("error.digest_bad_tz", token, _tz_suggestion(token))
+
+
+def _tz_suggestion(token: str) -> str | None:
+    from zoneinfo import available_timezones
+
+    zones = {z.lower(): z for z in available_timezones()}
+    close = difflib.get_close_matches(token.lower(), list(zones), n=1, cutoff=0.6)
+    return zones[close[0]] if close else None
+
+
+def _digest_handler(port: DigestsPort) -> Callable[[Context], Awaitable[Reply]]:
+    async def handle(ctx: Context) -> Reply:
+        locale, chat_key = ctx.locale, ctx.caller.chat_key
+        words = str(ctx.invocation.args.get("schedule") or "").split()
+        action = words[0].lower() if words else "status"
+        try:
+            if action == "status":
+                schedule = await port.digest(chat_key)
+                if schedule is None or not schedule.enabled:
+                    return message_reply("title.digest", locale, text(locale, "digest.status_off"))
+                last = schedule.last_sent_local_date or text(locale, "digest.never")
+                body = text(locale, "digest.status_on", time=schedule.local_time, tz=schedule.tz, last=last)
+                return message_reply("title.digest", locale, body)
+            if action == "preview":
+                return await port.preview(locale, ctx.now_ms)
+            if action not in DIGEST_ACTIONS:
+                raise _Bad("error.digest_unknown", words[0], _suggest(words[0], DIGEST_ACTIONS, "/digest"))
+            if not await _may_change(ctx):
+                return _denied(locale)
+            if action == "off":
+                key = "digest.off" if await port.disable_digest(chat_key, ctx.now_ms) else "digest.off_none"
+                return message_reply("title.digest", locale, text(locale, key))
+            if len(words) < 2:
+                raise _Bad("error.digest_bad_time", "", "08:00")
+            local_time = parse_local_time(words[1])
+            if local_time is None:
+                raise _Bad("error.digest_bad_time", words[1], "08:00")
+            tz = _resolve_tz(words[2] if len(words) > 2 else None)
+        except _Bad as error:
+            return _bad_reply(error, locale, "digest.usage")
+        await port.set_digest(chat_key, local_time, tz, locale, ctx.now_ms)
+        return message_reply("title.digest", locale, text(locale, "digest.on", time=local_time, tz=tz))
+
+    return handle
+
+
+__all__ = [
+    "AlertsPort",
+    "DigestsPort",
+    "alert_handlers",
+    "describe_rule",
+    "parse_amount",
+    "parse_rule",
+    "parse_share",
+]

@@ -1,0 +1,234 @@
+"""AlertService: threshold alerts over the live feeds.
+
+- A FeedSink-compatible `on_events` (add it to LiveFeeds' extra sinks): events
+  go through the pure `AlertEngine`; window alerts are queued at once.
+- `run()`: once a second, time moves on (windows lose old minutes, rules
+  re-arm, cooldowns end) and grouped big-order alerts fall due.
+- `start()` loads rules and their state and seeds the window sums from the
+  minute rollups, so a restart neither re-fires nor forgets.
+- Every state change (fired, re-armed) is persisted right after the batch
+  that caused it.
+- It is the `/alert` command's AlertsPort too (create, list, remove, pause).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.core.alerts import (
+    MAX_ALERT_WINDOW_MS,
+    AlertEngine,
+    AlertRule,
+    Caps,
+    EngineSettings,
+    Fired,
+    RuleKind,
+    RuleState,
+)
+from bot.core.models import LiquidationEvent, Side, Window
+from bot.core.summary import Split, classify_squeeze
+from bot.replies import numbers as fmt
+from bot.replies.compose import tone_of, venue_name
+from bot.replies.locales import text
+from bot.replies.model import Bullets, Note, Paragraph, Reply, line, muted
+from bot.services.notifier import Notifier
+from bot.storage.alerts_store import AlertsStore
+from bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def alert_reply(fired: Fired, locale: str) -> Reply:
+    """The message of one alert, in `locale`."""
+    total = Split(fired.asset or "all", fired.long_usd, fired.short_usd)
+    tone = tone_of(classify_squeeze(total))
+    ids = ", ".join(f"#{i}" for i in fired.rule_ids)
+    footer = Note(line(muted(text(locale, "alert.footer", ids=ids))))
+    if fired.kind is RuleKind.BIG:
+        head = text(
+            locale,
+            "alert.fired_big",
+            count=len(fired.orders) + fired.more_orders,
+            threshold=fmt.usd(fired.threshold_usd, locale),
+            amount=fmt.usd(fired.total_usd, locale),
+        )
+        orders = tuple(
+            line(
+                text(
+                    locale,
+                    "alert.order",
+                    amount=fmt.usd(e.notional_usd, locale),
+                    side=text(locale, f"side.{e.liquidated.value}"),
+                    venue=venue_name(e.venue),
+                    instrument=e.instrument,
+                    price=fmt.price(e.price),
+                    time=fmt.timestamp(e.at_ms, locale),
+                )
+            )
+            for e in fired.orders
+        )
+        blocks: list = [Paragraph(line(head)), Bullets(orders)]
+        if fired.more_orders:
+            blocks.append(Paragraph(line(text(locale, "alert.more_orders", count=fired.more_orders))))
+        blocks.append(footer)
+        return Reply(title=text(locale, "title.alert_big"), blocks=tuple(blocks), tone=tone)
+    window = fmt.window_label(fired.window_ms, locale)
+    if fired.kind is RuleKind.TOTAL:
+        body = text(
+            locale,
+            "alert.fired_total",
+            asset=fired.asset,
+            amount=fmt.usd(fired.total_usd, locale),
+            window=window,
+            threshold=fmt.usd(fired.threshold_usd, locale),
+            long_share=fmt.share(total.long_share or 0.0, locale),
+            short_share=fmt.share(total.short_share or 0.0, locale),
+        )
+        title = text(locale, "title.alert_total", asset=fired.asset)
+    else:
+        heavier = Side.LONG if fired.long_usd >= fired.short_usd else Side.SHORT
+        body = text(
+            locale,
+            "alert.fired_skew",
+            asset=fired.asset,
+            share=fmt.share(fired.share, locale),
+            window=window,
+            side=text(locale, f"side.{heavier.value}"),
+            amount=fmt.usd(fired.total_usd, locale),
+            threshold_share=fmt.share(fired.rule_share, locale),
+        )
+        title = text(locale, "title.alert_skew", asset=fired.asset)
+    return Reply(title=title, blocks=(Paragraph(line(body)), footer), tone=tone)
+
+
+class AlertService:
+    """Alerts: the engine, its persistence, delivery through the Notifier."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        *,
+        settings: EngineSettings = EngineSettings(),
+        caps: Caps = Caps(),
+        default_locale: str = "en",
+        now_ms: Callable[[], int] = _wall_ms,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        tick_s: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._alerts = AlertsStore(store)
+        self._notifier = notifier
+        self.engine = AlertEngine(settings)
+        self.caps = caps
+        self._default_locale = default_locale
+        self._now_ms = now_ms
+        self._sleep = sleep
+        self._tick_s = tick_s
+        self._started = False
+        self.sent: list[tuple[str, Fired]] = []  # recent alerts (for tests and /status)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load rules and state; seed window sums from the last 24 h of minute rollups."""
+        rules = await self._alerts.rules()
+        self.engine.add_many(rules)
+        now = self._now_ms()
+        assets = {rule.asset for rule, _ in rules if rule.kind is not RuleKind.BIG and rule.asset}
+        for asset, minute_ms, side, usd in await self._alerts.minute_totals(
+            assets, Window(now - MAX_ALERT_WINDOW_MS, now + 1)
+        ):
+            self.engine.seed(asset, minute_ms, side, usd, now)
+        self._started = True
+        log.info("alerts: %d rule(s) loaded", len(rules))
+
+    async def run(self) -> None:
+        """The timer: re-arming, cooldowns and grouped alerts. Runs until cancelled."""
+        if not self._started:
+            await self.start()
+        while True:
+            await self._sleep(self._tick_s)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("alerts: tick failed")
+
+    async def tick(self) -> None:
+        await self._emit(self.engine.tick(self._now_ms()))
+
+    # -- FeedSink --------------------------------------------------------------
+
+    async def on_connected(self, venue: str, stream: str, at_ms: int) -> None:
+        pass
+
+    async def on_frame(self, venue: str, stream: str, at_ms: int, frame: object) -> None:
+        pass
+
+    async def on_events(self, venue: str, stream: str, events: list[LiquidationEvent]) -> None:
+        fired = self.engine.on_events(events, self._now_ms())
+        if fired or self.engine.dirty:
+            await self._emit(fired)
+
+    async def on_disconnected(self, venue: str, stream: str, at_ms: int, reason: str) -> None:
+        pass
+
+    async def on_rest(self, venue: str, at_ms: int, path: str, body: object) -> None:
+        pass
+
+    # -- delivery ----------------------------------------------------------------
+
+    async def _emit(self, fired: Sequence[Fired]) -> None:
+        dirty = self.engine.take_dirty()
+        if dirty:  # persist first: a crash after sending must not send again
+            await self._alerts.save_states(dirty)
+        for alert in fired:
+            if not await self._store.chat_active(alert.chat_key):
+                continue
+            locale = await self._store.chat_locale(alert.chat_key) or self._default_locale
+            self.sent.append((alert.chat_key, alert))
+            del self.sent[:-100]
+            self._notifier.submit([alert.chat_key], self._reply(alert, locale))
+
+    def _reply(self, fired: Fired, locale: str) -> Reply:
+        return alert_reply(fired, locale)
+
+    # -- AlertsPort (the /alert command) ------------------------------------------
+
+    async def assets(self) -> list[str]:
+        return await self._store.assets()
+
+    async def create_rule(self, rule: AlertRule, now_ms: int) -> AlertRule:
+        stored = await self._alerts.add_rule(rule, now_ms)
+        self.engine.add(stored)
+        return stored
+
+    async def rules_of_chat(self, chat_key: str) -> list[tuple[AlertRule, RuleState]]:
+        return await self._alerts.rules_of_chat(chat_key)
+
+    async def count_rules(self, chat_key: str, user_key: str) -> tuple[int, int]:
+        return await self._alerts.count_rules(chat_key, user_key)
+
+    async def remove_rule(self, chat_key: str, rule_id: int) -> bool:
+        found = await self._alerts.rule(rule_id)
+        if found is None or found[0].chat_key != chat_key:
+            return False
+        await self._alerts.remove_rule(rule_id)
+        self.engine.remove(rule_id)
+        return True
+
+    async def set_paused(self, chat_key: str, rule_id: int | None, paused: bool) -> list[int]:
+        changed = await self._alerts.set_paused(chat_key, rule_id, paused)
+        for changed_id in changed:
+            found = await self._alerts.rule(changed_id)
+            if found is not None:
+                rule, state = found
+                self.engine.add(rule, self.engine.state(changed_id) or state)
+        return changed

@@ -1,0 +1,213 @@
+"""Daily digests: DESIGN.md's reference write-up, made automatic.
+
+A digest is the 24 h before its scheduled moment: totals and long/short, the
+per-asset table, venues, the largest order, the squeeze classification, the
+most one-sided asset, and the change against the previous 24 h and the 30-day
+average (from fully recorded days only). It is composed once per distinct
+(locale, scheduled moment) and sent to every chat that shares it.
+
+`send_due(now_ms)` is what the scheduler's cron jobs (and the catch-up at
+start) call: a chat gets its digest when its latest slot is less than
+`grace_ms` old and its `last_sent_local_date` is older than that slot's local
+date. The date is recorded before sending (check-and-set in one statement),
+so a cron firing twice (autumn DST) or a restart never sends twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from itertools import takewhile
+
+from bot.core.alerts import DIGEST_GRACE_MS, DigestSchedule, due_digest, latest_slot
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
+from bot.core.summary import Summary, coverage_of, summarize
+from bot.replies import compose
+from bot.replies.locales import text
+from bot.replies.model import Paragraph, Reply, line
+from bot.services.notifier import Notifier
+from bot.storage.alerts_store import AlertsStore
+from bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 30
+CACHED_DIGESTS = 16
+
+OnScheduleChange = Callable[[DigestSchedule], object]
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _signed_change(current: float, reference: float) -> str:
+    change = (current / reference - 1) * 100
+    return f"{change:+.1f}%"
+
+
+def digest_reply(summary: Summary, local_date: str, locale: str) -> Reply:
+    """The digest of a 24 h summary (whose history ranks it against previous days)."""
+    base = compose.summary_reply(summary, locale, "/liq 24h")
+    blocks = list(base.blocks)
+    history = summary.history
+    total = summary.total.total_usd
+    if history is None or summary.total.events == 0:
+        change = text(locale, "digest.no_history")
+    elif history.windows >= 2 and history.average_usd > 0 and history.previous_usd > 0:
+        change = text(
+            locale,
+            "digest.change",
+            previous=_signed_change(total, history.previous_usd),
+            average=_signed_change(total, history.average_usd),
+        )
+    elif history.previous_usd > 0:
+        change = text(locale, "digest.change_previous", previous=_signed_change(total, history.previous_usd))
+    else:
+        change = text(locale, "digest.no_history")
+    # The comparison goes right after the totals (before the tables).
+    blocks.insert(1 if summary.total.events else len(blocks), Paragraph(line(change)))
+    return Reply(
+        title=text(locale, "title.digest_report", date=local_date),
+        blocks=tuple(blocks),
+        tone=base.tone,
+    )
+
+
+class DigestService:
+    """Digest schedules (the /digest command's DigestsPort) and sending."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        *,
+        now_ms: Callable[[], int] = _wall_ms,
+        grace_ms: int = DIGEST_GRACE_MS,
+        history_days: int = HISTORY_DAYS,
+    ) -> None:
+        self._store = store
+        self._schedules = AlertsStore(store)
+        self._notifier = notifier
+        self._now_ms = now_ms
+        self.grace_ms = grace_ms
+        self._history_days = history_days
+        self._listeners: list[OnScheduleChange] = []
+        self._cache: OrderedDict[tuple[str, int, str], Reply] = OrderedDict()
+        self._summaries: OrderedDict[int, Summary] = OrderedDict()
+        self.compositions = 0  # how many digests were composed (not sent)
+
+    def on_change(self, listener: OnScheduleChange) -> None:
+        """Call `listener(schedule)` after a chat's schedule changed (the scheduler re-registers)."""
+        self._listeners.append(listener)
+
+    def _changed(self, schedule: DigestSchedule) -> None:
+        for listener in self._listeners:
+            try:
+                listener(schedule)
+            except Exception:
+                log.exception("digests: a schedule listener failed")
+
+    # -- DigestsPort ------------------------------------------------------------
+
+    async def set_digest(self, chat_key: str, local_time: str, tz: str, locale: str, now_ms: int) -> None:
+        existing = await self._schedules.digest(chat_key)
+        last_sent = existing.last_sent_local_date if existing else None
+        # A new time set after today's would-be slot must not send a "missed" digest for today.
+        schedule = DigestSchedule(chat_key, local_time, tz, True, last_sent, locale)
+        slot_date, slot_ms = latest_slot(schedule, now_ms)
+        if slot_ms < now_ms and (last_sent is None or last_sent < slot_date):
+            last_sent = slot_date
+        schedule = DigestSchedule(chat_key, local_time, tz, True, last_sent, locale)
+        await self._schedules.set_digest(schedule, now_ms)
+        self._changed(schedule)
+
+    async def disable_digest(self, chat_key: str, now_ms: int) -> bool:
+        existing = await self._schedules.digest(chat_key)
+        if existing is None or not existing.enabled:
+            return False
+        await self._schedules.disable_digest(chat_key, now_ms)
+        self._changed(await self._schedules.digest(chat_key))
+        return True
+
+    async def digest(self, chat_key: str) -> DigestSchedule | None:
+        return await self._schedules.digest(chat_key)
+
+    async def schedules(self) -> list[DigestSchedule]:
+        return await self._schedules.digests()
+
+    async def preview(self, locale: str, now_ms: int) -> Reply:
+        end = now_ms - now_ms % MINUTE_MS
+        local_date = time.strftime("%Y-%m-%d", time.gmtime(end / 1000))
+        return await self.compose(locale, end, local_date)
+
+    # -- composing and sending ---------------------------------------------------------
+
+    async def summary(self, end_ms: int) -> Summary:
+        """All assets over the 24 h before `end_ms`, ranked against the newest run
+        of fully recorded previous days (up to 30; they end at the whole hour
+        before the window starts, so the hour rollups answer them in one query)."""
+        window = Window(end_ms - DAY_MS, end_ms)
+        history_end = window.start_ms - window.start_ms % HOUR_MS
+        spans = await self._store.spans(Window(history_end - self._history_days * DAY_MS, end_ms))
+        recorded = sum(
+            1
+            for _ in takewhile(
+                lambda k: coverage_of(Window(history_end - k * DAY_MS, history_end - (k - 1) * DAY_MS), spans).complete,
+                range(1, self._history_days + 1),
+            )
+        )
+        preceding = await self._store.window_totals(None, history_end, DAY_MS, recorded) if recorded else []
+        rows = await self._store.totals(None, window)
+        largest = await self._store.largest(None, window, 1)
+        return summarize(None, window, rows, largest[0] if largest else None, spans, preceding)
+
+    async def compose(self, locale: str, end_ms: int, local_date: str) -> Reply:
+        """The digest for the 24 h before `end_ms` (cached per (locale, end, date))."""
+        key = (locale, end_ms, local_date)
+        reply = self._cache.get(key)
+        if reply is None:
+            summaries = self._summaries
+            summary = summaries.get(end_ms)
+            if summary is None:
+                summary = summaries[end_ms] = await self.summary(end_ms)
+                while len(summaries) > CACHED_DIGESTS:
+                    summaries.popitem(last=False)
+            reply = self._cache[key] = digest_reply(summary, local_date, locale)
+            self.compositions += 1
+            while len(self._cache) > CACHED_DIGESTS:
+                self._cache.popitem(last=False)
+        return reply
+
+    async def send_due(self, now_ms: int | None = None, only: Iterable[tuple[str, str]] | None = None) -> int:
+        """Send every digest due at `now_ms`; `only`: just these (local_time, tz) groups.
+        Returns how many chats were sent a digest."""
+        now_ms = self._now_ms() if now_ms is None else now_ms
+        wanted = set(only) if only is not None else None
+        inactive = await self._schedules.inactive_chats()
+        due: dict[str, tuple[str, int, str]] = {}  # chat -> (locale, end ms, local date)
+        for schedule in await self._schedules.digests():
+            if wanted is not None and (schedule.local_time, schedule.tz) not in wanted:
+                continue
+            if schedule.chat_key in inactive:
+                continue
+            local_date = due_digest(schedule, now_ms, self.grace_ms)
+            if local_date is None:
+                continue
+            _, slot_ms = latest_slot(schedule, now_ms)
+            due[schedule.chat_key] = (schedule.locale, slot_ms - slot_ms % MINUTE_MS, local_date)
+        # Record first (check-and-set in one transaction): whatever happens next,
+        # a chat never gets the same local date twice.
+        fresh = await self._schedules.mark_digests_sent({chat: key[2] for chat, key in due.items()}, now_ms)
+        groups: dict[tuple[str, int, str], list[str]] = {}
+        for chat_key in sorted(fresh):
+            groups.setdefault(due[chat_key], []).append(chat_key)
+        sent = 0
+        for (locale, end_ms, local_date), chat_keys in groups.items():
+            reply = await self.compose(locale, end_ms, local_date)
+            sent += await self._notifier.deliver(chat_keys, reply)
+        if groups:
+            log.info("digests: %d sent, %d composition(s)", sent, len(groups))
+        return sent

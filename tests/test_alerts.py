@@ -1,0 +1,333 @@
+"""Threshold alerts: the pure engine (each kind fires once per crossing,
+hysteresis, cooldown, grouping, persistence), the /alert command (caps,
+authorization, usage errors in both locales), the service across a restart,
+and end to end through the Telegram adapter and its fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.adapters.telegram import TelegramAdapter
+from bot.commands.alerts import alert_handlers, parse_amount, parse_share
+from bot.commands.dispatch import Dispatcher
+from bot.commands.ports import Caller
+from bot.config import TelegramConfig
+from bot.core.alerts import (
+    AlertEngine,
+    AlertRule,
+    Caps,
+    EngineSettings,
+    RuleKind,
+    RuleState,
+)
+from bot.core.delivery import DestinationGone
+from bot.core.models import MINUTE_MS, LiquidationEvent, Side
+from bot.feeds import binance
+from bot.replies.locales import text
+from bot.replies.render_plain import render_plain
+from bot.services.alerts import AlertService, alert_reply
+from bot.services.notifier import Notifier, NotifierSettings
+from bot.services.queries import QueryService
+from bot.storage.alerts_store import AlertsStore
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+NOW = 1_742_558_400_000  # 2025-03-21 12:00 UTC
+COOLDOWN = 10 * MINUTE_MS
+
+
+def ev(usd: float, at_ms: int, side: Side = Side.LONG, asset: str = "BTC", venue: str = "binance") -> LiquidationEvent:
+    return LiquidationEvent(venue, "usdm", f"{asset}USDT", asset, side, 80_000.0, usd / 80_000.0, usd, at_ms)
+
+
+def engine(*rules: AlertRule, cooldown_ms: int = COOLDOWN, group_ms: int = 5_000) -> AlertEngine:
+    e = AlertEngine(EngineSettings(cooldown_ms=cooldown_ms, group_ms=group_ms))
+    for rule in rules:
+        e.add(rule)
+    return e
+
+
+def total_rule(rule_id=1, threshold=1_000_000.0, window_ms=60 * MINUTE_MS, chat="telegram:1", asset="BTC"):
+    return AlertRule(rule_id, chat, "telegram:42", RuleKind.TOTAL, asset, threshold, window_ms)
+
+
+# -- the engine -----------------------------------------------------------------
+
+
+def test_total_fires_once_per_crossing_and_rearms_below_80_percent():
+    e = engine(total_rule())
+    assert e.on_events([ev(600_000, NOW)], NOW) == []
+    (fired,) = e.on_events([ev(500_000, NOW + 1000)], NOW + 1000)
+    assert (fired.kind, fired.asset, fired.total_usd, fired.rule_ids) == (RuleKind.TOTAL, "BTC", 1_100_000, (1,))
+    # Still above: more liquidations never fire again, however long it stays up.
+    assert e.on_events([ev(900_000, NOW + 2 * MINUTE_MS)], NOW + 2 * MINUTE_MS) == []
+    assert e.state(1).armed is False
+    # 61 minutes on, the first two orders left the 1h window: 900K >= 800K, not re-armed.
+    assert e.tick(NOW + 61 * MINUTE_MS) == [] and e.state(1).armed is False
+    # The 900K order leaves: 0 < 800K re-arms (no alert for falling).
+    assert e.tick(NOW + 63 * MINUTE_MS) == [] and e.state(1).armed is True
+    (again,) = e.on_events([ev(1_200_000, NOW + 64 * MINUTE_MS)], NOW + 64 * MINUTE_MS)
+    assert again.total_usd == 1_200_000
+
+
+def test_hysteresis_a_dip_to_85_percent_does_not_rearm():
+    e = engine(total_rule(window_ms=2 * MINUTE_MS))
+    e.on_events([ev(150_000, NOW)], NOW)
+    assert len(e.on_events([ev(900_000, NOW + MINUTE_MS)], NOW + MINUTE_MS)) == 1
+    # The first minute leaves the 2-minute window: 900K is 90% of the threshold.
+    assert e.tick(NOW + 2 * MINUTE_MS) == [] and not e.state(1).armed
+    assert e.on_events([ev(200_000, NOW + 2 * MINUTE_MS)], NOW + 2 * MINUTE_MS) == []
+
+
+def test_cooldown_holds_a_second_crossing_until_it_ends():
+    e = engine(total_rule(window_ms=MINUTE_MS), cooldown_ms=COOLDOWN)
+    assert len(e.on_events([ev(1_000_000, NOW)], NOW)) == 1
+    t = NOW + 2 * MINUTE_MS  # window emptied: re-armed
+    assert e.tick(t) == [] and e.state(1).armed
+    assert e.on_events([ev(1_500_000, t)], t) == []  # crossed again, but cooling down
+    t2 = NOW + COOLDOWN  # cooldown over: the next event finds the window above the threshold
+    assert e.on_events([ev(1_100_000, t2)], t2)[0].total_usd == 1_100_000
+
+
+def test_big_orders_of_a_burst_are_grouped_into_one_alert():
+    big = AlertRule(1, "telegram:1", "telegram:42", RuleKind.BIG, "BTC", 1_000_000.0)
+    any_big = AlertRule(2, "telegram:1", "telegram:42", RuleKind.BIG, None, 2_000_000.0)
+    e = engine(big, any_big, group_ms=5_000)
+    burst = [ev(1_500_000, NOW), ev(900_000, NOW + 100), ev(2_500_000, NOW + 200), ev(3_000_000, NOW + 300, asset="ETH")]
+    assert e.on_events(burst, NOW + 300) == []
+    assert e.flush(NOW + 4_000) == []
+    (fired,) = e.flush(NOW + 5_300)  # 5 s after the burst was seen
+    assert fired.kind is RuleKind.BIG and fired.rule_ids == (1, 2)
+    assert [o.notional_usd for o in fired.orders] == [3_000_000, 2_500_000, 1_500_000]  # each order once
+    # The next matching order within the cooldown waits for it, then comes alone.
+    e.on_events([ev(1_200_000, NOW + 6_000)], NOW + 6_000)
+    assert e.flush(NOW + 12_000) == []
+    assert e.flush(NOW + 5_299 + COOLDOWN) == []
+    (later,) = e.flush(NOW + 5_300 + COOLDOWN)
+    assert [o.notional_usd for o in later.orders] == [1_200_000]
+
+
+def test_skew_fires_once_when_one_sided_with_enough_volume():
+    rule = AlertRule(7, "telegram:1", "telegram:42", RuleKind.SKEW, "ETH", 10_000_000.0, 4 * 60 * MINUTE_MS, 0.8)
+    e = engine(rule)
+    assert e.on_events([ev(9_000_000, NOW, asset="ETH")], NOW) == []  # 100% but under the minimum
+    (fired,) = e.on_events([ev(2_000_000, NOW + 1000, Side.SHORT, asset="ETH")], NOW + 1000)
+    assert round(fired.share, 4) == round(9 / 11, 4) and fired.rule_share == 0.8
+    assert e.on_events([ev(1_000_000, NOW + 2000, asset="ETH")], NOW + 2000) == []  # still one-sided
+    # Shorts pile in: 12M long / 12M short -> 50% re-arms; then longs again.
+    e.on_events([ev(10_000_000, NOW + 3000, Side.SHORT, asset="ETH")], NOW + 3000)
+    assert e.state(7).armed
+    t = NOW + 1000 + COOLDOWN - 1
+    assert e.on_events([ev(60_000_000, t, asset="ETH")], t) == []  # cooling down
+    assert len(e.on_events([ev(1_000_000, t + 1, asset="ETH")], t + 1)) == 1
+
+
+def test_state_survives_a_restart_without_refiring():
+    e = engine(total_rule())
+    assert len(e.on_events([ev(1_500_000, NOW)], NOW)) == 1
+    saved = {rule_id: state.to_dict() for rule_id, state in e.take_dirty().items()}
+    assert saved == {1: {"armed": False, "last_fired_ms": NOW}}
+    restarted = AlertEngine(EngineSettings(cooldown_ms=COOLDOWN))
+    restarted.add(total_rule(), RuleState.from_dict(saved[1]))
+    restarted.seed("BTC", NOW, Side.LONG, 1_500_000, NOW + 1000)
+    assert restarted.on_events([ev(100_000, NOW + 2000)], NOW + 2000) == []
+
+
+def test_paused_rules_never_fire_and_removed_rules_are_gone():
+    e = engine(total_rule(1), AlertRule(2, "telegram:1", "u", RuleKind.TOTAL, "BTC", 500_000.0, 3_600_000, paused=True))
+    e.remove(1)
+    assert e.on_events([ev(2_000_000, NOW)], NOW) == []
+
+
+def test_amounts_and_shares_as_traders_write_them():
+    assert parse_amount("1M") == 1_000_000 and parse_amount("2.5m") == 2_500_000 and parse_amount("$500k") == 500_000
+    assert parse_amount("1000000") == 1_000_000 and parse_amount("1X") is None and parse_amount("0") is None
+    assert parse_share("80%") == 0.8 and parse_share("50%") is None and parse_share("120") is None
+
+
+# -- the service and the command ------------------------------------------------------
+
+
+class Outbox:
+    """A Destination that records what it was sent (and can be told a chat is gone)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.gone: set[str] = set()
+
+    async def send(self, chat_key, reply):
+        if chat_key in self.gone:
+            raise DestinationGone(chat_key, "bot was blocked")
+        self.sent.append((chat_key, render_plain(reply)))
+
+
+async def _not_admin() -> bool:
+    return False
+
+
+ADMIN = Caller("telegram", "telegram:-100", "telegram:1", is_group=True)
+MEMBER = Caller("telegram", "telegram:-100", "telegram:7", is_group=True, is_admin=_not_admin)
+PRIVATE = Caller("telegram", "telegram:42", "telegram:42")
+
+
+async def make_service(store, outbox, clock, caps=Caps()):
+    notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
+    service = AlertService(store, notifier, settings=EngineSettings(cooldown_ms=COOLDOWN), caps=caps,
+                           now_ms=lambda: clock[0])
+    await service.start()
+    dispatcher = Dispatcher(QueryService(store), lambda: clock[0], features=alert_handlers(service))
+    return service, notifier, dispatcher
+
+
+async def say(dispatcher, message, caller=PRIVATE):
+    return render_plain(await dispatcher.handle(message, caller))
+
+
+async def test_members_may_list_but_only_admins_create_in_groups(store):
+    clock, outbox = [NOW], Outbox()
+    service, notifier, dispatcher = await make_service(store, outbox, clock)
+    refused = await say(dispatcher, "/alert total BTC 50M 1h", MEMBER)
+    assert text("en", "denied.body") in refused
+    assert await AlertsStore(store).rules() == []
+    created = await say(dispatcher, "/alert total BTC 50M 1h", ADMIN)
+    assert "#1" in created and "$50" in created
+    listed = await say(dispatcher, "/alert list", MEMBER)
+    assert "#1" in listed
+    assert text("en", "denied.body") in await say(dispatcher, "/alert remove 1", MEMBER)
+    assert text("en", "alert.removed", id=1) in await say(dispatcher, "/alert remove 1", ADMIN)
+    await notifier.close()
+
+
+async def test_caps_per_user_and_per_chat(store):
+    clock, outbox = [NOW], Outbox()
+    service, notifier, dispatcher = await make_service(store, outbox, clock, caps=Caps(per_user=2, per_chat=3))
+    for amount in ("1M", "2M"):
+        assert "#" in await say(dispatcher, f"/alert big BTC {amount}")
+    assert text("en", "alert.cap_user", cap=2) in await say(dispatcher, "/alert big BTC 3M")
+    other = Caller("telegram", "telegram:42", "telegram:43")
+    assert "#3" in await say(dispatcher, "/alert big ETH 1M", other)
+    assert text("en", "alert.cap_chat", cap=3) in await say(dispatcher, "/alert big ETH 2M", other)
+    await notifier.close()
+
+
+async def test_usage_errors_suggest_in_both_locales(store):
+    clock, outbox = [NOW], Outbox()
+    service, notifier, dispatcher = await make_service(store, outbox, clock)
+    reply = await say(dispatcher, "/alert totl BTC 1M 1h")
+    assert "/alert total" in reply and text("en", "alert.usage") in reply
+    assert text("en", "error.alert_bad_amount", value="lots") in await say(dispatcher, "/alert big BTC lots")
+    assert "24h" in await say(dispatcher, "/alert total BTC 1M 7d")
+    assert "BTC" in await say(dispatcher, "/alert big XBT 1M")  # did you mean BTC?
+    await store.set_chat_locale(PRIVATE.chat_key, "zh", NOW)
+    zh = await say(dispatcher, "/alert skew ETH 40% 4h min 1M")
+    assert text("zh", "error.alert_bad_share", value="40%") in zh and text("zh", "alert.usage") in zh
+    await notifier.close()
+
+
+async def test_pause_resume_and_a_restart_neither_refires_nor_forgets(store):
+    clock, outbox = [NOW], Outbox()
+    service, notifier, dispatcher = await make_service(store, outbox, clock)
+    await say(dispatcher, "/alert total BTC 1M 1h")
+    await service.on_events("binance", "usdm", [ev(1_200_000, NOW)])
+    while len(outbox.sent) < 1:
+        await asyncio.sleep(0.01)
+    assert len(outbox.sent) == 1 and "BTC" in outbox.sent[0][1]
+    await notifier.close()
+    # Restart: the store seeds the window (1.2M, still above), the state says fired.
+    await store.add_events([ev(1_200_000, NOW)])
+    clock[0] = NOW + 2000
+    outbox2 = Outbox()
+    service2, notifier2, dispatcher2 = await make_service(store, outbox2, clock)
+    assert service2.engine.window_usd("BTC", 3_600_000) == (1_200_000, 0)
+    await service2.on_events("binance", "usdm", [ev(100_000, NOW + 2000)])
+    await service2.tick()
+    await asyncio.sleep(0.05)
+    assert outbox2.sent == []
+    # Pausing all, resuming one: the resumed rule keeps its state.
+    assert "#1" in await say(dispatcher2, "/alert pause")
+    assert service2.engine.rules[1].paused
+    assert "#1" in await say(dispatcher2, "/alert resume 1")
+    assert service2.engine.state(1).armed is False
+    await notifier2.close()
+
+
+async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
+    clock, outbox = [NOW], Outbox()
+    service, notifier, dispatcher = await make_service(store, outbox, clock)
+    notifier._on_gone = lambda chat_key, now_ms: store.set_chat_active(chat_key, False, now_ms)
+    gone = Caller("telegram", "telegram:666", "telegram:666")
+    await say(dispatcher, "/alert big BTC 1M", gone)
+    await say(dispatcher, "/alert big BTC 1M")
+    outbox.gone.add("telegram:666")
+    await service.on_events("binance", "usdm", [ev(2_000_000, NOW)])
+    clock[0] = NOW + 6_000
+    await service.tick()
+    while notifier.stats.sent + notifier.stats.gone < 2:
+        await asyncio.sleep(0.01)
+    assert [chat for chat, _ in outbox.sent] == ["telegram:42"]
+    assert await store.chat_active("telegram:666") is False
+    await notifier.close()
+
+
+def test_alert_messages_read_in_both_locales():
+    e = engine(total_rule())
+    (fired,) = e.on_events([ev(1_500_000, NOW)], NOW)
+    en, zh = render_plain(alert_reply(fired, "en")), render_plain(alert_reply(fired, "zh"))
+    assert "$1.50M" in en and "BTC" in en and "#1" in en
+    assert "150万美元" in zh
+
+
+# -- end to end: Telegram --------------------------------------------------------------
+
+
+def usdm_frame(usd: float, at_ms: int, side: str = "SELL") -> dict:
+    price = 80_000.0
+    qty = usd / price
+    return {
+        "e": "forceOrder",
+        "E": at_ms,
+        "o": {"s": "BTCUSDT", "S": side, "o": "LIMIT", "f": "IOC", "q": f"{qty}", "p": "79000", "ap": f"{price}",
+              "X": "FILLED", "l": f"{qty}", "z": f"{qty}", "T": at_ms},
+    }
+
+
+async def test_end_to_end_one_alert_through_telegram(store):
+    from telegram.ext import AIORateLimiter
+
+    clock = [NOW]
+    async with FakeTelegramAPI() as fake:
+        limiter = AIORateLimiter(overall_max_rate=1000, overall_time_period=1, group_max_rate=1000,
+                                 group_time_period=1, max_retries=2)
+        async def on_gone(chat_key):
+            pass
+
+        config = TelegramConfig(enabled=True, base_url=fake.base_url, base_file_url=fake.base_file_url)
+        notifier = Notifier({}, on_gone=lambda k, t: store.set_chat_active(k, False, t),
+                            settings=NotifierSettings(rate_per_s=0))
+        service = AlertService(store, notifier, now_ms=lambda: clock[0])
+        await service.start()
+        dispatcher = Dispatcher(QueryService(store), lambda: clock[0], features=alert_handlers(service))
+        adapter = TelegramAdapter(config, fake.token, dispatcher, on_gone, rate_limiter=limiter,
+                                  poll_timeout_seconds=5)
+        notifier.add_destination("telegram", adapter)  # "telegram:" keys go to the running adapter
+        await adapter.start()
+        try:
+            alice = FakeTelegramAPI.user(42, "Alice", "alice")
+            chat = fake.private_chat(alice)
+            fake.push_message(chat, alice, "/alert total BTC 1M 1h")
+            await fake.wait_for("sendMessage", 1)
+            assert "#1" in fake.calls_of("sendMessage")[0].params["text"]
+            frames = [usdm_frame(400_000, NOW - 2000), usdm_frame(400_000, NOW - 1000), usdm_frame(300_000, NOW)]
+            for frame in frames + [usdm_frame(500_000, NOW + 500)]:
+                await service.on_events("binance", "usdm", binance.parse(frame, stream="usdm"))
+            await fake.wait_for("sendMessage", 2)
+            await asyncio.sleep(0.3)
+            await service.tick()
+            await asyncio.sleep(0.2)
+            alerts = fake.calls_of("sendMessage")[1:]
+            assert len(alerts) == 1
+            assert alerts[0].chat_id == 42
+            body = alerts[0].params["text"]
+            assert text("en", "title.alert_total", asset="BTC") in body and "$1.10M" in body
+        finally:
+            await notifier.close()
+            await adapter.stop()

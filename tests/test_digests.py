@@ -1,0 +1,196 @@
+"""Daily digests: time zones, catch-up inside and outside the 6 h grace, the
+autumn DST change, a gone destination, one composition per (locale, content),
+the /digest command, and the APScheduler wiring."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.commands.alerts import alert_handlers
+from bot.commands.dispatch import Dispatcher
+from bot.commands.ports import Caller
+from bot.core.alerts import DigestSchedule, due_digest
+from bot.core.delivery import DestinationGone
+from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side
+from bot.replies import numbers as fmt
+from bot.replies.locales import text
+from bot.replies.render_plain import render_plain
+from bot.scheduler import DigestScheduler, job_id
+from bot.services.digests import DigestService
+from bot.services.notifier import Notifier, NotifierSettings
+from bot.services.queries import QueryService
+from bot.storage.alerts_store import AlertsStore
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def utc_ms(*args) -> int:
+    return int(datetime(*args, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.gone: set[str] = set()
+
+    async def send(self, chat_key, reply):
+        if chat_key in self.gone:
+            raise DestinationGone(chat_key, "chat not found")
+        self.sent.append((chat_key, render_plain(reply)))
+
+
+def ev(usd, at_ms, side=Side.LONG, asset="BTC", venue="binance"):
+    return LiquidationEvent(venue, "usdm", f"{asset}USDT", asset, side, 100.0, usd / 100.0, usd, at_ms)
+
+
+@pytest.fixture
+async def digests(store):
+    clock = [0]
+    outbox = Outbox()
+    notifier = Notifier(
+        {"telegram": outbox, "discord": outbox},
+        on_gone=lambda key, now: store.set_chat_active(key, False, now),
+        settings=NotifierSettings(rate_per_s=0),
+    )
+    service = DigestService(store, notifier, now_ms=lambda: clock[0])
+    service.clock, service.outbox, service.notifier = clock, outbox, notifier
+    yield service
+    await notifier.close()
+
+
+async def schedule(service, chat_key, local_time, tz, locale="en", set_at_ms=0):
+    await service.set_digest(chat_key, local_time, tz, locale, set_at_ms)
+
+
+def test_due_in_the_schedules_time_zone():
+    shanghai = DigestSchedule("telegram:1", "08:00", "Asia/Shanghai")
+    assert due_digest(shanghai, utc_ms(2025, 3, 20, 23, 59)) is None  # 07:59 in Shanghai, 22 h after yesterday's
+    assert due_digest(shanghai, utc_ms(2025, 3, 21, 0, 0)) == "2025-03-21"
+    sent = DigestSchedule("telegram:1", "08:00", "Asia/Shanghai", last_sent_local_date="2025-03-21")
+    assert due_digest(sent, utc_ms(2025, 3, 21, 0, 5)) is None
+
+
+async def test_restart_inside_the_grace_catches_up_once_outside_it_skips(digests):
+    # Set the day before; the bot is down over the 08:00 Berlin slot (07:00 UTC in March).
+    await schedule(digests, "telegram:1", "08:00", "Europe/Berlin", set_at_ms=utc_ms(2025, 3, 20, 12))
+    await schedule(digests, "telegram:2", "02:00", "Europe/Berlin", set_at_ms=utc_ms(2025, 3, 20, 12))
+    now = utc_ms(2025, 3, 21, 12, 30)  # 5.5 h after 08:00, 10.5 h after 02:00
+    assert await digests.send_due(now) == 1
+    assert [chat for chat, _ in digests.outbox.sent] == ["telegram:1"]
+    assert await digests.send_due(now + 1000) == 0  # a second catch-up: nothing
+    store = AlertsStore(digests._store)
+    assert (await store.digest("telegram:1")).last_sent_local_date == "2025-03-21"
+    assert (await store.digest("telegram:2")).last_sent_local_date == "2025-03-20"
+
+
+async def test_setting_a_time_already_passed_today_waits_for_tomorrow(digests):
+    await schedule(digests, "telegram:1", "08:00", "UTC", set_at_ms=utc_ms(2025, 3, 21, 9))
+    assert await digests.send_due(utc_ms(2025, 3, 21, 9, 1)) == 0
+    assert await digests.send_due(utc_ms(2025, 3, 22, 8, 0)) == 1
+
+
+async def test_autumn_dst_fires_twice_but_sends_once(digests):
+    await schedule(digests, "telegram:1", "02:30", "Europe/Berlin", set_at_ms=utc_ms(2025, 10, 25, 12))
+    scheduler = DigestScheduler(digests, now_ms=lambda: digests.clock[0])
+    try:
+        digests.clock[0] = utc_ms(2025, 10, 25, 12)
+        await scheduler.start()
+        trigger = scheduler.jobs()[job_id("02:30", "Europe/Berlin")]
+        # APScheduler's cron fires at both 02:30s of 2025-10-26 (CEST, then CET).
+        first = trigger.get_next_fire_time(None, datetime(2025, 10, 26, 0, 0, tzinfo=BERLIN))
+        second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+        assert first.astimezone(timezone.utc).hour == 0 and second.astimezone(timezone.utc).hour == 1
+        sent = []
+        for fire_time in (first, second):
+            digests.clock[0] = int(fire_time.timestamp() * 1000)
+            sent.append(await scheduler.fire("02:30", "Europe/Berlin"))
+        assert sent == [1, 0]
+        assert len(digests.outbox.sent) == 1
+    finally:
+        scheduler.shutdown()
+
+
+async def test_a_gone_destination_is_disabled_and_others_still_get_theirs(digests, store):
+    at = utc_ms(2025, 3, 20, 12)
+    for chat in ("telegram:1", "telegram:2", "discord:3"):
+        await schedule(digests, chat, "08:00", "UTC", set_at_ms=at)
+    digests.outbox.gone.add("telegram:2")
+    assert await digests.send_due(utc_ms(2025, 3, 21, 8, 0)) == 2
+    assert sorted(chat for chat, _ in digests.outbox.sent) == ["discord:3", "telegram:1"]
+    assert await store.chat_active("telegram:2") is False
+    # The next day, the gone chat is not even tried.
+    digests.outbox.gone.clear()
+    assert await digests.send_due(utc_ms(2025, 3, 22, 8, 0)) == 2
+
+
+async def test_the_digest_says_what_the_reference_write_up_says_and_is_composed_once(digests, store):
+    end = utc_ms(2025, 3, 21, 8)
+    await store.add_span("binance", "usdm", end - 31 * DAY_MS, end)
+    history = [ev(50_000_000, end - DAY_MS - k * DAY_MS - HOUR_MS) for k in range(30)]
+    today = [
+        ev(62_190_000, end - 2 * HOUR_MS), ev(16_280_000, end - 3 * HOUR_MS, Side.SHORT),
+        ev(36_360_000, end - HOUR_MS, asset="ETH"), ev(15_350_000, end - HOUR_MS, Side.SHORT, asset="ETH"),
+        ev(13_850_000, end - HOUR_MS, asset="SOL", venue="okx"), ev(1_150_000, end - HOUR_MS, Side.SHORT, asset="SOL"),
+    ]
+    await store.add_events(history + today)
+    for chat, locale in (("telegram:1", "en"), ("telegram:2", "en"), ("discord:3", "en"), ("telegram:4", "zh"),
+                         ("discord:5", "zh")):
+        await schedule(digests, chat, "08:00", "UTC", locale, set_at_ms=end - 12 * HOUR_MS)
+    assert await digests.send_due(end) == 5
+    assert digests.compositions == 2  # one per locale, not per chat
+    en = dict(digests.outbox.sent)["telegram:1"]
+    assert text("en", "title.digest_report", date="2025-03-21") in en
+    assert fmt.usd(145_180_000, "en") in en  # the write-up's total
+    assert "Long squeeze" in en and "SOL" in en and "92.33% longs" in en
+    assert "Binance" in en and "OKX" in en and "Largest" in en
+    assert "+190.4%" in en  # 145.18M against 50M the previous day and on average
+    zh = dict(digests.outbox.sent)["telegram:4"]
+    assert "1.45亿美元" in zh and text("zh", "title.digest_report", date="2025-03-21") in zh
+
+
+async def _not_admin() -> bool:
+    return False
+
+
+async def test_the_digest_command(digests, store):
+    digests.clock[0] = utc_ms(2025, 3, 21, 12)
+    dispatcher = Dispatcher(QueryService(store), lambda: digests.clock[0], features=alert_handlers(digests=digests))
+    member = Caller("telegram", "telegram:-100", "telegram:7", is_group=True, is_admin=_not_admin)
+    admin = Caller("telegram", "telegram:-100", "telegram:1", is_group=True)
+
+    async def say(message, caller=admin):
+        return render_plain(await dispatcher.handle(message, caller))
+
+    assert text("en", "denied.body") in await say("/digest on 08:00 Europe/Berlin", member)
+    assert text("en", "digest.on", time="08:00", tz="Europe/Berlin") in await say("/digest on 8:00 Europe/Berlin")
+    assert "08:00" in await say("/digest status", member)
+    assert "Europe/Berlin" in await say("/digest on 08:00 Europe/Berln")  # did you mean
+    assert text("en", "error.digest_bad_time", value="25:00") in await say("/digest on 25:00")
+    assert "/digest status" in await say("/digest stauts")
+    preview = await say("/digest preview", member)
+    assert "Daily liquidation digest" in preview
+    assert text("en", "digest.off") in await say("/digest off")
+    assert text("en", "digest.status_off") in await say("/digest status")
+
+
+async def test_the_scheduler_registers_at_start_and_reregisters_on_change(digests):
+    at = utc_ms(2025, 3, 21, 12)
+    digests.clock[0] = at
+    await schedule(digests, "telegram:1", "08:00", "Europe/Berlin", set_at_ms=at)
+    scheduler = DigestScheduler(digests, now_ms=lambda: digests.clock[0])
+    try:
+        await scheduler.start()
+        assert set(scheduler.jobs()) == {job_id("08:00", "Europe/Berlin")}
+        await digests.set_digest("telegram:1", "09:15", "Asia/Shanghai", "en", at)
+        await digests.set_digest("telegram:2", "09:15", "Asia/Shanghai", "zh", at)
+        assert set(scheduler.jobs()) == {job_id("09:15", "Asia/Shanghai")}
+        trigger = scheduler.jobs()[job_id("09:15", "Asia/Shanghai")]
+        assert str(trigger.timezone) == "Asia/Shanghai"
+        await digests.disable_digest("telegram:1", at)
+        await digests.disable_digest("telegram:2", at)
+        assert scheduler.jobs() == {}
+    finally:
+        scheduler.shutdown()
