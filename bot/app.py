@@ -7,20 +7,26 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.adapters.console import run_console
 from bot.adapters.discord import DiscordAdapter, DiscordLoginError
 from bot.adapters.telegram import TelegramAdapter, TelegramTokenError
+from bot.commands.alerts import alert_handlers
 from bot.commands.dispatch import Dispatcher, Limits
 from bot.config import Config, Secrets
-from bot.core.models import DAY_MS
+from bot.core.alerts import Caps, EngineSettings
+from bot.core.models import DAY_MS, HOUR_MS
 from bot.core.ratelimit import RateLimit
 from bot.feeds.market import MarketPoller, make_client
+from bot.scheduler import DigestScheduler
+from bot.services.alerts import AlertService
+from bot.services.digests import DigestService
 from bot.services.live import LiveFeeds
-from bot.services.queries import QueryService
+from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
+from bot.services.queries import LiveStates, QueryService
 from bot.services.supervisor import supervise
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
@@ -39,11 +45,13 @@ class App:
     config: Config
     secrets: Secrets
     store: Store
-    queries: QueryService
-    dispatcher: Dispatcher
     clock_ms: Callable[[], int]
+    queries: QueryService
     market_store: MarketStore
-    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    notifier: Notifier
+    alerts: AlertService
+    digests: DigestService
+    dispatcher: Dispatcher
 
     @classmethod
     async def open(
@@ -52,20 +60,34 @@ class App:
         secrets: Secrets | None = None,
         db_path: str | Path | None = None,
         clock_ms: Callable[[], int] = system_clock_ms,
+        live_states: LiveStates | None = None,
     ) -> App:
-        return cls.build(config, secrets, await Store.open(db_path or config.storage.path), clock_ms)
-
-    @classmethod
-    def build(
-        cls,
-        config: Config,
-        secrets: Secrets | None,
-        store: Store,
-        clock_ms: Callable[[], int] = system_clock_ms,
-        live_feeds: LiveFeeds | None = None,
-    ) -> App:
-        queries = QueryService(store, live_feeds.live_states) if live_feeds else QueryService(store)
+        store = await Store.open(db_path or config.storage.path)
         bot = config.bot
+        notifier = Notifier(
+            {"console": ConsoleDestination()},
+            on_gone=lambda chat_key, now_ms: store.set_chat_active(chat_key, False, now_ms),
+            settings=NotifierSettings(rate_per_s=config.alerts.send_rate_per_s, retries=config.alerts.send_retries),
+            now_ms=clock_ms,
+        )
+        alerts = AlertService(
+            store,
+            notifier,
+            settings=EngineSettings(
+                cooldown_ms=int(config.alerts.cooldown_s * 1000), group_ms=int(config.alerts.group_s * 1000)
+            ),
+            caps=Caps(config.alerts.max_per_user, config.alerts.max_per_chat),
+            default_locale=bot.default_locale,
+            now_ms=clock_ms,
+        )
+        digests = DigestService(
+            store,
+            notifier,
+            now_ms=clock_ms,
+            grace_ms=int(config.digest.grace_hours * HOUR_MS),
+            history_days=config.digest.history_days,
+        )
+        queries = QueryService(store, live_states) if live_states else QueryService(store)
         dispatcher = Dispatcher(
             queries,
             clock_ms,
@@ -73,10 +95,17 @@ class App:
             limits=Limits(
                 RateLimit(bot.user_burst, bot.user_per_minute), RateLimit(bot.chat_burst, bot.chat_per_minute)
             ),
+            features=alert_handlers(
+                alerts if config.alerts.enabled else None, digests if config.digest.enabled else None
+            ),
         )
-        return cls(config, secrets or Secrets(), store, queries, dispatcher, clock_ms, MarketStore(store))
+        return cls(
+            config, secrets or Secrets(), store, clock_ms, queries, MarketStore(store), notifier, alerts, digests,
+            dispatcher,
+        )
 
     async def close(self) -> None:
+        await self.notifier.close()
         await self.store.close()
 
     async def mark_chat_gone(self, chat_key: str) -> None:
@@ -98,41 +127,59 @@ async def _prune_market_data(app: App) -> None:
         await asyncio.sleep(MARKET_PRUNE_EVERY_S)
 
 
-async def run_bot(config: Config, secrets: Secrets, db_path: str | Path | None = None, console: bool | None = None) -> None:
-    """`liqbot run`: feeds, market data, chat adapters and the console, supervised,
-    until cancelled (SIGINT/SIGTERM). Pending writes are flushed on the way out."""
+def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[type[BaseException], ...]]]:
+    """(platform, adapter, errors that retrying cannot fix) for each enabled platform with a token."""
+    config, adapters = app.config, []
+    for platform, enabled, token, make, fatal in (
+        ("telegram", config.telegram.enabled, secrets.telegram_token, TelegramAdapter, TelegramTokenError),
+        ("discord", config.discord.enabled, secrets.discord_token, DiscordAdapter, DiscordLoginError),
+    ):
+        if not enabled:
+            continue
+        if not token:
+            log.error("%s is enabled but LIQBOT_%s_TOKEN is not set; %s stays off", platform, platform.upper(), platform)
+            continue
+        adapter = make(getattr(config, platform), token, app.dispatcher, app.mark_chat_gone)
+        adapters.append((platform, adapter, (fatal,)))
+    return adapters
+
+
+async def run_bot(
+    config: Config, secrets: Secrets, db_path: str | Path | None = None, console: bool | None = None
+) -> None:
+    """`liqbot run`: feeds, market data, alerts, digests, chat adapters and the
+    console, each supervised, until cancelled (SIGINT/SIGTERM). Pending writes
+    are flushed on the way out."""
     store_path = db_path or config.storage.path
-    store = await Store.open(store_path)
     http = make_client(config)
-    feeds = LiveFeeds(config.feeds, store, http)
-    app = App.build(config, secrets, store, live_feeds=feeds)
+    # The query service reports the feeds' live states; the feeds are built after
+    # the app (they feed its alert service), so it reads them through this closure.
+    app = await App.open(config, secrets, store_path, live_states=lambda: feeds.live_states())
+    extra_sinks = [app.alerts] if config.alerts.enabled else []
+    feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
+    scheduler = DigestScheduler(app.digests, now_ms=app.clock_ms)
     try:
         async with asyncio.TaskGroup() as group:
+            group.create_task(supervise("notifier", app.notifier.run))
+            if config.alerts.enabled:
+                await app.alerts.start()
+                group.create_task(supervise("alerts", app.alerts.run))
             group.create_task(supervise("feeds", feeds.run))
             if config.market.enabled:
                 poller = MarketPoller(config, http, app.market_store.add_samples, now_ms=app.clock_ms)
                 group.create_task(supervise("market data", poller.run))
                 group.create_task(supervise("market data retention", lambda: _prune_market_data(app)))
-            if config.telegram.enabled:
-                if secrets.telegram_token:
-                    telegram = TelegramAdapter(config.telegram, secrets.telegram_token, app.dispatcher, app.mark_chat_gone)
-                    group.create_task(
-                        supervise("telegram", lambda: _adapter_forever(telegram), permanent=(TelegramTokenError,))
-                    )
-                else:
-                    log.error("telegram is enabled but LIQBOT_TELEGRAM_TOKEN is not set; telegram stays off")
-            if config.discord.enabled:
-                if secrets.discord_token:
-                    discord = DiscordAdapter(config.discord, secrets.discord_token, app.dispatcher, app.mark_chat_gone)
-                    group.create_task(
-                        supervise("discord", lambda: _adapter_forever(discord), permanent=(DiscordLoginError,))
-                    )
-                else:
-                    log.error("discord is enabled but LIQBOT_DISCORD_TOKEN is not set; discord stays off")
+            for platform, adapter, fatal in _chat_adapters(app, secrets):
+                app.notifier.add_destination(platform, adapter)
+                group.create_task(supervise(platform, lambda a=adapter: _adapter_forever(a), permanent=fatal))
+            if config.digest.enabled:
+                await scheduler.start()
             if console if console is not None else sys.stdin.isatty():
                 group.create_task(supervise("console", lambda: run_console(app.dispatcher)))
             log.info("liqbot running: %d feed streams, database %s", len(feeds.runners), store_path)
     finally:
+        if config.digest.enabled:
+            scheduler.shutdown()
         with contextlib.suppress(Exception):
             await http.aclose()
         await app.close()
