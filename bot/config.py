@@ -258,6 +258,7 @@ class Secrets:
 
     telegram_token: str | None = field(default=None, repr=False)
     discord_token: str | None = field(default=None, repr=False)
+    telegram_webhook_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Secrets:
@@ -265,10 +266,11 @@ class Secrets:
         return cls(
             telegram_token=env.get("LIQBOT_TELEGRAM_TOKEN") or None,
             discord_token=env.get("LIQBOT_DISCORD_TOKEN") or None,
+            telegram_webhook_secret=env.get("LIQBOT_TELEGRAM_WEBHOOK_SECRET") or None,
         )
 
     def values(self) -> list[str]:
-        return [v for v in (self.telegram_token, self.discord_token) if v]
+        return [v for v in (self.telegram_token, self.discord_token, self.telegram_webhook_secret) if v]
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}

@@ -6,33 +6,7 @@ import logging
 import sys
 from collections.abc import Iterable
 
-REDACTED = "[REDACTED]"
-
-
-class RedactSecrets(logging.Filter):
-    """Replaces secret values (bot tokens) wherever they appear in a record.
-
-    httpx logs request URLs and Telegram URLs contain the token; exceptions
-    can quote URLs too. The record is rendered, scrubbed and frozen.
-    """
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            record.msg = self.scrub(record.getMessage())
-            record.args = None
-            if record.exc_info:
-                record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
-                record.exc_info = None
-        return True
+from bot.core.redact import RedactSecrets
 
 
 def install_logging(level: str, secrets: Iterable[str] = (), stream=None) -> logging.Handler:

@@ -18,7 +18,7 @@ from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS
 from bot.config import DiscordConfig
 from bot.core.delivery import DestinationGone
-from bot.core.models import HOUR_MS, MINUTE_MS, LiquidationEvent, Side
+from bot.core.models import HOUR_MS, MINUTE_MS, Side
 from bot.replies.model import Image, Paragraph, Reply, Tone, line
 from bot.replies.render_discord import EMBEDS_PER_MESSAGE, MESSAGE_TOTAL_LIMIT, TONE_COLOUR, render_discord
 from bot.services.queries import QueryService
@@ -35,26 +35,13 @@ from tests.fakes.discord_api import (
     FakeDiscord,
     buttons_of,
 )
+from tests.support import liquidation as event
 
 T0 = 1_742_558_400_000  # 2025-03-21 12:00:00 UTC
 NOW = T0 + 6 * HOUR_MS
 GUILD_COMMANDS = f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"
 CHAT = f"discord:{CHANNEL_ID}"
 
-
-def event(at_ms: int, usd: float, side: Side, asset: str, venue: str = "binance") -> LiquidationEvent:
-    price = {"BTC": 84_000.0, "ETH": 2_000.0, "SOL": 130.0}[asset]
-    return LiquidationEvent(
-        venue=venue,
-        stream="usdm",
-        instrument=f"{asset}USDT",
-        asset=asset,
-        liquidated=side,
-        price=price,
-        quantity=usd / price,
-        notional_usd=usd,
-        at_ms=at_ms,
-    )
 
 
 @pytest.fixture

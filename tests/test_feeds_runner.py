@@ -40,6 +40,7 @@ from bot.feeds.venues import (
 )
 from tests.fakes.venue_rest import REST_BASE, FakeVenueRest
 from tests.fakes.venue_ws import FakeVenueServer, VirtualClock
+from tests.support import until
 
 TICK_S = 0.5
 
@@ -67,13 +68,6 @@ class CollectingSink(NullSink):
         self.rest.append((venue, path))
 
 
-async def until(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 def backoffs(clock: VirtualClock) -> list[float]:

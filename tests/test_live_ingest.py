@@ -24,17 +24,11 @@ from bot.services.recorder import Recorder, record
 from bot.storage.store import Store
 from tests.fakes.venue_rest import REST_BASE, FakeVenueRest
 from tests.fakes.venue_ws import BASE_MS, FakeVenueServer, VirtualClock
+from tests.support import until
 
 EVERYTHING = Window(0, 4_000_000_000_000)
 
 
-async def until(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def stored_events(store: Store):

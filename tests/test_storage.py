@@ -7,26 +7,13 @@ import random
 import aiosqlite
 import pytest
 
-from bot.core.models import HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
+from bot.core.models import HOUR_MS, MINUTE_MS, Side, Window
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.store import Store, decompose
+from tests.support import liquidation as event
 
 T0 = 1_742_558_400_000  # 2025-03-21 12:00:00 UTC, on an hour boundary
 
-
-def event(at_ms: int, usd: float, side: Side = Side.LONG, asset: str = "BTC", venue: str = "binance"):
-    price = 50_000.0
-    return LiquidationEvent(
-        venue=venue,
-        stream="usdm",
-        instrument=f"{asset}USDT",
-        asset=asset,
-        liquidated=side,
-        price=price,
-        quantity=usd / price,
-        notional_usd=usd,
-        at_ms=at_ms,
-    )
 
 
 def brute_force(events, asset, window):

@@ -20,7 +20,7 @@ from bot.commands.dispatch import Dispatcher
 from bot.commands.registry import COMMANDS
 from bot.config import TelegramConfig
 from bot.core.delivery import DestinationGone
-from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side
+from bot.core.models import DAY_MS, HOUR_MS, Side
 from bot.logsetup import install_logging
 from bot.replies import numbers as fmt
 from bot.replies.layout import utf16_len
@@ -29,26 +29,13 @@ from bot.replies.model import Action, Image, Paragraph, Reply, line
 from bot.replies.render_telegram import render_telegram
 from bot.services.queries import QueryService
 from tests.fakes.telegram_api import GROUP_ANONYMOUS_BOT, FakeTelegramAPI
+from tests.support import liquidation
 
 NOW_MS = 1_742_558_400_000  # 2025-03-21 12:00 UTC
 BTC_4H = [(1_500_000.0, Side.LONG, "binance"), (700_000.0, Side.LONG, "bybit"), (300_000.0, Side.SHORT, "okx")]
 SUPERGROUP_ID = -1001234567890
 GROUP_ID = -4012345
 
-
-def liquidation(usd: float, side: Side, venue: str, at_ms: int, asset: str = "BTC") -> LiquidationEvent:
-    price = 80_000.0
-    return LiquidationEvent(
-        venue=venue,
-        stream="usdm",
-        instrument=f"{asset}USDT",
-        asset=asset,
-        liquidated=side,
-        price=price,
-        quantity=usd / price,
-        notional_usd=usd,
-        at_ms=at_ms,
-    )
 
 
 def fast_limiter() -> AIORateLimiter:
@@ -79,9 +66,9 @@ class Bot:
 async def seed(store) -> None:
     for venue in ("binance", "bybit", "okx"):
         await store.add_span(venue, "usdm", NOW_MS - 9 * DAY_MS, NOW_MS)
-    events = [liquidation(usd, side, venue, NOW_MS - (i + 1) * HOUR_MS) for i, (usd, side, venue) in enumerate(BTC_4H)]
-    events.append(liquidation(2_000_000.0, Side.SHORT, "binance", NOW_MS - 10 * HOUR_MS))  # outside 4h
-    events.append(liquidation(400_000.0, Side.LONG, "okx", NOW_MS - HOUR_MS, asset="ETH"))
+    events = [liquidation(NOW_MS - (i + 1) * HOUR_MS, usd, side, venue=venue) for i, (usd, side, venue) in enumerate(BTC_4H)]
+    events.append(liquidation(NOW_MS - 10 * HOUR_MS, 2_000_000.0, Side.SHORT))  # outside 4h
+    events.append(liquidation(NOW_MS - HOUR_MS, 400_000.0, Side.LONG, "ETH", "okx"))
     await store.add_events(events)
 
 
@@ -252,7 +239,7 @@ async def test_refresh_button_edits_the_message_in_place(bot):
     command = fake.push_message(group, ALICE, "/liq BTC 4h")
     (call,) = await reply_to(fake, command)
     old_total = sum(usd for usd, _, _ in BTC_4H)
-    await bot.store.add_events([liquidation(1_000_000.0, Side.SHORT, "okx", NOW_MS - 60_000)])
+    await bot.store.add_events([liquidation(NOW_MS - 60_000, 1_000_000.0, Side.SHORT, venue="okx")])
 
     fake.push_callback(call.result, BOB, "/liq BTC 4h")
     (edit,) = await fake.wait_for("editMessageText")
@@ -341,7 +328,7 @@ async def test_being_kicked_marks_the_chat_gone(bot):
 
 async def test_send_for_alerts(bot):
     fake = bot.fake
-    group = fake.supergroup(SUPERGROUP_ID)
+    fake.supergroup(SUPERGROUP_ID)
     alert = Reply(title="BTC alert", blocks=(Paragraph(line("$5M liquidated in 5 minutes")),))
     await bot.adapter.send(f"telegram:{SUPERGROUP_ID}", alert)
     (call,) = fake.calls_of("sendMessage")
@@ -359,7 +346,7 @@ async def test_send_for_alerts(bot):
 
 async def test_a_reply_with_an_image_goes_out_as_a_photo(bot):
     fake = bot.fake
-    group = fake.supergroup(SUPERGROUP_ID)
+    fake.supergroup(SUPERGROUP_ID)
     png = b"\x89PNG\r\n\x1a\n" + bytes(2000)
     chart = Reply(title="BTC 24h", blocks=(Paragraph(line("chart")),), image=Image(png, "btc.png"),
                   actions=(Action("🔄", "/liq BTC 24h"),))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -65,6 +65,7 @@ from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS, find
 from bot.core.delivery import DestinationGone
+from bot.core.redact import RedactSecrets
 from bot.replies.layout import utf16_len
 from bot.replies.model import Reply
 from bot.replies.render_plain import render_plain
@@ -83,7 +84,6 @@ ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER)
 MENU_LOCALES = ("en", "zh")  # en is also the default menu for every other language
 WEBHOOK_SECRET_ENV = "LIQBOT_TELEGRAM_WEBHOOK_SECRET"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-REDACTED = "[REDACTED]"
 # Loggers that may see Bot API URLs or request parameters (the token, the webhook secret).
 SCRUBBED_LOGGERS = (
     "telegram",
@@ -151,28 +151,6 @@ def menu_commands(locale: str) -> list[BotCommand]:
     return [BotCommand(spec.name, spec.summary[locale]) for spec in COMMANDS]
 
 
-class _Scrubber(logging.Filter):
-    """Replaces secrets in records created by the loggers it is attached to."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            record.msg, record.args = self.scrub(message), None
-        if record.exc_info:
-            formatted = logging.Formatter().formatException(record.exc_info)
-            if any(secret in formatted for secret in self._secrets):
-                record.exc_text, record.exc_info = self.scrub(formatted), None
-        return True
-
 
 async def _constant(value: bool) -> bool:
     return value
@@ -210,7 +188,7 @@ class TelegramAdapter:
         self._admin_cache_seconds = admin_cache_seconds
         self._poll_timeout_seconds = poll_timeout_seconds
         self._admin_cache: dict[tuple[int, int], tuple[bool, float]] = {}
-        self._scrubber = _Scrubber([self._token, self._webhook_secret or ""])
+        self._scrubber = RedactSecrets([self._token, self._webhook_secret or ""])
         self._app: Application | None = None
         self._requests: tuple[HTTPXRequest, ...] = ()
         self.bot_username: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.models import LiquidationEvent, Side
+from bot.core.models import LiquidationEvent
 from bot.core.status import StatusReport
 from bot.core.summary import FLUSH_SHARE, Split, Squeeze, Summary
 from bot.replies import numbers as fmt

@@ -1,0 +1,37 @@
+"""Small helpers several test modules share."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.core.models import LiquidationEvent, Side
+
+PRICES = {"BTC": 84_000.0, "ETH": 2_000.0, "SOL": 130.0}
+
+
+def liquidation(
+    at_ms: int, usd: float, side: Side = Side.LONG, asset: str = "BTC", venue: str = "binance"
+) -> LiquidationEvent:
+    """A Binance-USD-M-style event worth `usd` (quantity derived from the asset's price)."""
+    price = PRICES.get(asset, 100.0)
+    return LiquidationEvent(
+        venue=venue,
+        stream="usdm",
+        instrument=f"{asset}USDT",
+        asset=asset,
+        liquidated=side,
+        price=price,
+        quantity=usd / price,
+        notional_usd=usd,
+        at_ms=at_ms,
+    )
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    """Wait until `predicate()` holds, polling briefly; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
