@@ -150,6 +150,10 @@ def decompose(window: Window) -> list[_Piece]:
     return pieces
 
 
+_CHILD = {"rollup_hour": "rollup_minute", "rollup_minute": "events"}
+_BUCKET_MS = {"rollup_hour": HOUR_MS, "rollup_minute": MINUTE_MS}
+
+
 def _time_column(table: str) -> str:
     return "at_ms" if table == "events" else "bucket_ms"
 
@@ -354,38 +358,54 @@ class Store:
     async def largest(self, asset: str | None, window: Window, limit: int) -> list[LiquidationEvent]:
         """The `limit` largest single liquidations in the window, largest first.
 
-        Rollups keep each bucket's largest order, so only a piece's top-`limit`
-        buckets can hold a top-`limit` order: descend hour -> minute -> events
-        through those alone.
+        Rollups keep each bucket's largest order. Level by level (the window's
+        pieces, then hours' minutes, then minutes' events), each piece's
+        top-`limit` buckets are fetched in one query; only buckets whose maximum
+        reaches the limit-th largest candidate can hold an answer, so only
+        those are opened.
         """
         where_asset, asset_args = _asset_filter(asset)
-        rows: list[tuple] = []
-        for piece in decompose(window):
-            rows += await self._largest_in(piece, limit, where_asset, asset_args)
-        rows.sort(key=lambda r: (-r[8], r[0]))
-        return [_event_of(r) for r in rows[:limit]]
+        found: list[tuple] = []
+        level = decompose(window)
+        while level:
+            raw = [p for p in level if p.table == "events"]
+            found += await self._union(
+                [
+                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE at_ms >= ? AND at_ms < ?{where_asset}"
+                    " ORDER BY notional_cents DESC LIMIT ?"
+                    for _ in raw
+                ],
+                [arg for p in raw for arg in (p.start_ms, p.end_ms, *asset_args, limit)],
+            )
+            bucketed = [p for p in level if p.table != "events"]
+            buckets = await self._union(
+                [
+                    f"SELECT '{p.table}', bucket_ms, max_cents FROM {p.table}"
+                    f" WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset} ORDER BY max_cents DESC LIMIT ?"
+                    for p in bucketed
+                ],
+                [arg for p in bucketed for arg in (p.start_ms, p.end_ms, *asset_args, limit)],
+            )
+            values = sorted([row[8] for row in found] + [row[2] for row in buckets], reverse=True)
+            floor_cents = values[min(limit, len(values)) - 1] if values else 0
+            level = sorted(
+                {
+                    _Piece(_CHILD[table], bucket, bucket + _BUCKET_MS[table])
+                    for table, bucket, top in buckets
+                    if top >= floor_cents
+                },
+                key=lambda p: (p.table, p.start_ms),
+            )
+        found.sort(key=lambda r: (-r[8], r[0]))
+        return [_event_of(r) for r in found[:limit]]
 
-    async def _largest_in(self, piece: _Piece, limit: int, where_asset: str, asset_args) -> list[tuple]:
-        if piece.table == "events":
-            cursor = await self._reader.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE at_ms >= ? AND at_ms < ?{where_asset}"
-                " ORDER BY notional_cents DESC LIMIT ?",
-                (piece.start_ms, piece.end_ms, *asset_args, limit),
-            )
-            return list(await cursor.fetchall())
-        bucket_ms = HOUR_MS if piece.table == "rollup_hour" else MINUTE_MS
-        child = "rollup_minute" if piece.table == "rollup_hour" else "events"
-        cursor = await self._reader.execute(
-            f"SELECT bucket_ms FROM {piece.table} WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset}"
-            " ORDER BY max_cents DESC LIMIT ?",
-            (piece.start_ms, piece.end_ms, *asset_args, limit),
-        )
-        rows: list[tuple] = []
-        for bucket in sorted({row[0] for row in await cursor.fetchall()}):
-            rows += await self._largest_in(
-                _Piece(child, bucket, bucket + bucket_ms), limit, where_asset, asset_args
-            )
-        return rows
+    async def _union(self, selects: list[str], args: list) -> list[tuple]:
+        """Rows of several limited SELECTs in one round trip."""
+        if not selects:
+            return []
+        sql = " UNION ALL ".join(f"SELECT * FROM ({select})" for select in selects)
+        cursor = await self._reader.execute(sql, args)
+        return [tuple(row) for row in await cursor.fetchall()]
 
     async def spans(self, window: Window) -> list[RecordedSpan]:
         cursor = await self._reader.execute(
