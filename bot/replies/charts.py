@@ -1,0 +1,251 @@
+"""Charts as PNG bytes (matplotlib, Agg, no display), and their caption Replies.
+
+Pure: data in, bytes out. Figures are built with `matplotlib.figure.Figure`
+(no pyplot state), so rendering is safe in a worker thread.
+
+- `series_png`: long vs short liquidations per interval as mirrored bars
+  (longs up in red, shorts down in green) with the mark price as a line on a
+  second axis when recorded.
+- `top_png`: per-asset horizontal bars, each split into longs and shorts.
+
+Sized for a phone (1280x800 px, large fonts), dark or light theme, UTC time
+axis. Chart text is English (the bundled fonts have no CJK glyphs); the
+caption Reply carries the locale.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import matplotlib
+
+matplotlib.use("Agg")  # before anything else of matplotlib: never a display
+
+from matplotlib import dates as mdates  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from bot.core.models import DAY_MS  # noqa: E402
+from bot.core.summary import Split, Summary  # noqa: E402
+from bot.replies import numbers as fmt  # noqa: E402
+from bot.replies.compose import coverage_notes, tone_of  # noqa: E402
+from bot.replies.locales import text  # noqa: E402
+from bot.replies.model import Action, Field, Fields, Image, Reply, bold, line  # noqa: E402
+from bot.replies.numbers import Locale  # noqa: E402
+
+WIDTH_PX, HEIGHT_PX, DPI = 1280, 800, 100
+FONT_SIZE = 20
+TITLE_SIZE = 26
+MAX_PRICE_POINTS = 600
+TOP_ASSETS_CHARTED = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    background: str
+    text: str
+    grid: str
+    longs: str
+    shorts: str
+    price: str
+
+
+THEMES = {
+    "dark": Theme("#15171c", "#e8e8e8", "#3a3d45", "#ff5a5f", "#2ecc71", "#f5c542"),
+    "light": Theme("#ffffff", "#1d1d1f", "#d9d9de", "#d62839", "#1a9e55", "#2b59c3"),
+}
+
+
+class BarLike(Protocol):
+    start_ms: int
+    end_ms: int
+    long_usd: float
+    short_usd: float
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _usd_axis(value: float, _position=None) -> str:
+    return fmt.usd(abs(float(value)), "en").replace(".00", "")  # ticks arrive as numpy floats; $20M not $20.00M
+
+
+def _figure(theme: Theme) -> Figure:
+    figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor=theme.background)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _style(axes, theme: Theme) -> None:
+    axes.set_facecolor(theme.background)
+    axes.tick_params(colors=theme.text, labelsize=FONT_SIZE)
+    for spine in axes.spines.values():
+        spine.set_color(theme.grid)
+    axes.grid(True, color=theme.grid, linewidth=0.8, alpha=0.8)
+    axes.set_axisbelow(True)
+
+
+def _legend(axes, handles, labels, where: str, theme: Theme) -> None:
+    legend = axes.legend(
+        handles, labels, loc=where, fontsize=FONT_SIZE - 4, framealpha=0.85,
+        facecolor=theme.background, edgecolor=theme.grid,
+    )
+    legend.set_zorder(10)
+    for label in legend.get_texts():
+        label.set_color(theme.text)
+
+
+def _png(figure: Figure) -> bytes:
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=DPI, facecolor=figure.get_facecolor())
+    return out.getvalue()
+
+
+def _thin(points: Sequence[tuple[int, float]], limit: int) -> Sequence[tuple[int, float]]:
+    if len(points) <= limit:
+        return points
+    stride = -(-len(points) // limit)
+    return [*points[::stride], points[-1]]
+
+
+def series_png(
+    title: str,
+    bars: Sequence[BarLike],
+    prices: Sequence[tuple[int, float]] = (),
+    theme_name: str = "dark",
+) -> bytes:
+    """Mirrored long/short bars per interval, with the mark price line if given."""
+    theme = THEMES[theme_name]
+    figure = _figure(theme)
+    axes = figure.add_subplot(1, 1, 1)
+    _style(axes, theme)
+    starts = [mdates.date2num(_utc(b.start_ms)) for b in bars]
+    widths = [mdates.date2num(_utc(b.end_ms)) - s for s, b in zip(starts, bars)]
+    longs = [b.long_usd for b in bars]
+    shorts = [-b.short_usd for b in bars]
+    axes.bar(starts, longs, widths, align="edge", color=theme.longs, label="Longs liquidated (up)", linewidth=0)
+    axes.bar(starts, shorts, widths, align="edge", color=theme.shorts, label="Shorts liquidated (down)", linewidth=0)
+    axes.axhline(0, color=theme.text, linewidth=1)
+    peak = max([*longs, *(-s for s in shorts), 1.0])
+    axes.set_ylim(-peak * 1.15, peak * 1.15)
+    axes.yaxis.set_major_formatter(FuncFormatter(_usd_axis))
+    span_ms = (bars[-1].end_ms - bars[0].start_ms) if bars else DAY_MS
+    axes.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=7))
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M" if span_ms <= 2 * DAY_MS else "%m-%d", tz=UTC))
+    if bars:
+        axes.set_xlim(starts[0], starts[-1] + widths[-1])
+    axes.set_xlabel("UTC", color=theme.text, fontsize=FONT_SIZE)
+    handles, labels = axes.get_legend_handles_labels()
+    if prices:
+        shown = _thin(prices, MAX_PRICE_POINTS)
+        price_axes = axes.twinx()
+        price_axes.tick_params(colors=theme.price, labelsize=FONT_SIZE)
+        for spine in price_axes.spines.values():
+            spine.set_visible(False)
+        price_axes.plot(
+            [mdates.date2num(_utc(at)) for at, _ in shown],
+            [value for _, value in shown],
+            color=theme.price,
+            linewidth=2.5,
+            label="Mark price",
+        )
+        price_axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: fmt.price(float(v))))
+        extra_handles, extra_labels = price_axes.get_legend_handles_labels()
+        handles, labels = handles + extra_handles, labels + extra_labels
+    _legend(price_axes if prices else axes, handles, labels, "upper left", theme)
+    axes.set_title(title, color=theme.text, fontsize=TITLE_SIZE, loc="left", pad=14)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def top_png(title: str, splits: Sequence[Split], theme_name: str = "dark") -> bytes:
+    """One horizontal bar per asset (largest on top), split into longs and shorts."""
+    theme = THEMES[theme_name]
+    figure = _figure(theme)
+    axes = figure.add_subplot(1, 1, 1)
+    _style(axes, theme)
+    shown = list(splits[:TOP_ASSETS_CHARTED])[::-1]
+    names = [s.name for s in shown]
+    longs = [s.long_usd for s in shown]
+    shorts = [s.short_usd for s in shown]
+    axes.barh(names, longs, height=0.6, color=theme.longs, label="Longs liquidated")
+    axes.barh(names, shorts, height=0.6, left=longs, color=theme.shorts, label="Shorts liquidated")
+    axes.set_ylim(len(shown) - max(len(shown), 3) - 0.4, len(shown) - 0.4)  # few assets: at the top
+    for index, split in enumerate(shown):
+        axes.text(
+            split.total_usd, index, "  " + fmt.usd(split.total_usd, "en"),
+            va="center", color=theme.text, fontsize=FONT_SIZE - 2,
+        )
+    peak = max([s.total_usd for s in shown] + [1.0])
+    axes.set_xlim(0, peak * 1.25)
+    axes.xaxis.set_major_formatter(FuncFormatter(_usd_axis))
+    handles, labels = axes.get_legend_handles_labels()
+    _legend(axes, handles, labels, "lower right", theme)
+    axes.set_title(title, color=theme.text, fontsize=TITLE_SIZE, loc="left", pad=14)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def empty_png(theme_name: str = "dark") -> bytes:
+    """An empty figure of the same size: the benchmark's baseline."""
+    return _png(_figure(THEMES[theme_name]))
+
+
+def chart_title(asset: str | None, window_ms: int, end_ms: int) -> str:
+    """The title drawn in a chart (English, UTC end time)."""
+    scope = asset or "All assets"
+    return f"{scope} liquidations · {fmt.window_label(window_ms, 'en')} to {_utc(end_ms):%Y-%m-%d %H:%M} UTC"
+
+
+def top_title(window_ms: int, end_ms: int) -> str:
+    return f"Most liquidated · {fmt.window_label(window_ms, 'en')} to {_utc(end_ms):%Y-%m-%d %H:%M} UTC"
+
+
+def chart_filename(asset: str | None, window_ms: int, end_ms: int) -> str:
+    return f"liqbot-{(asset or 'all').lower()}-{fmt.window_label(window_ms, 'en')}-{_utc(end_ms):%Y%m%d-%H%M}.png"
+
+
+def _caption_fields(split: Split, locale: Locale) -> Fields:
+    def side(amount: float, share: float | None) -> str:
+        if share is None:
+            return fmt.usd(amount, locale)
+        return text(locale, "value.side_amount", amount=fmt.usd(amount, locale), share=fmt.share(share, locale))
+
+    return Fields(
+        (
+            Field(text(locale, "field.total"), line(bold(fmt.usd(split.total_usd, locale)))),
+            Field(text(locale, "field.longs"), line(side(split.long_usd, split.long_share))),
+            Field(text(locale, "field.shorts"), line(side(split.short_usd, split.short_share))),
+        )
+    )
+
+
+def chart_reply(summary: Summary, image: Image, locale: Locale, refresh_command: str) -> Reply:
+    """The caption of a `/chart ASSET` picture: the summary's totals, coverage notes."""
+    window_text = fmt.window_label(summary.window.duration_ms, locale)
+    scope = summary.asset or text(locale, "scope.all")
+    return Reply(
+        title=text(locale, "chart.title", scope=scope, window=window_text),
+        blocks=(_caption_fields(summary.total, locale), *coverage_notes(summary, locale)),
+        tone=tone_of(summary.squeeze),
+        actions=(Action(text(locale, "action.refresh"), refresh_command),),
+        image=image,
+    )
+
+
+def top_chart_reply(summary: Summary, image: Image, locale: Locale, refresh_command: str) -> Reply:
+    """The caption of a `/chart top` picture."""
+    window_text = fmt.window_label(summary.window.duration_ms, locale)
+    return Reply(
+        title=text(locale, "chart.top_title", window=window_text),
+        blocks=(_caption_fields(summary.total, locale), *coverage_notes(summary, locale)),
+        tone=tone_of(summary.squeeze),
+        actions=(Action(text(locale, "action.refresh"), refresh_command),),
+        image=image,
+    )

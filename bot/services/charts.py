@@ -1,0 +1,110 @@
+"""/chart pictures: data from storage, rendering off the event loop, a cache.
+
+A chart is cached per (asset or "top", window, minute): everyone asking within
+the same minute gets the same PNG and the same caption totals (the summary the
+picture was drawn from), without a second render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
+from bot.core.summary import Summary
+from bot.replies import charts
+from bot.replies.model import Image, Reply
+from bot.services.queries import QueryService
+from bot.storage.market_store import MarketStore
+from bot.storage.series import liquidation_bars
+from bot.storage.store import Store
+
+# Window up to (inclusive) -> bar width: 30-60 bars whatever the window.
+STEPS_MS = (
+    (HOUR_MS, MINUTE_MS),
+    (4 * HOUR_MS, 5 * MINUTE_MS),
+    (12 * HOUR_MS, 15 * MINUTE_MS),
+    (DAY_MS, 30 * MINUTE_MS),
+    (3 * DAY_MS, 2 * HOUR_MS),
+    (7 * DAY_MS, 4 * HOUR_MS),
+    (14 * DAY_MS, 8 * HOUR_MS),
+)
+PRICE_VENUES = ("binance", "bybit", "okx")  # the mark price line comes from the first that has one
+
+
+def step_for(window_ms: int) -> int:
+    for up_to, step in STEPS_MS:
+        if window_ms <= up_to:
+            return step
+    return DAY_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    summary: Summary
+    image: Image
+
+
+class ChartService:
+    def __init__(
+        self,
+        store: Store,
+        queries: QueryService,
+        market: MarketStore | None = None,
+        theme: str = "dark",
+        cache_entries: int = 64,
+    ) -> None:
+        self._store = store
+        self._queries = queries
+        self._market = market
+        self._theme = theme
+        self._cache_entries = cache_entries
+        self._cache: OrderedDict[tuple, Rendered] = OrderedDict()
+        self.renders = 0  # how many PNGs were drawn (the rest came from the cache)
+
+    async def chart(self, asset: str | None, window_ms: int, now_ms: int, locale: str, refresh_command: str) -> Reply:
+        rendered = await self._cached(("series", asset, window_ms, now_ms // MINUTE_MS), self._series, asset, window_ms, now_ms)
+        return charts.chart_reply(rendered.summary, rendered.image, locale, refresh_command)
+
+    async def top(self, window_ms: int, now_ms: int, locale: str, refresh_command: str) -> Reply:
+        rendered = await self._cached(("top", None, window_ms, now_ms // MINUTE_MS), self._top, window_ms, now_ms)
+        return charts.top_chart_reply(rendered.summary, rendered.image, locale, refresh_command)
+
+    async def _cached(self, key: tuple, build, *args) -> Rendered:
+        found = self._cache.get(key)
+        if found is not None:
+            self._cache.move_to_end(key)
+            return found
+        rendered = await build(*args)
+        self._cache[key] = rendered
+        while len(self._cache) > self._cache_entries:
+            self._cache.popitem(last=False)
+        return rendered
+
+    async def _prices(self, asset: str, window: Window) -> list[tuple[int, float]]:
+        if self._market is None:
+            return []
+        for venue in PRICE_VENUES:
+            points = await self._market.points(asset, venue, "mark_price", window.start_ms, window.end_ms)
+            if points:
+                return points
+        return []
+
+    async def _series(self, asset: str | None, window_ms: int, now_ms: int) -> Rendered:
+        window = Window.trailing(window_ms, now_ms)
+        summary = await self._queries.summary(asset, window)
+        bars = await liquidation_bars(self._store, asset, window, step_for(window_ms))
+        prices = await self._prices(asset, window) if asset is not None else []
+        title = charts.chart_title(asset, window_ms, now_ms)
+        png = await asyncio.to_thread(charts.series_png, title, bars, prices, self._theme)
+        self.renders += 1
+        return Rendered(summary, Image(png, charts.chart_filename(asset, window_ms, now_ms)))
+
+    async def _top(self, window_ms: int, now_ms: int) -> Rendered:
+        summary = await self._queries.summary(None, Window.trailing(window_ms, now_ms))
+        title = charts.top_title(window_ms, now_ms)
+        png = await asyncio.to_thread(charts.top_png, title, summary.by_asset, self._theme)
+        self.renders += 1
+        filename = charts.chart_filename(None, window_ms, now_ms).replace("liqbot-all", "liqbot-top")
+        return Rendered(summary, Image(png, filename))
