@@ -16,6 +16,7 @@ from bot.adapters.discord import DiscordAdapter, DiscordLoginError
 from bot.adapters.telegram import TelegramAdapter, TelegramTokenError
 from bot.commands.alerts import alert_handlers
 from bot.commands.dispatch import Dispatcher, Limits
+from bot.commands.risk import liq_with_risk_note, risk_handlers
 from bot.config import Config, Secrets
 from bot.core.alerts import Caps, EngineSettings
 from bot.core.models import DAY_MS, HOUR_MS
@@ -23,10 +24,12 @@ from bot.core.ratelimit import RateLimit
 from bot.feeds.market import MarketPoller, make_client
 from bot.scheduler import DigestScheduler
 from bot.services.alerts import AlertService
+from bot.services.charts import ChartService
 from bot.services.digests import DigestService
 from bot.services.live import LiveFeeds
 from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
 from bot.services.queries import LiveStates, QueryService
+from bot.services.risk import RiskService
 from bot.services.supervisor import supervise
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
@@ -88,6 +91,11 @@ class App:
             history_days=config.digest.history_days,
         )
         queries = QueryService(store, live_states) if live_states else QueryService(store)
+        market_store = MarketStore(store)
+        risk = RiskService(market_store, queries, config.risk)
+        charts = ChartService(
+            store, queries, market_store, theme=config.charts.theme, cache_entries=config.charts.cache_entries
+        )
         dispatcher = Dispatcher(
             queries,
             clock_ms,
@@ -95,13 +103,14 @@ class App:
             limits=Limits(
                 RateLimit(bot.user_burst, bot.user_per_minute), RateLimit(bot.chat_burst, bot.chat_per_minute)
             ),
-            features=alert_handlers(
-                alerts if config.alerts.enabled else None, digests if config.digest.enabled else None
-            ),
+            features={
+                **alert_handlers(alerts if config.alerts.enabled else None, digests if config.digest.enabled else None),
+                **risk_handlers(risk, charts),
+                "liq": liq_with_risk_note(queries, risk),
+            },
         )
         return cls(
-            config, secrets or Secrets(), store, clock_ms, queries, MarketStore(store), notifier, alerts, digests,
-            dispatcher,
+            config, secrets or Secrets(), store, clock_ms, queries, market_store, notifier, alerts, digests, dispatcher
         )
 
     async def close(self) -> None:
