@@ -60,7 +60,7 @@ async def bench_replay(folder: Path, events: int) -> None:
     hours = 24
     recording = folder / "bench.jsonl"
     print(f"generating a recording of ~{events:,} events ...", flush=True)
-    write_recording(recording, START_MS, hours, seed=1, events_per_hour=events / hours / 1.9)
+    write_recording(recording, START_MS, hours, seed=1, events_per_hour=events / hours / 1.62)
     store = await Store.open(folder / "replay.sqlite")
     started = time.perf_counter()
     report = await replay(store, [recording])

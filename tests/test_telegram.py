@@ -17,6 +17,7 @@ from telegram.ext import AIORateLimiter
 
 from bot.adapters.telegram import TelegramAdapter, TelegramStartError, TelegramTokenError
 from bot.commands.dispatch import Dispatcher
+from bot.commands.risk import risk_handlers
 from bot.commands.registry import COMMANDS
 from bot.config import TelegramConfig
 from bot.core.delivery import DestinationGone
@@ -27,7 +28,10 @@ from bot.replies.layout import utf16_len
 from bot.replies.locales import text
 from bot.replies.model import Action, Image, Paragraph, Reply, line
 from bot.replies.render_telegram import render_telegram
+from bot.services.charts import ChartService
 from bot.services.queries import QueryService
+from bot.services.risk import RiskService
+from bot.storage.market_store import MarketStore
 from tests.fakes.telegram_api import GROUP_ANONYMOUS_BOT, FakeTelegramAPI
 from tests.support import liquidation
 
@@ -492,3 +496,28 @@ async def test_no_log_line_contains_the_token(fake, store):
     assert fake.token not in logged
     assert fake.token not in unredacted
     assert fake.token.split(":")[1] not in logged + unredacted  # not even the secret half
+
+
+async def test_chart_and_risk_commands_through_telegram(fake, store):
+    """/chart goes out as a photo whose caption carries the summary's total; /risk answers in text."""
+    await seed(store)
+    queries = QueryService(store)
+    market = MarketStore(store)
+    features = risk_handlers(RiskService(market, queries), ChartService(store, queries, market))
+    dispatcher = Dispatcher(queries, lambda: NOW_MS, features=features)
+    adapter = make_adapter(fake, dispatcher, [])
+    await adapter.start()
+    try:
+        group = fake.supergroup(SUPERGROUP_ID)
+        fake.push_message(group, ALICE, "/chart BTC 4h")
+        (photo,) = await fake.wait_for("sendPhoto", timeout=20)
+        filename, png = photo.files["photo"]
+        assert filename.endswith(".png") and png.startswith(b"\x89PNG")
+        total_4h = sum(usd for usd, _, _ in BTC_4H)
+        assert fmt.usd(total_4h, "en") in photo.params["caption"]
+        fake.push_message(group, ALICE, "/risk BTC")
+        (answer,) = await fake.wait_for("sendMessage")
+        assert "BTC leverage risk" in answer.params["text"]
+        assert "market poller" in answer.params["text"]  # no market data recorded: says what is missing
+    finally:
+        await adapter.stop()
