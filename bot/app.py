@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.adapters.console import run_console
-from bot.adapters.discord import DiscordAdapter, DiscordLoginError
-from bot.adapters.telegram import TelegramAdapter, TelegramTokenError
 from bot.commands.alerts import alert_handlers
 from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.risk import liq_with_risk_note, risk_handlers
@@ -73,6 +71,9 @@ class App:
             settings=NotifierSettings(rate_per_s=config.alerts.send_rate_per_s, retries=config.alerts.send_retries),
             now_ms=clock_ms,
         )
+        queries = QueryService(store, live_states) if live_states else QueryService(store)
+        market_store = MarketStore(store)
+        risk = RiskService(market_store, queries, config.risk)
         alerts = AlertService(
             store,
             notifier,
@@ -82,6 +83,7 @@ class App:
             caps=Caps(config.alerts.max_per_user, config.alerts.max_per_chat),
             default_locale=bot.default_locale,
             now_ms=clock_ms,
+            risk_level=risk.risk_level,
         )
         digests = DigestService(
             store,
@@ -89,10 +91,8 @@ class App:
             now_ms=clock_ms,
             grace_ms=int(config.digest.grace_hours * HOUR_MS),
             history_days=config.digest.history_days,
+            risk_note=risk.note,
         )
-        queries = QueryService(store, live_states) if live_states else QueryService(store)
-        market_store = MarketStore(store)
-        risk = RiskService(market_store, queries, config.risk)
         charts = ChartService(
             store, queries, market_store, theme=config.charts.theme, cache_entries=config.charts.cache_entries
         )
@@ -138,6 +138,10 @@ async def _prune_market_data(app: App) -> None:
 
 def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[type[BaseException], ...]]]:
     """(platform, adapter, errors that retrying cannot fix) for each enabled platform with a token."""
+    # Imported here: the platform libraries cost ~0.4 s to load, and the console needs neither.
+    from bot.adapters.discord import DiscordAdapter, DiscordLoginError
+    from bot.adapters.telegram import TelegramAdapter, TelegramTokenError
+
     config, adapters = app.config, []
     for platform, enabled, token, make, fatal in (
         ("telegram", config.telegram.enabled, secrets.telegram_token, TelegramAdapter, TelegramTokenError),

@@ -21,22 +21,34 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-import matplotlib
+from functools import cache
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-matplotlib.use("Agg")  # before anything else of matplotlib: never a display
+from bot.core.models import DAY_MS
+from bot.core.summary import Split, Summary
+from bot.replies import numbers as fmt
+from bot.replies.compose import coverage_notes, tone_of
+from bot.replies.locales import text
+from bot.replies.model import Action, Field, Fields, Image, Reply, bold, line
+from bot.replies.numbers import Locale
 
-from matplotlib import dates as mdates  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-from bot.core.models import DAY_MS  # noqa: E402
-from bot.core.summary import Split, Summary  # noqa: E402
-from bot.replies import numbers as fmt  # noqa: E402
-from bot.replies.compose import coverage_notes, tone_of  # noqa: E402
-from bot.replies.locales import text  # noqa: E402
-from bot.replies.model import Action, Field, Fields, Image, Reply, bold, line  # noqa: E402
-from bot.replies.numbers import Locale  # noqa: E402
+
+@cache
+def _mpl() -> SimpleNamespace:
+    """matplotlib, loaded on the first chart: importing it costs ~0.5 s of start-up."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # before anything else of matplotlib: never a display
+    from matplotlib import dates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    return SimpleNamespace(dates=dates, FigureCanvasAgg=FigureCanvasAgg, Figure=Figure, FuncFormatter=FuncFormatter)
 
 WIDTH_PX, HEIGHT_PX, DPI = 1280, 800, 100
 FONT_SIZE = 20
@@ -77,8 +89,8 @@ def _usd_axis(value: float, _position=None) -> str:
 
 
 def _figure(theme: Theme) -> Figure:
-    figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor=theme.background)
-    FigureCanvasAgg(figure)
+    figure = _mpl().Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor=theme.background)
+    _mpl().FigureCanvasAgg(figure)
     return figure
 
 
@@ -125,8 +137,8 @@ def series_png(
     figure = _figure(theme)
     axes = figure.add_subplot(1, 1, 1)
     _style(axes, theme)
-    starts = [mdates.date2num(_utc(b.start_ms)) for b in bars]
-    widths = [mdates.date2num(_utc(b.end_ms)) - s for s, b in zip(starts, bars)]
+    starts = [_mpl().dates.date2num(_utc(b.start_ms)) for b in bars]
+    widths = [_mpl().dates.date2num(_utc(b.end_ms)) - s for s, b in zip(starts, bars)]
     longs = [b.long_usd for b in bars]
     shorts = [-b.short_usd for b in bars]
     axes.bar(starts, longs, widths, align="edge", color=theme.longs, label="Longs liquidated (up)", linewidth=0)
@@ -134,10 +146,10 @@ def series_png(
     axes.axhline(0, color=theme.text, linewidth=1)
     peak = max([*longs, *(-s for s in shorts), 1.0])
     axes.set_ylim(-peak * 1.15, peak * 1.15)
-    axes.yaxis.set_major_formatter(FuncFormatter(_usd_axis))
+    axes.yaxis.set_major_formatter(_mpl().FuncFormatter(_usd_axis))
     span_ms = (bars[-1].end_ms - bars[0].start_ms) if bars else DAY_MS
-    axes.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=7))
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M" if span_ms <= 2 * DAY_MS else "%m-%d", tz=UTC))
+    axes.xaxis.set_major_locator(_mpl().dates.AutoDateLocator(minticks=3, maxticks=7))
+    axes.xaxis.set_major_formatter(_mpl().dates.DateFormatter("%H:%M" if span_ms <= 2 * DAY_MS else "%m-%d", tz=UTC))
     if bars:
         axes.set_xlim(starts[0], starts[-1] + widths[-1])
     axes.set_xlabel("UTC", color=theme.text, fontsize=FONT_SIZE)
@@ -149,13 +161,13 @@ def series_png(
         for spine in price_axes.spines.values():
             spine.set_visible(False)
         price_axes.plot(
-            [mdates.date2num(_utc(at)) for at, _ in shown],
+            [_mpl().dates.date2num(_utc(at)) for at, _ in shown],
             [value for _, value in shown],
             color=theme.price,
             linewidth=2.5,
             label="Mark price",
         )
-        price_axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: fmt.price(float(v))))
+        price_axes.yaxis.set_major_formatter(_mpl().FuncFormatter(lambda v, _p=None: fmt.price(float(v))))
         extra_handles, extra_labels = price_axes.get_legend_handles_labels()
         handles, labels = handles + extra_handles, labels + extra_labels
     _legend(price_axes if prices else axes, handles, labels, "upper left", theme)
@@ -184,7 +196,7 @@ def top_png(title: str, splits: Sequence[Split], theme_name: str = "dark") -> by
         )
     peak = max([s.total_usd for s in shown] + [1.0])
     axes.set_xlim(0, peak * 1.25)
-    axes.xaxis.set_major_formatter(FuncFormatter(_usd_axis))
+    axes.xaxis.set_major_formatter(_mpl().FuncFormatter(_usd_axis))
     handles, labels = axes.get_legend_handles_labels()
     _legend(axes, handles, labels, "lower right", theme)
     axes.set_title(title, color=theme.text, fontsize=TITLE_SIZE, loc="left", pad=14)
