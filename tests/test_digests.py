@@ -194,3 +194,82 @@ async def test_the_scheduler_registers_at_start_and_reregisters_on_change(digest
         assert scheduler.jobs() == {}
     finally:
         scheduler.shutdown()
+
+
+# -- the one-line leverage note ---------------------------------------------------
+
+
+async def _day_of_eth(store, end):
+    """A day whose dominant asset is ETH (BTC second, SOL third)."""
+    await store.add_events([
+        ev(30_000_000, end - HOUR_MS, asset="ETH"), ev(10_000_000, end - 2 * HOUR_MS),
+        ev(1_000_000, end - HOUR_MS, asset="SOL"),
+    ])
+
+
+def _notes_for(notes: dict):
+    calls = []
+
+    async def risk_note(asset, now_ms, locale):
+        calls.append((asset, now_ms, locale))
+        return notes.get(asset)
+
+    return risk_note, calls
+
+
+async def test_the_digest_carries_the_leverage_notes_of_btc_and_the_dominant_asset(store, digests):
+    end = utc_ms(2025, 3, 21, 8)
+    await _day_of_eth(store, end)
+    risk_note, calls = _notes_for({"BTC": "🟠 Leverage risk: high: Funding high", "ETH": "🟢 Leverage risk: low",
+                                   "SOL": "🔴 Leverage risk: extreme"})
+    service = DigestService(store, digests.notifier, risk_note=risk_note)
+    en = render_plain(await service.compose("en", end, "2025-03-21"))
+    assert text("en", "digest.risk_note", asset="BTC", note="🟠 Leverage risk: high: Funding high") in en
+    assert text("en", "digest.risk_note", asset="ETH", note="🟢 Leverage risk: low") in en
+    assert "extreme" not in en  # SOL is neither BTC nor the dominant asset
+    assert calls == [("BTC", end, "en"), ("ETH", end, "en")]
+    assert en.index("BTC: 🟠") < en.index("ETH: 🟢")
+    zh = render_plain(await service.compose("zh", end, "2025-03-21"))
+    assert text("zh", "digest.risk_note", asset="BTC", note="🟠 Leverage risk: high: Funding high") in zh
+
+
+async def test_no_note_without_market_data_or_without_a_risk_service(store, digests):
+    end = utc_ms(2025, 3, 21, 8)
+    await _day_of_eth(store, end)
+    without = render_plain(await digests.compose("en", end, "2025-03-21"))  # no risk_note injected
+    risk_note, calls = _notes_for({})  # no market data: None for every asset
+    no_data = render_plain(await DigestService(store, digests.notifier, risk_note=risk_note).compose(
+        "en", end, "2025-03-21"))
+    assert "Leverage risk" not in without and "Leverage risk" not in no_data
+    assert no_data == without and [asset for asset, _, _ in calls] == ["BTC", "ETH"]
+
+    async def failing(asset, now_ms, locale):
+        raise RuntimeError("market store gone")
+
+    failed = render_plain(await DigestService(store, digests.notifier, risk_note=failing).compose(
+        "en", end, "2025-03-21"))
+    assert failed == without
+
+
+async def test_only_btc_is_noted_when_it_dominates_and_the_note_goes_out_with_the_digest(store, digests):
+    end = utc_ms(2025, 3, 21, 8)
+    await store.add_events([ev(10_000_000, end - HOUR_MS), ev(1_000_000, end - HOUR_MS, asset="ETH")])
+    risk_note, calls = _notes_for({"BTC": "🟡 Leverage risk: elevated", "ETH": "🟢 Leverage risk: low"})
+    service = DigestService(store, digests.notifier, risk_note=risk_note)
+    await schedule(service, "telegram:1", "08:00", "UTC", set_at_ms=end - 12 * HOUR_MS)
+    assert await service.send_due(end) == 1
+    (chat, sent), = digests.outbox.sent
+    assert chat == "telegram:1" and "BTC: 🟡 Leverage risk: elevated" in sent and "ETH: 🟢" not in sent
+    assert calls == [("BTC", end, "en")]
+
+
+async def test_the_note_from_a_real_risk_service(store, digests):
+    from bot.services.risk import RiskService
+    from bot.storage.market_store import MarketStore
+    from tests.test_risk import _seed
+
+    now = await _seed(store, 31.5 + 45 / 1440)
+    end = now - now % (60_000)
+    risk = RiskService(MarketStore(store), QueryService(store))
+    reply = render_plain(await DigestService(store, digests.notifier, risk_note=risk.note).compose("en", end, "d"))
+    assert "BTC: 🔴 Leverage risk: extreme" in reply

@@ -5,6 +5,8 @@ and replies. The services behind them come in as ports (see `AlertsPort`,
     /alert big BTC|any 1M            one order of at least $1M
     /alert total BTC 50M 1h          $50M liquidated within a trailing hour
     /alert skew ETH 80% 4h min 10M   80% on one side within 4h, at least $10M
+    /alert risk BTC high             leverage risk rises to high or above
+                                     (low|elevated|high|extreme, or 低|偏高|高|极高)
     /alert list | remove ID | pause [ID] | resume [ID]
     /digest on HH:MM [TZ] | off | status | preview
 """
@@ -28,13 +30,24 @@ from bot.core.alerts import (
     RuleState,
     cap_exceeded,
     parse_local_time,
+    risk_rule,
     valid_tz,
 )
+from bot.core.risk import LEVELS, RiskLevel
 from bot.replies import numbers as fmt
 from bot.replies.locales import text
 from bot.replies.model import Bullets, Reply, Tone, line
+from bot.replies.risk import level_text
 
-ALERT_ACTIONS = ("big", "total", "skew", "list", "remove", "pause", "resume")
+ALERT_ACTIONS = ("big", "total", "skew", "risk", "list", "remove", "pause", "resume")
+# Risk levels as people write them: the English names and the Chinese words of /risk.
+LEVEL_WORDS: dict[str, RiskLevel] = {
+    **{level.value: level for level in LEVELS},
+    "低": RiskLevel.LOW,
+    "偏高": RiskLevel.ELEVATED,
+    "高": RiskLevel.HIGH,
+    "极高": RiskLevel.EXTREME,
+}
 DIGEST_ACTIONS = ("on", "off", "status", "preview")
 DEFAULT_TZ = "UTC"
 _AMOUNT = re.compile(r"^\$?(\d+(?:\.\d+)?)([kmb]?)$", re.IGNORECASE)
@@ -96,6 +109,21 @@ def parse_share(token: str) -> float | None:
     return value if 0.5 < value <= 1 else None
 
 
+def parse_level(token: str) -> RiskLevel | None:
+    """"high", "HIGH", "高" -> RiskLevel.HIGH; None when not a risk level."""
+    return LEVEL_WORDS.get(token.strip().lower())
+
+
+def _level(token: str | None) -> RiskLevel:
+    if token is None:
+        raise _Bad("error.alert_incomplete")
+    level = parse_level(token)
+    if level is None:
+        close = difflib.get_close_matches(token.strip().lower(), list(LEVEL_WORDS), n=1, cutoff=0.5)
+        raise _Bad("error.alert_bad_level", token, close[0] if close else None)
+    return level
+
+
 def _amount(token: str | None) -> float:
     if token is None:
         raise _Bad("error.alert_incomplete")
@@ -127,7 +155,7 @@ def _asset(token: str | None, known: list[str], allow_any: bool) -> str | None:
 
 
 def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_key: str) -> AlertRule:
-    """The rule of `/alert big|total|skew ...` (words after /alert). Raises _Bad."""
+    """The rule of `/alert big|total|skew|risk ...` (words after /alert). Raises _Bad."""
     kind, args = words[0].lower(), words[1:]
 
     def arg(i: int) -> str | None:
@@ -139,6 +167,9 @@ def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_ke
     if kind == "total":
         asset = _asset(arg(0), known_assets, allow_any=False)
         return AlertRule(0, chat_key, user_key, RuleKind.TOTAL, asset, _amount(arg(1)), _window(arg(2)))
+    if kind == "risk":
+        asset = _asset(arg(0), known_assets, allow_any=False)
+        return risk_rule(0, chat_key, user_key, asset, _level(arg(1)))
     # skew ASSET PCT WINDOW [min] USD
     asset = _asset(arg(0), known_assets, allow_any=False)
     if arg(1) is None:
@@ -153,6 +184,8 @@ def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_ke
 
 
 def describe_rule(rule: AlertRule, locale: str) -> str:
+    if rule.kind is RuleKind.RISK:
+        return text(locale, "alert.rule_risk", asset=rule.asset, level=level_text(rule.level, locale))
     amount = fmt.usd(rule.threshold_usd, locale)
     if rule.kind is RuleKind.BIG:
         if rule.asset is None:
@@ -325,6 +358,7 @@ __all__ = [
     "alert_handlers",
     "describe_rule",
     "parse_amount",
+    "parse_level",
     "parse_rule",
     "parse_share",
 ]

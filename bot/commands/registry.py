@@ -116,19 +116,25 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "alert",
-        {"en": "Threshold alerts: big orders, window totals, one-sided flushes", "zh": "阈值提醒：大额单、窗口总额、单边爆仓"},
+        {"en": "Threshold alerts: big orders, window totals, one-sided flushes, leverage risk", "zh": "阈值提醒：大额单、窗口总额、单边爆仓、杠杆风险"},
         args=(
             ArgSpec(
                 "rule",
                 ArgKind.TEXT,
                 {
-                    "en": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | list | remove ID | pause/resume [ID]",
-                    "zh": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | list | remove ID | pause/resume [ID]",
+                    "en": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | risk BTC high | list | remove ID | pause/resume [ID]",
+                    "zh": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | risk BTC high | list | remove ID | pause/resume [ID]",
                 },
             ),
         ),
         aliases=("alerts",),
-        examples=("/alert big BTC 1M", "/alert total BTC 50M 1h", "/alert skew ETH 80% 4h min 10M", "/alert list"),
+        examples=(
+            "/alert big BTC 1M",
+            "/alert total BTC 50M 1h",
+            "/alert skew ETH 80% 4h min 10M",
+            "/alert risk BTC high",
+            "/alert list",
+        ),
     ),
     CommandSpec(
         "digest",

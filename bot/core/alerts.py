@@ -4,7 +4,11 @@ Rule kinds (what `/alert` creates):
 - `big ASSET|any USD`: one order of at least USD liquidated;
 - `total ASSET USD WINDOW`: at least USD liquidated on ASSET in the trailing window;
 - `skew ASSET PCT WINDOW min USD`: the heavier side holds at least PCT of the
-  window's liquidations, and the window holds at least USD.
+  window's liquidations, and the window holds at least USD;
+- `risk ASSET LEVEL`: the asset's leverage risk level (bot.core.risk) is at
+  LEVEL or above. Levels come from outside (`on_risk(asset, level, now_ms)`,
+  which the service calls about once a minute per asset); the rule stores the
+  level's rank (0 low .. 3 extreme) in `threshold_usd`.
 
 Matching cost per event does not grow with the number of rules:
 - window sums are kept per asset in minute ring buckets (integer cents, so
@@ -22,7 +26,8 @@ Matching cost per event does not grow with the number of rules:
 Hysteresis: a window rule fires once per crossing, then is disarmed until its
 value falls below `REARM_FRACTION` of the threshold (for skew: the total falls
 below 80% of its minimum, or the share's excess over 50% falls below 80% of
-the rule's excess). A cooldown spaces the firings of one rule. Matching `big`
+the rule's excess; for risk: the level falls below the rule's level; an
+unknown level (no market data) neither fires nor re-arms). A cooldown spaces the firings of one rule. Matching `big`
 orders of one chat are grouped: collected for `group_ms` (and while the
 chat's cooldown runs), then one alert lists them.
 
@@ -39,6 +44,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.core.models import DAY_MS, MINUTE_MS, LiquidationEvent, Side
+from bot.core.risk import LEVELS, RiskLevel
 
 REARM_FRACTION = 0.8
 MAX_ALERT_WINDOW_MS = DAY_MS
@@ -53,6 +59,7 @@ class RuleKind(StrEnum):
     BIG = "big"
     TOTAL = "total"
     SKEW = "skew"
+    RISK = "risk"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +69,28 @@ class AlertRule:
     user_key: str
     kind: RuleKind
     asset: str | None  # None: any asset (big only)
-    threshold_usd: float  # big: order size; total: window total; skew: window minimum
+    threshold_usd: float  # big: order size; total: window total; skew: window minimum; risk: level rank
     window_ms: int = 0  # total, skew
     share: float = 0.0  # skew: heavier side share, 0.5 < share <= 1
     paused: bool = False
+
+    @property
+    def level(self) -> RiskLevel | None:
+        """The risk level of a `risk` rule (None for other kinds)."""
+        if self.kind is not RuleKind.RISK:
+            return None
+        return LEVELS[min(max(int(self.threshold_usd), 0), len(LEVELS) - 1)]
+
+
+def risk_rule(
+    rule_id: int, chat_key: str, user_key: str, asset: str, level: RiskLevel, paused: bool = False
+) -> AlertRule:
+    """A `risk` rule: fires when `asset`'s leverage risk rises to `level` or above."""
+    return AlertRule(rule_id, chat_key, user_key, RuleKind.RISK, asset, float(level_rank(level)), paused=paused)
+
+
+def level_rank(level: RiskLevel) -> int:
+    return LEVELS.index(level)
 
 
 @dataclass(slots=True)
@@ -115,6 +140,8 @@ class Fired:
     rule_share: float = 0.0  # skew: the rule's share
     orders: tuple[LiquidationEvent, ...] = ()  # big: the grouped orders, largest first
     more_orders: int = 0  # big: matched orders not listed
+    level: RiskLevel | None = None  # risk: the level now
+    rule_level: RiskLevel | None = None  # risk: the rule's level
 
     @property
     def total_usd(self) -> float:
@@ -247,6 +274,7 @@ class AlertEngine:
         self._window_minutes: dict[str, dict[int, int]] = {}  # asset -> minutes -> rule count
         self._groups: dict[str, _Group] = {}
         self._chat_last_big: dict[str, int] = {}
+        self._risk: dict[str, set[int]] = {}  # asset -> ids of its (unpaused) risk rules
         self._now_minute = 0
 
     # -- rules -----------------------------------------------------------
@@ -257,6 +285,9 @@ class AlertEngine:
         self.rules[rule.id] = rule
         self.states[rule.id] = state or RuleState()
         if rule.paused:
+            return
+        if rule.kind is RuleKind.RISK:
+            self._risk.setdefault(rule.asset, set()).add(rule.id)
             return
         if rule.kind is RuleKind.BIG:
             bisect.insort(self._big.setdefault(rule.asset or ANY_ASSET, []), (_cents(rule.threshold_usd), rule.id))
@@ -290,6 +321,13 @@ class AlertEngine:
         rule = self.rules.pop(rule_id, None)
         self.states.pop(rule_id, None)
         if rule is None or rule.paused:
+            return
+        if rule.kind is RuleKind.RISK:
+            ids = self._risk.get(rule.asset)
+            if ids is not None:
+                ids.discard(rule_id)
+                if not ids:
+                    del self._risk[rule.asset]
             return
         if rule.kind is RuleKind.BIG:
             _discard(self._big.get(rule.asset or ANY_ASSET, []), (_cents(rule.threshold_usd), rule_id))
@@ -406,6 +444,46 @@ class AlertEngine:
                     short_usd=sum(e.notional_usd for e in orders if e.liquidated is Side.SHORT),
                     orders=tuple(orders[:MAX_ORDERS_LISTED]),
                     more_orders=max(0, len(orders) - MAX_ORDERS_LISTED),
+                )
+            )
+        return fired
+
+    # -- risk levels ---------------------------------------------------------
+
+    def risk_assets(self) -> list[str]:
+        """Assets with at least one active risk rule (whose level should be read)."""
+        return sorted(self._risk)
+
+    def on_risk(self, asset: str, level: RiskLevel | None, now_ms: int) -> list[Fired]:
+        """The asset's risk level now (None: unknown, no market data). A rule fires
+        once when the level is at or above its own (and no cooldown runs; else it
+        fires at the first reading after the cooldown, if the level is still up),
+        and re-arms only after a reading below its level."""
+        if level is None:
+            return []
+        rank = level_rank(level)
+        fired = []
+        for rule_id in sorted(self._risk.get(asset, ())):
+            rule, state = self.rules[rule_id], self.states[rule_id]
+            if rank < int(rule.threshold_usd):
+                if not state.armed:
+                    state.armed = True
+                    self.dirty.add(rule_id)
+                continue
+            if not state.armed or self._cooling(state, now_ms) is not None:
+                continue
+            state.armed = False
+            state.last_fired_ms = now_ms
+            self.dirty.add(rule_id)
+            fired.append(
+                Fired(
+                    chat_key=rule.chat_key,
+                    kind=RuleKind.RISK,
+                    rule_ids=(rule_id,),
+                    at_ms=now_ms,
+                    asset=asset,
+                    level=level,
+                    rule_level=rule.level,
                 )
             )
         return fired

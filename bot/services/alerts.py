@@ -3,7 +3,10 @@
 - A FeedSink-compatible `on_events` (add it to LiveFeeds' extra sinks): events
   go through the pure `AlertEngine`; window alerts are queued at once.
 - `run()`: once a second, time moves on (windows lose old minutes, rules
-  re-arm, cooldowns end) and grouped big-order alerts fall due.
+  re-arm, cooldowns end) and grouped big-order alerts fall due. Assets with
+  `risk` rules have their leverage risk level read through the injected
+  `risk_level(asset, now_ms)` at most once per `risk_every_ms` (a minute: the
+  market data is polled every 60 s); a failing or missing read never fires.
 - `start()` loads rules and their state and seeds the window sums from the
   minute rollups, so a restart neither re-fires nor forgets.
 - Every state change (fired, re-armed) is persisted right after the batch
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,17 +32,22 @@ from bot.core.alerts import (
     RuleKind,
     RuleState,
 )
-from bot.core.models import LiquidationEvent, Side, Window
+from bot.core.models import MINUTE_MS, LiquidationEvent, Side, Window
+from bot.core.risk import RiskLevel
 from bot.core.summary import Split, classify_squeeze
 from bot.replies import numbers as fmt
 from bot.replies.compose import tone_of, venue_name
 from bot.replies.locales import text
 from bot.replies.model import Bullets, Note, Paragraph, Reply, line, muted
+from bot.replies.risk import LEVEL_EMOJI, LEVEL_TONE, level_text
 from bot.services.notifier import Notifier
 from bot.storage.alerts_store import AlertsStore
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
+
+# risk_level(asset, now_ms): the asset's leverage risk level, None without market data (sync or async).
+RiskLevelOf = Callable[[str, int], Awaitable[RiskLevel | None] | RiskLevel | None]
 
 
 def _wall_ms() -> int:
@@ -51,6 +60,19 @@ def alert_reply(fired: Fired, locale: str) -> Reply:
     tone = tone_of(classify_squeeze(total))
     ids = ", ".join(f"#{i}" for i in fired.rule_ids)
     footer = Note(line(muted(text(locale, "alert.footer", ids=ids))))
+    if fired.kind is RuleKind.RISK:
+        body = f"{LEVEL_EMOJI[fired.level]} " + text(
+            locale,
+            "alert.fired_risk",
+            asset=fired.asset,
+            level=level_text(fired.level, locale),
+            threshold=level_text(fired.rule_level, locale),
+        )
+        return Reply(
+            title=text(locale, "title.alert_risk", asset=fired.asset),
+            blocks=(Paragraph(line(body)), footer),
+            tone=LEVEL_TONE[fired.level],
+        )
     if fired.kind is RuleKind.BIG:
         head = text(
             locale,
@@ -122,6 +144,8 @@ class AlertService:
         now_ms: Callable[[], int] = _wall_ms,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         tick_s: float = 1.0,
+        risk_level: RiskLevelOf | None = None,
+        risk_every_ms: int = MINUTE_MS,
     ) -> None:
         self._store = store
         self._alerts = AlertsStore(store)
@@ -133,6 +157,9 @@ class AlertService:
         self._sleep = sleep
         self._tick_s = tick_s
         self._started = False
+        self._risk_level = risk_level
+        self._risk_every_ms = risk_every_ms
+        self._risk_read: dict[str, int] = {}  # asset -> when its level was last read
         self.sent: list[tuple[str, Fired]] = []  # recent alerts (for tests and /status)
 
     # -- lifecycle ------------------------------------------------------------
@@ -142,7 +169,7 @@ class AlertService:
         rules = await self._alerts.rules()
         self.engine.add_many(rules)
         now = self._now_ms()
-        assets = {rule.asset for rule, _ in rules if rule.kind is not RuleKind.BIG and rule.asset}
+        assets = {rule.asset for rule, _ in rules if rule.kind in (RuleKind.TOTAL, RuleKind.SKEW) and rule.asset}
         for asset, minute_ms, side, usd in await self._alerts.minute_totals(
             assets, Window(now - MAX_ALERT_WINDOW_MS, now + 1)
         ):
@@ -162,7 +189,31 @@ class AlertService:
                 log.exception("alerts: tick failed")
 
     async def tick(self) -> None:
-        await self._emit(self.engine.tick(self._now_ms()))
+        now = self._now_ms()
+        fired = self.engine.tick(now)
+        fired += await self._check_risk(now)
+        await self._emit(fired)
+
+    async def _check_risk(self, now_ms: int) -> list[Fired]:
+        """Read the risk level of each asset with risk rules (at most once per
+        `risk_every_ms` per asset) and let the engine match it."""
+        if self._risk_level is None:
+            return []
+        fired: list[Fired] = []
+        for asset in self.engine.risk_assets():
+            last = self._risk_read.get(asset)
+            if last is not None and now_ms - last < self._risk_every_ms:
+                continue
+            self._risk_read[asset] = now_ms
+            try:
+                level = self._risk_level(asset, now_ms)
+                if inspect.isawaitable(level):
+                    level = await level
+            except Exception:
+                log.exception("alerts: risk level of %s failed", asset)
+                continue
+            fired += self.engine.on_risk(asset, level, now_ms)
+        return fired
 
     # -- FeedSink --------------------------------------------------------------
 

@@ -11,14 +11,21 @@ start) call: a chat gets its digest when its latest slot is less than
 `grace_ms` old and its `last_sent_local_date` is older than that slot's local
 date. The date is recorded before sending (check-and-set in one statement),
 so a cron firing twice (autumn DST) or a restart never sends twice.
+
+With a `risk_note(asset, now_ms, locale)` injected (RiskService.note), the
+digest carries the one-line leverage note of BTC (and of the day's dominant
+asset, when that is another), read at the digest's moment; an asset without
+market data (None) or a failing read simply gets no line.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from itertools import takewhile
 
 from bot.core.alerts import DIGEST_GRACE_MS, DigestSchedule, due_digest, latest_slot
@@ -26,7 +33,7 @@ from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Summary, coverage_of, summarize
 from bot.replies import compose
 from bot.replies.locales import text
-from bot.replies.model import Paragraph, Reply, line
+from bot.replies.model import Note, Paragraph, Reply, line
 from bot.services.notifier import Notifier
 from bot.storage.alerts_store import AlertsStore
 from bot.storage.store import Store
@@ -37,6 +44,9 @@ HISTORY_DAYS = 30
 CACHED_DIGESTS = 16
 
 OnScheduleChange = Callable[[DigestSchedule], object]
+# risk_note(asset, now_ms, locale): the one-line leverage note, None without market data (sync or async).
+RiskNoteOf = Callable[[str, int, str], Awaitable[str | None] | str | None]
+RISK_NOTE_ASSETS = ("BTC",)  # always noted (when there is data); the dominant asset joins them
 
 
 def _wall_ms() -> int:
@@ -87,6 +97,7 @@ class DigestService:
         now_ms: Callable[[], int] = _wall_ms,
         grace_ms: int = DIGEST_GRACE_MS,
         history_days: int = HISTORY_DAYS,
+        risk_note: RiskNoteOf | None = None,
     ) -> None:
         self._store = store
         self._schedules = AlertsStore(store)
@@ -94,6 +105,7 @@ class DigestService:
         self._now_ms = now_ms
         self.grace_ms = grace_ms
         self._history_days = history_days
+        self._risk_note = risk_note
         self._listeners: list[OnScheduleChange] = []
         self._cache: OrderedDict[tuple[str, int, str], Reply] = OrderedDict()
         self._summaries: OrderedDict[int, Summary] = OrderedDict()
@@ -175,11 +187,40 @@ class DigestService:
                 summary = summaries[end_ms] = await self.summary(end_ms)
                 while len(summaries) > CACHED_DIGESTS:
                     summaries.popitem(last=False)
-            reply = self._cache[key] = digest_reply(summary, local_date, locale)
+            reply = digest_reply(summary, local_date, locale)
+            notes = await self._risk_notes(summary, locale, end_ms)
+            if notes:
+                blocks = list(reply.blocks)
+                # Before the coverage notes (at the end), like the /liq note.
+                at = next((i for i, block in enumerate(blocks) if isinstance(block, Note)), len(blocks))
+                blocks[at:at] = [Paragraph(line(note)) for note in notes]
+                reply = replace(reply, blocks=tuple(blocks))
+            self._cache[key] = reply
             self.compositions += 1
             while len(self._cache) > CACHED_DIGESTS:
                 self._cache.popitem(last=False)
         return reply
+
+    async def _risk_notes(self, summary: Summary, locale: str, at_ms: int) -> list[str]:
+        """The leverage notes of BTC and the dominant asset (those with market data)."""
+        if self._risk_note is None:
+            return []
+        assets = list(RISK_NOTE_ASSETS)
+        dominant = summary.dominant_asset
+        if dominant is not None and dominant.name not in assets:
+            assets.append(dominant.name)
+        notes = []
+        for asset in assets:
+            try:
+                note = self._risk_note(asset, at_ms, locale)
+                if inspect.isawaitable(note):
+                    note = await note
+            except Exception:
+                log.exception("digests: risk note of %s failed", asset)
+                continue
+            if note:
+                notes.append(text(locale, "digest.risk_note", asset=asset, note=note))
+        return notes
 
     async def send_due(self, now_ms: int | None = None, only: Iterable[tuple[str, str]] | None = None) -> int:
         """Send every digest due at `now_ms`; `only`: just these (local_time, tz) groups.
