@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.risk import liq_with_risk_note, risk_handlers
 from bot.config import Config, Secrets
 from bot.core.alerts import Caps, EngineSettings
+from bot.core.clock import wall_clock_ms
 from bot.core.models import DAY_MS, HOUR_MS
 from bot.core.ratelimit import RateLimit
 from bot.feeds.market import MarketPoller, make_client
@@ -36,9 +36,6 @@ log = logging.getLogger("liqbot")
 
 MARKET_PRUNE_EVERY_S = 3600.0
 
-
-def system_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass
@@ -60,7 +57,7 @@ class App:
         config: Config,
         secrets: Secrets | None = None,
         db_path: str | Path | None = None,
-        clock_ms: Callable[[], int] = system_clock_ms,
+        clock_ms: Callable[[], int] = wall_clock_ms,
         live_states: LiveStates | None = None,
     ) -> App:
         store = await Store.open(db_path or config.storage.path)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bot import __version__
 from bot.adapters.console import run_console
-from bot.app import App, run_bot, system_clock_ms
+from bot.app import App, run_bot
+from bot.core.clock import wall_clock_ms
 from bot.config import ConfigError, Secrets, load_config
 from bot.logsetup import install_logging
 from bot.services.ingest import replay
@@ -98,7 +99,7 @@ async def _console(app: App, locale: str | None) -> None:
 
 
 async def _cmd_console(args, config) -> int:
-    clock = (lambda: args.now) if args.now is not None else system_clock_ms
+    clock = (lambda: args.now) if args.now is not None else wall_clock_ms
     app = await App.open(config, Secrets.from_env(), args.db, clock)
     try:
         await _console(app, args.locale)

@@ -14,12 +14,12 @@ while down), with each chat's last sent local date. So:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.core.clock import wall_clock_ms
 from bot.core.alerts import DigestSchedule
 from bot.services.digests import DigestService
 
@@ -27,9 +27,6 @@ log = logging.getLogger(__name__)
 
 JOB_PREFIX = "digest "
 
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def job_id(local_time: str, tz: str) -> str:
@@ -43,7 +40,7 @@ class DigestScheduler:
         self,
         digests: DigestService,
         *,
-        now_ms: Callable[[], int] = _wall_ms,
+        now_ms: Callable[[], int] = wall_clock_ms,
         scheduler: AsyncIOScheduler | None = None,
     ) -> None:
         self._digests = digests

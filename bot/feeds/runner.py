@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -40,6 +39,7 @@ from typing import Any, Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bot.core.clock import wall_clock_ms
 from bot.core.models import LiquidationEvent
 from bot.feeds.errors import FrameError, UnknownInstrument
 from bot.feeds.instruments import ContractBook
@@ -59,9 +59,6 @@ LOG_FIRST = 5
 LOG_EVERY = 1000
 
 
-def wall_clock_ms() -> int:
-    """Milliseconds since the epoch, from the system clock."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from bot.core.clock import wall_clock_ms
 from bot.core.alerts import (
     MAX_ALERT_WINDOW_MS,
     AlertEngine,
@@ -49,9 +49,6 @@ log = logging.getLogger(__name__)
 # risk_level(asset, now_ms): the asset's leverage risk level, None without market data (sync or async).
 RiskLevelOf = Callable[[str, int], Awaitable[RiskLevel | None] | RiskLevel | None]
 
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def alert_reply(fired: Fired, locale: str) -> Reply:
@@ -141,7 +138,7 @@ class AlertService:
         settings: EngineSettings = EngineSettings(),
         caps: Caps = Caps(),
         default_locale: str = "en",
-        now_ms: Callable[[], int] = _wall_ms,
+        now_ms: Callable[[], int] = wall_clock_ms,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         tick_s: float = 1.0,
         risk_level: RiskLevelOf | None = None,

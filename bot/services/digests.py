@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from itertools import takewhile
 
+from bot.core.clock import wall_clock_ms
 from bot.core.alerts import DIGEST_GRACE_MS, DigestSchedule, due_digest, latest_slot
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Summary, coverage_of, summarize
@@ -48,9 +49,6 @@ OnScheduleChange = Callable[[DigestSchedule], object]
 RiskNoteOf = Callable[[str, int, str], Awaitable[str | None] | str | None]
 RISK_NOTE_ASSETS = ("BTC",)  # always noted (when there is data); the dominant asset joins them
 
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _signed_change(current: float, reference: float) -> str:
@@ -94,7 +92,7 @@ class DigestService:
         store: Store,
         notifier: Notifier,
         *,
-        now_ms: Callable[[], int] = _wall_ms,
+        now_ms: Callable[[], int] = wall_clock_ms,
         grace_ms: int = DIGEST_GRACE_MS,
         history_days: int = HISTORY_DAYS,
         risk_note: RiskNoteOf | None = None,

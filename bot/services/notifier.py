@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.core.clock import wall_clock_ms
 from bot.core.delivery import DestinationGone
 from bot.replies.model import Reply
 from bot.replies.render_plain import render_plain
@@ -77,7 +78,7 @@ class Notifier:
         on_gone: OnGone | None = None,
         settings: NotifierSettings = NotifierSettings(),
         *,
-        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        now_ms: Callable[[], int] = wall_clock_ms,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
