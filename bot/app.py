@@ -82,6 +82,9 @@ class App:
             now_ms=clock_ms,
             risk_level=risk.risk_level,
         )
+        charts = ChartService(
+            store, queries, market_store, theme=config.charts.theme, cache_entries=config.charts.cache_entries
+        )
         digests = DigestService(
             store,
             notifier,
@@ -89,9 +92,7 @@ class App:
             grace_ms=int(config.digest.grace_hours * HOUR_MS),
             history_days=config.digest.history_days,
             risk_note=risk.note,
-        )
-        charts = ChartService(
-            store, queries, market_store, theme=config.charts.theme, cache_entries=config.charts.cache_entries
+            chart_of=lambda end_ms, tz: charts.top_image(DAY_MS, end_ms, tz),
         )
         dispatcher = Dispatcher(
             queries,
@@ -102,7 +103,7 @@ class App:
             ),
             features={
                 **alert_handlers(alerts if config.alerts.enabled else None, digests if config.digest.enabled else None),
-                **risk_handlers(risk, charts),
+                **risk_handlers(risk, charts, digests),  # charts in the zone of the chat's digest
                 "liq": liq_with_risk_note(queries, risk),
             },
         )

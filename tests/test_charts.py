@@ -8,6 +8,7 @@ import io
 import random
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image as PILImage
@@ -15,6 +16,7 @@ from PIL import Image as PILImage
 from bot.adapters.console import run_console
 from bot.commands.dispatch import Dispatcher
 from bot.commands.parse import UsageError, parse_command
+from bot.commands.ports import Caller
 from bot.commands.risk import risk_handlers
 from bot.config import ConfigError, parse_config
 from bot.core.market import MarketSample
@@ -173,3 +175,66 @@ async def test_chart_through_the_console(store, tmp_path, locale, title, top_tit
     assert all(png_size(p.read_bytes()) == (charts.WIDTH_PX, charts.HEIGHT_PX) for p in saved)
     summary = await queries.summary("BTC", Window.trailing(4 * HOUR_MS, NOW))
     assert fmt.usd(summary.total.total_usd, locale) in text
+
+
+def test_a_zone_moves_the_title_times_and_labels_the_axis():
+    shanghai = ZoneInfo("Asia/Shanghai")
+    at = 1_742_515_200_000  # 2025-03-21 00:00 UTC, 08:00 in Shanghai
+    assert charts.chart_title("BTC", DAY_MS, at).endswith("to 2025-03-21 00:00 UTC")
+    assert charts.chart_title("BTC", DAY_MS, at, shanghai).endswith("to 2025-03-21 08:00 UTC+8")
+    assert charts.top_title(DAY_MS, at, shanghai).endswith("08:00 UTC+8")
+    assert charts.axis_label(None, at) == "UTC"
+    assert charts.axis_label(shanghai, at) == "Asia/Shanghai (UTC+8)"
+    assert charts.axis_label(ZoneInfo("Asia/Kolkata"), at) == "Asia/Kolkata (UTC+5:30)"
+    assert charts.axis_label(ZoneInfo("America/Sao_Paulo"), at) == "America/Sao_Paulo (UTC-3)"
+    assert charts.chart_filename("BTC", DAY_MS, at, shanghai) == "liqbot-btc-24h-20250321-0800.png"
+
+
+class Zones:
+    def __init__(self, zones: dict[str, str]) -> None:
+        self.zones = zones
+
+    async def chat_timezone(self, chat_key: str) -> str | None:
+        return self.zones.get(chat_key)
+
+
+async def test_a_chat_with_a_digest_zone_gets_its_charts_in_that_zone(store, monkeypatch):
+    await seed(store)
+    drawn = []
+    real_series_png = charts.series_png
+
+    def spy(title, bars, prices=(), theme_name="dark", tz=None):
+        drawn.append((title, charts.axis_label(tz, NOW)))
+        return real_series_png(title, bars, prices, theme_name, tz)
+
+    monkeypatch.setattr(charts, "series_png", spy)
+    queries = QueryService(store)
+    service = ChartService(store, queries, MarketStore(store))
+    zones = Zones({"telegram:-100": "Asia/Shanghai"})
+    dispatcher = Dispatcher(queries, lambda: NOW, features=risk_handlers(None, service, zones))
+    shanghai = await dispatcher.handle("/chart BTC 4h", Caller("telegram", "telegram:-100", "telegram:1"))
+    utc = await dispatcher.handle("/chart BTC 4h", Caller("telegram", "telegram:-200", "telegram:1"))
+    assert service.renders == 2  # a different cache entry per zone
+    assert shanghai.image is not utc.image and shanghai.image.png != utc.image.png
+    (shanghai_title, shanghai_axis), (utc_title, utc_axis) = drawn
+    assert shanghai_title.endswith("UTC+8") and shanghai_axis == "Asia/Shanghai (UTC+8)"
+    assert utc_title.endswith(" UTC") and utc_axis == "UTC"
+    again = await dispatcher.handle("/chart BTC 4h", Caller("telegram", "telegram:-100", "telegram:2"))
+    assert again.image is shanghai.image and service.renders == 2
+    assert png_size(shanghai.image.png) == (charts.WIDTH_PX, charts.HEIGHT_PX)
+
+
+async def test_an_unknown_zone_or_a_failing_lookup_charts_in_utc(store):
+    await seed(store)
+    queries = QueryService(store)
+    service = ChartService(store, queries, MarketStore(store))
+
+    class Broken:
+        async def chat_timezone(self, chat_key):
+            raise RuntimeError("database is locked")
+
+    for zones in (Zones({"telegram:-100": "Mars/Olympus"}), Broken()):
+        dispatcher = Dispatcher(queries, lambda: NOW, features=risk_handlers(None, service, zones))
+        reply = await dispatcher.handle("/chart top", Caller("telegram", "telegram:-100", "telegram:1"))
+        assert reply.image is not None
+    assert service.renders == 1  # both drawn in UTC: one cache entry

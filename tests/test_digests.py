@@ -19,6 +19,7 @@ from bot.replies import numbers as fmt
 from bot.replies.locales import text
 from bot.replies.render_plain import render_plain
 from bot.scheduler import DigestScheduler, job_id
+from bot.services.charts import ChartService
 from bot.services.digests import DigestService
 from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
@@ -34,12 +35,14 @@ def utc_ms(*args) -> int:
 class Outbox:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.replies: dict[str, object] = {}
         self.gone: set[str] = set()
 
     async def send(self, chat_key, reply):
         if chat_key in self.gone:
             raise DestinationGone(chat_key, "chat not found")
         self.sent.append((chat_key, render_plain(reply)))
+        self.replies[chat_key] = reply
 
 
 def ev(usd, at_ms, side=Side.LONG, asset="BTC", venue="binance"):
@@ -273,3 +276,85 @@ async def test_the_note_from_a_real_risk_service(store, digests):
     risk = RiskService(MarketStore(store), QueryService(store))
     reply = render_plain(await DigestService(store, digests.notifier, risk_note=risk.note).compose("en", end, "d"))
     assert "BTC: 🔴 Leverage risk: extreme" in reply
+
+
+# -- the day's chart -----------------------------------------------------------------
+
+
+async def test_digest_chart_on_and_off_by_admins_and_shown_in_status(digests, store):
+    digests.clock[0] = utc_ms(2025, 3, 21, 12)
+    dispatcher = Dispatcher(QueryService(store), lambda: digests.clock[0], features=alert_handlers(digests=digests))
+    member = Caller("telegram", "telegram:-100", "telegram:7", is_group=True, is_admin=_not_admin)
+    admin = Caller("telegram", "telegram:-100", "telegram:1", is_group=True)
+
+    async def say(message, caller=admin):
+        return render_plain(await dispatcher.handle(message, caller))
+
+    assert text("en", "digest.chart_none") in await say("/digest chart on")  # no digest yet
+    await say("/digest on 08:00 Asia/Shanghai")
+    assert text("en", "digest.status_chart_off") in await say("/digest status", member)
+    assert text("en", "denied.body") in await say("/digest chart on", member)
+    assert not (await digests.digest("telegram:-100")).chart
+    assert text("en", "digest.chart_on") in await say("/digest chart on")
+    assert (await digests.digest("telegram:-100")).chart
+    assert text("en", "digest.status_chart_on") in await say("/digest status", member)
+    await say("/digest on 09:00 Asia/Shanghai")  # changing the time keeps the chart
+    assert (await digests.digest("telegram:-100")).chart
+    assert "/digest chart on" in await say("/digest chart onn")  # did you mean
+    assert text("en", "digest.chart_off") in await say("/digest chart off")
+    assert text("en", "digest.status_chart_off") in await say("/digest status")
+    assert await digests.chat_timezone("telegram:-100") == "Asia/Shanghai"
+    assert await digests.chat_timezone("telegram:-999") is None
+    await QueryService(store).set_chat_locale("telegram:-100", "zh", digests.clock[0])
+    assert text("zh", "digest.chart_on") in await say("/digest chart on")
+    assert text("zh", "digest.status_chart_on") in await say("/digest status")
+
+
+async def test_the_digest_of_a_chat_with_the_chart_on_carries_the_png(store):
+    end = utc_ms(2025, 3, 21, 0)  # 08:00 in Shanghai
+    await store.add_events([ev(5_000_000, end - HOUR_MS), ev(2_000_000, end - HOUR_MS, asset="ETH")])
+    outbox = Outbox()
+    notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
+    queries = QueryService(store)
+    chart_service = ChartService(store, queries)
+    asked = []
+
+    async def chart_of(end_ms, tz):
+        asked.append((end_ms, tz))
+        return await chart_service.top_image(DAY_MS, end_ms, tz)
+
+    digests = DigestService(store, notifier, now_ms=lambda: end, chart_of=chart_of)
+    try:
+        for chat in ("telegram:1", "telegram:2", "telegram:3"):
+            await digests.set_digest(chat, "08:00", "Asia/Shanghai", "en", end - 12 * HOUR_MS)
+        assert await digests.set_digest_chart("telegram:1", True, end - 12 * HOUR_MS)
+        assert await digests.set_digest_chart("telegram:3", True, end - 12 * HOUR_MS)
+        assert await digests.send_due(end) == 3
+    finally:
+        await notifier.close()
+    assert asked == [(end, "Asia/Shanghai")] and digests.charts_drawn == 1  # once for both chats
+    assert digests.compositions == 1
+    with_chart = outbox.replies["telegram:1"]
+    assert with_chart.image is not None and with_chart.image.png.startswith(b"\x89PNG")
+    assert with_chart.image.filename == "liqbot-top-24h-20250321-0800.png"  # drawn in the chat's zone
+    assert outbox.replies["telegram:3"].image is with_chart.image
+    assert outbox.replies["telegram:2"].image is None
+    assert with_chart.title == outbox.replies["telegram:2"].title
+
+
+async def test_a_failing_chart_still_sends_the_digest(store):
+    end = utc_ms(2025, 3, 21, 8)
+    outbox = Outbox()
+    notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
+
+    async def broken(end_ms, tz):
+        raise RuntimeError("no display")
+
+    digests = DigestService(store, notifier, now_ms=lambda: end, chart_of=broken)
+    try:
+        await digests.set_digest("telegram:1", "08:00", "UTC", "en", end - HOUR_MS)
+        await digests.set_digest_chart("telegram:1", True, end - HOUR_MS)
+        assert await digests.send_due(end) == 1
+    finally:
+        await notifier.close()
+    assert outbox.replies["telegram:1"].image is None

@@ -16,12 +16,16 @@ from bot.adapters.discord import (
 from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS
+from bot.commands.risk import risk_handlers
 from bot.config import DiscordConfig
 from bot.core.delivery import DestinationGone
 from bot.core.models import HOUR_MS, MINUTE_MS, Side
 from bot.replies.model import Image, Paragraph, Reply, Tone, line
 from bot.replies.render_discord import EMBEDS_PER_MESSAGE, MESSAGE_TOTAL_LIMIT, TONE_COLOUR, render_discord
+from bot.services.charts import ChartService
 from bot.services.queries import QueryService
+from bot.services.risk import RiskService
+from bot.storage.market_store import MarketStore
 from tests.fakes.discord_api import (
     APP_ID,
     BOT_PERMISSIONS,
@@ -383,3 +387,23 @@ def test_slash_options_become_the_shared_command_text():
     assert command_text(liq, {"asset": "xbt", "window": "4h"}) == "/liq xbt 4h"
     assert command_text(liq, {"asset": None, "window": "4h"}) == "/liq 4h"
     assert command_text(liq, {}) == "/liq"
+
+
+async def test_chart_answers_with_an_attached_png(fake, store, tmp_path):
+    await store.add_events([event(NOW - HOUR_MS, 250_000.0, Side.LONG, "BTC", "binance")])
+    queries, market = QueryService(store), MarketStore(store)
+    features = risk_handlers(RiskService(market, queries), ChartService(store, queries, market))
+    dispatcher = Dispatcher(queries, lambda: NOW, limits=Limits(), features=features)
+    adapter = adapter_for(fake, dispatcher, tmp_path)
+    await adapter.start()
+    try:
+        injected = await fake.slash("chart", {"subject": "btc", "window": "4h"})
+        [callback] = await fake.wait_for("POST", injected.callback_path)
+    finally:
+        await adapter.stop()
+    [(filename, png)] = callback.files
+    assert filename.endswith(".png") and png.startswith(b"\x89PNG")
+    [embed] = callback.json["data"]["embeds"]
+    assert "BTC" in embed["title"]
+    assert embed["image"]["url"] == f"attachment://{filename}"
+    assert buttons_of(callback.json["data"])[0]["custom_id"] == f"{REFRESH_PREFIX}/chart BTC 4h"

@@ -8,7 +8,7 @@ and replies. The services behind them come in as ports (see `AlertsPort`,
     /alert risk BTC high             leverage risk rises to high or above
                                      (low|elevated|high|extreme, or 低|偏高|高|极高)
     /alert list | remove ID | pause [ID] | resume [ID]
-    /digest on HH:MM [TZ] | off | status | preview
+    /digest on HH:MM [TZ] | off | status | preview | chart on|off
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ LEVEL_WORDS: dict[str, RiskLevel] = {
     "高": RiskLevel.HIGH,
     "极高": RiskLevel.EXTREME,
 }
-DIGEST_ACTIONS = ("on", "off", "status", "preview")
+DIGEST_ACTIONS = ("on", "off", "status", "preview", "chart")
+SWITCH_WORDS = {"on": True, "off": False}
 DEFAULT_TZ = "UTC"
 _AMOUNT = re.compile(r"^\$?(\d+(?:\.\d+)?)([kmb]?)$", re.IGNORECASE)
 _SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
@@ -81,6 +82,8 @@ class DigestsPort(Protocol):
     async def digest(self, chat_key: str) -> DigestSchedule | None: ...
 
     async def preview(self, locale: str, now_ms: int) -> Reply: ...
+
+    async def set_digest_chart(self, chat_key: str, chart: bool, now_ms: int) -> bool: ...
 
 
 class _Bad(Exception):
@@ -328,6 +331,7 @@ def _digest_handler(port: DigestsPort) -> Callable[[Context], Awaitable[Reply]]:
                     return message_reply("title.digest", locale, text(locale, "digest.status_off"))
                 last = schedule.last_sent_local_date or text(locale, "digest.never")
                 body = text(locale, "digest.status_on", time=schedule.local_time, tz=schedule.tz, last=last)
+                body += " " + text(locale, "digest.status_chart_on" if schedule.chart else "digest.status_chart_off")
                 return message_reply("title.digest", locale, body)
             if action == "preview":
                 return await port.preview(locale, ctx.now_ms)
@@ -338,6 +342,15 @@ def _digest_handler(port: DigestsPort) -> Callable[[Context], Awaitable[Reply]]:
             if action == "off":
                 key = "digest.off" if await port.disable_digest(chat_key, ctx.now_ms) else "digest.off_none"
                 return message_reply("title.digest", locale, text(locale, key))
+            if action == "chart":
+                switch = words[1].lower() if len(words) > 1 else ""
+                if switch not in SWITCH_WORDS:
+                    raise _Bad("error.digest_bad_chart", words[1] if len(words) > 1 else "",
+                               _suggest(switch, tuple(SWITCH_WORDS), "/digest chart") if switch else None)
+                if not await port.set_digest_chart(chat_key, SWITCH_WORDS[switch], ctx.now_ms):
+                    return message_reply("title.digest", locale, text(locale, "digest.chart_none"), Tone.WARNING,
+                                         ephemeral=True)
+                return message_reply("title.digest", locale, text(locale, f"digest.chart_{switch}"))
             if len(words) < 2:
                 raise _Bad("error.digest_bad_time", "", "08:00")
             local_time = parse_local_time(words[1])

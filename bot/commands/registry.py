@@ -144,12 +144,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "schedule",
                 ArgKind.TEXT,
                 {
-                    "en": "on HH:MM [TZ] | off | status | preview",
-                    "zh": "on HH:MM [时区] | off | status | preview",
+                    "en": "on HH:MM [TZ] | off | status | preview | chart on|off",
+                    "zh": "on HH:MM [时区] | off | status | preview | chart on|off",
                 },
             ),
         ),
-        examples=("/digest on 08:00 Europe/Berlin", "/digest status", "/digest preview", "/digest off"),
+        examples=("/digest on 08:00 Europe/Berlin", "/digest status", "/digest preview", "/digest chart on", "/digest off"),
     ),
     CommandSpec(
         "help",

@@ -29,14 +29,35 @@ class RiskPort(Protocol):
 
 class ChartPort(Protocol):
     async def chart(
-        self, asset: str | None, window_ms: int, now_ms: int, locale: str, refresh_command: str
+        self, asset: str | None, window_ms: int, now_ms: int, locale: str, refresh_command: str, tz: str | None = None
     ) -> Reply: ...
 
-    async def top(self, window_ms: int, now_ms: int, locale: str, refresh_command: str) -> Reply: ...
+    async def top(
+        self, window_ms: int, now_ms: int, locale: str, refresh_command: str, tz: str | None = None
+    ) -> Reply: ...
 
 
-def risk_handlers(risk_service: RiskPort | None, chart_service: ChartPort | None) -> dict[str, Handler]:
-    """Handlers for /risk and /chart; a missing service leaves its command "not enabled"."""
+class TimezonePort(Protocol):
+    """A chat's own time zone (the one of its digest), None when it never set one."""
+
+    async def chat_timezone(self, chat_key: str) -> str | None: ...
+
+
+async def _chat_tz(timezones: TimezonePort | None, chat_key: str) -> str | None:
+    if timezones is None:
+        return None
+    try:
+        return await timezones.chat_timezone(chat_key)
+    except Exception:
+        log.exception("time zone of %s failed; charting in UTC", chat_key)
+        return None
+
+
+def risk_handlers(
+    risk_service: RiskPort | None, chart_service: ChartPort | None, timezones: TimezonePort | None = None
+) -> dict[str, Handler]:
+    """Handlers for /risk and /chart; a missing service leaves its command "not enabled".
+    With `timezones`, a chat's charts are drawn in its own zone (UTC otherwise)."""
     handlers: dict[str, Handler] = {}
 
     if risk_service is not None:
@@ -53,9 +74,10 @@ def risk_handlers(risk_service: RiskPort | None, chart_service: ChartPort | None
         async def chart(ctx: Context) -> Reply:
             subject, window_ms = ctx.invocation.args.get("subject"), ctx.invocation.args["window"]
             refresh = ctx.invocation.canonical()
+            tz = await _chat_tz(timezones, ctx.caller.chat_key)
             if subject == CHART_TOP:
-                return await chart_service.top(window_ms, ctx.now_ms, ctx.locale, refresh)
-            return await chart_service.chart(subject, window_ms, ctx.now_ms, ctx.locale, refresh)
+                return await chart_service.top(window_ms, ctx.now_ms, ctx.locale, refresh, tz)
+            return await chart_service.chart(subject, window_ms, ctx.now_ms, ctx.locale, refresh, tz)
 
         handlers["chart"] = chart
 

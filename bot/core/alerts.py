@@ -653,6 +653,7 @@ class DigestSchedule:
     enabled: bool = True
     last_sent_local_date: str | None = None  # "YYYY-MM-DD" in `tz`
     locale: str = "en"
+    chart: bool = False  # attach the day's /chart top picture
 
     @property
     def hour(self) -> int:

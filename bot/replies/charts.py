@@ -8,9 +8,11 @@ Pure: data in, bytes out. Figures are built with `matplotlib.figure.Figure`
   second axis when recorded.
 - `top_png`: per-asset horizontal bars, each split into longs and shorts.
 
-Sized for a phone (1280x800 px, large fonts), dark or light theme, UTC time
-axis. Chart text is English (the bundled fonts have no CJK glyphs); the
-caption Reply carries the locale.
+Sized for a phone (1280x800 px, large fonts), dark or light theme, time
+axis and title times in a given zone (`tz`, a `zoneinfo` zone; UTC by
+default), the axis labelled with the zone's name and UTC offset. Chart text
+is English (the bundled fonts have no CJK glyphs); the caption Reply carries
+the locale.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 from functools import cache
@@ -84,6 +86,32 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+def _local(ms: int, tz: tzinfo | None) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz or UTC)
+
+
+def utc_offset(tz: tzinfo | None, at_ms: int) -> str:
+    """The zone's offset at `at_ms` as people write it: "UTC", "UTC+8", "UTC+5:30", "UTC-3"."""
+    offset = _local(at_ms, tz).utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    if minutes == 0:
+        return "UTC"
+    sign, minutes = ("+" if minutes > 0 else "-"), abs(minutes)
+    hours, rest = divmod(minutes, 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def zone_name(tz: tzinfo | None) -> str:
+    """The IANA name of a zoneinfo zone ("Asia/Shanghai"), "UTC" for none."""
+    return "UTC" if tz is None else str(getattr(tz, "key", None) or tz)
+
+
+def axis_label(tz: tzinfo | None, at_ms: int) -> str:
+    """The time axis label: "UTC", or "Asia/Shanghai (UTC+8)"."""
+    name, offset = zone_name(tz), utc_offset(tz, at_ms)
+    return offset if name in ("UTC", offset) else f"{name} ({offset})"
+
+
 def _usd_axis(value: float, _position=None) -> str:
     return fmt.usd(abs(float(value)), "en").replace(".00", "")  # ticks arrive as numpy floats; $20M not $20.00M
 
@@ -131,8 +159,10 @@ def series_png(
     bars: Sequence[BarLike],
     prices: Sequence[tuple[int, float]] = (),
     theme_name: str = "dark",
+    tz: tzinfo | None = None,
 ) -> bytes:
-    """Mirrored long/short bars per interval, with the mark price line if given."""
+    """Mirrored long/short bars per interval, with the mark price line if given;
+    times on the axis in `tz` (UTC when None)."""
     theme = THEMES[theme_name]
     figure = _figure(theme)
     axes = figure.add_subplot(1, 1, 1)
@@ -148,11 +178,12 @@ def series_png(
     axes.set_ylim(-peak * 1.15, peak * 1.15)
     axes.yaxis.set_major_formatter(_mpl().FuncFormatter(_usd_axis))
     span_ms = (bars[-1].end_ms - bars[0].start_ms) if bars else DAY_MS
-    axes.xaxis.set_major_locator(_mpl().dates.AutoDateLocator(minticks=3, maxticks=7))
-    axes.xaxis.set_major_formatter(_mpl().dates.DateFormatter("%H:%M" if span_ms <= 2 * DAY_MS else "%m-%d", tz=UTC))
+    zone = tz or UTC
+    axes.xaxis.set_major_locator(_mpl().dates.AutoDateLocator(minticks=3, maxticks=7, tz=zone))
+    axes.xaxis.set_major_formatter(_mpl().dates.DateFormatter("%H:%M" if span_ms <= 2 * DAY_MS else "%m-%d", tz=zone))
     if bars:
         axes.set_xlim(starts[0], starts[-1] + widths[-1])
-    axes.set_xlabel("UTC", color=theme.text, fontsize=FONT_SIZE)
+    axes.set_xlabel(axis_label(tz, bars[-1].end_ms if bars else 0), color=theme.text, fontsize=FONT_SIZE)
     handles, labels = axes.get_legend_handles_labels()
     if prices:
         shown = _thin(prices, MAX_PRICE_POINTS)
@@ -209,18 +240,23 @@ def empty_png(theme_name: str = "dark") -> bytes:
     return _png(_figure(THEMES[theme_name]))
 
 
-def chart_title(asset: str | None, window_ms: int, end_ms: int) -> str:
-    """The title drawn in a chart (English, UTC end time)."""
+def _until(end_ms: int, tz: tzinfo | None) -> str:
+    return f"{_local(end_ms, tz):%Y-%m-%d %H:%M} {utc_offset(tz, end_ms)}"
+
+
+def chart_title(asset: str | None, window_ms: int, end_ms: int, tz: tzinfo | None = None) -> str:
+    """The title drawn in a chart (English; the end time in `tz`, UTC when None)."""
     scope = asset or "All assets"
-    return f"{scope} liquidations · {fmt.window_label(window_ms, 'en')} to {_utc(end_ms):%Y-%m-%d %H:%M} UTC"
+    return f"{scope} liquidations · {fmt.window_label(window_ms, 'en')} to {_until(end_ms, tz)}"
 
 
-def top_title(window_ms: int, end_ms: int) -> str:
-    return f"Most liquidated · {fmt.window_label(window_ms, 'en')} to {_utc(end_ms):%Y-%m-%d %H:%M} UTC"
+def top_title(window_ms: int, end_ms: int, tz: tzinfo | None = None) -> str:
+    return f"Most liquidated · {fmt.window_label(window_ms, 'en')} to {_until(end_ms, tz)}"
 
 
-def chart_filename(asset: str | None, window_ms: int, end_ms: int) -> str:
-    return f"liqbot-{(asset or 'all').lower()}-{fmt.window_label(window_ms, 'en')}-{_utc(end_ms):%Y%m%d-%H%M}.png"
+def chart_filename(asset: str | None, window_ms: int, end_ms: int, tz: tzinfo | None = None) -> str:
+    stamp = f"{_local(end_ms, tz):%Y%m%d-%H%M}"
+    return f"liqbot-{(asset or 'all').lower()}-{fmt.window_label(window_ms, 'en')}-{stamp}.png"
 
 
 def _caption_fields(split: Split, locale: Locale) -> Fields:

@@ -131,7 +131,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.alert_unknown": "Unknown alert command {value}.",
         "error.alert_incomplete": "That alert is incomplete.",
         "error.alert_bad_id": "{value} is not an alert number: see /alert list.",
-        "digest.usage": "Digest: /digest on HH:MM [TZ] · /digest off · /digest status · /digest preview",
+        "digest.usage": (
+            "Digest: /digest on HH:MM [TZ] · /digest off · /digest status · /digest preview"
+            " · /digest chart on|off"
+        ),
         'digest.on': "Daily digest at {time} ({tz}), in this chat's language.",
         "digest.off": "Daily digest turned off.",
         "digest.off_none": "No daily digest was on.",
@@ -142,6 +145,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "digest.change_previous": "Against the previous 24h: {previous} (no 30-day average yet).",
         "digest.no_history": "Not enough recorded history yet to compare with previous days.",
         "digest.risk_note": "{asset}: {note}",
+        "digest.chart_on": "The daily digest now comes with the day's chart of the most liquidated assets.",
+        "digest.chart_off": "The daily digest comes without a chart now.",
+        "digest.chart_none": "No daily digest is on: turn it on first with /digest on 08:00 Europe/Berlin",
+        "digest.status_chart_on": "With the day's chart.",
+        "digest.status_chart_off": "Without a chart (/digest chart on adds it).",
+        "error.digest_bad_chart": "Write /digest chart on or /digest chart off.",
         "error.digest_bad_time": "{value} is not a time of day: write HH:MM, like 08:00.",
         "error.digest_bad_tz": "{value} is not a time zone I know: write an IANA name like Europe/Berlin or Asia/Shanghai.",
         "error.digest_unknown": "Unknown digest command {value}.",
@@ -318,7 +327,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.alert_unknown": "未知的提醒命令 {value}。",
         "error.alert_incomplete": "提醒参数不完整。",
         "error.alert_bad_id": "{value} 不是提醒编号：请看 /alert list。",
-        "digest.usage": "日报：/digest on HH:MM [时区] · /digest off · /digest status · /digest preview",
+        "digest.usage": (
+            "日报：/digest on HH:MM [时区] · /digest off · /digest status · /digest preview"
+            " · /digest chart on|off"
+        ),
         "digest.on": "每日日报时间 {time}（{tz}），使用本群语言。",
         "digest.off": "已关闭每日日报。",
         "digest.off_none": "本群没有开启每日日报。",
@@ -329,6 +341,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "digest.change_previous": "较前一个 24 小时：{previous}（尚无 30 日均值）。",
         "digest.no_history": "已记录的历史不足，暂无法与前几日比较。",
         "digest.risk_note": "{asset}：{note}",
+        "digest.chart_on": "每日日报将附上当日爆仓排行图。",
+        "digest.chart_off": "每日日报不再附图。",
+        "digest.chart_none": "本群没有开启每日日报：请先用 /digest on 08:00 Asia/Shanghai 开启",
+        "digest.status_chart_on": "附当日图表。",
+        "digest.status_chart_off": "不附图表（/digest chart on 可添加）。",
+        "error.digest_bad_chart": "请写 /digest chart on 或 /digest chart off。",
         "error.digest_bad_time": "{value} 不是有效时间：请写 HH:MM，如 08:00。",
         "error.digest_bad_tz": "{value} 不是已知时区：请写 IANA 名称，如 Asia/Shanghai 或 Europe/Berlin。",
         "error.digest_unknown": "未知的日报命令 {value}。",

@@ -1,15 +1,20 @@
 """/chart pictures: data from storage, rendering off the event loop, a cache.
 
-A chart is cached per (asset or "top", window, minute): everyone asking within
-the same minute gets the same PNG and the same caption totals (the summary the
-picture was drawn from), without a second render.
+A chart is cached per (asset or "top", window, minute, time zone): everyone
+asking within the same minute (in the same zone) gets the same PNG and the
+same caption totals (the summary the picture was drawn from), without a
+second render. The zone (an IANA name; None or an unknown name is UTC) sets
+the axis times and the title's end time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Summary
@@ -31,6 +36,19 @@ STEPS_MS = (
     (14 * DAY_MS, 8 * HOUR_MS),
 )
 PRICE_VENUES = ("binance", "bybit", "okx")  # the mark price line comes from the first that has one
+
+log = logging.getLogger(__name__)
+
+
+def zone_of(tz: str | None) -> tzinfo | None:
+    """The zoneinfo zone of an IANA name; None (UTC) for none, "UTC" or an unknown name."""
+    if not tz or tz.upper() == "UTC":
+        return None
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("charts: unknown time zone %r, drawing in UTC", tz)
+        return None
 
 
 def step_for(window_ms: int) -> int:
@@ -63,13 +81,28 @@ class ChartService:
         self._cache: OrderedDict[tuple, Rendered] = OrderedDict()
         self.renders = 0  # how many PNGs were drawn (the rest came from the cache)
 
-    async def chart(self, asset: str | None, window_ms: int, now_ms: int, locale: str, refresh_command: str) -> Reply:
-        rendered = await self._cached(("series", asset, window_ms, now_ms // MINUTE_MS), self._series, asset, window_ms, now_ms)
+    async def chart(
+        self, asset: str | None, window_ms: int, now_ms: int, locale: str, refresh_command: str, tz: str | None = None
+    ) -> Reply:
+        zone = zone_of(tz)
+        key = ("series", asset, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone))
+        rendered = await self._cached(key, self._series, asset, window_ms, now_ms, zone)
         return charts.chart_reply(rendered.summary, rendered.image, locale, refresh_command)
 
-    async def top(self, window_ms: int, now_ms: int, locale: str, refresh_command: str) -> Reply:
-        rendered = await self._cached(("top", None, window_ms, now_ms // MINUTE_MS), self._top, window_ms, now_ms)
+    async def top(
+        self, window_ms: int, now_ms: int, locale: str, refresh_command: str, tz: str | None = None
+    ) -> Reply:
+        rendered = await self._top_rendered(window_ms, now_ms, tz)
         return charts.top_chart_reply(rendered.summary, rendered.image, locale, refresh_command)
+
+    async def top_image(self, window_ms: int, now_ms: int, tz: str | None = None) -> Image:
+        """Just the `/chart top` picture (the digest attaches the day's)."""
+        return (await self._top_rendered(window_ms, now_ms, tz)).image
+
+    async def _top_rendered(self, window_ms: int, now_ms: int, tz: str | None) -> Rendered:
+        zone = zone_of(tz)
+        key = ("top", None, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone))
+        return await self._cached(key, self._top, window_ms, now_ms, zone)
 
     async def _cached(self, key: tuple, build, *args) -> Rendered:
         found = self._cache.get(key)
@@ -91,20 +124,20 @@ class ChartService:
                 return points
         return []
 
-    async def _series(self, asset: str | None, window_ms: int, now_ms: int) -> Rendered:
+    async def _series(self, asset: str | None, window_ms: int, now_ms: int, zone: tzinfo | None) -> Rendered:
         window = Window.trailing(window_ms, now_ms)
         summary = await self._queries.summary(asset, window)
         bars = await liquidation_bars(self._store, asset, window, step_for(window_ms))
         prices = await self._prices(asset, window) if asset is not None else []
-        title = charts.chart_title(asset, window_ms, now_ms)
-        png = await asyncio.to_thread(charts.series_png, title, bars, prices, self._theme)
+        title = charts.chart_title(asset, window_ms, now_ms, zone)
+        png = await asyncio.to_thread(charts.series_png, title, bars, prices, self._theme, zone)
         self.renders += 1
-        return Rendered(summary, Image(png, charts.chart_filename(asset, window_ms, now_ms)))
+        return Rendered(summary, Image(png, charts.chart_filename(asset, window_ms, now_ms, zone)))
 
-    async def _top(self, window_ms: int, now_ms: int) -> Rendered:
+    async def _top(self, window_ms: int, now_ms: int, zone: tzinfo | None) -> Rendered:
         summary = await self._queries.summary(None, Window.trailing(window_ms, now_ms))
-        title = charts.top_title(window_ms, now_ms)
+        title = charts.top_title(window_ms, now_ms, zone)
         png = await asyncio.to_thread(charts.top_png, title, summary.by_asset, self._theme)
         self.renders += 1
-        filename = charts.chart_filename(None, window_ms, now_ms).replace("liqbot-all", "liqbot-top")
+        filename = charts.chart_filename(None, window_ms, now_ms, zone).replace("liqbot-all", "liqbot-top")
         return Rendered(summary, Image(png, filename))

@@ -16,6 +16,11 @@ With a `risk_note(asset, now_ms, locale)` injected (RiskService.note), the
 digest carries the one-line leverage note of BTC (and of the day's dominant
 asset, when that is another), read at the digest's moment; an asset without
 market data (None) or a failing read simply gets no line.
+
+With a `chart_of(end_ms, tz)` injected (ChartService.top_image), a chat that
+turned the chart on (`/digest chart on`) gets the digest with the 24 h
+`/chart top` picture attached, drawn in its zone: one picture per distinct
+(moment, zone), like the text; a failing chart sends the digest without it.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Summary, coverage_of, summarize
 from bot.replies import compose
 from bot.replies.locales import text
-from bot.replies.model import Note, Paragraph, Reply, line
+from bot.replies.model import Image, Note, Paragraph, Reply, line
 from bot.services.notifier import Notifier
 from bot.storage.alerts_store import AlertsStore
 from bot.storage.store import Store
@@ -48,6 +53,8 @@ OnScheduleChange = Callable[[DigestSchedule], object]
 # risk_note(asset, now_ms, locale): the one-line leverage note, None without market data (sync or async).
 RiskNoteOf = Callable[[str, int, str], Awaitable[str | None] | str | None]
 RISK_NOTE_ASSETS = ("BTC",)  # always noted (when there is data); the dominant asset joins them
+# chart_of(end_ms, tz): the 24 h /chart top picture ending at `end_ms`, drawn in `tz`.
+ChartOf = Callable[[int, str], Awaitable[Image | None]]
 
 
 
@@ -96,6 +103,7 @@ class DigestService:
         grace_ms: int = DIGEST_GRACE_MS,
         history_days: int = HISTORY_DAYS,
         risk_note: RiskNoteOf | None = None,
+        chart_of: ChartOf | None = None,
     ) -> None:
         self._store = store
         self._schedules = AlertsStore(store)
@@ -104,10 +112,13 @@ class DigestService:
         self.grace_ms = grace_ms
         self._history_days = history_days
         self._risk_note = risk_note
+        self._chart_of = chart_of
+        self._charts: OrderedDict[tuple[int, str], Image | None] = OrderedDict()
         self._listeners: list[OnScheduleChange] = []
         self._cache: OrderedDict[tuple[str, int, str], Reply] = OrderedDict()
         self._summaries: OrderedDict[int, Summary] = OrderedDict()
         self.compositions = 0  # how many digests were composed (not sent)
+        self.charts_drawn = 0  # how many digest pictures were asked for (not sent)
 
     def on_change(self, listener: OnScheduleChange) -> None:
         """Call `listener(schedule)` after a chat's schedule changed (the scheduler re-registers)."""
@@ -142,8 +153,20 @@ class DigestService:
         self._changed(await self._schedules.digest(chat_key))
         return True
 
+    async def set_digest_chart(self, chat_key: str, chart: bool, now_ms: int) -> bool:
+        """Attach the day's chart to the chat's digest (or not); False without a digest."""
+        existing = await self._schedules.digest(chat_key)
+        if existing is None or not existing.enabled:
+            return False
+        return await self._schedules.set_digest_chart(chat_key, chart, now_ms)
+
     async def digest(self, chat_key: str) -> DigestSchedule | None:
         return await self._schedules.digest(chat_key)
+
+    async def chat_timezone(self, chat_key: str) -> str | None:
+        """The zone the chat gave its digest (on or off since), None when it never set one."""
+        schedule = await self._schedules.digest(chat_key)
+        return schedule.tz if schedule is not None else None
 
     async def schedules(self) -> list[DigestSchedule]:
         return await self._schedules.digests()
@@ -220,13 +243,31 @@ class DigestService:
                 notes.append(text(locale, "digest.risk_note", asset=asset, note=note))
         return notes
 
+    async def chart(self, end_ms: int, tz: str) -> Image | None:
+        """The day's picture for digests ending at `end_ms` in `tz` (cached; None without one)."""
+        if self._chart_of is None:
+            return None
+        key = (end_ms, tz)
+        if key in self._charts:
+            return self._charts[key]
+        try:
+            image = await self._chart_of(end_ms, tz)
+        except Exception:
+            log.exception("digests: the chart for %s failed; sending without it", tz)
+            return None  # not cached: the next group may try again
+        self.charts_drawn += 1
+        self._charts[key] = image
+        while len(self._charts) > CACHED_DIGESTS:
+            self._charts.popitem(last=False)
+        return image
+
     async def send_due(self, now_ms: int | None = None, only: Iterable[tuple[str, str]] | None = None) -> int:
         """Send every digest due at `now_ms`; `only`: just these (local_time, tz) groups.
         Returns how many chats were sent a digest."""
         now_ms = self._now_ms() if now_ms is None else now_ms
         wanted = set(only) if only is not None else None
         inactive = await self._schedules.inactive_chats()
-        due: dict[str, tuple[str, int, str]] = {}  # chat -> (locale, end ms, local date)
+        due: dict[str, tuple[str, int, str, str | None]] = {}  # chat -> (locale, end ms, local date, chart zone)
         for schedule in await self._schedules.digests():
             if wanted is not None and (schedule.local_time, schedule.tz) not in wanted:
                 continue
@@ -236,16 +277,21 @@ class DigestService:
             if local_date is None:
                 continue
             _, slot_ms = latest_slot(schedule, now_ms)
-            due[schedule.chat_key] = (schedule.locale, slot_ms - slot_ms % MINUTE_MS, local_date)
+            chart_tz = schedule.tz if schedule.chart and self._chart_of is not None else None
+            due[schedule.chat_key] = (schedule.locale, slot_ms - slot_ms % MINUTE_MS, local_date, chart_tz)
         # Record first (check-and-set in one transaction): whatever happens next,
         # a chat never gets the same local date twice.
         fresh = await self._schedules.mark_digests_sent({chat: key[2] for chat, key in due.items()}, now_ms)
-        groups: dict[tuple[str, int, str], list[str]] = {}
+        groups: dict[tuple[str, int, str, str | None], list[str]] = {}
         for chat_key in sorted(fresh):
             groups.setdefault(due[chat_key], []).append(chat_key)
         sent = 0
-        for (locale, end_ms, local_date), chat_keys in groups.items():
+        for (locale, end_ms, local_date, chart_tz), chat_keys in groups.items():
             reply = await self.compose(locale, end_ms, local_date)
+            if chart_tz is not None:
+                image = await self.chart(end_ms, chart_tz)
+                if image is not None:
+                    reply = replace(reply, image=image)
             sent += await self._notifier.deliver(chat_keys, reply)
         if groups:
             log.info("digests: %d sent, %d composition(s)", sent, len(groups))

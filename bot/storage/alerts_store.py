@@ -1,5 +1,5 @@
 """Alert rules and digest schedules in the liqbot database, on the connections
-of a `Store` (tables from migration 0003). Writes share the Store's write lock."""
+of a `Store` (tables from migrations 0003 and 0004). Writes share the Store's write lock."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bot.core.models import Side, Window
 from bot.storage.store import Store
 
 _RULE_COLUMNS = "id, chat_key, user_key, kind, asset, threshold_usd, window_ms, share, paused, state"
-_DIGEST_COLUMNS = "chat_key, local_time, tz, enabled, last_sent_local_date, locale"
+_DIGEST_COLUMNS = "chat_key, local_time, tz, enabled, last_sent_local_date, locale, chart"
 
 
 def _rule_of(row: Sequence) -> tuple[AlertRule, RuleState]:
@@ -21,8 +21,8 @@ def _rule_of(row: Sequence) -> tuple[AlertRule, RuleState]:
 
 
 def _digest_of(row: Sequence) -> DigestSchedule:
-    chat_key, local_time, tz, enabled, last_sent, locale = row
-    return DigestSchedule(chat_key, local_time, tz, bool(enabled), last_sent, locale)
+    chat_key, local_time, tz, enabled, last_sent, locale, chart = row
+    return DigestSchedule(chat_key, local_time, tz, bool(enabled), last_sent, locale, bool(chart))
 
 
 class AlertsStore:
@@ -122,14 +122,21 @@ class AlertsStore:
     # -- digest schedules --------------------------------------------------------
 
     async def set_digest(self, schedule: DigestSchedule, now_ms: int) -> None:
-        """Create or change a chat's digest; keeps `last_sent_local_date` of an existing one."""
+        """Create or change a chat's digest; keeps `last_sent_local_date` and the
+        chart choice of an existing one."""
         await self._write(
-            f"INSERT INTO digest_schedules ({_DIGEST_COLUMNS}, updated_ms) VALUES (?,?,?,?,?,?,?)"
+            f"INSERT INTO digest_schedules ({_DIGEST_COLUMNS}, updated_ms) VALUES (?,?,?,?,?,?,?,?)"
             " ON CONFLICT (chat_key) DO UPDATE SET local_time = excluded.local_time, tz = excluded.tz,"
             " enabled = excluded.enabled, locale = excluded.locale, updated_ms = excluded.updated_ms",
             (schedule.chat_key, schedule.local_time, schedule.tz, int(schedule.enabled),
-             schedule.last_sent_local_date, schedule.locale, now_ms),
+             schedule.last_sent_local_date, schedule.locale, int(schedule.chart), now_ms),
         )
+
+    async def set_digest_chart(self, chat_key: str, chart: bool, now_ms: int) -> bool:
+        """Attach the day's chart to a chat's digest (or not); False when the chat has no digest."""
+        return bool(await self._write(
+            "UPDATE digest_schedules SET chart = ?, updated_ms = ? WHERE chat_key = ?", (int(chart), now_ms, chat_key)
+        ))
 
     async def disable_digest(self, chat_key: str, now_ms: int) -> bool:
         return bool(await self._write(
