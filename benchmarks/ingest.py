@@ -92,6 +92,18 @@ def synthetic_events(count: int, span_ms: int, rng: random.Random):
         )
 
 
+async def fill_store(store: Store, count: int, span_ms: int, rng: random.Random) -> None:
+    """Write `count` synthetic events over `span_ms`, in batches."""
+    batch: list[LiquidationEvent] = []
+    for event in synthetic_events(count, span_ms, rng):
+        batch.append(event)
+        if len(batch) == 20_000:
+            await store.add_events(batch)
+            batch = []
+    if batch:
+        await store.add_events(batch)
+
+
 def percentile(samples: list[float], p: float) -> float:
     return statistics.quantiles(samples, n=100)[p - 1] if len(samples) > 1 else samples[0]
 
@@ -101,14 +113,7 @@ async def bench_latency(folder: Path, events: int, repeats: int) -> None:
     store = await Store.open(folder / "latency.sqlite")
     print(f"filling a store with {events:,} events over 7 days ...", flush=True)
     rng = random.Random(2)
-    batch: list[LiquidationEvent] = []
-    for event in synthetic_events(events, span_ms, rng):
-        batch.append(event)
-        if len(batch) == 20_000:
-            await store.add_events(batch)
-            batch = []
-    if batch:
-        await store.add_events(batch)
+    await fill_store(store, events, span_ms, rng)
     await store.add_span("binance", "usdm", START_MS, START_MS + span_ms)
     end_ms = START_MS + span_ms
     dispatcher = Dispatcher(QueryService(store), clock_ms=lambda: end_ms - rng.randrange(0, HOUR_MS))

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alerts import make_rules  # noqa: E402
-from ingest import CALLER, START_MS, synthetic_events  # noqa: E402
+from ingest import CALLER, START_MS, fill_store  # noqa: E402
 
 from bot.app import App  # noqa: E402
 from bot.config import Config  # noqa: E402
@@ -44,14 +44,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="liqbot-mem-") as folder:
         path = Path(folder) / "mem.sqlite"
         store = await Store.open(path)
-        batch = []
-        for event in synthetic_events(args.events, 7 * DAY_MS, random.Random(3)):
-            batch.append(event)
-            if len(batch) == 20_000:
-                await store.add_events(batch)
-                batch = []
-        if batch:
-            await store.add_events(batch)
+        await fill_store(store, args.events, 7 * DAY_MS, random.Random(3))
         await store.close()
         filled = peak_rss_mb()
         end_ms = START_MS + 7 * DAY_MS

@@ -79,11 +79,12 @@ def _split_table(first_header: str, splits: Sequence[Split], locale: Locale, nam
     )
 
 
-def largest_line(event: LiquidationEvent, locale: Locale):
+def order_line(event: LiquidationEvent, locale: Locale, key: str = "largest"):
+    """One liquidation order as a sentence (`key` picks the wording: largest, alert.order)."""
     return line(
         text(
             locale,
-            "largest",
+            key,
             amount=fmt.usd(event.notional_usd, locale),
             side=text(locale, f"side.{event.liquidated.value}"),
             venue=venue_name(event.venue),
@@ -200,7 +201,7 @@ def summary_reply(summary: Summary, locale: Locale, refresh_command: str) -> Rep
             blocks.append(_split_table(text(locale, "col.asset"), shown, locale))
         blocks.append(_split_table(text(locale, "col.venue"), summary.by_venue, locale, venue_name))
         if summary.largest is not None:
-            blocks.append(Paragraph(largest_line(summary.largest, locale)))
+            blocks.append(Paragraph(order_line(summary.largest, locale)))
         found = insights(summary, locale)
         if found:
             blocks.append(Bullets(tuple(found)))

@@ -36,7 +36,7 @@ from bot.core.models import MINUTE_MS, LiquidationEvent, Side, Window
 from bot.core.risk import RiskLevel
 from bot.core.summary import Split, classify_squeeze
 from bot.replies import numbers as fmt
-from bot.replies.compose import tone_of, venue_name
+from bot.replies.compose import order_line, tone_of
 from bot.replies.locales import text
 from bot.replies.model import Bullets, Note, Paragraph, Reply, line, muted
 from bot.replies.risk import LEVEL_EMOJI, LEVEL_TONE, level_text
@@ -78,21 +78,7 @@ def alert_reply(fired: Fired, locale: str) -> Reply:
             threshold=fmt.usd(fired.threshold_usd, locale),
             amount=fmt.usd(fired.total_usd, locale),
         )
-        orders = tuple(
-            line(
-                text(
-                    locale,
-                    "alert.order",
-                    amount=fmt.usd(e.notional_usd, locale),
-                    side=text(locale, f"side.{e.liquidated.value}"),
-                    venue=venue_name(e.venue),
-                    instrument=e.instrument,
-                    price=fmt.price(e.price),
-                    time=fmt.timestamp(e.at_ms, locale),
-                )
-            )
-            for e in fired.orders
-        )
+        orders = tuple(order_line(e, locale, "alert.order") for e in fired.orders)
         blocks: list = [Paragraph(line(head)), Bullets(orders)]
         if fired.more_orders:
             blocks.append(Paragraph(line(text(locale, "alert.more_orders", count=fired.more_orders))))
