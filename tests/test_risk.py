@@ -36,6 +36,7 @@ def venue(
     age_ms: int = 0,
     funding_history=(),
     ratio_history=(),
+    oi_history=(),
 ) -> VenueMarket:
     """A venue whose open interest / price were `value` `lookback` ms before now."""
     oi, price = oi or {}, price or {}
@@ -56,6 +57,7 @@ def venue(
         mark_price=sorted((now - back - age_ms, value) for back, value in price.items()),
         funding_history=funding_history,
         long_short_history=ratio_history,
+        open_interest_history=oi_history,
     )
 
 
@@ -207,6 +209,18 @@ def test_open_interest_is_summed_over_venues():
     assert report.open_interest.usd == 11e9
     assert report.open_interest.change_24h == pytest.approx(0.10)
     assert keys(report) == ["oi_building"]
+
+
+def test_open_interest_sits_against_each_venues_own_history():
+    # Binance's 5B is its highest of the month (p100); Bybit's 2B sits at its median (p50).
+    binance = venue("binance", oi={0: 5e9}, oi_history=[3e9, 4e9, 4.5e9, 4.8e9])
+    bybit = venue("bybit", oi={0: 2e9}, oi_history=[1e9, 1.5e9, 2.5e9, 3e9])
+    report = assess("BTC", [binance, bybit], None, T, NOW)
+    assert report.open_interest.percentile == 75.0
+    assert "p75 of 30d" in render_plain(risk_reply(report, "en"))
+    assert "30天分位 p75" in render_plain(risk_reply(report, "zh"))
+    without_history = assess("BTC", [venue("binance", oi={0: 5e9})], None, T, NOW)
+    assert without_history.open_interest.percentile is None
 
 
 @pytest.mark.parametrize(

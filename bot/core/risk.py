@@ -86,6 +86,7 @@ class VenueMarket:
     mark_price: Sequence[tuple[int, float]] = ()
     funding_history: Sequence[float] = ()
     long_short_history: Sequence[float] = ()
+    open_interest_history: Sequence[float] = ()  # USD
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,9 @@ class OpenInterestReading:
     price_change_1h: float | None
     price_change_24h: float | None
     price_change_7d: float | None
+    # Where today's OI sits in the venues' own history: the mean of each venue's
+    # percentile of its latest OI (venues' sizes differ, so their sums would not compare).
+    percentile: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,10 @@ class RiskReport:
     missing: tuple[str, ...] = ()  # funding, open_interest, oi_1h, oi_24h, oi_7d, price, long_short, liquidations
     stale: tuple[tuple[str, int], ...] = field(default=())  # (venue, age of its newest sample in ms)
     history_days: int = 30  # percentiles are against this many days
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def level_of(score: int, thresholds: RiskThresholds) -> RiskLevel:
@@ -313,6 +321,13 @@ def assess(
             price_change_1h=_price_change(fresh_venues, HOUR_MS, now_ms),
             price_change_24h=_price_change(fresh_venues, DAY_MS, now_ms),
             price_change_7d=_price_change(fresh_venues, 7 * DAY_MS, now_ms),
+            percentile=_mean(
+                [
+                    percentile_rank(v.latest.open_interest_usd, v.open_interest_history)
+                    for v in oi_now
+                    if v.open_interest_history
+                ]
+            ),
         )
         for name, value in (("oi_1h", open_interest.change_1h), ("oi_24h", open_interest.change_24h),
                             ("oi_7d", open_interest.change_7d), ("price", open_interest.price_change_24h)):

@@ -82,6 +82,8 @@ def _measure_fields(report: RiskReport, locale: Locale) -> Fields | None:
     oi = report.open_interest
     if oi is not None:
         changes = text(locale, "risk.changes", h1=signed(oi.change_1h), h24=signed(oi.change_24h), d7=signed(oi.change_7d))
+        if oi.percentile is not None:
+            changes += " · " + text(locale, "risk.percentile", percentile=round(oi.percentile), days=report.history_days)
         items.append(Field(text(locale, "risk.field.open_interest"), line(bold(fmt.usd(oi.usd, locale)), " · ", changes), False))
         if oi.price is not None:
             moves = text(

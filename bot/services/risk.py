@@ -89,6 +89,7 @@ class RiskService:
             mark_price=await self._slices(asset, venue, "mark_price", now_ms),
             funding_history=[annualised_funding(rate, interval) for rate in funding],
             long_short_history=await self._history(asset, venue, "long_short_ratio", now_ms),
+            open_interest_history=await self._history(asset, venue, "open_interest_usd", now_ms),
         )
 
     async def _latest(self, asset: str, now_ms: int) -> dict[str, MarketSample]:
