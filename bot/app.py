@@ -92,7 +92,7 @@ class App:
             grace_ms=int(config.digest.grace_hours * HOUR_MS),
             history_days=config.digest.history_days,
             risk_note=risk.note,
-            chart_of=lambda end_ms, tz: charts.top_image(DAY_MS, end_ms, tz),
+            chart_of=lambda end_ms, tz, locale: charts.top_image(DAY_MS, end_ms, tz, locale),
         )
         dispatcher = Dispatcher(
             queries,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import random
 import re
+import warnings
+from importlib.resources import files
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,14 +23,16 @@ from bot.commands.risk import risk_handlers
 from bot.config import ConfigError, parse_config
 from bot.core.market import MarketSample
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
+from bot.core.summary import Split
 from bot.replies import charts
 from bot.replies import numbers as fmt
+from bot.replies.locales import MESSAGES
 from bot.replies.model import Image
 from bot.replies.render_plain import render_plain
 from bot.services.charts import ChartService, step_for
 from bot.services.queries import QueryService
 from bot.storage.market_store import MarketStore
-from bot.storage.series import grid, liquidation_bars
+from bot.storage.series import Bar, grid, liquidation_bars
 
 NOW = 1_750_000_000_000 + 37_123  # not on a minute: the edges come from raw events
 
@@ -127,15 +131,36 @@ async def test_charts_are_cached_per_minute(store):
     queries = QueryService(store)
     service = ChartService(store, queries, MarketStore(store), theme="light", cache_entries=4)
     first = await service.chart("BTC", DAY_MS, NOW, "en", "/chart BTC 24h")
-    again = await service.chart("BTC", DAY_MS, NOW + 10_000, "zh", "/chart BTC 24h")  # same minute
+    again = await service.chart("BTC", DAY_MS, NOW + 10_000, "en", "/chart BTC 24h")  # same minute
     assert service.renders == 1 and again.image is first.image
+    chinese = await service.chart("BTC", DAY_MS, NOW + 10_000, "zh", "/chart BTC 24h")  # labels in zh
+    assert service.renders == 2 and chinese.image.png != first.image.png
     summary = await queries.summary("BTC", Window.trailing(DAY_MS, NOW))
-    assert fmt.usd(summary.total.total_usd, "zh") in render_plain(again)
+    assert fmt.usd(summary.total.total_usd, "zh") in render_plain(chinese)
     await service.chart("BTC", DAY_MS, NOW + MINUTE_MS, "en", "/chart BTC 24h")  # next minute
     await service.chart("ETH", DAY_MS, NOW, "en", "/chart ETH 24h")
     await service.top(DAY_MS, NOW, "en", "/chart top 24h")
-    await service.top(DAY_MS, NOW, "zh", "/chart top 24h")
-    assert service.renders == 4
+    await service.top(DAY_MS, NOW + 5_000, "en", "/chart top 24h")
+    assert service.renders == 5
+
+
+def test_chinese_charts_draw_every_glyph():
+    """zh labels come from the bundled CJK font subset: no tofu boxes, no missing-glyph warnings."""
+    from matplotlib.ft2font import FT2Font
+
+    font_path = files("bot").joinpath("data", "fonts", charts.CJK_FONT_FILE)
+    covered = set(FT2Font(str(font_path)).get_charmap())
+    drawn_keys = [key for key in MESSAGES["zh"] if key.startswith("chart.")] + ["scope.all"]
+    needed = {ord(c) for key in drawn_keys for c in MESSAGES["zh"][key] if ord(c) > 0x2000}
+    needed |= {ord(c) for c in fmt.usd(123_456_789, "zh") + fmt.window_label(4 * HOUR_MS, "zh")}
+    assert needed - covered == set()
+    bars = [Bar(NOW - HOUR_MS, NOW, 1_000_000.0, 250_000.0, 12)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = charts.series_png(charts.chart_title("BTC", HOUR_MS, NOW, None, "zh"), bars, [], "dark", None, "zh")
+        charts.top_png(charts.top_title(DAY_MS, NOW, None, "zh"), [Split("BTC", 1e6, 2e5, 3)], "dark", "zh")
+    assert [w for w in caught if "missing from font" in str(w.message)] == []
+    assert png_size(png) == (charts.WIDTH_PX, charts.HEIGHT_PX)
 
 
 def test_chart_arguments_share_the_grammar():
@@ -203,9 +228,9 @@ async def test_a_chat_with_a_digest_zone_gets_its_charts_in_that_zone(store, mon
     drawn = []
     real_series_png = charts.series_png
 
-    def spy(title, bars, prices=(), theme_name="dark", tz=None):
+    def spy(title, bars, prices=(), theme_name="dark", tz=None, locale="en"):
         drawn.append((title, charts.axis_label(tz, NOW)))
-        return real_series_png(title, bars, prices, theme_name, tz)
+        return real_series_png(title, bars, prices, theme_name, tz, locale)
 
     monkeypatch.setattr(charts, "series_png", spy)
     queries = QueryService(store)

@@ -319,9 +319,9 @@ async def test_the_digest_of_a_chat_with_the_chart_on_carries_the_png(store):
     chart_service = ChartService(store, queries)
     asked = []
 
-    async def chart_of(end_ms, tz):
+    async def chart_of(end_ms, tz, locale):
         asked.append((end_ms, tz))
-        return await chart_service.top_image(DAY_MS, end_ms, tz)
+        return await chart_service.top_image(DAY_MS, end_ms, tz, locale)
 
     digests = DigestService(store, notifier, now_ms=lambda: end, chart_of=chart_of)
     try:
@@ -347,7 +347,7 @@ async def test_a_failing_chart_still_sends_the_digest(store):
     outbox = Outbox()
     notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
 
-    async def broken(end_ms, tz):
+    async def broken(end_ms, tz, locale):
         raise RuntimeError("no display")
 
     digests = DigestService(store, notifier, now_ms=lambda: end, chart_of=broken)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 from functools import cache
+from importlib.resources import files
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
@@ -45,13 +46,18 @@ def _mpl() -> SimpleNamespace:
     import matplotlib
 
     matplotlib.use("Agg")  # before anything else of matplotlib: never a display
-    from matplotlib import dates
+    from matplotlib import dates, font_manager
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
+    # Chinese labels: a subset of WenQuanYi Micro Hei (Apache-2.0) ships with the
+    # package, so zh charts render on any machine. DejaVu draws Latin, WQY the rest.
+    font_manager.fontManager.addfont(str(files("bot").joinpath("data", "fonts", CJK_FONT_FILE)))
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", "WenQuanYi Micro Hei"]
     return SimpleNamespace(dates=dates, FigureCanvasAgg=FigureCanvasAgg, Figure=Figure, FuncFormatter=FuncFormatter)
 
+CJK_FONT_FILE = "wqy-microhei-subset.ttf"
 WIDTH_PX, HEIGHT_PX, DPI = 1280, 800, 100
 FONT_SIZE = 20
 TITLE_SIZE = 26
@@ -160,9 +166,10 @@ def series_png(
     prices: Sequence[tuple[int, float]] = (),
     theme_name: str = "dark",
     tz: tzinfo | None = None,
+    locale: Locale = "en",
 ) -> bytes:
     """Mirrored long/short bars per interval, with the mark price line if given;
-    times on the axis in `tz` (UTC when None)."""
+    times on the axis in `tz` (UTC when None), labels in `locale`."""
     theme = THEMES[theme_name]
     figure = _figure(theme)
     axes = figure.add_subplot(1, 1, 1)
@@ -171,8 +178,8 @@ def series_png(
     widths = [_mpl().dates.date2num(_utc(b.end_ms)) - s for s, b in zip(starts, bars)]
     longs = [b.long_usd for b in bars]
     shorts = [-b.short_usd for b in bars]
-    axes.bar(starts, longs, widths, align="edge", color=theme.longs, label="Longs liquidated (up)", linewidth=0)
-    axes.bar(starts, shorts, widths, align="edge", color=theme.shorts, label="Shorts liquidated (down)", linewidth=0)
+    axes.bar(starts, longs, widths, align="edge", color=theme.longs, label=text(locale, "chart.longs_up"), linewidth=0)
+    axes.bar(starts, shorts, widths, align="edge", color=theme.shorts, label=text(locale, "chart.shorts_down"), linewidth=0)
     axes.axhline(0, color=theme.text, linewidth=1)
     peak = max([*longs, *(-s for s in shorts), 1.0])
     axes.set_ylim(-peak * 1.15, peak * 1.15)
@@ -196,7 +203,7 @@ def series_png(
             [value for _, value in shown],
             color=theme.price,
             linewidth=2.5,
-            label="Mark price",
+            label=text(locale, "chart.mark_price"),
         )
         price_axes.yaxis.set_major_formatter(_mpl().FuncFormatter(lambda v, _p=None: fmt.price(float(v))))
         extra_handles, extra_labels = price_axes.get_legend_handles_labels()
@@ -207,7 +214,7 @@ def series_png(
     return _png(figure)
 
 
-def top_png(title: str, splits: Sequence[Split], theme_name: str = "dark") -> bytes:
+def top_png(title: str, splits: Sequence[Split], theme_name: str = "dark", locale: Locale = "en") -> bytes:
     """One horizontal bar per asset (largest on top), split into longs and shorts."""
     theme = THEMES[theme_name]
     figure = _figure(theme)
@@ -217,12 +224,12 @@ def top_png(title: str, splits: Sequence[Split], theme_name: str = "dark") -> by
     names = [s.name for s in shown]
     longs = [s.long_usd for s in shown]
     shorts = [s.short_usd for s in shown]
-    axes.barh(names, longs, height=0.6, color=theme.longs, label="Longs liquidated")
-    axes.barh(names, shorts, height=0.6, left=longs, color=theme.shorts, label="Shorts liquidated")
+    axes.barh(names, longs, height=0.6, color=theme.longs, label=text(locale, "chart.longs"))
+    axes.barh(names, shorts, height=0.6, left=longs, color=theme.shorts, label=text(locale, "chart.shorts"))
     axes.set_ylim(len(shown) - max(len(shown), 3) - 0.4, len(shown) - 0.4)  # few assets: at the top
     for index, split in enumerate(shown):
         axes.text(
-            split.total_usd, index, "  " + fmt.usd(split.total_usd, "en"),
+            split.total_usd, index, "  " + fmt.usd(split.total_usd, locale),
             va="center", color=theme.text, fontsize=FONT_SIZE - 2,
         )
     peak = max([s.total_usd for s in shown] + [1.0])
@@ -244,14 +251,18 @@ def _until(end_ms: int, tz: tzinfo | None) -> str:
     return f"{_local(end_ms, tz):%Y-%m-%d %H:%M} {utc_offset(tz, end_ms)}"
 
 
-def chart_title(asset: str | None, window_ms: int, end_ms: int, tz: tzinfo | None = None) -> str:
-    """The title drawn in a chart (English; the end time in `tz`, UTC when None)."""
-    scope = asset or "All assets"
-    return f"{scope} liquidations · {fmt.window_label(window_ms, 'en')} to {_until(end_ms, tz)}"
+def chart_title(
+    asset: str | None, window_ms: int, end_ms: int, tz: tzinfo | None = None, locale: Locale = "en"
+) -> str:
+    """The title drawn in a chart (the end time in `tz`, UTC when None)."""
+    scope = asset or text(locale, "scope.all")
+    window = fmt.window_label(window_ms, locale)
+    return text(locale, "chart.image_title", scope=scope, window=window, end=_until(end_ms, tz))
 
 
-def top_title(window_ms: int, end_ms: int, tz: tzinfo | None = None) -> str:
-    return f"Most liquidated · {fmt.window_label(window_ms, 'en')} to {_until(end_ms, tz)}"
+def top_title(window_ms: int, end_ms: int, tz: tzinfo | None = None, locale: Locale = "en") -> str:
+    window = fmt.window_label(window_ms, locale)
+    return text(locale, "chart.image_top_title", window=window, end=_until(end_ms, tz))
 
 
 def chart_filename(asset: str | None, window_ms: int, end_ms: int, tz: tzinfo | None = None) -> str:

@@ -201,6 +201,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "risk.source": "Funding, open interest and ratios from the venues' public APIs; not investment advice.",
         "chart.title": "{scope} liquidations chart · last {window}",
         "chart.top_title": "Most liquidated chart · last {window}",
+        "chart.image_title": "{scope} liquidations · {window} to {end}",
+        "chart.image_top_title": "Most liquidated · {window} to {end}",
+        "chart.longs_up": "Longs liquidated (up)",
+        "chart.shorts_down": "Shorts liquidated (down)",
+        "chart.longs": "Longs liquidated",
+        "chart.shorts": "Shorts liquidated",
+        "chart.mark_price": "Mark price",
     },
     "zh": {
         "title.asset": "{asset} 爆仓 · 最近{window}",
@@ -397,6 +404,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "risk.source": "资金费率、持仓量和多空比来自交易所公开接口；不构成投资建议。",
         "chart.title": "{scope} 爆仓图 · 最近{window}",
         "chart.top_title": "爆仓排行图 · 最近{window}",
+        "chart.image_title": "{scope} 爆仓 · {window}，截至 {end}",
+        "chart.image_top_title": "爆仓排行 · {window}，截至 {end}",
+        "chart.longs_up": "多单爆仓（上）",
+        "chart.shorts_down": "空单爆仓（下）",
+        "chart.longs": "多单爆仓",
+        "chart.shorts": "空单爆仓",
+        "chart.mark_price": "标记价格",
     },
 }
 

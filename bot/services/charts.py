@@ -85,24 +85,24 @@ class ChartService:
         self, asset: str | None, window_ms: int, now_ms: int, locale: str, refresh_command: str, tz: str | None = None
     ) -> Reply:
         zone = zone_of(tz)
-        key = ("series", asset, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone))
-        rendered = await self._cached(key, self._series, asset, window_ms, now_ms, zone)
+        key = ("series", asset, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone), locale)
+        rendered = await self._cached(key, self._series, asset, window_ms, now_ms, zone, locale)
         return charts.chart_reply(rendered.summary, rendered.image, locale, refresh_command)
 
     async def top(
         self, window_ms: int, now_ms: int, locale: str, refresh_command: str, tz: str | None = None
     ) -> Reply:
-        rendered = await self._top_rendered(window_ms, now_ms, tz)
+        rendered = await self._top_rendered(window_ms, now_ms, tz, locale)
         return charts.top_chart_reply(rendered.summary, rendered.image, locale, refresh_command)
 
-    async def top_image(self, window_ms: int, now_ms: int, tz: str | None = None) -> Image:
+    async def top_image(self, window_ms: int, now_ms: int, tz: str | None = None, locale: str = "en") -> Image:
         """Just the `/chart top` picture (the digest attaches the day's)."""
-        return (await self._top_rendered(window_ms, now_ms, tz)).image
+        return (await self._top_rendered(window_ms, now_ms, tz, locale)).image
 
-    async def _top_rendered(self, window_ms: int, now_ms: int, tz: str | None) -> Rendered:
+    async def _top_rendered(self, window_ms: int, now_ms: int, tz: str | None, locale: str) -> Rendered:
         zone = zone_of(tz)
-        key = ("top", None, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone))
-        return await self._cached(key, self._top, window_ms, now_ms, zone)
+        key = ("top", None, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone), locale)
+        return await self._cached(key, self._top, window_ms, now_ms, zone, locale)
 
     async def _cached(self, key: tuple, build, *args) -> Rendered:
         found = self._cache.get(key)
@@ -124,20 +124,22 @@ class ChartService:
                 return points
         return []
 
-    async def _series(self, asset: str | None, window_ms: int, now_ms: int, zone: tzinfo | None) -> Rendered:
+    async def _series(
+        self, asset: str | None, window_ms: int, now_ms: int, zone: tzinfo | None, locale: str
+    ) -> Rendered:
         window = Window.trailing(window_ms, now_ms)
         summary = await self._queries.summary(asset, window)
         bars = await liquidation_bars(self._store, asset, window, step_for(window_ms))
         prices = await self._prices(asset, window) if asset is not None else []
-        title = charts.chart_title(asset, window_ms, now_ms, zone)
-        png = await asyncio.to_thread(charts.series_png, title, bars, prices, self._theme, zone)
+        title = charts.chart_title(asset, window_ms, now_ms, zone, locale)
+        png = await asyncio.to_thread(charts.series_png, title, bars, prices, self._theme, zone, locale)
         self.renders += 1
         return Rendered(summary, Image(png, charts.chart_filename(asset, window_ms, now_ms, zone)))
 
-    async def _top(self, window_ms: int, now_ms: int, zone: tzinfo | None) -> Rendered:
+    async def _top(self, window_ms: int, now_ms: int, zone: tzinfo | None, locale: str) -> Rendered:
         summary = await self._queries.summary(None, Window.trailing(window_ms, now_ms))
-        title = charts.top_title(window_ms, now_ms, zone)
-        png = await asyncio.to_thread(charts.top_png, title, summary.by_asset, self._theme)
+        title = charts.top_title(window_ms, now_ms, zone, locale)
+        png = await asyncio.to_thread(charts.top_png, title, summary.by_asset, self._theme, locale)
         self.renders += 1
         filename = charts.chart_filename(None, window_ms, now_ms, zone).replace("liqbot-all", "liqbot-top")
         return Rendered(summary, Image(png, filename))

@@ -53,8 +53,8 @@ OnScheduleChange = Callable[[DigestSchedule], object]
 # risk_note(asset, now_ms, locale): the one-line leverage note, None without market data (sync or async).
 RiskNoteOf = Callable[[str, int, str], Awaitable[str | None] | str | None]
 RISK_NOTE_ASSETS = ("BTC",)  # always noted (when there is data); the dominant asset joins them
-# chart_of(end_ms, tz): the 24 h /chart top picture ending at `end_ms`, drawn in `tz`.
-ChartOf = Callable[[int, str], Awaitable[Image | None]]
+# chart_of(end_ms, tz, locale): the 24 h /chart top picture ending at `end_ms`, drawn in `tz`.
+ChartOf = Callable[[int, str, str], Awaitable[Image | None]]
 
 
 
@@ -243,15 +243,15 @@ class DigestService:
                 notes.append(text(locale, "digest.risk_note", asset=asset, note=note))
         return notes
 
-    async def chart(self, end_ms: int, tz: str) -> Image | None:
+    async def chart(self, end_ms: int, tz: str, locale: str = "en") -> Image | None:
         """The day's picture for digests ending at `end_ms` in `tz` (cached; None without one)."""
         if self._chart_of is None:
             return None
-        key = (end_ms, tz)
+        key = (end_ms, tz, locale)
         if key in self._charts:
             return self._charts[key]
         try:
-            image = await self._chart_of(end_ms, tz)
+            image = await self._chart_of(end_ms, tz, locale)
         except Exception:
             log.exception("digests: the chart for %s failed; sending without it", tz)
             return None  # not cached: the next group may try again
@@ -289,7 +289,7 @@ class DigestService:
         for (locale, end_ms, local_date, chart_tz), chat_keys in groups.items():
             reply = await self.compose(locale, end_ms, local_date)
             if chart_tz is not None:
-                image = await self.chart(end_ms, chart_tz)
+                image = await self.chart(end_ms, chart_tz, locale)
                 if image is not None:
                     reply = replace(reply, image=image)
             sent += await self._notifier.deliver(chat_keys, reply)
