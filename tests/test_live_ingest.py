@@ -154,9 +154,9 @@ async def test_live_feeds_store_frames_once_and_flush_on_shutdown(store):
 
 
 async def test_soak_ten_minutes_of_random_drops(store):
-    """10 virtual minutes at 100x: frames every 0.5 s, the venue drops the
+    """10 virtual minutes at 50x: frames every 0.5 s, the venue drops the
     connection at random (and sometimes refuses the next handshake)."""
-    clock = VirtualClock(100)  # 6 s real; faster makes a loaded CI machine's jitter matter
+    clock = VirtualClock(50)  # 12 s real; faster makes a loaded CI machine's jitter matter
     rng = random.Random(20250615)
     tuning = RunnerTuning(healthy_after_s=5.0, unavailable_backoff_s=3.0, batch_events=50, batch_ms=2000)
     async with FakeVenueServer("binance", "usdm") as server:
@@ -177,7 +177,10 @@ async def test_soak_ten_minutes_of_random_drops(store):
             spec = LiquidationSpec("binance", "usdm", "BTCUSDT", rng.choice([Side.LONG, Side.SHORT]),
                                    60_000.0, round(0.001 * n, 3), clock.now_ms())
             (delivered if await server.broadcast(frame_for(spec)) else lost).append(spec)
-            if server.open_connections and rng.random() < 1 / 60:
+            # Drop only connections the runner has seen open: a drop in the instant
+            # between the server's accept and the client's is a failed connect, not a gap.
+            live = ingest.live_states().get(("binance", "usdm"), ("",))[0] == "live"
+            if server.open_connections and live and rng.random() < 1 / 60:
                 if rng.random() < 0.3:
                     server.refusals.append((503, {}))
                 drops.append(clock.now_ms())
@@ -199,7 +202,7 @@ async def test_soak_ten_minutes_of_random_drops(store):
 
     spans = await stored_spans(store, "binance", "usdm")
     assert len(spans) == len(drops) + 1  # every disconnect is a hole between spans
-    tolerance_ms = 2_000  # scheduling jitter between the fake and the runner: 20 ms real at 100x
+    tolerance_ms = 2_000  # scheduling jitter between the fake and the runner: 40 ms real at 50x
     for (_, gap_start), (gap_end, _), dropped_at in zip(spans, spans[1:], drops):
         assert abs(gap_start - dropped_at) <= tolerance_ms
         assert gap_end > gap_start
