@@ -162,14 +162,14 @@ async def run_bot(
     console, each supervised, until cancelled (SIGINT/SIGTERM). Pending writes
     are flushed on the way out."""
     store_path = db_path or config.storage.path
-    http = make_client(config)
     # The query service reports the feeds' live states; the feeds are built after
     # the app (they feed its alert service), so it reads them through this closure.
     app = await App.open(config, secrets, store_path, live_states=lambda: feeds.live_states())
-    extra_sinks = [app.alerts] if config.alerts.enabled else []
-    feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
+    http = make_client(config)
     scheduler = DigestScheduler(app.digests, now_ms=app.clock_ms)
     try:
+        extra_sinks = [app.alerts] if config.alerts.enabled else []
+        feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
         async with asyncio.TaskGroup() as group:
             group.create_task(supervise("notifier", app.notifier.run))
             if config.alerts.enabled:
