@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from itertools import takewhile
@@ -31,14 +32,18 @@ class QueryService:
         self._store = store
         self._monotonic = monotonic
         self._assets: list[str] = []
+        self._locales: dict[str, str | None] = {}
         self._assets_until = float("-inf")
         # (venue, stream) -> (state, last frame ms) from the running feeds, if any.
         self._live_states = live_states
 
     async def summary(self, asset: str | None, window: Window) -> Summary:
-        rows = await self._store.totals(asset, window)
-        largest = await self._store.largest(asset, window, 1)
-        spans, preceding = await self._history(asset, window)
+        # Queued together, the reader thread runs them back to back.
+        rows, largest, (spans, preceding) = await asyncio.gather(
+            self._store.totals(asset, window),
+            self._store.largest(asset, window, 1),
+            self._history(asset, window),
+        )
         return summarize(asset, window, rows, largest[0] if largest else None, spans, preceding)
 
     async def _history(self, asset: str | None, window: Window) -> tuple[list[RecordedSpan], list[float]]:
@@ -77,10 +82,14 @@ class QueryService:
         return self._assets
 
     async def chat_locale(self, chat_key: str) -> str | None:
-        return await self._store.chat_locale(chat_key)
+        """Every command asks; the answer only changes through `set_chat_locale`."""
+        if chat_key not in self._locales:
+            self._locales[chat_key] = await self._store.chat_locale(chat_key)
+        return self._locales[chat_key]
 
     async def set_chat_locale(self, chat_key: str, locale: str, now_ms: int) -> None:
         await self._store.set_chat_locale(chat_key, locale, now_ms)
+        self._locales[chat_key] = locale
 
     async def status(self, now_ms: int) -> StatusReport:
         stats = await self._store.stats()
