@@ -32,7 +32,6 @@ class QueryService:
         self._store = store
         self._monotonic = monotonic
         self._assets: list[str] = []
-        self._locales: dict[str, str | None] = {}
         self._assets_until = float("-inf")
         # (venue, stream) -> (state, last frame ms) from the running feeds, if any.
         self._live_states = live_states
@@ -82,14 +81,10 @@ class QueryService:
         return self._assets
 
     async def chat_locale(self, chat_key: str) -> str | None:
-        """Every command asks; the answer only changes through `set_chat_locale`."""
-        if chat_key not in self._locales:
-            self._locales[chat_key] = await self._store.chat_locale(chat_key)
-        return self._locales[chat_key]
+        return await self._store.chat_locale(chat_key)
 
     async def set_chat_locale(self, chat_key: str, locale: str, now_ms: int) -> None:
         await self._store.set_chat_locale(chat_key, locale, now_ms)
-        self._locales[chat_key] = locale
 
     async def status(self, now_ms: int) -> StatusReport:
         stats = await self._store.stats()

@@ -169,6 +169,7 @@ class Store:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        self._chat_locales: dict[str, str | None] = {}
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -282,6 +283,7 @@ class Store:
                 " updated_ms = excluded.updated_ms",
                 (chat_key, locale, now_ms),
             )
+            self._chat_locales[chat_key] = locale
 
     async def set_chat_active(self, chat_key: str, active: bool, now_ms: int) -> None:
         async with self._write_lock:
@@ -295,9 +297,13 @@ class Store:
     # -- reads ----------------------------------------------------------
 
     async def chat_locale(self, chat_key: str) -> str | None:
-        cursor = await self._reader.execute("SELECT locale FROM chats WHERE chat_key = ?", (chat_key,))
-        row = await cursor.fetchone()
-        return row[0] if row else None
+        """Every command asks, and only `set_chat_locale` changes it: cached."""
+        if chat_key not in self._chat_locales:
+            cursor = await self._reader.execute("SELECT locale FROM chats WHERE chat_key = ?", (chat_key,))
+            row = await cursor.fetchone()
+            # setdefault: a /lang that landed while this read was in flight wins.
+            self._chat_locales.setdefault(chat_key, row[0] if row else None)
+        return self._chat_locales[chat_key]
 
     async def chat_active(self, chat_key: str) -> bool:
         cursor = await self._reader.execute("SELECT active FROM chats WHERE chat_key = ?", (chat_key,))
