@@ -295,6 +295,9 @@ def test_okx_parsers_on_documented_examples():
     }
     # No price for the fallback: left out rather than guessed.
     assert parse_okx_open_interest(OKX_OPEN_INTEREST_DOC, ["ETH"]) == {}
+    # An entry whose instId is not a string is an untracked instrument, not a crash.
+    odd = {"code": "0", "msg": "", "data": [{"instId": ["BTC-USDT-SWAP"], "markPx": "1"}]}
+    assert parse_okx_mark_price(odd, ["BTC"]) == {}
     rate, interval = parse_okx_funding_rate(OKX_FUNDING_RATE_DOC, "BTC-USDT-SWAP")
     assert rate == pytest.approx(0.0000792386885340)
     assert interval == 8.0

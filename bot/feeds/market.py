@@ -35,7 +35,7 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -150,6 +150,19 @@ def _funding(value: object, what: str) -> float:
     return number
 
 
+def _tracked(
+    entries: Iterable[object], wanted: Mapping[str, str], key: str, what: str
+) -> Iterator[tuple[str, str, dict]]:
+    """(asset, instrument, entry) for the entries of tracked instruments; the rest
+    are skipped. A non-string instrument id is untracked, never a crash."""
+    for entry in entries:
+        entry = _object(entry, what)
+        instrument = entry.get(key)
+        asset = wanted.get(instrument) if type(instrument) is str else None
+        if asset is not None:
+            yield asset, instrument, entry
+
+
 def _object(value: object, what: str) -> dict:
     if type(value) is not dict:
         raise MarketDataError(f"{what} is not an object: {shown(value)}")
@@ -218,12 +231,7 @@ def parse_binance_premium_index(
     wanted = {binance_symbol(asset): asset for asset in assets}
     intervals = interval_hours or {}
     samples: dict[str, MarketSample] = {}
-    for entry in entries:
-        entry = _object(entry, "premiumIndex entry")
-        symbol = entry.get("symbol")
-        asset = wanted.get(symbol) if type(symbol) is str else None
-        if asset is None:
-            continue
+    for asset, symbol, entry in _tracked(entries, wanted, "symbol", "premiumIndex entry"):
         samples[asset] = MarketSample(
             venue=BINANCE,
             asset=asset,
@@ -289,12 +297,7 @@ def parse_bybit_tickers(body: object, assets: Iterable[str], at_ms: int) -> dict
     entries = _list(_bybit_result(body, "tickers").get("list"), "tickers list")
     wanted = {bybit_symbol(asset): asset for asset in assets}
     samples: dict[str, MarketSample] = {}
-    for entry in entries:
-        entry = _object(entry, "tickers entry")
-        symbol = entry.get("symbol")
-        asset = wanted.get(symbol) if type(symbol) is str else None
-        if asset is None:
-            continue
+    for asset, symbol, entry in _tracked(entries, wanted, "symbol", "tickers entry"):
         funding = _optional_number(entry.get("fundingRate"), f"{symbol} fundingRate")
         if funding is not None:
             funding = _funding(funding, f"{symbol} fundingRate")
@@ -342,11 +345,8 @@ def parse_okx_mark_price(body: object, assets: Iterable[str]) -> dict[str, float
     """`GET /api/v5/public/mark-price?instType=SWAP`: asset -> mark price."""
     wanted = {okx_inst_id(asset): asset for asset in assets}
     prices: dict[str, float] = {}
-    for entry in _okx_data(body, "mark-price"):
-        entry = _object(entry, "mark-price entry")
-        asset = wanted.get(entry.get("instId"))  # type: ignore[arg-type]
-        if asset is not None:
-            prices[asset] = _positive(entry.get("markPx"), f"{entry['instId']} markPx")
+    for asset, inst_id, entry in _tracked(_okx_data(body, "mark-price"), wanted, "instId", "mark-price entry"):
+        prices[asset] = _positive(entry.get("markPx"), f"{inst_id} markPx")
     return prices
 
 
@@ -361,12 +361,8 @@ def parse_okx_open_interest(
     wanted = {okx_inst_id(asset): asset for asset in assets}
     prices = mark_prices or {}
     values: dict[str, float] = {}
-    for entry in _okx_data(body, "open-interest"):
-        entry = _object(entry, "open-interest entry")
-        inst_id = entry.get("instId")
-        asset = wanted.get(inst_id)  # type: ignore[arg-type]
-        if asset is None:
-            continue
+    entries = _okx_data(body, "open-interest")
+    for asset, inst_id, entry in _tracked(entries, wanted, "instId", "open-interest entry"):
         usd = _optional_number(entry.get("oiUsd"), f"{inst_id} oiUsd")
         if usd is None:
             in_base = _optional_number(entry.get("oiCcy"), f"{inst_id} oiCcy")
