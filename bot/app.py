@@ -16,7 +16,7 @@ from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.risk import liq_with_risk_note, risk_handlers
 from bot.config import Config, Secrets
 from bot.core.alerts import Caps, EngineSettings
-from bot.core.clock import wall_clock_ms
+from bot.plumbing.clock import wall_clock_ms
 from bot.core.models import DAY_MS, HOUR_MS
 from bot.core.ratelimit import RateLimit
 from bot.feeds.market import MarketPoller, make_client

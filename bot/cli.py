@@ -16,7 +16,7 @@ from pathlib import Path
 from bot import __version__
 from bot.adapters.console import run_console
 from bot.app import App, run_bot
-from bot.core.clock import wall_clock_ms
+from bot.plumbing.clock import wall_clock_ms
 from bot.config import ConfigError, Secrets, load_config
 from bot.logsetup import install_logging
 from bot.services.ingest import replay

@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Iterable
 
-from bot.core.redact import RedactSecrets
+from bot.plumbing.redact import RedactSecrets
 
 
 def install_logging(level: str, secrets: Iterable[str] = (), stream=None) -> logging.Handler:

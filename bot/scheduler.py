@@ -19,7 +19,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.core.clock import wall_clock_ms
+from bot.plumbing.clock import wall_clock_ms
 from bot.core.alerts import DigestSchedule
 from bot.services.digests import DigestService
 

@@ -20,7 +20,7 @@ from bot.core.alerts import (
     RuleKind,
     RuleState,
 )
-from bot.core.delivery import DestinationGone
+from bot.plumbing.delivery import DestinationGone
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
 from bot.feeds import binance
 from bot.replies.locales import text

@@ -13,7 +13,7 @@ from bot.commands.alerts import alert_handlers
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.core.alerts import DigestSchedule, due_digest
-from bot.core.delivery import DestinationGone
+from bot.plumbing.delivery import DestinationGone
 from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side
 from bot.replies import numbers as fmt
 from bot.replies.locales import text

@@ -18,7 +18,7 @@ from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS
 from bot.commands.risk import risk_handlers
 from bot.config import DiscordConfig
-from bot.core.delivery import DestinationGone
+from bot.plumbing.delivery import DestinationGone
 from bot.core.models import HOUR_MS, MINUTE_MS, Side
 from bot.replies.model import Image, Paragraph, Reply, Tone, line
 from bot.replies.render_discord import EMBEDS_PER_MESSAGE, MESSAGE_TOTAL_LIMIT, TONE_COLOUR, render_discord

@@ -20,7 +20,7 @@ from bot.commands.dispatch import Dispatcher
 from bot.commands.risk import risk_handlers
 from bot.commands.registry import COMMANDS
 from bot.config import TelegramConfig
-from bot.core.delivery import DestinationGone
+from bot.plumbing.delivery import DestinationGone
 from bot.core.models import DAY_MS, HOUR_MS, Side
 from bot.logsetup import install_logging
 from bot.replies import numbers as fmt

@@ -50,7 +50,7 @@ from bot.commands.dispatch import Dispatcher
 from bot.commands.parse import LOCALES
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS, ArgKind, CommandSpec
-from bot.core.delivery import DestinationGone
+from bot.plumbing.delivery import DestinationGone
 from bot.replies.model import Reply
 from bot.replies.render_discord import render_discord
 

@@ -64,8 +64,8 @@ from telegram.request import HTTPXRequest
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS, find
-from bot.core.delivery import DestinationGone
-from bot.core.redact import RedactSecrets
+from bot.plumbing.delivery import DestinationGone
+from bot.plumbing.redact import RedactSecrets
 from bot.replies.layout import utf16_len
 from bot.replies.model import Reply
 from bot.replies.render_plain import render_plain

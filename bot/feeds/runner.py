@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bot.core.clock import wall_clock_ms
+from bot.plumbing.clock import wall_clock_ms
 from bot.core.models import LiquidationEvent
 from bot.feeds.errors import FrameError, UnknownInstrument
 from bot.feeds.instruments import ContractBook

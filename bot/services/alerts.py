@@ -21,7 +21,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.core.clock import wall_clock_ms
+from bot.plumbing.clock import wall_clock_ms
 from bot.core.alerts import (
     MAX_ALERT_WINDOW_MS,
     AlertEngine,

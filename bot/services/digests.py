@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from itertools import takewhile
 
-from bot.core.clock import wall_clock_ms
+from bot.plumbing.clock import wall_clock_ms
 from bot.core.alerts import DIGEST_GRACE_MS, DigestSchedule, due_digest, latest_slot
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Summary, coverage_of, summarize

@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.core.clock import wall_clock_ms
-from bot.core.delivery import DestinationGone
+from bot.plumbing.clock import wall_clock_ms
+from bot.plumbing.delivery import DestinationGone
 from bot.replies.model import Reply
 from bot.replies.render_plain import render_plain
 
