@@ -228,9 +228,9 @@ async def test_a_chat_with_a_digest_zone_gets_its_charts_in_that_zone(store, mon
     drawn = []
     real_series_png = charts.series_png
 
-    def spy(title, bars, prices=(), theme_name="dark", tz=None, locale="en"):
+    def spy(title, bars, prices=(), theme_name="dark", tz=None, locale="en", **kwargs):
         drawn.append((title, charts.axis_label(tz, NOW)))
-        return real_series_png(title, bars, prices, theme_name, tz, locale)
+        return real_series_png(title, bars, prices, theme_name, tz, locale, **kwargs)
 
     monkeypatch.setattr(charts, "series_png", spy)
     queries = QueryService(store)
@@ -263,3 +263,60 @@ async def test_an_unknown_zone_or_a_failing_lookup_charts_in_utc(store):
         reply = await dispatcher.handle("/chart top", Caller("telegram", "telegram:-100", "telegram:1"))
         assert reply.image is not None
     assert service.renders == 1  # both drawn in UTC: one cache entry
+
+
+def drawn_texts(figure) -> list[str]:
+    """Every piece of text a reader sees on a figure: labels, ticks, legends, notes."""
+    texts = [t.get_text() for t in figure.findobj(lambda artist: hasattr(artist, "get_text"))]
+    return [t for t in texts if t]
+
+
+@pytest.mark.parametrize("locale, says", [("en", "No liquidations recorded"), ("zh", "没有记录到爆仓")])
+def test_an_empty_window_says_so_instead_of_a_one_dollar_axis(locale, says):
+    quiet = [Bar(NOW - HOUR_MS + k * MINUTE_MS, NOW - HOUR_MS + (k + 1) * MINUTE_MS, 0.0, 0.0, 0) for k in range(60)]
+    texts = drawn_texts(charts.series_figure("BTC", quiet, (), "dark", None, locale))
+    assert any(says in t for t in texts)
+    assert not any("$1" in t or "1美元" in t for t in texts)
+
+
+@pytest.mark.parametrize(
+    "window_ms, locale, width",
+    [(4 * HOUR_MS, "en", "5-minute bars"), (DAY_MS, "en", "30-minute bars"), (7 * DAY_MS, "en", "4-hour bars"),
+     (4 * HOUR_MS, "zh", "每柱5分钟"), (7 * DAY_MS, "zh", "每柱4小时")],
+)
+async def test_the_axis_states_the_bar_width(store, window_ms, locale, width):
+    await seed(store)
+    bars = await liquidation_bars(store, "BTC", Window.trailing(window_ms, NOW), step_for(window_ms))
+    figure = charts.series_figure("BTC", bars, (), "dark", None, locale)
+    assert width in figure.axes[0].get_xlabel()
+
+
+async def test_unrecorded_stretches_are_shaded_and_labelled(store):
+    """The seeded store records from NOW - 3d; a 7-day chart has 4 days not recorded."""
+    await seed(store)
+    queries = QueryService(store)
+    summary = await queries.summary("BTC", Window.trailing(7 * DAY_MS, NOW))
+    assert summary.coverage.unrecorded == ((NOW - 7 * DAY_MS, NOW - 3 * DAY_MS),)
+    bars = await liquidation_bars(store, "BTC", summary.window, step_for(7 * DAY_MS))
+    for locale, label in (("en", "Not recorded"), ("zh", "未记录")):
+        figure = charts.series_figure("BTC", bars, (), "dark", None, locale, unrecorded=summary.coverage.unrecorded)
+        legend = figure.axes[0].get_legend()
+        assert label in [t.get_text() for t in legend.get_texts()]
+    fully_recorded = charts.series_figure("BTC", bars, (), "dark", None, "en")
+    assert "Not recorded" not in [t.get_text() for t in fully_recorded.axes[0].get_legend().get_texts()]
+
+
+def test_chinese_amount_axes_use_wan_and_yi():
+    bars = [Bar(NOW - HOUR_MS, NOW, 250_000_000.0, 120_000_000.0, 12)]
+    figure = charts.series_figure("BTC", bars, (), "dark", None, "zh")
+    figure.canvas.draw()  # tick labels exist once drawn
+    ticks = [t.get_text() for t in figure.axes[0].get_yticklabels() if t.get_text()]
+    assert any("亿" in t for t in ticks) and not any("$" in t or "M" in t for t in ticks)
+
+
+def test_the_font_cache_message_never_reaches_the_console(caplog):
+    import logging
+
+    charts.empty_png("dark")  # loads matplotlib the way the first /chart does
+    logging.getLogger("matplotlib.font_manager").warning("Matplotlib is building the font cache; this may take a moment.")
+    assert "font cache" not in caplog.text

@@ -102,6 +102,7 @@ class Coverage:
     covered_ms: int
     first_recorded_ms: int | None  # start of the earliest span touching the window
     gaps: tuple[tuple[int, int], ...]  # unrecorded ranges between recorded spans
+    unrecorded: tuple[tuple[int, int], ...] = ()  # every unrecorded range of the window, edges included
 
     @property
     def fraction(self) -> float:
@@ -138,11 +139,14 @@ def coverage_of(window: Window, spans: Iterable[RecordedSpan]) -> Coverage:
     merged = merge_ranges(clipped)
     first = min((s.start_ms for s in spans), default=None) if merged else None
     gaps = tuple((a_end, b_start) for (_, a_end), (b_start, _) in zip(merged, merged[1:]))
+    edges = [window.start_ms, *(edge for span in merged for edge in span), window.end_ms]
+    unrecorded = tuple((start, end) for start, end in zip(edges[::2], edges[1::2]) if end > start)
     return Coverage(
         window=window,
         covered_ms=sum(e - s for s, e in merged),
         first_recorded_ms=first,
         gaps=gaps,
+        unrecorded=unrecorded,
     )
 
 

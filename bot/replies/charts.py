@@ -10,14 +10,17 @@ Pure: data in, bytes out. Figures are built with `matplotlib.figure.Figure`
 
 Sized for a phone (1280x800 px, large fonts), dark or light theme, time
 axis and title times in a given zone (`tz`, a `zoneinfo` zone; UTC by
-default), the axis labelled with the zone's name and UTC offset. Chart text
-is English (the bundled fonts have no CJK glyphs); the caption Reply carries
-the locale.
+default), the axis labelled with the zone's name, UTC offset and bar width.
+Ranges liqbot was not recording are shaded and labelled, so a quiet stretch
+and a gap in the recording never look alike; a window without a single
+liquidation says so instead of drawing an empty axis. Labels and amounts are
+in the chart's locale (zh amounts in 万/亿).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -28,7 +31,7 @@ from importlib.resources import files
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from bot.core.models import DAY_MS
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
 from bot.core.summary import Split, Summary
 from bot.replies import numbers as fmt
 from bot.replies.compose import coverage_notes, tone_of
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
 @cache
 def _mpl() -> SimpleNamespace:
     """matplotlib, loaded on the first chart: importing it costs ~0.5 s of start-up."""
+    # "Matplotlib is building the font cache" is a WARNING on the first run:
+    # it would interrupt the console for something the user need not act on.
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     import matplotlib
 
     matplotlib.use("Agg")  # before anything else of matplotlib: never a display
@@ -118,8 +124,24 @@ def axis_label(tz: tzinfo | None, at_ms: int) -> str:
     return offset if name in ("UTC", offset) else f"{name} ({offset})"
 
 
-def _usd_axis(value: float, _position=None) -> str:
-    return fmt.usd(abs(float(value)), "en").replace(".00", "")  # ticks arrive as numpy floats; $20M not $20.00M
+def _usd_axis(locale: Locale):
+    def tick(value: float, _position=None) -> str:
+        # Ticks arrive as numpy floats; "$20M" reads better than "$20.00M" on an axis.
+        return fmt.usd(abs(float(value)), locale).replace(".00", "")
+
+    return tick
+
+
+_BAR_UNITS = ((DAY_MS, {"en": "day", "zh": "天"}), (HOUR_MS, {"en": "hour", "zh": "小时"}), (MINUTE_MS, {"en": "minute", "zh": "分钟"}))
+
+
+def bar_width(width_ms: int, locale: Locale) -> str:
+    """How long one bar is, as the axis states it: "5-minute" (zh "5分钟")."""
+    for unit_ms, names in _BAR_UNITS:
+        if width_ms >= unit_ms and width_ms % unit_ms == 0:
+            count = width_ms // unit_ms
+            return f"{count}-{names['en']}" if locale == "en" else f"{count}{names['zh']}"
+    return fmt.duration(width_ms, locale)
 
 
 def _figure(theme: Theme) -> Figure:
@@ -160,16 +182,41 @@ def _thin(points: Sequence[tuple[int, float]], limit: int) -> Sequence[tuple[int
     return [*points[::stride], points[-1]]
 
 
-def series_png(
+def _shade_unrecorded(axes, unrecorded: Sequence[tuple[int, int]], theme: Theme, locale: Locale) -> None:
+    for index, (start_ms, end_ms) in enumerate(unrecorded):
+        start = _mpl().dates.date2num(_utc(start_ms))
+        axes.axvspan(
+            start, _mpl().dates.date2num(_utc(end_ms)), color=theme.grid, alpha=0.45, linewidth=0,
+            hatch="//", label=text(locale, "chart.not_recorded") if index == 0 else None, zorder=0,
+        )
+
+
+def _say_empty(axes, theme: Theme, locale: Locale) -> None:
+    axes.set_yticks([])
+    axes.text(
+        0.5, 0.5, text(locale, "chart.no_liquidations"), transform=axes.transAxes,
+        ha="center", va="center", color=theme.text, fontsize=TITLE_SIZE,
+    )
+
+
+def series_png(*args, **kwargs) -> bytes:
+    """`series_figure` drawn as PNG bytes."""
+    return _png(series_figure(*args, **kwargs))
+
+
+def series_figure(
     title: str,
     bars: Sequence[BarLike],
     prices: Sequence[tuple[int, float]] = (),
     theme_name: str = "dark",
     tz: tzinfo | None = None,
     locale: Locale = "en",
-) -> bytes:
+    *,
+    unrecorded: Sequence[tuple[int, int]] = (),
+) -> Figure:
     """Mirrored long/short bars per interval, with the mark price line if given;
-    times on the axis in `tz` (UTC when None), labels in `locale`."""
+    times on the axis in `tz` (UTC when None), labels in `locale`; the
+    `unrecorded` (start_ms, end_ms) ranges shaded."""
     theme = THEMES[theme_name]
     figure = _figure(theme)
     axes = figure.add_subplot(1, 1, 1)
@@ -181,16 +228,24 @@ def series_png(
     axes.bar(starts, longs, widths, align="edge", color=theme.longs, label=text(locale, "chart.longs_up"), linewidth=0)
     axes.bar(starts, shorts, widths, align="edge", color=theme.shorts, label=text(locale, "chart.shorts_down"), linewidth=0)
     axes.axhline(0, color=theme.text, linewidth=1)
-    peak = max([*longs, *(-s for s in shorts), 1.0])
-    axes.set_ylim(-peak * 1.15, peak * 1.15)
-    axes.yaxis.set_major_formatter(_mpl().FuncFormatter(_usd_axis))
+    _shade_unrecorded(axes, unrecorded, theme, locale)
+    peak = max([*longs, *(-s for s in shorts), 0.0])
+    if peak > 0:
+        axes.set_ylim(-peak * 1.15, peak * 1.15)
+        axes.yaxis.set_major_formatter(_mpl().FuncFormatter(_usd_axis(locale)))
+    else:
+        _say_empty(axes, theme, locale)
     span_ms = (bars[-1].end_ms - bars[0].start_ms) if bars else DAY_MS
     zone = tz or UTC
     axes.xaxis.set_major_locator(_mpl().dates.AutoDateLocator(minticks=3, maxticks=7, tz=zone))
     axes.xaxis.set_major_formatter(_mpl().dates.DateFormatter("%H:%M" if span_ms <= 2 * DAY_MS else "%m-%d", tz=zone))
     if bars:
         axes.set_xlim(starts[0], starts[-1] + widths[-1])
-    axes.set_xlabel(axis_label(tz, bars[-1].end_ms if bars else 0), color=theme.text, fontsize=FONT_SIZE)
+    zone_label = axis_label(tz, bars[-1].end_ms if bars else 0)
+    if bars:
+        width_ms = max(b.end_ms - b.start_ms for b in bars)  # the edge bars may be partial
+        zone_label = text(locale, "chart.axis", zone=zone_label, width=bar_width(width_ms, locale))
+    axes.set_xlabel(zone_label, color=theme.text, fontsize=FONT_SIZE)
     handles, labels = axes.get_legend_handles_labels()
     if prices:
         shown = _thin(prices, MAX_PRICE_POINTS)
@@ -211,7 +266,7 @@ def series_png(
     _legend(price_axes if prices else axes, handles, labels, "upper left", theme)
     axes.set_title(title, color=theme.text, fontsize=TITLE_SIZE, loc="left", pad=14)
     figure.tight_layout()
-    return _png(figure)
+    return figure
 
 
 def top_png(title: str, splits: Sequence[Split], theme_name: str = "dark", locale: Locale = "en") -> bytes:
@@ -234,7 +289,7 @@ def top_png(title: str, splits: Sequence[Split], theme_name: str = "dark", local
         )
     peak = max([s.total_usd for s in shown] + [1.0])
     axes.set_xlim(0, peak * 1.25)
-    axes.xaxis.set_major_formatter(_mpl().FuncFormatter(_usd_axis))
+    axes.xaxis.set_major_formatter(_mpl().FuncFormatter(_usd_axis(locale)))
     handles, labels = axes.get_legend_handles_labels()
     _legend(axes, handles, labels, "lower right", theme)
     axes.set_title(title, color=theme.text, fontsize=TITLE_SIZE, loc="left", pad=14)

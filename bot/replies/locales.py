@@ -208,6 +208,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "chart.longs": "Longs liquidated",
         "chart.shorts": "Shorts liquidated",
         "chart.mark_price": "Mark price",
+        "chart.axis": "{zone} · {width} bars",
+        "chart.not_recorded": "Not recorded",
+        "chart.no_liquidations": "No liquidations recorded in this window",
     },
     "zh": {
         "title.asset": "{asset} 爆仓 · 最近{window}",
@@ -411,6 +414,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "chart.longs": "多单爆仓",
         "chart.shorts": "空单爆仓",
         "chart.mark_price": "标记价格",
+        "chart.axis": "{zone} · 每柱{width}",
+        "chart.not_recorded": "未记录",
+        "chart.no_liquidations": "此时段没有记录到爆仓",
     },
 }
 

@@ -132,7 +132,12 @@ class ChartService:
         bars = await liquidation_bars(self._store, asset, window, step_for(window_ms))
         prices = await self._prices(asset, window) if asset is not None else []
         title = charts.chart_title(asset, window_ms, now_ms, zone, locale)
-        png = await asyncio.to_thread(charts.series_png, title, bars, prices, self._theme, zone, locale)
+        # A gap shorter than a bar is not worth shading: the bar already says little about it.
+        step_ms = step_for(window_ms)
+        unrecorded = [(s, e) for s, e in summary.coverage.unrecorded if e - s >= step_ms]
+        png = await asyncio.to_thread(
+            charts.series_png, title, bars, prices, self._theme, zone, locale, unrecorded=unrecorded
+        )
         self.renders += 1
         return Rendered(summary, Image(png, charts.chart_filename(asset, window_ms, now_ms, zone)))
 
