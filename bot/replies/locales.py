@@ -79,7 +79,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.unknown_command": "Unknown command /{name}.",
         "error.did_you_mean": "Did you mean {suggestion}?",
         "error.unknown_asset": "Unknown asset {asset}.",
-        "error.no_assets_yet": "No assets are recorded yet.",
         "error.bad_window": "Bad window {window}: use 1h, 4h, 12h, 24h, 7d or Nm/Nh/Nd up to 30d.",
         "error.window_too_long": "Window {window} is longer than 30d.",
         "error.bad_locale": "Unknown language {locale}: use en or zh.",
@@ -285,7 +284,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.unknown_command": "未知命令 /{name}。",
         "error.did_you_mean": "你是不是想输入 {suggestion}？",
         "error.unknown_asset": "未知币种 {asset}。",
-        "error.no_assets_yet": "尚未记录任何币种。",
         "error.bad_window": "时间窗口 {window} 无效：请用 1h、4h、12h、24h、7d 或 Nm/Nh/Nd（最长 30d）。",
         "error.window_too_long": "时间窗口 {window} 超过 30 天。",
         "error.bad_locale": "未知语言 {locale}：请用 en 或 zh。",
@@ -420,5 +418,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
-def text(locale: Locale, key: str, **values: object) -> str:
+def text(locale: Locale, key: str, /, **values: object) -> str:
+    # Positional-only, so a message may have placeholders named `locale` or `key`.
     return MESSAGES[locale][key].format(**values)
