@@ -86,7 +86,7 @@ async def test_restart_inside_the_grace_catches_up_once_outside_it_skips(digests
     assert await digests.send_due(now + 1000) == 0  # a second catch-up: nothing
     store = AlertsStore(digests._store)
     assert (await store.digest("telegram:1")).last_sent_local_date == "2025-03-21"
-    assert (await store.digest("telegram:2")).last_sent_local_date == "2025-03-20"
+    assert (await store.digest("telegram:2")).last_sent_local_date is None  # nothing was ever sent
 
 
 async def test_setting_a_time_already_passed_today_waits_for_tomorrow(digests):
@@ -177,6 +177,18 @@ async def test_the_digest_command(digests, store):
     assert "Daily liquidation digest" in preview
     assert text("en", "digest.off") in await say("/digest off")
     assert text("en", "digest.status_off") in await say("/digest status")
+
+
+async def test_status_right_after_on_claims_no_send_and_today_stays_skipped(digests, store):
+    digests.clock[0] = utc_ms(2025, 3, 21, 12)  # 13:00 in Berlin: today's 08:00 has passed
+    dispatcher = Dispatcher(QueryService(store), lambda: digests.clock[0], features=alert_handlers(digests=digests))
+    admin = Caller("telegram", "telegram:-100", "telegram:1", is_group=True)
+    await dispatcher.handle("/digest on 08:00 Europe/Berlin", admin)
+    status = render_plain(await dispatcher.handle("/digest status", admin))
+    assert text("en", "digest.status_on", time="08:00", tz="Europe/Berlin", last=text("en", "digest.never")) in status
+    assert await digests.send_due(utc_ms(2025, 3, 21, 12, 1)) == 0  # no "missed" digest for today
+    assert await digests.send_due(utc_ms(2025, 3, 22, 7, 0)) == 1  # tomorrow's 08:00 Berlin
+    assert "last sent: 2025-03-22" in render_plain(await dispatcher.handle("/digest status", admin))
 
 
 async def test_the_scheduler_registers_at_start_and_reregisters_on_change(digests):

@@ -654,6 +654,7 @@ class DigestSchedule:
     last_sent_local_date: str | None = None  # "YYYY-MM-DD" in `tz`
     locale: str = "en"
     chart: bool = False  # attach the day's /chart top picture
+    since_ms: int = 0  # turned on (or its time changed) at; earlier slots are never due
 
     @property
     def hour(self) -> int:
@@ -719,13 +720,13 @@ def latest_slot(schedule: DigestSchedule, now_ms: int) -> tuple[str, int]:
 def due_digest(schedule: DigestSchedule, now_ms: int, grace_ms: int = DIGEST_GRACE_MS) -> str | None:
     """The local date whose digest should go out now, or None.
 
-    Due when the latest slot is at most `grace_ms` old and no digest was sent
-    for its local date: a cron firing twice on a DST change, or a restart
+    Due when the latest slot is at most `grace_ms` old, not before the schedule
+    was set, and no digest was sent for its local date: a cron firing twice on a DST change, or a restart
     after a send, finds the date already sent."""
     if not schedule.enabled:
         return None
     local_date, slot_ms = latest_slot(schedule, now_ms)
-    if now_ms - slot_ms >= grace_ms:
+    if now_ms - slot_ms >= grace_ms or slot_ms < schedule.since_ms:
         return None
     if schedule.last_sent_local_date is not None and schedule.last_sent_local_date >= local_date:
         return None

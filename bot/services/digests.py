@@ -134,16 +134,10 @@ class DigestService:
     # -- DigestsPort ------------------------------------------------------------
 
     async def set_digest(self, chat_key: str, local_time: str, tz: str, locale: str, now_ms: int) -> None:
-        existing = await self._schedules.digest(chat_key)
-        last_sent = existing.last_sent_local_date if existing else None
-        # A new time set after today's would-be slot must not send a "missed" digest for today.
-        schedule = DigestSchedule(chat_key, local_time, tz, True, last_sent, locale)
-        slot_date, slot_ms = latest_slot(schedule, now_ms)
-        if slot_ms < now_ms and (last_sent is None or last_sent < slot_date):
-            last_sent = slot_date
-        schedule = DigestSchedule(chat_key, local_time, tz, True, last_sent, locale)
+        # Slots before now are not due (no "missed" digest for a time already passed today).
+        schedule = DigestSchedule(chat_key, local_time, tz, True, None, locale, since_ms=now_ms)
         await self._schedules.set_digest(schedule, now_ms)
-        self._changed(schedule)
+        self._changed(await self._schedules.digest(chat_key))
 
     async def disable_digest(self, chat_key: str, now_ms: int) -> bool:
         existing = await self._schedules.digest(chat_key)
