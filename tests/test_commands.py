@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from bot.commands.dispatch import Dispatcher, Limits
@@ -10,6 +13,7 @@ from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
 from bot.core.ratelimit import RateLimit
+from bot.core.symbols import asset_of
 from bot.replies.render_plain import render_plain
 from bot.services.queries import QueryService
 
@@ -43,6 +47,24 @@ def test_defaults_are_all_assets_over_24h():
 def test_arguments_in_any_case_and_order(text, asset, window_ms):
     invocation = parse(text)
     assert (invocation.args["asset"], invocation.args["window"]) == (asset, window_ms)
+
+
+DATA = Path(__file__).resolve().parent.parent / "bot" / "data"
+
+
+def printed_instruments() -> list[str]:
+    """Instrument ids liqbot prints in /big and alerts: the venues' own (real metadata), and Bybit's."""
+    okx = json.loads((DATA / "okx-instruments-swap-2022-05-13.json").read_text())["data"]
+    coinm = json.loads((DATA / "binance-coinm-exchangeinfo-2021-07-22.json").read_text())["symbols"]
+    return [i["instId"] for i in okx] + [s["symbol"] for s in coinm] + ["BTCUSDT", "BTCUSD", "BTCUSDZ25", "BTCPERP"]
+
+
+@pytest.mark.parametrize("command", ["/liq {} 4h", "/big {}", "/chart {}", "/risk {}"])
+def test_instrument_ids_liqbot_prints_are_their_asset(command):
+    for instrument in printed_instruments():
+        asset = asset_of(instrument)
+        invocation = parse_command(command.format(instrument), [asset], "liqbot")
+        assert next(v for k, v in invocation.args.items() if k in ("asset", "subject")) == asset, instrument
 
 
 def test_commands_for_other_bots_and_plain_chat_are_ignored():

@@ -17,6 +17,12 @@ CONSOLE_CALLER = Caller(platform="console", chat_key="console:local", user_key="
 PROMPT = "liqbot> "
 
 
+def for_this_bot(text: str) -> str:
+    """The console talks to one bot: `/liq@liqbot BTC` (copied from a group chat) is for it."""
+    head, space, rest = text.partition(" ")
+    return head.partition("@")[0] + space + rest
+
+
 def save_image(reply: Reply, image_dir: Path) -> Path:
     """Write a reply's picture into `image_dir`; returns its path."""
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +59,7 @@ async def run_console(
             continue
         if not text.startswith("/"):
             text = "/" + text  # at a terminal, "liq btc" is as good as "/liq btc"
+        text = for_this_bot(text)
         reply = await dispatcher.handle(text, CONSOLE_CALLER)
         if reply is not None:
             stdout.write(render_plain(reply) + "\n")

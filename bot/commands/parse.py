@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from bot.commands.registry import COMMANDS, ArgKind, CommandSpec, find
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
+from bot.core.symbols import asset_of
 
 MAX_COMMAND_LENGTH = 256
 MAX_WINDOW_MS = 30 * DAY_MS
@@ -24,8 +25,9 @@ ASSET_ALIASES = {"XBT": "BTC", "BITCOIN": "BTC", "ETHER": "ETH", "ETHEREUM": "ET
 WELL_KNOWN_ASSETS = frozenset(
     "BTC ETH SOL XRP BNB DOGE ADA TRX AVAX LINK TON SUI LTC BCH DOT PEPE WIF SHIB".split()
 )
-_QUOTE_SUFFIXES = ("USDT", "USDC", "USD", "PERP", "-PERP", "-SWAP")
 _WINDOW = re.compile(r"^(\d{1,4})([mhdw])$")
+# Digits and a short unit, even a wrong one (25x, 30min); 1INCH or 1000PEPE-USDT-SWAP are assets.
+_WINDOW_LIKE = re.compile(r"^\d+[a-z]{0,3}$", re.IGNORECASE)
 _UNIT_MS = {"m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
 
 
@@ -78,11 +80,8 @@ def normalize_asset(token: str, known: Collection[str]) -> str | None:
         return candidate
     if candidate in ASSET_ALIASES:
         return None  # an alias is a suggestion, not a silent rewrite
-    for suffix in _QUOTE_SUFFIXES:
-        base = candidate.removesuffix(suffix)
-        if base != candidate and base in known:
-            return base
-    return None
+    base = asset_of(candidate)  # an instrument id as the venues (and our replies) write it
+    return base if base in known else None
 
 
 def suggest_asset(token: str, known: Collection[str]) -> str | None:
@@ -134,9 +133,9 @@ def _parse_arg(
 def _looks_like(kind: ArgKind, token: str) -> bool:
     """Whether a token is meant for an argument kind (so `/liq 4h BTC` works too)."""
     if kind is ArgKind.WINDOW:
-        return token[:1].isdigit()
+        return _WINDOW_LIKE.match(token) is not None
     if kind is ArgKind.ASSET:
-        return not token[:1].isdigit()
+        return _WINDOW_LIKE.match(token) is None
     return True
 
 

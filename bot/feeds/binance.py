@@ -29,7 +29,7 @@ from bot.feeds.errors import (
     timestamp_ms,
 )
 from bot.feeds.instruments import ContractBook
-from bot.feeds.symbols import asset_of
+from bot.core.symbols import asset_of
 
 VENUE = "binance"
 _LIQUIDATED_BY_ORDER_SIDE = {"SELL": Side.LONG, "BUY": Side.SHORT}

@@ -25,7 +25,7 @@ from bot.feeds.errors import (
     timestamp_ms,
 )
 from bot.feeds.instruments import ContractBook
-from bot.feeds.symbols import asset_of
+from bot.core.symbols import asset_of
 
 VENUE = "bybit"
 TOPIC_PREFIX = "allLiquidation."

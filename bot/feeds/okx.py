@@ -30,7 +30,7 @@ from bot.feeds.errors import (
     timestamp_ms,
 )
 from bot.feeds.instruments import ContractBook
-from bot.feeds.symbols import asset_of
+from bot.core.symbols import asset_of
 
 VENUE = "okx"
 CHANNEL = "liquidation-orders"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.feeds.symbols import asset_of
+from bot.core.symbols import asset_of
 
 
 @pytest.mark.parametrize(
