@@ -29,12 +29,12 @@ from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
 from bot.services.queries import LiveStates, QueryService
 from bot.services.risk import RiskService
 from bot.services.supervisor import supervise
+from bot.storage.maintenance import RetentionPolicy, apply_retention
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 
 log = logging.getLogger("liqbot")
 
-MARKET_PRUNE_EVERY_S = 3600.0
 
 
 
@@ -128,10 +128,16 @@ async def _adapter_forever(adapter) -> None:
         await adapter.stop()
 
 
-async def _prune_market_data(app: App) -> None:
+async def _retention_forever(app: App) -> None:
+    policy = RetentionPolicy(
+        events_days=app.config.retention.events_days,
+        minute_rollups_days=app.config.retention.minute_rollups_days,
+        market_days=app.config.market.retention_days,
+    )
     while True:
-        await app.market_store.prune(app.clock_ms() - app.config.market.retention_days * DAY_MS)
-        await asyncio.sleep(MARKET_PRUNE_EVERY_S)
+        pruned = await apply_retention(app.store, policy, app.clock_ms())
+        log.info("%s", pruned.one_line())
+        await asyncio.sleep(app.config.retention.every_s)
 
 
 def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[type[BaseException], ...]]]:
@@ -176,10 +182,10 @@ async def run_bot(
                 await app.alerts.start()
                 group.create_task(supervise("alerts", app.alerts.run))
             group.create_task(supervise("feeds", feeds.run))
+            group.create_task(supervise("retention", lambda: _retention_forever(app)))
             if config.market.enabled:
                 poller = MarketPoller(config, http, app.market_store.add_samples, now_ms=app.clock_ms)
                 group.create_task(supervise("market data", poller.run))
-                group.create_task(supervise("market data retention", lambda: _prune_market_data(app)))
             for platform, adapter, fatal in _chat_adapters(app, secrets):
                 app.notifier.add_destination(platform, adapter)
                 group.create_task(supervise(platform, lambda a=adapter: _adapter_forever(a), permanent=fatal))

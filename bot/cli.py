@@ -1,4 +1,4 @@
-"""`liqbot` command line: run, console, demo, replay, record."""
+"""`liqbot` command line: run, console, demo, replay, record, doctor, backup."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -21,6 +22,9 @@ from bot.config import ConfigError, Secrets, load_config
 from bot.logsetup import install_logging
 from bot.services.ingest import replay
 from bot.services.recorder import record
+from bot.storage.doctor import examine
+from bot.storage.maintenance import backup_database, rebuild_rollups
+from bot.storage.store import Store
 
 log = logging.getLogger("liqbot")
 
@@ -61,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="record live feeds and answer on every enabled chat platform")
     common(run)
+
+    doctor = sub.add_parser("doctor", help="check the database: integrity, rollups, alert and digest state, spans")
+    common(doctor)
+    doctor.add_argument("--repair", action="store_true", help="rebuild rollups from the raw events")
+
+    backup = sub.add_parser("backup", help="copy the database while liqbot keeps running (SQLite backup API)")
+    common(backup)
+    backup.add_argument("target", type=Path, metavar="PATH", help="the copy to write (must not exist)")
 
     record = sub.add_parser("record", help="record venue frames to a file you can replay")
     record.add_argument("--config", metavar="PATH", help="TOML config (default: built-in defaults)")
@@ -173,12 +185,57 @@ async def _cmd_record(args, config) -> int:
     return 0
 
 
+def _existing_db(args, config) -> Path | None:
+    """The database a maintenance command works on; None (and one line) when there is none."""
+    path = Path(args.db or config.storage.path)
+    if not path.is_file():
+        print(f"liqbot {args.command}: no database at {path}", file=sys.stderr)
+        return None
+    return path
+
+
+async def _cmd_doctor(args, config) -> int:
+    path = _existing_db(args, config)
+    if path is None:
+        return 2
+    store = await Store.open(path)
+    try:
+        findings = await examine(store, wall_clock_ms())
+        broken_rollups = any(f.check == "rollups" and not f.ok for f in findings)
+        if args.repair and broken_rollups:
+            for finding in findings:
+                print(finding.line())
+            written = await rebuild_rollups(store)
+            print(f"repair: rollups rebuilt from the raw events ({written:,} rows)")
+            findings = await examine(store, wall_clock_ms())
+    finally:
+        await store.close()
+    for finding in findings:
+        print(finding.line())
+    return 0 if all(f.ok for f in findings) else 1
+
+
+async def _cmd_backup(args, config) -> int:
+    path = _existing_db(args, config)
+    if path is None:
+        return 2
+    try:
+        size = await asyncio.to_thread(backup_database, path, args.target)
+    except (FileExistsError, sqlite3.Error, OSError) as error:
+        print(f"liqbot backup: {error}", file=sys.stderr)
+        return 1
+    print(f"liqbot backup: {size / 1e6:,.1f} MB copied to {args.target}")
+    return 0
+
+
 COMMANDS = {
     "console": _cmd_console,
     "replay": _cmd_replay,
     "demo": _cmd_demo,
     "run": _cmd_run,
     "record": _cmd_record,
+    "doctor": _cmd_doctor,
+    "backup": _cmd_backup,
 }
 
 

@@ -42,6 +42,7 @@ from bot.feeds.market import (
     parse_okx_open_interest,
     retry_after_s,
 )
+from bot.storage.maintenance import RetentionPolicy, apply_retention
 from bot.storage.market_store import MarketStore
 from tests.fakes.market_http import PRICES, FakeMarketVenues, Scripted
 
@@ -692,7 +693,8 @@ async def test_store_round_trip_latest_series_and_retention(store):
     # The same key again keeps the latest write.
     await market.add_samples([MarketSample(BYBIT, "BTC", T0, mark_price=1.0)])
     assert (await market.series("BTC", BYBIT, T0))[0].mark_price == 1.0
-    assert await market.prune(T0 + 3 * MINUTE_MS) == 9
+    pruned = await apply_retention(store, RetentionPolicy(market_days=1), now_ms=T0 + 3 * MINUTE_MS + DAY_MS)
+    assert pruned.market_samples == 9
     assert [s.at_ms for s in await market.series("BTC", BINANCE, 0)] == [T0 + 3 * MINUTE_MS, T0 + 4 * MINUTE_MS]
     assert set(await market.latest("ETH")) == {BINANCE}
 

@@ -121,11 +121,3 @@ class MarketStore:
             (asset, venue, since_ms, 2**62 if until_ms is None else until_ms),
         )
         return [tuple(row) for row in await cursor.fetchall()]
-
-    async def prune(self, older_than_ms: int) -> int:
-        """Delete samples taken before `older_than_ms`; returns how many."""
-        async with self._store.write_lock:
-            cursor = await self._store.writer.execute(
-                "DELETE FROM market_samples WHERE at_ms < ?", (older_than_ms,)
-            )
-            return cursor.rowcount

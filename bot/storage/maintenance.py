@@ -1,0 +1,189 @@
+"""Keeping a long-running SQLite database healthy: retention, rollup rebuilds,
+consistency checks and online backups.
+
+Retention deletes in small batches (`batch_rows` per transaction) so the write
+lock is never held for long and a live ingest keeps flowing between batches:
+raw events and minute rollups older than their configured ages go, hour
+rollups stay forever (they answer every long window and history rank), market
+samples follow `market.retention_days`.
+
+The database keeps SQLite's default `auto_vacuum = NONE` and is never
+VACUUMed: deleted pages go to the freelist and the next inserts reuse them, so
+under steady traffic the file grows to the size of the retained data plus one
+retention period's churn and then stays there (benchmarks/retention.py shows
+it over a simulated year). INCREMENTAL would only hand pages back to the file
+system, which a store that refills them the next day does not need, and
+switching an existing database to it takes a full VACUUM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
+from bot.storage.store import Store
+
+DEFAULT_BATCH_ROWS = 5_000
+ROLLUP_TABLES = (("rollup_minute", MINUTE_MS), ("rollup_hour", HOUR_MS))
+_ROLLUP_COLUMNS = "asset, bucket_ms, venue, liquidated, usd_cents, events, max_cents"
+# The one definition of a rollup row as derived from raw events (check and rebuild).
+_ROLLUP_OF_EVENTS = (
+    "SELECT asset, at_ms - at_ms % {bucket} AS bucket_ms, venue, liquidated,"
+    " SUM(notional_cents) AS usd_cents, COUNT(*) AS events, MAX(notional_cents) AS max_cents"
+    " FROM events WHERE at_ms >= ? GROUP BY asset, bucket_ms, venue, liquidated"
+)
+
+
+# -- retention -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    events_days: float = 90
+    minute_rollups_days: float = 90
+    market_days: float = 35
+
+
+@dataclass(slots=True)
+class Pruned:
+    events: int = 0
+    minute_rollups: int = 0
+    market_samples: int = 0
+
+    def one_line(self) -> str:
+        return (
+            f"retention: {self.events:,} raw events, {self.minute_rollups:,} minute rollups"
+            f" and {self.market_samples:,} market samples deleted"
+        )
+
+
+async def _delete_before(store: Store, table: str, column: str, cutoff_ms: int, batch_rows: int) -> int:
+    """Delete rows older than `cutoff_ms` oldest first, about `batch_rows` per
+    transaction (rows sharing the boundary instant go together), yielding the
+    write lock between batches."""
+    deleted = 0
+    while True:
+        async with store.write_lock:
+            cursor = await store.writer.execute(
+                f"SELECT {column} FROM {table} WHERE {column} < ? ORDER BY {column} LIMIT 1 OFFSET ?",
+                (cutoff_ms, batch_rows - 1),
+            )
+            boundary = await cursor.fetchone()
+            last_batch = boundary is None
+            cursor = await store.writer.execute(
+                f"DELETE FROM {table} WHERE {column} < ? AND {column} <= ?",
+                (cutoff_ms, cutoff_ms if last_batch else boundary[0]),
+            )
+            deleted += cursor.rowcount
+        if last_batch:
+            return deleted
+        await asyncio.sleep(0)  # queued writers (ingest) take the lock between batches
+
+
+async def apply_retention(
+    store: Store, policy: RetentionPolicy, now_ms: int, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Pruned:
+    """Delete what the policy no longer keeps; hour rollups and spans are kept forever."""
+    pruned = Pruned()
+    pruned.events = await _delete_before(
+        store, "events", "at_ms", _cutoff(now_ms, policy.events_days, MINUTE_MS), batch_rows
+    )
+    pruned.minute_rollups = await _delete_before(
+        store, "rollup_minute", "bucket_ms", _cutoff(now_ms, policy.minute_rollups_days, HOUR_MS), batch_rows
+    )
+    pruned.market_samples = await _delete_before(
+        store, "market_samples", "at_ms", _cutoff(now_ms, policy.market_days, MINUTE_MS), batch_rows
+    )
+    return pruned
+
+
+def _cutoff(now_ms: int, days: float, align_ms: int) -> int:
+    """Cut on a bucket boundary: a rollup bucket is either whole or gone."""
+    cutoff = now_ms - round(days * DAY_MS)
+    return cutoff - cutoff % align_ms
+
+
+# -- rollups derived from raw events ---------------------------------------------
+
+
+async def rollup_horizon_ms(store: Store, bucket_ms: int) -> int | None:
+    """The first bucket whose raw events are all still stored (None: no events).
+
+    Retention removes old events, so older buckets can't be recomputed; the
+    bucket holding the oldest kept event may have lost part of its events.
+    """
+    cursor = await store.reader.execute("SELECT MIN(at_ms) FROM events")
+    (first_ms,) = await cursor.fetchone()
+    if first_ms is None:
+        return None
+    return -(-first_ms // bucket_ms) * bucket_ms if first_ms % bucket_ms else first_ms
+
+
+def rollup_difference_sql(table: str, bucket_ms: int) -> str:
+    """How many buckets of `table` differ from their recomputation from events
+    (wrong, missing or extra), from a horizon given four times as a parameter."""
+    derived = _ROLLUP_OF_EVENTS.format(bucket=bucket_ms)
+    stored = f"SELECT {_ROLLUP_COLUMNS} FROM {table} WHERE bucket_ms >= ?"
+    key = "asset, bucket_ms, venue, liquidated"
+    return (
+        f"SELECT COUNT(*) FROM (SELECT {key} FROM ({derived} EXCEPT {stored})"
+        f" UNION SELECT {key} FROM ({stored} EXCEPT {derived}))"
+    )
+
+
+async def rebuild_rollups(store: Store) -> int:
+    """Recompute minute and hour rollups from the raw events still stored.
+
+    Buckets older than the oldest kept event are left alone (their events are
+    gone; the rollup is all that is left). Returns the rollup rows written.
+    """
+    written = 0
+    for table, bucket_ms in ROLLUP_TABLES:
+        horizon = await rollup_horizon_ms(store, bucket_ms)
+        if horizon is None:
+            continue
+        async with store.write_lock:
+            db = store.writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute(f"DELETE FROM {table} WHERE bucket_ms >= ?", (horizon,))
+                cursor = await db.execute(
+                    f"INSERT INTO {table} ({_ROLLUP_COLUMNS}) {_ROLLUP_OF_EVENTS.format(bucket=bucket_ms)}",
+                    (horizon,),
+                )
+                written += cursor.rowcount
+                await db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    await db.execute("ROLLBACK")
+                raise
+    return written
+
+
+# -- backups ----------------------------------------------------------------------
+
+
+def backup_database(source: Path, target: Path) -> int:
+    """A consistent copy of a live database with SQLite's online backup API.
+
+    Runs in the caller's thread (use `asyncio.to_thread`). The copy is taken in
+    one step under a read transaction: in WAL mode writers carry on meanwhile,
+    and the copy is the database as of that transaction's start. Refuses to
+    overwrite an existing file. Returns the copy's size in bytes.
+    """
+    if target.exists():
+        raise FileExistsError(f"{target} exists; liqbot backup never overwrites a file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as reader, sqlite3.connect(partial) as copy:
+        reader.execute("PRAGMA busy_timeout=5000")
+        reader.backup(copy)
+        copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+    reader.close()
+    copy.close()
+    partial.rename(target)  # a crash mid-copy never leaves something that looks like a backup
+    return target.stat().st_size

@@ -1,0 +1,193 @@
+"""Keeping a database for a year: retention in small batches, `liqbot doctor
+[--repair]`, and `liqbot backup` of a database that is being written."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
+from bot.storage.maintenance import RetentionPolicy, apply_retention
+from bot.storage.store import Store
+from tests.support import until
+
+NOW = 1_750_000_000_000 - 1_750_000_000_000 % HOUR_MS
+FAR_FUTURE = 4_102_444_800_000  # 2100-01-01: doctor runs on the wall clock
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def event(at_ms: int, usd: float = 1_000.0, asset: str = "BTC", side: Side = Side.LONG) -> LiquidationEvent:
+    return LiquidationEvent("binance", "usdm", f"{asset}USDT", asset, side, 100.0, usd / 100, usd, at_ms)
+
+
+def daily_events(days: int, per_day: int) -> list[LiquidationEvent]:
+    """`per_day` events a day over the last `days` days, $1,000 each."""
+    return [event(NOW - d * DAY_MS - k * (DAY_MS // per_day) - 7) for d in range(days) for k in range(per_day)]
+
+
+async def count(store: Store, table: str, where: str = "1") -> int:
+    cursor = await store.reader.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}")
+    return (await cursor.fetchone())[0]
+
+
+async def test_retention_keeps_hour_totals_and_drops_old_detail(store):
+    await store.add_events(daily_events(days=120, per_day=48))
+    old_day = Window(NOW - 100 * DAY_MS, NOW - 99 * DAY_MS)
+    recent = Window.trailing(DAY_MS, NOW - 3 * MINUTE_MS - 11)  # ragged edges: raw events and minute rollups
+    old_before, recent_before = await store.totals("BTC", old_day), await store.totals("BTC", recent)
+
+    pruned = await apply_retention(store, RetentionPolicy(events_days=90, minute_rollups_days=30), NOW, batch_rows=500)
+
+    assert pruned.events == 30 * 48 and await count(store, "events", f"at_ms < {NOW - 90 * DAY_MS}") == 0
+    assert await count(store, "rollup_minute", f"bucket_ms < {NOW - 30 * DAY_MS}") == 0
+    assert await count(store, "rollup_hour", f"bucket_ms < {NOW - 90 * DAY_MS}") > 0  # kept forever
+    assert await store.totals("BTC", old_day) == old_before  # a whole-hour window 100 days back: still exact
+    assert await store.totals("BTC", recent) == recent_before
+    again = await apply_retention(store, RetentionPolicy(events_days=90, minute_rollups_days=30), NOW)
+    assert (again.events, again.minute_rollups) == (0, 0)
+
+
+async def test_retention_lets_ingest_in_between_its_batches(store):
+    await store.add_events(daily_events(days=200, per_day=100))
+    policy = RetentionPolicy(events_days=30, minute_rollups_days=30)
+    retention = asyncio.create_task(apply_retention(store, policy, NOW, batch_rows=200))
+    await asyncio.sleep(0)  # retention has taken the lock for its first batch
+    await asyncio.wait_for(store.add_events([event(NOW - 5)]), timeout=10)
+    assert not retention.done()  # the live write went through between two batches, long before the end
+    pruned = await asyncio.wait_for(retention, timeout=60)
+    assert pruned.events == 170 * 100
+    assert await count(store, "events", f"at_ms = {NOW - 5}") == 1
+
+
+async def cli(*argv: str) -> int:
+    return await asyncio.to_thread(main, list(argv))
+
+
+@pytest.fixture
+async def filled_db(tmp_path) -> Path:
+    path = tmp_path / "liqbot.sqlite"
+    store = await Store.open(path)
+    await store.add_events(daily_events(days=3, per_day=200))
+    await store.add_span("binance", "usdm", NOW - 3 * DAY_MS, NOW)
+    await store.close()
+    return path
+
+
+def change(path: Path, sql: str) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute(sql)
+    db.close()
+
+
+async def test_doctor_passes_a_healthy_database(filled_db, capsys):
+    assert await cli("doctor", "--db", str(filled_db)) == 0
+    out = capsys.readouterr().out
+    for check in ("integrity", "rollups", "alert rules", "digest schedules", "recorded spans"):
+        assert f"ok   {check}:" in out
+
+
+async def test_doctor_finds_drifted_rollups_and_repair_rebuilds_them(filled_db, capsys):
+    change(filled_db, f"UPDATE rollup_hour SET usd_cents = usd_cents + 1, events = events + 1 WHERE bucket_ms = {NOW - HOUR_MS}")
+    change(filled_db, f"DELETE FROM rollup_minute WHERE bucket_ms = {NOW - MINUTE_MS}")
+    assert await cli("doctor", "--db", str(filled_db)) == 1
+    out = capsys.readouterr().out
+    assert "FAIL rollups:" in out and "rollup_minute: 1 bucket(s)" in out and "rollup_hour: 1 bucket(s)" in out
+    assert "--repair" in out
+
+    assert await cli("doctor", "--db", str(filled_db), "--repair") == 0
+    out = capsys.readouterr().out
+    assert "repair: rollups rebuilt" in out and out.rstrip().splitlines()[-4:] == [
+        line for line in out.rstrip().splitlines()[-4:] if line.startswith("ok")
+    ]
+    store = await Store.open(filled_db)
+    try:
+        totals = await store.totals("BTC", Window.trailing(DAY_MS, NOW))
+    finally:
+        await store.close()
+    assert sum(t.usd for t in totals) == 200 * 1_000.0 and sum(t.events for t in totals) == 200
+
+
+@pytest.mark.parametrize(
+    "sql, says",
+    [
+        ("INSERT INTO alert_rules (chat_key, user_key, kind, threshold_usd, created_ms)"
+         " VALUES ('telegram:1', 'telegram:2', 'bogus', 1e6, 0)", "rule 1: unknown kind 'bogus'"),
+        ("INSERT INTO alert_rules (chat_key, user_key, kind, threshold_usd, state, created_ms)"
+         " VALUES ('telegram:1', 'telegram:2', 'big', 1e6, '{not json', 0)", "rule 1: unreadable state"),
+        ("INSERT INTO digest_schedules (chat_key, local_time, tz) VALUES ('telegram:1', '08:00', 'America')",
+         "telegram:1: unknown time zone 'America'"),
+        ("INSERT INTO digest_schedules (chat_key, local_time, tz, last_sent_local_date)"
+         " VALUES ('telegram:1', '25:00', 'UTC', NULL)", "telegram:1: time '25:00' is not HH:MM"),
+        (f"INSERT INTO recorded_spans VALUES ('okx', 'public', {FAR_FUTURE}, {FAR_FUTURE + DAY_MS})",
+         "starts in the future"),
+    ],
+)
+async def test_doctor_names_inconsistent_state(filled_db, capsys, sql, says):
+    change(filled_db, sql)
+    assert await cli("doctor", "--db", str(filled_db)) == 1
+    out = capsys.readouterr().out
+    assert says in out and out.count("FAIL") == 1
+
+
+async def test_doctor_and_backup_without_a_database_say_so(tmp_path, capsys):
+    missing = tmp_path / "nowhere.sqlite"
+    assert await cli("doctor", "--db", str(missing)) == 2
+    assert await cli("backup", "--db", str(missing), str(tmp_path / "copy.sqlite")) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"no database at {missing}") == 2
+    assert not missing.exists()  # never created by looking
+
+
+async def run_cli_process(*argv: str, timeout_s: float = 60) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *argv, cwd=PROJECT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=timeout_s)
+    return process.returncode, out.decode()
+
+
+async def test_a_backup_taken_during_writes_restores_and_passes_doctor(filled_db, tmp_path):
+    writer = await Store.open(filled_db)
+    written = 0
+    stop = asyncio.Event()
+
+    async def keep_writing() -> None:
+        nonlocal written
+        while not stop.is_set():
+            await writer.add_events([event(NOW + written * 1000 + k, asset="ETH") for k in range(50)])
+            written += 50
+            await asyncio.sleep(0.005)
+
+    writing = asyncio.create_task(keep_writing())
+    try:
+        await until(lambda: written >= 500, timeout=30)
+        code, out = await run_cli_process("backup", "--db", str(filled_db), str(tmp_path / "backup.sqlite"))
+        assert code == 0, out
+        assert "copied to" in out
+        refused, out = await run_cli_process("backup", "--db", str(filled_db), str(tmp_path / "backup.sqlite"))
+        assert refused == 1 and "never overwrites" in out
+    finally:
+        stop.set()
+        await writing
+        await writer.close()
+
+    restored = tmp_path / "restored" / "liqbot.sqlite"
+    restored.parent.mkdir()
+    restored.write_bytes((tmp_path / "backup.sqlite").read_bytes())  # a restore is a file copy
+    assert not Path(str(tmp_path / "backup.sqlite") + "-wal").exists()
+    code, out = await run_cli_process("doctor", "--db", str(restored))
+    assert code == 0, out
+    store = await Store.open(restored)
+    try:
+        eth = await store.totals("ETH", Window(NOW, NOW + DAY_MS))
+    finally:
+        await store.close()
+    copied = sum(t.events for t in eth)
+    assert 500 <= copied <= written and copied % 50 == 0  # whole batches: a consistent snapshot
+
