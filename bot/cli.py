@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -158,16 +158,31 @@ async def _cmd_demo(args, config) -> int:
     return 0
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (docker stop, systemd) cancels like Ctrl-C does, so writes are flushed."""
+def _stop_on_signals(stop: Callable[[], None] | None = None) -> None:
+    """SIGINT (Ctrl-C) and SIGTERM (docker stop, systemd) ask once for a clean stop:
+    `stop()`, by default cancelling the main task, so pending writes are flushed
+    on the way out. A later signal never abandons that final write (asyncio's own
+    second-Ctrl-C KeyboardInterrupt would); it only says so. SIGKILL still ends it."""
     loop = asyncio.get_running_loop()
-    main_task = asyncio.current_task()
-    with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    stop = stop or asyncio.current_task().cancel
+    stopping = False
+
+    def on_signal(signum: int) -> None:
+        nonlocal stopping
+        if stopping:
+            log.warning("already stopping (%s); finishing the final write first", signal.Signals(signum).name)
+            return
+        stopping = True
+        log.info("stopping (%s)", signal.Signals(signum).name)
+        stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
+            loop.add_signal_handler(signum, on_signal, signum)
 
 
 async def _cmd_run(args, config) -> int:
-    _stop_on_sigterm()
+    _stop_on_signals()
     try:
         await run_bot(config, Secrets.from_env(), args.db)
     except asyncio.CancelledError:
@@ -176,7 +191,7 @@ async def _cmd_run(args, config) -> int:
 
 
 async def _cmd_record(args, config) -> int:
-    _stop_on_sigterm()
+    _stop_on_signals()
     try:
         report = await record(config.feeds, args.out, args.duration)
     except asyncio.CancelledError:

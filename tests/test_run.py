@@ -4,6 +4,7 @@ loopback, SIGTERM, and every event written before it exits."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sqlite3
 import sys
@@ -66,3 +67,43 @@ async def test_run_records_live_frames_and_flushes_them_on_sigterm(tmp_path):
     log = stderr.decode()
     assert "liqbot running" in log
     assert "Traceback" not in log
+
+
+def stored_count(db_path) -> int:
+    with sqlite3.connect(db_path) as db:
+        return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+
+async def test_a_second_ctrl_c_during_a_burst_does_not_abandon_the_final_write(tmp_path):
+    db_path = tmp_path / "burst.sqlite"
+    burst = 20_000
+    async with FakeVenueServer("binance", "usdm") as usdm:
+        config = tmp_path / "config.toml"
+        # Batches larger than the burst: every received event is still waiting for the final write.
+        config.write_text(config_text(usdm.url, db_path) + "[feeds.runner]\nbatch_events = 100000\nbatch_ms = 600000\n")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--config", str(config),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await usdm.wait_for(lambda s: s.open_connections == 1, timeout=30)
+            now_ms = int(time.time() * 1000)
+            specs = (
+                LiquidationSpec("binance", "usdm", "BTCUSDT", Side.LONG, 100_000.0, 0.001 * (n + 1), now_ms + n)
+                for n in range(burst)
+            )
+            await usdm.burst([frame_for(spec) for spec in specs])  # the bot has read (nearly) all of it
+            process.send_signal(signal.SIGINT)
+            await asyncio.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert "Traceback" not in log
+    received = int(re.search(r"feeds stopped: ([\d,]+) events received", log).group(1).replace(",", ""))
+    assert received > burst // 2
+    assert stored_count(db_path) == received
+    assert "already stopping" in log  # the second Ctrl-C said what it does

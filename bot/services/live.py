@@ -282,3 +282,16 @@ class LiveFeeds:
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
             await self.ingest.close()
+            self._log_totals()
+
+    def _log_totals(self) -> None:
+        """One line on the way out: what was received, stored, and lost if anything was."""
+        stats, lost = self.ingest.stats, self.ingest.pending_events
+        log.log(
+            logging.ERROR if lost else logging.INFO,
+            "feeds stopped: %s events received, %s stored, %s duplicates%s",
+            f"{stats.events_received:,}",
+            f"{stats.events_stored:,}",
+            f"{stats.duplicates:,}",
+            f"; {lost:,} NOT stored (the final write failed)" if lost else "",
+        )

@@ -21,7 +21,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -221,6 +221,20 @@ class FakeVenueServer:
                 continue
             delivered += 1
         return delivered
+
+    async def burst(self, frames: Sequence[dict]) -> None:
+        """Send many frames to every open connection (topics not checked) at the
+        speed of the socket, not of one awaited send each, then `round_trip()`."""
+        clients = [ws for ws in self._clients if ws not in self._silenced]
+        for frame in frames:
+            broadcast(clients, json.dumps(frame, separators=(",", ":")), raise_exceptions=True)
+        await self.round_trip()
+
+    async def round_trip(self, timeout: float = 30.0) -> None:
+        """Ping every open connection and wait for the pongs: the client has read
+        what was sent before (all but the few messages its library still queues)."""
+        pongs = [await ws.ping() for ws in list(self._clients) if ws not in self._silenced]
+        await asyncio.wait_for(asyncio.gather(*pongs), timeout)
 
     async def send_raw(self, data: str | bytes) -> int:
         """Send anything (garbage included) to every open connection."""
