@@ -33,7 +33,7 @@ from bot.core.models import Side  # noqa: E402
 from bot.feeds.recording import frame_line  # noqa: E402
 from bot.feeds.runner import FeedRunner  # noqa: E402
 from bot.feeds.synthetic import LiquidationSpec, frame_for  # noqa: E402
-from bot.feeds.venues import VenueStream  # noqa: E402
+from bot.feeds.sources import VenueStream  # noqa: E402
 from bot.services.ingest import replay  # noqa: E402
 from bot.services.live import LiveIngest  # noqa: E402
 from bot.storage.store import Store  # noqa: E402

@@ -9,11 +9,13 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from bot.core.risk import RiskThresholds
+from bot.feeds.venues import MARKET_VENUES
+from bot.feeds.venues import SETTINGS as VENUE_SETTINGS
 
 
 class ConfigError(ValueError):
@@ -50,30 +52,6 @@ class BotConfig:
 
 
 @dataclass(frozen=True)
-class BinanceFeedConfig:
-    enabled: bool = True
-    usdm_ws_url: str = "wss://fstream.binance.com/market/ws/!forceOrder@arr"
-    coinm_ws_url: str = "wss://dstream.binance.com/ws/!forceOrder@arr"
-    usdm_rest_url: str = "https://fapi.binance.com"
-    coinm_rest_url: str = "https://dapi.binance.com"
-
-
-@dataclass(frozen=True)
-class BybitFeedConfig:
-    enabled: bool = True
-    linear_ws_url: str = "wss://stream.bybit.com/v5/public/linear"
-    inverse_ws_url: str = "wss://stream.bybit.com/v5/public/inverse"
-    rest_url: str = "https://api.bybit.com"
-
-
-@dataclass(frozen=True)
-class OkxFeedConfig:
-    enabled: bool = True
-    ws_url: str = "wss://ws.okx.com:8443/ws/v5/public"
-    rest_url: str = "https://www.okx.com"
-
-
-@dataclass(frozen=True)
 class FeedRunnerConfig:
     """Tuning of the reconnecting feed runner and of live ingest (`[feeds.runner]`)."""
 
@@ -94,12 +72,15 @@ class FeedRunnerConfig:
     batch_ms: int = 1000  # ...or after this many milliseconds, whichever comes first; spans are extended as often
 
 
-@dataclass(frozen=True)
-class FeedsConfig:
-    binance: BinanceFeedConfig = field(default_factory=BinanceFeedConfig)
-    bybit: BybitFeedConfig = field(default_factory=BybitFeedConfig)
-    okx: OkxFeedConfig = field(default_factory=OkxFeedConfig)
-    runner: FeedRunnerConfig = field(default_factory=FeedRunnerConfig)
+# [feeds.<venue>] for every venue of the registry (enabled, websocket and REST
+# URLs, as its module declares them), then [feeds.runner].
+FeedsConfig = make_dataclass(
+    "FeedsConfig",
+    [(venue, settings, field(default_factory=settings)) for venue, settings in VENUE_SETTINGS.items()]
+    + [("runner", FeedRunnerConfig, field(default_factory=FeedRunnerConfig))],
+    frozen=True,
+    namespace={"__module__": __name__},
+)
 
 
 @dataclass(frozen=True)
@@ -136,7 +117,7 @@ class MarketDataConfig:
     """[market]: funding, open interest and long/short ratios polled over REST."""
 
     enabled: bool = True  # poll market context for leverage-risk reports
-    venues: str = "binance bybit okx"  # which venues to poll, space or comma separated
+    venues: str = " ".join(MARKET_VENUES)  # which venues to poll, space or comma separated
     assets: str = "BTC ETH SOL XRP DOGE BNB"  # USDT perpetuals to track, space or comma separated
     interval_s: float = 60.0  # seconds between two polls of a venue
     retention_days: int = 35  # samples older than this are pruned (30-day percentiles need 30)
@@ -154,9 +135,9 @@ class MarketDataConfig:
 
         if not self.asset_list:
             fail("assets", "a list of assets like \"BTC ETH\"", self.assets)
-        unknown = [venue for venue in self.venue_list if venue not in ("binance", "bybit", "okx")]
+        unknown = [venue for venue in self.venue_list if venue not in MARKET_VENUES]
         if unknown:
-            fail("venues", "some of binance, bybit, okx", self.venues)
+            fail("venues", f"some of {', '.join(MARKET_VENUES)}", self.venues)
         for key in ("interval_s", "request_timeout_s", "backoff_base_s", "backoff_max_s"):
             if not getattr(self, key) > 0:
                 fail(key, "positive", getattr(self, key))

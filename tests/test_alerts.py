@@ -22,7 +22,7 @@ from bot.core.alerts import (
 )
 from bot.plumbing.delivery import DestinationGone
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
-from bot.feeds import binance
+from bot.feeds.venues import binance
 from bot.replies.locales import text
 from bot.replies.render_plain import render_plain
 from bot.services.alerts import AlertService, alert_reply

@@ -3,9 +3,8 @@
 import pytest
 
 from bot.core.models import Side
-from bot.feeds import binance
+from bot.feeds.venues import binance
 from bot.feeds.errors import UnknownInstrument
-from bot.feeds.instruments import ContractBook
 from bot.feeds.recording import control_error
 from bot.feeds.synthetic import binance_coinm_exchange_info_body
 
@@ -68,7 +67,7 @@ def coinm_frame(symbol, z, ap="65000.1", side="SELL"):
 @pytest.fixture(scope="module")
 def coinm_book():
     # Real response of GET /dapi/v1/exchangeInfo (2021-07-22).
-    return ContractBook.from_binance_coinm_exchange_info(binance_coinm_exchange_info_body())
+    return binance.coinm_exchange_info_book(binance_coinm_exchange_info_body())
 
 
 def test_usdm_doc_example_is_a_long_liquidation_of_138_usd():
@@ -140,7 +139,7 @@ def test_coinm_doc_example_needs_the_contract_size_of_its_expired_future(coinm_b
     assert unknown.value.unpriced_count == 1
     # Once exchangeInfo lists it (every BTC COIN-M contract is 100 USD), it prices.
     listed = coinm_book.merged(
-        ContractBook.from_binance_coinm_exchange_info({"symbols": [{"symbol": "BTCUSD_200925", "contractSize": 100}]})
+        binance.coinm_exchange_info_book({"symbols": [{"symbol": "BTCUSD_200925", "contractSize": 100}]})
     )
     [event] = binance.parse(COINM_DOC_EXAMPLE, listed, stream="coinm")
     assert (event.liquidated, event.notional_usd, event.price, event.asset) == (Side.LONG, 100.0, 9496.5, "BTC")

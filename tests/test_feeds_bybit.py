@@ -3,7 +3,7 @@
 import pytest
 
 from bot.core.models import Side
-from bot.feeds import bybit
+from bot.feeds.venues import bybit
 from bot.feeds.errors import FrameError
 from bot.feeds.recording import control_error
 

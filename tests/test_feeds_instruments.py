@@ -6,14 +6,17 @@ from pathlib import Path
 import pytest
 
 from bot.feeds.errors import FrameError
-from bot.feeds.instruments import ContractBook, ContractSpec, apply_rest
+from bot.feeds.instruments import ContractBook, ContractSpec
+from bot.feeds.venues import apply_rest
+from bot.feeds.venues.binance import coinm_exchange_info_book
+from bot.feeds.venues.okx import instruments_book
 from bot.feeds.synthetic import binance_coinm_exchange_info_body, okx_swap_instruments_body
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def test_okx_real_instruments_give_linear_and_inverse_sizes():
-    book = ContractBook.from_okx_instruments(okx_swap_instruments_body())
+    book = instruments_book(okx_swap_instruments_body())
     assert len(book) == 166
     assert book["BTC-USDT-SWAP"] == ContractSpec(0.01, inverse=False)  # 0.01 BTC
     assert book["BTC-USD-SWAP"] == ContractSpec(100.0, inverse=True)  # 100 USD
@@ -23,7 +26,7 @@ def test_okx_real_instruments_give_linear_and_inverse_sizes():
 
 
 def test_binance_real_exchange_info_gives_usd_contract_sizes():
-    book = ContractBook.from_binance_coinm_exchange_info(binance_coinm_exchange_info_body())
+    book = coinm_exchange_info_book(binance_coinm_exchange_info_body())
     assert len(book) == 36
     assert book["BTCUSD_PERP"] == ContractSpec(100.0, inverse=True)
     assert book["BTCUSD_211231"] == ContractSpec(100.0, inverse=True)
@@ -34,9 +37,9 @@ def test_binance_real_exchange_info_gives_usd_contract_sizes():
 def test_packaged_copies_price_exactly_like_the_recorded_responses():
     okx = json.loads((SHARED_DATA / "okx-instruments-swap-2022-05-13.json").read_text())
     coinm = json.loads((SHARED_DATA / "binance-coinm-exchangeinfo-2021-07-22.json").read_text())
-    assert dict(ContractBook.from_okx_instruments(okx)) == dict(ContractBook.from_okx_instruments(okx_swap_instruments_body()))
-    assert dict(ContractBook.from_binance_coinm_exchange_info(coinm)) == dict(
-        ContractBook.from_binance_coinm_exchange_info(binance_coinm_exchange_info_body())
+    assert dict(instruments_book(okx)) == dict(instruments_book(okx_swap_instruments_body()))
+    assert dict(coinm_exchange_info_book(coinm)) == dict(
+        coinm_exchange_info_book(binance_coinm_exchange_info_body())
     )
 
 
@@ -51,7 +54,7 @@ def test_ct_mult_scales_the_contract_and_unusable_entries_are_left_out():
             {"instId": "W-USDT-SWAP", "ctType": "", "ctVal": "1", "ctMult": "1"},
         ],
     }
-    book = ContractBook.from_okx_instruments(body)
+    book = instruments_book(body)
     assert dict(book) == {"X-USDT-SWAP": ContractSpec(20.0, inverse=False)}
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.feeds import binance, bybit, okx
+from bot.feeds.venues import binance, bybit, okx
 from bot.feeds.errors import FrameError
 from bot.feeds.recording import decode
 from bot.feeds.synthetic import reference_books

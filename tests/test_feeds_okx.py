@@ -3,9 +3,8 @@
 import pytest
 
 from bot.core.models import Side
-from bot.feeds import okx
+from bot.feeds.venues import okx
 from bot.feeds.errors import FrameError, UnknownInstrument
-from bot.feeds.instruments import ContractBook
 from bot.feeds.recording import control_error
 from bot.feeds.synthetic import okx_futures_instruments_body, okx_swap_instruments_body
 
@@ -51,8 +50,8 @@ def frame(inst_id, *details, inst_type="SWAP"):
 def book():
     # Real GET /api/v5/public/instruments?instType=SWAP (2022-05-13), plus two
     # futures sized like their swaps.
-    swaps = ContractBook.from_okx_instruments(okx_swap_instruments_body())
-    futures = ContractBook.from_okx_instruments(okx_futures_instruments_body(["BTC-USD-250328", "BTC-USDT-250328"]))
+    swaps = okx.instruments_book(okx_swap_instruments_body())
+    futures = okx.instruments_book(okx_futures_instruments_body(["BTC-USD-250328", "BTC-USDT-250328"]))
     return swaps.merged(futures)
 
 

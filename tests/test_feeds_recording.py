@@ -5,8 +5,9 @@ import json
 import pytest
 
 from bot.core.models import Side, Window
-from bot.feeds import binance
-from bot.feeds.recording import STREAMS, RecordingDecoder, decoder_for, frame_line, rest_line
+from bot.feeds.venues import binance
+from bot.feeds.recording import RecordingDecoder, decoder_for, frame_line, rest_line
+from bot.feeds.venues import STREAMS
 from bot.feeds.synthetic import LiquidationSpec, frame_for, metadata_lines
 
 T0 = 1742558400000

@@ -27,17 +27,17 @@ from bot.feeds.runner import (
     retry_after_s,
 )
 from bot.feeds.synthetic import LiquidationSpec, batch_frame_for, frame_for
-from bot.feeds.venues import (
-    BYBIT_MAX_ARGS_PER_MESSAGE,
-    BybitStream,
+from bot.feeds.sources import (
     ContractsStream,
+    SymbolsStream,
     VenueStream,
     build_sources,
-    bybit_subscribe_messages,
     disabled_streams,
-    okx_subscribe_message,
     stream_urls,
 )
+from bot.feeds.venues.bybit import MAX_ARGS_PER_MESSAGE as BYBIT_MAX_ARGS_PER_MESSAGE
+from bot.feeds.venues.bybit import subscribe_messages as bybit_subscribe_messages
+from bot.feeds.venues.okx import subscribe_message as okx_subscribe_message
 from tests.fakes.venue_rest import REST_BASE, FakeVenueRest
 from tests.fakes.venue_ws import FakeVenueServer, VirtualClock
 from tests.support import until
@@ -329,7 +329,7 @@ async def test_bybit_pages_symbols_chunks_subscriptions_and_adds_new_listings_li
     rest = FakeVenueRest(page_size=7)
     tuning = RunnerTuning(symbols_refresh_s=30.0, ping_interval_s=5.0)
     async with FakeVenueServer("bybit", "linear") as server, rest.client() as http:
-        source = BybitStream("linear", server.url, REST_BASE, http, tuning, clock.now_ms)
+        source = SymbolsStream("bybit", "linear", server.url, REST_BASE, http, tuning, clock.now_ms)
         sink = CollectingSink()
         runner = FeedRunner(source, sink, tuning=tuning, now_ms=clock.now_ms, sleep=clock.sleep, tick_s=TICK_S)
         task = start(runner)
@@ -438,7 +438,7 @@ async def test_metadata_failure_is_a_failed_attempt_with_backoff():
     rest = FakeVenueRest()
     rest.fail_next["/v5/market/instruments-info"] = 2
     async with FakeVenueServer("bybit", "inverse") as server, rest.client() as http:
-        source = BybitStream("inverse", server.url, REST_BASE, http, RunnerTuning(), clock.now_ms)
+        source = SymbolsStream("bybit", "inverse", server.url, REST_BASE, http, RunnerTuning(), clock.now_ms)
         runner = FeedRunner(source, NullSink(), now_ms=clock.now_ms, sleep=clock.sleep, tick_s=TICK_S,
                             rng=random.Random(2))
         task = start(runner)

@@ -16,7 +16,7 @@ from bot.config import FeedsConfig
 from bot.core.models import DAY_MS, HOUR_MS, Side, Window
 from bot.feeds.runner import FeedRunner, RunnerTuning
 from bot.feeds.synthetic import LiquidationSpec, batch_frame_for, frame_for
-from bot.feeds.venues import VenueStream
+from bot.feeds.sources import VenueStream
 from bot.services.ingest import replay
 from bot.services.live import LiveFeeds, LiveIngest
 from bot.services.queries import QueryService

@@ -10,7 +10,7 @@ import logging
 import orjson
 import pytest
 
-from bot.config import BinanceFeedConfig, BybitFeedConfig, Config, FeedsConfig, MarketDataConfig, OkxFeedConfig
+from bot.config import Config, FeedsConfig, MarketDataConfig
 from bot.core.market import (
     Change,
     MarketSample,
@@ -21,30 +21,26 @@ from bot.core.market import (
     points,
 )
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
-from bot.feeds.market import (
-    BINANCE,
-    BYBIT,
-    OKX,
-    MarketDataError,
-    MarketPoller,
-    MarketPollerSettings,
-    RequestBudget,
-    VenueError,
-    make_client,
-    parse_binance_funding_info,
-    parse_binance_long_short,
-    parse_binance_open_interest,
-    parse_binance_premium_index,
-    parse_bybit_account_ratio,
-    parse_bybit_tickers,
-    parse_okx_funding_rate,
-    parse_okx_mark_price,
-    parse_okx_open_interest,
-    retry_after_s,
-)
+from bot.feeds.market import MarketPoller, MarketPollerSettings, RequestBudget, make_client, retry_after_s
+from bot.feeds.marketdata import MarketDataError, VenueError
+from bot.feeds.venues import SETTINGS
+from bot.feeds.venues.binance import VENUE as BINANCE
+from bot.feeds.venues.binance import parse_funding_info as parse_binance_funding_info
+from bot.feeds.venues.binance import parse_long_short as parse_binance_long_short
+from bot.feeds.venues.binance import parse_open_interest as parse_binance_open_interest
+from bot.feeds.venues.binance import parse_premium_index as parse_binance_premium_index
+from bot.feeds.venues.bybit import VENUE as BYBIT
+from bot.feeds.venues.bybit import parse_account_ratio as parse_bybit_account_ratio
+from bot.feeds.venues.bybit import parse_tickers as parse_bybit_tickers
+from bot.feeds.venues.okx import VENUE as OKX
+from bot.feeds.venues.okx import parse_funding_rate as parse_okx_funding_rate
+from bot.feeds.venues.okx import parse_mark_price as parse_okx_mark_price
+from bot.feeds.venues.okx import parse_open_interest as parse_okx_open_interest
 from bot.storage.maintenance import RetentionPolicy, apply_retention
 from bot.storage.market_store import MarketStore
 from tests.fakes.market_http import PRICES, FakeMarketVenues, Scripted
+
+BinanceFeedConfig, BybitFeedConfig, OkxFeedConfig = SETTINGS[BINANCE], SETTINGS[BYBIT], SETTINGS[OKX]
 
 T0 = 1_700_000_000_000
 ASSETS = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")
@@ -384,7 +380,7 @@ def test_settings_from_config():
     settings = MarketPollerSettings.from_config(config)
     assert settings.assets == ASSETS
     assert settings.venues == (BINANCE, BYBIT, OKX)
-    assert settings.binance_url == config.feeds.binance.usdm_rest_url
+    assert settings.base_urls[BINANCE] == config.feeds.binance.usdm_rest_url
     assert settings.interval_s == 60.0
 
 

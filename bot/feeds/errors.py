@@ -53,6 +53,10 @@ class UnknownInstrument(FrameError):
         super().__init__(f"no contract size for {shown}{more}")
 
 
+class MetadataError(Exception):
+    """A metadata REST call failed (network, HTTP status, unexpected body)."""
+
+
 def shown(value: object) -> str:
     """A value's repr, cut short enough for a log line."""
     text = repr(value)

@@ -9,7 +9,7 @@ One object per line:
 A `frame` line is a websocket message as received (decoded JSON, or the raw
 text when it is not JSON, like OKX's "pong"); a `rest` line is a REST response
 a parser needs (contract sizes). `at` is the receive time in ms since the
-epoch. Streams: binance usdm/coinm, bybit linear/inverse, okx public.
+epoch. Venues and streams are those of the registry (`bot.feeds.venues`).
 
 The live feed runner reuses `decode`, `decoder_for` and `control_error`, so a
 recording replays through exactly the code that handled it live.
@@ -18,43 +18,32 @@ recording replays through exactly the code that handled it live.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
 
 from bot.core.models import LiquidationEvent, Window
-from bot.feeds import binance, bybit, okx
+from bot.feeds.contract import FrameParser
 from bot.feeds.errors import FrameError, UnknownInstrument, shown
-from bot.feeds.instruments import EMPTY_BOOK, ContractBook, apply_rest
-
-FrameParser = Callable[[object, ContractBook | None], list[LiquidationEvent]]
-
-_VENUE_MODULES = {"binance": binance, "bybit": bybit, "okx": okx}
-STREAMS: dict[str, tuple[str, ...]] = {
-    venue: tuple(module.PARSERS) for venue, module in _VENUE_MODULES.items()
-}
-_PARSERS: dict[tuple[str, str], FrameParser] = {
-    (venue, stream): parser
-    for venue, module in _VENUE_MODULES.items()
-    for stream, parser in module.PARSERS.items()
-}
+from bot.feeds.instruments import EMPTY_BOOK, ContractBook
+from bot.feeds.venues import BY_NAME, PARSERS, apply_rest
 
 
 def decoder_for(venue: str, stream: str) -> FrameParser:
-    """The parser of a (venue, stream): `parser(frame, contracts) -> events`.
+    """The parser of a (venue, stream): `parser(frame, contracts, received_ms) -> events`.
 
     Raises ValueError for an unknown pair.
     """
     try:
-        return _PARSERS[venue, stream]
+        return PARSERS[venue, stream]
     except KeyError:
         raise ValueError(f"unknown venue/stream {venue!r}/{stream!r}") from None
 
 
 def control_error(venue: str, frame: object) -> str | None:
     """A short message if `frame` is the venue's error frame, else None."""
-    module = _VENUE_MODULES.get(venue)
+    module = BY_NAME.get(venue)
     return module.error_message(frame) if module is not None else None
 
 
@@ -80,7 +69,7 @@ def frame_line(venue: str, stream: str, at_ms: int, frame: object) -> str:
 
 def rest_line(venue: str, at_ms: int, path: str, body: object) -> str:
     """A recording line (no newline) for one REST response a parser needs."""
-    if venue not in _VENUE_MODULES:
+    if venue not in BY_NAME:
         raise ValueError(f"unknown venue {venue!r}")
     return json.dumps(
         {"venue": venue, "at": at_ms, "rest": {"path": path, "body": body}},
@@ -152,7 +141,7 @@ class RecordingDecoder:
         self, venue: object, stream: object, at_ms: int, frame: object
     ) -> list[LiquidationEvent]:
         key = (venue, stream)
-        parser = _PARSERS.get(key) if type(venue) is str and type(stream) is str else None
+        parser = PARSERS.get(key) if type(venue) is str and type(stream) is str else None
         if parser is None:
             self._bad(f"unknown venue/stream {shown(venue)}/{shown(stream)}")
             return []
@@ -166,7 +155,7 @@ class RecordingDecoder:
         stats = self.stats
         stats.frames += 1
         try:
-            events = parser(frame, self.books.get(venue))
+            events = parser(frame, self.books.get(venue), at_ms)
         except UnknownInstrument as unknown:
             stats.unpriced_events += unknown.unpriced_count
             stats.unknown_instruments.update(unknown.instruments)
@@ -184,7 +173,7 @@ class RecordingDecoder:
         return events
 
     def _feed_rest(self, venue: object, rest: object) -> None:
-        if type(venue) is not str or venue not in _VENUE_MODULES:
+        if type(venue) is not str or venue not in BY_NAME:
             self._bad(f"unknown venue {shown(venue)}")
             return
         if type(rest) is not dict or type(rest.get("path")) is not str:
@@ -192,7 +181,7 @@ class RecordingDecoder:
             return
         try:
             self.books[venue] = apply_rest(
-                self.books.get(venue, EMPTY_BOOK), rest["path"], rest.get("body")
+                self.books.get(venue, EMPTY_BOOK), rest["path"], rest.get("body"), venue
             )
         except FrameError as error:
             self._bad(f"{venue} REST {rest['path']}: {error}")

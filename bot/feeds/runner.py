@@ -5,7 +5,7 @@ stream's subscribe messages, keeps the connection alive (websocket pings, the
 venue's app-level heartbeat), decodes and parses every message with the same
 code a recording replays through (`bot.feeds.recording`), and hands frames and
 events to a `FeedSink`. What differs per venue (URL, subscriptions, contract
-sizes, heartbeat) comes from a `StreamSource` (see `bot.feeds.venues`).
+sizes, heartbeat) comes from a `StreamSource` (see `bot.feeds.sources`).
 
 Reconnect policy (every delay goes through the injected `sleep`):
 - a failed connect, or a connection that opened but dropped before
@@ -41,6 +41,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bot.plumbing.clock import wall_clock_ms
 from bot.core.models import LiquidationEvent
+from bot.feeds.contract import Heartbeat
 from bot.feeds.errors import FrameError, UnknownInstrument
 from bot.feeds.instruments import ContractBook
 from bot.feeds.recording import control_error, decode, decoder_for
@@ -95,7 +96,7 @@ class RunnerTuning:
 
 
 class FeedSink(Protocol):
-    """Where runners (and the metadata loaders of `bot.feeds.venues`) report.
+    """Where runners (and the metadata loaders of `bot.feeds.sources`) report.
 
     Every method is awaited by the runner's receive loop: keep them quick (a
     sink may await to apply backpressure). `on_frame` sees every message as
@@ -187,18 +188,8 @@ class FanOutSink:
 # -- what a venue stream tells the runner ---------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """An app-level keepalive message: sent every `every_s`, or, when
-    `idle_only`, only after `every_s` without any frame from the venue."""
-
-    message: str
-    every_s: float
-    idle_only: bool = False
-
-
 class StreamSource(Protocol):
-    """Per venue-stream specifics; implementations live in `bot.feeds.venues`."""
+    """Per venue-stream specifics; implementations live in `bot.feeds.sources`."""
 
     venue: str
     stream: str
@@ -488,7 +479,7 @@ class FeedRunner:
                 continue
             await self._notify(sink.on_frame(venue, stream, at_ms, frame), "on_frame")
             try:
-                events = parse(frame, source.contracts())
+                events = parse(frame, source.contracts(), at_ms)
             except UnknownInstrument as unknown:
                 events = unknown.events
                 status.unpriced_events += unknown.unpriced_count

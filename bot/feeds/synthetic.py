@@ -23,12 +23,9 @@ from importlib.resources import files
 from typing import Protocol
 
 from bot.core.models import Side
-from bot.feeds.instruments import (
-    BINANCE_COINM_EXCHANGE_INFO_PATH,
-    OKX_INSTRUMENTS_PATH,
-    ContractBook,
-)
+from bot.feeds.instruments import ContractBook
 from bot.feeds.recording import rest_line
+from bot.feeds.venues import binance, okx
 
 OKX_SWAP_INSTRUMENTS_FILE = "okx-instruments-swap-2022-05-13.json"
 BINANCE_COINM_EXCHANGE_INFO_FILE = "binance-coinm-exchangeinfo-2021-07-22.json"
@@ -216,34 +213,34 @@ def metadata_lines(at_ms: int, okx_futures: Iterable[str] = ()) -> list[str]:
     """Recording REST lines that give every parser the contract sizes it needs."""
     okx_futures = list(okx_futures)
     lines = [
-        rest_line("okx", at_ms, f"{OKX_INSTRUMENTS_PATH}?instType=SWAP", okx_swap_instruments_body())
+        rest_line("okx", at_ms, f"{okx.INSTRUMENTS_PATH}?instType=SWAP", okx_swap_instruments_body())
     ]
     if okx_futures:
         lines.append(
             rest_line(
                 "okx",
                 at_ms,
-                f"{OKX_INSTRUMENTS_PATH}?instType=FUTURES",
+                f"{okx.INSTRUMENTS_PATH}?instType=FUTURES",
                 okx_futures_instruments_body(okx_futures),
             )
         )
     lines.append(
-        rest_line("binance", at_ms, BINANCE_COINM_EXCHANGE_INFO_PATH, binance_coinm_exchange_info_body())
+        rest_line("binance", at_ms, binance.COINM_EXCHANGE_INFO_PATH, binance_coinm_exchange_info_body())
     )
     return lines
 
 
 def reference_books(okx_futures: Iterable[str] = ()) -> dict[str, ContractBook]:
     """Contract books by venue, as `metadata_lines` would build them."""
-    okx_book = ContractBook.from_okx_instruments(okx_swap_instruments_body())
+    okx_book = okx.instruments_book(okx_swap_instruments_body())
     okx_futures = list(okx_futures)
     if okx_futures:
         okx_book = okx_book.merged(
-            ContractBook.from_okx_instruments(okx_futures_instruments_body(okx_futures))
+            okx.instruments_book(okx_futures_instruments_body(okx_futures))
         )
     return {
         "okx": okx_book,
-        "binance": ContractBook.from_binance_coinm_exchange_info(binance_coinm_exchange_info_body()),
+        "binance": binance.coinm_exchange_info_book(binance_coinm_exchange_info_body()),
     }
 
 

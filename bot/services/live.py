@@ -35,7 +35,7 @@ from bot.feeds.runner import (
     Sleep,
     wall_clock_ms,
 )
-from bot.feeds.venues import FeedsSettings, build_sources, disabled_streams
+from bot.feeds.sources import FeedsSettings, build_sources, disabled_streams
 from bot.services.supervisor import supervise
 from bot.storage.store import Store
 

@@ -23,7 +23,7 @@ import httpx
 from bot.core.models import LiquidationEvent
 from bot.feeds.recording import frame_line, rest_line
 from bot.feeds.runner import FeedRunner, NowMs, RunnerStatus, RunnerTuning, Sleep, wall_clock_ms
-from bot.feeds.venues import FeedsSettings, build_sources
+from bot.feeds.sources import FeedsSettings, build_sources
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,144 @@
+"""The types a venue module declares itself with (see `bot.feeds.venues`).
+
+Pure data and type aliases: a venue module imports these (and the generic
+helpers of `errors`, `instruments`, `marketdata`), never the
+runner, the recording format or the registry, so the registry can import
+every venue module without a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.core.market import MarketSample
+from bot.core.models import LiquidationEvent
+from bot.feeds.instruments import ContractBook
+
+# parse(frame, contracts, received_ms) -> events. `received_ms` is the receive
+# time (the `at` of the recording line); parsers of venues whose frames carry a
+# timestamp ignore it. None only when a test calls a parser without one.
+FrameParser = Callable[[object, ContractBook | None, int | None], list[LiquidationEvent]]
+# A metadata body -> the contract sizes it lists; FrameError when malformed.
+BookLoader = Callable[[object], ContractBook]
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """An app-level keepalive message: sent every `every_s`, or, when
+    `idle_only`, only after `every_s` without any frame from the venue."""
+
+    message: str
+    every_s: float
+    idle_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataRequest:
+    """A REST GET whose body a `METADATA` loader of the venue turns into contract sizes."""
+
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def recorded_path(self) -> str:
+        """The path the recording's `rest` line carries (and replay looks up)."""
+        query = "&".join(f"{key}={value}" for key, value in self.params)
+        return f"{self.path}?{query}" if query else self.path
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolPaging:
+    """A stream subscribed per symbol: the symbol list comes from paged REST.
+
+    `params(stream, cursor)` is the query of one page (cursor None: the first);
+    `page(body)` gives that page's symbols and the next cursor (None: last
+    page) and raises FrameError for a body that is not what the venue documents;
+    `warning(symbols)` may name a problem worth a log line (a limit approached).
+    """
+
+    path: str
+    params: Callable[[str, str | None], dict[str, str]]
+    page: Callable[[object], tuple[list[str], str | None]]
+    max_pages: int = 100
+    warning: Callable[[Sequence[str]], str | None] = lambda symbols: None
+
+
+def no_messages(symbols: Sequence[str]) -> list[str]:
+    """`StreamSpec.subscribe` of a stream whose URL is the subscription."""
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """One websocket stream of a venue; see the contract in `bot.feeds.venues`."""
+
+    name: str  # the recording's `stream`
+    url_key: str  # key of its websocket URL in [feeds.<venue>]
+    default_url: str
+    parse: FrameParser
+    # Messages sent after each connect: symbols are the paged symbols (`symbols`),
+    # or () for a stream without paging. Also called with the symbols a refresh added.
+    subscribe: Callable[[Sequence[str]], list[str]] = no_messages
+    # From the runner tuning ([feeds.runner]); None: no app-level heartbeat.
+    heartbeat: Callable[[Any], Heartbeat] | None = None
+    # Planned reconnect after this long (from the tuning); None: never.
+    max_connection_s: Callable[[Any], float] | None = None
+    rest_url_key: str = "rest_url"  # which REST_URLS entry metadata requests go to
+    metadata: tuple[MetadataRequest, ...] = ()  # contract sizes needed to price frames
+    symbols: SymbolPaging | None = None
+    caveat: str = ""  # how the venue samples this feed, for /status, /liq and the README
+
+
+class MarketApi(Protocol):
+    """What a market collector may call (`bot.feeds.market.MarketPoller`)."""
+
+    async def get(self, path: str, params: dict[str, str] | None) -> Any:
+        """A JSON body, within the venue's request budget, with retries. Raises
+        when the venue is down or rate limits us (the poll ends there)."""
+        ...
+
+    async def optional(
+        self, path: str, params: dict[str, str] | None, parse: Callable[[Any], Any]
+    ) -> Any:
+        """`parse(body)`, or None (counted, logged) when that one request or
+        its body failed; still raises when the venue is down or rate limits us."""
+        ...
+
+
+# collect(api, assets, at_ms, samples): fills `samples` (asset -> sample) as it
+# goes, so what was collected before a failure is kept.
+Collector = Callable[[MarketApi, Sequence[str], int, dict[str, MarketSample]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSpec:
+    """Market context (funding, open interest, long/short) a venue's REST API gives."""
+
+    rest_url_key: str  # which REST_URLS entry the poller calls
+    limit: float  # the published request limit...
+    window_ms: int  # ...per this sliding window
+    collector: Callable[[], Collector]  # a fresh collector per poller (it may keep state)
+    weights: Mapping[str, float] = field(default_factory=dict)  # path -> cost; others cost 1
+
+
+def dispatch(venue: str, streams: Sequence[StreamSpec]) -> Callable[..., list[LiquidationEvent]]:
+    """A venue module's `parse(frame, contracts=None, received_ms=None, *, stream)`:
+    the parser of `stream` (the only one's by default). ValueError for an unknown stream."""
+    parsers = {spec.name: spec.parse for spec in streams}
+    only = streams[0].name if len(streams) == 1 else None
+
+    def parse(
+        frame: object,
+        contracts: ContractBook | None = None,
+        received_ms: int | None = None,
+        *,
+        stream: str | None = only,
+    ) -> list[LiquidationEvent]:
+        parser = parsers.get(stream) if stream is not None else None
+        if parser is None:
+            raise ValueError(f"unknown {venue} stream {stream!r}")
+        return parser(frame, contracts, received_ms)
+
+    return parse

@@ -1,0 +1,296 @@
+"""Bybit v5: `allLiquidation.{symbol}` streams (`linear`, `inverse`) and
+market context.
+
+Streams `wss://stream.bybit.com/v5/public/linear` and `/inverse`: subscribe per
+trading symbol (symbols from `GET {rest_url}/v5/market/instruments-info`,
+cursor paging, re-read daily; new symbols join the live connection), app
+ping `{"op":"ping"}` every 20 s. The topic "pushes all liquidations that occur
+on Bybit" every 500 ms (https://bybit-exchange.github.io/docs/v5/websocket/public/all-liquidation):
+not sampled.
+
+Bybit's args limits (https://bybit-exchange.github.io/docs/v5/ws/connect,
+"Public channel - Args limits"): the serialized "args" of one public
+connection may not exceed 21,000 characters; spot takes at most 10 args per
+subscribe request, and derivatives have "no args limit for now". We send at
+most 10 args per message on every category, which satisfies both, and warn
+when a connection's args approach the 21,000-character cap.
+
+`data` is a list of `{"T","s","S","v","p"}`. Unlike Binance, `S` is the
+POSITION side: "Buy" means a long position was liquidated. `p` is the
+bankruptcy price.
+
+- linear (USDT/USDC perpetuals and futures): quantity `v` in base coin,
+  notional `v * p`.
+- inverse (BTCUSD, BTCUSDZ25...): quantity `v` in USD, notional `v`.
+
+Market context (`MARKET`, 600 requests / 5 s per IP): `tickers?category=linear`
+(all symbols), N x `account-ratio`: 1 + N requests a poll.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from bot.core.market import MarketSample
+from bot.core.models import LiquidationEvent, Side
+from bot.feeds import marketdata as md
+from bot.feeds.contract import Heartbeat, MarketApi, MarketSpec, StreamSpec, SymbolPaging, dispatch
+from bot.feeds.errors import (
+    MAX_PRICE,
+    MAX_QUANTITY,
+    FrameError,
+    checked_notional,
+    instrument_id,
+    positive_number,
+    shown,
+    timestamp_ms,
+)
+from bot.feeds.instruments import ContractBook
+from bot.core.symbols import asset_of
+
+VENUE = "bybit"
+TITLE = "Bybit"
+TOPIC_PREFIX = "allLiquidation."
+TOPIC = TOPIC_PREFIX + "{symbol}"
+INSTRUMENTS_PATH = "/v5/market/instruments-info"
+MAX_ARGS_PER_MESSAGE = 10
+MAX_ARGS_CHARS = 21_000
+PAGE_LIMIT = 1000
+TICKERS_PATH = "/v5/market/tickers"
+ACCOUNT_RATIO_PATH = "/v5/market/account-ratio"
+DEFAULT_FUNDING_HOURS = 8.0
+RATE_LIMIT_CODES = frozenset({10006, 10018})  # retCodes that mean "slow down"
+_LIQUIDATED_BY_POSITION_SIDE = {"Buy": Side.LONG, "Sell": Side.SHORT}
+
+
+def _items_of(frame: object) -> list | None:
+    """The frame's liquidation items, or None for a control frame."""
+    if type(frame) is not dict:
+        if frame == "pong":
+            return None
+        raise FrameError(f"expected a JSON object, got {type(frame).__name__}")
+    topic = frame.get("topic")
+    if topic is None:
+        # Acks, pongs and errors carry op/success/ret_msg and no topic.
+        if "op" in frame or "success" in frame or "ret_msg" in frame:
+            return None
+        raise FrameError("no topic in frame")
+    if type(topic) is not str or not topic.startswith(TOPIC_PREFIX):
+        raise FrameError(f"unexpected topic {shown(topic)}")
+    items = frame.get("data")
+    if type(items) is not list:
+        raise FrameError("'data' is not a list")
+    return items
+
+
+def _parse(frame: object, stream: str, inverse: bool) -> list[LiquidationEvent]:
+    items = _items_of(frame)
+    if items is None:
+        return []
+    events = []
+    for item in items:
+        if type(item) is not dict:
+            raise FrameError(f"data item is not an object: {shown(item)}")
+        try:
+            instrument = instrument_id(item["s"], "data[].s")
+            side = item["S"]
+            price = positive_number(item["p"], "data[].p", MAX_PRICE)
+            quantity = positive_number(item["v"], "data[].v", MAX_QUANTITY)
+            at_ms = timestamp_ms(item["T"], "data[].T")
+        except KeyError as missing:
+            raise FrameError(f"missing field data[].{missing.args[0]}") from None
+        liquidated = _LIQUIDATED_BY_POSITION_SIDE.get(side) if type(side) is str else None
+        if liquidated is None:
+            raise FrameError(f"data[].S is not Buy/Sell: {shown(side)}")
+        if inverse:
+            notional_usd = checked_notional(quantity, "data[].v")
+        else:
+            notional_usd = checked_notional(quantity * price, "data[].v*p")
+        events.append(
+            LiquidationEvent(
+                VENUE, stream, instrument, asset_of(instrument), liquidated,
+                price, quantity, notional_usd, at_ms,
+            )
+        )
+    return events
+
+
+def parse_linear(
+    frame: object, contracts: ContractBook | None = None, received_ms: int | None = None
+) -> list[LiquidationEvent]:
+    return _parse(frame, "linear", inverse=False)
+
+
+def parse_inverse(
+    frame: object, contracts: ContractBook | None = None, received_ms: int | None = None
+) -> list[LiquidationEvent]:
+    return _parse(frame, "inverse", inverse=True)
+
+
+def error_message(frame: object) -> str | None:
+    """A short description of a Bybit error frame (`success: false`), else None."""
+    if type(frame) is not dict or frame.get("success") is not False:
+        return None
+    return f"{shown(frame.get('op'))} failed: {shown(frame.get('ret_msg'))}"
+
+
+# -- subscriptions ---------------------------------------------------------
+
+
+def _compact(message: object) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+def subscribe_messages(
+    symbols: Iterable[str], per_message: int = MAX_ARGS_PER_MESSAGE
+) -> list[str]:
+    """`{"op":"subscribe","args":[...]}` messages for `allLiquidation.{symbol}`,
+    each with at most `per_message` args, in the given order."""
+    topics = [TOPIC.format(symbol=symbol) for symbol in symbols]
+    return [
+        _compact({"op": "subscribe", "args": topics[start : start + per_message]})
+        for start in range(0, len(topics), per_message)
+    ]
+
+
+def args_chars(symbols: Iterable[str]) -> int:
+    """How long the JSON "args" array of all these topics would be."""
+    return len(_compact([TOPIC.format(symbol=symbol) for symbol in symbols]))
+
+
+HEARTBEAT_MESSAGE = _compact({"op": "ping"})
+
+
+def symbols_page(body: object) -> tuple[list[str], str | None]:
+    """The trading symbols of one instruments-info page, and the next cursor (None: last page)."""
+    if type(body) is not dict:
+        raise FrameError("bybit instruments-info: body is not an object")
+    if body.get("retCode") != 0:
+        raise FrameError(
+            f"bybit instruments-info: retCode {body.get('retCode')!r}: {str(body.get('retMsg'))[:80]}"
+        )
+    result = body.get("result")
+    entries = result.get("list") if type(result) is dict else None
+    if type(entries) is not list:
+        raise FrameError("bybit instruments-info: no result.list")
+    symbols = [
+        entry["symbol"]
+        for entry in entries
+        if type(entry) is dict and type(entry.get("symbol")) is str and entry.get("status") == "Trading"
+    ]
+    cursor = result.get("nextPageCursor")
+    return symbols, (cursor if type(cursor) is str and cursor else None)
+
+
+# -- market context --------------------------------------------------------
+
+
+def _market_result(body: object, what: str) -> dict:
+    body = md.json_object(body, what)
+    code = body.get("retCode")
+    if code != 0:
+        raise md.VenueError(VENUE, code, body.get("retMsg"), rate_limited=code in RATE_LIMIT_CODES)
+    return md.json_object(body.get("result"), f"{what} result")
+
+
+def parse_tickers(body: object, assets: Iterable[str], at_ms: int) -> dict[str, MarketSample]:
+    """`GET /v5/market/tickers?category=linear`: mark, funding and OI value, all symbols.
+
+    `openInterestValue` is already in USD(T); `fundingIntervalHour` is used when
+    the venue sends it, else 8 h.
+    """
+    entries = md.json_list(_market_result(body, "tickers").get("list"), "tickers list")
+    wanted = {market_symbol(asset): asset for asset in assets}
+    samples: dict[str, MarketSample] = {}
+    for asset, symbol, entry in md.tracked(entries, wanted, "symbol", "tickers entry"):
+        funding = md.optional_number(entry.get("fundingRate"), f"{symbol} fundingRate")
+        if funding is not None:
+            funding = md.funding(funding, f"{symbol} fundingRate")
+        interval = md.optional_number(entry.get("fundingIntervalHour"), f"{symbol} fundingIntervalHour")
+        open_interest = md.optional_number(entry.get("openInterestValue"), f"{symbol} openInterestValue")
+        if open_interest is not None and open_interest < 0:
+            raise md.MarketDataError(f"{symbol} openInterestValue must not be negative: {shown(open_interest)}")
+        samples[asset] = MarketSample(
+            venue=VENUE,
+            asset=asset,
+            at_ms=at_ms,
+            mark_price=md.positive(entry.get("markPrice"), f"{symbol} markPrice"),
+            funding_rate=funding,
+            funding_interval_hours=interval if interval and interval > 0 else DEFAULT_FUNDING_HOURS,
+            open_interest_usd=open_interest,
+        )
+    return samples
+
+
+def parse_account_ratio(body: object, symbol: str) -> float | None:
+    """`GET /v5/market/account-ratio`: buyRatio / sellRatio of the latest period."""
+    entries = md.json_list(_market_result(body, "account-ratio").get("list"), "account-ratio list")
+    latest = md.latest_entry(entries, "timestamp", "account-ratio")
+    if latest is None:
+        return None
+    if latest.get("symbol") != symbol:
+        raise md.MarketDataError(f"account-ratio for {shown(latest.get('symbol'))}, asked {symbol}")
+    buy = md.not_negative(latest.get("buyRatio"), f"{symbol} buyRatio")
+    sell = md.not_negative(latest.get("sellRatio"), f"{symbol} sellRatio")
+    return buy / sell if sell > 0 else None
+
+
+def market_symbol(asset: str) -> str:
+    return f"{asset}USDT"
+
+
+async def collect_market(
+    api: MarketApi, assets: Sequence[str], at_ms: int, samples: dict[str, MarketSample]
+) -> None:
+    body = await api.get(TICKERS_PATH, {"category": "linear"})
+    samples.update(parse_tickers(body, assets, at_ms))
+    for asset in assets:
+        if asset not in samples:
+            continue
+        symbol = market_symbol(asset)
+        ratio = await api.optional(
+            ACCOUNT_RATIO_PATH,
+            {"category": "linear", "symbol": symbol, "period": "5min", "limit": "1"},
+            lambda body, s=symbol: parse_account_ratio(body, s),
+        )
+        if ratio is not None:
+            samples[asset] = replace(samples[asset], long_short_ratio=ratio)
+
+
+def _page_params(stream: str, cursor: str | None) -> dict[str, str]:
+    params = {"category": stream, "limit": str(PAGE_LIMIT)}
+    if cursor is not None:
+        params["cursor"] = cursor
+    return params
+
+
+def _args_warning(symbols: Sequence[str]) -> str | None:
+    chars = args_chars(symbols)
+    if chars <= MAX_ARGS_CHARS * 0.9:
+        return None
+    return f"{len(symbols)} symbols make {chars} characters of args, near Bybit's {MAX_ARGS_CHARS} per connection"
+
+
+def _heartbeat(tuning) -> Heartbeat:
+    return Heartbeat(HEARTBEAT_MESSAGE, tuning.ping_interval_s)
+
+
+_PAGING = SymbolPaging(INSTRUMENTS_PATH, _page_params, symbols_page, warning=_args_warning)
+REST_URLS = {"rest_url": "https://api.bybit.com"}
+STREAMS = tuple(
+    StreamSpec(
+        category, f"{category}_ws_url", f"wss://stream.bybit.com/v5/public/{category}", parser,
+        subscribe=subscribe_messages, heartbeat=_heartbeat, symbols=_PAGING,
+    )
+    for category, parser in (("linear", parse_linear), ("inverse", parse_inverse))
+)
+METADATA: dict = {}  # quantities need no contract sizes
+MARKET = MarketSpec(
+    rest_url_key="rest_url",
+    limit=600,  # requests per 5 s per IP
+    window_ms=5_000,
+    collector=lambda: collect_market,
+)
+parse = dispatch(VENUE, STREAMS)

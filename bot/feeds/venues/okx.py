@@ -1,0 +1,331 @@
+"""OKX v5: the `liquidation-orders` stream (`public`, instType SWAP/FUTURES),
+contract sizes, and market context.
+
+Stream `wss://ws.okx.com:8443/ws/v5/public`, subscribed with
+`{"op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"}, ...FUTURES]}`;
+a text `ping` after 25 s without a frame (OKX cuts at 30 s). OKX says the
+feed "doesn't represent the total number of liquidations".
+
+`data` lists instruments, each with a `details` list of liquidations. The
+long was liquidated when `posSide == "long"` (hedge mode), or when
+`posSide == "net"` and the liquidation order `side == "sell"` (net mode).
+`sz` is in contracts; a contract is worth ctVal (x ctMult) from
+`GET /api/v5/public/instruments`, held in a ContractBook:
+
+- linear (BTC-USDT-SWAP, ctVal in BTC): notional `sz * ctVal * bkPx`.
+- inverse (BTC-USD-SWAP, ctVal in USD): notional `sz * ctVal`.
+
+Instruments missing from the book do not spoil the frame: the priced events
+come back inside UnknownInstrument, which names the missing ids.
+
+Market context (`MARKET`, 20 requests / 2 s per IP, per endpoint; we count
+them together): `mark-price` + `open-interest` (all SWAP), N x `funding-rate`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+
+from bot.core.market import MarketSample
+from bot.core.models import HOUR_MS, LiquidationEvent, Side
+from bot.feeds import marketdata as md
+from bot.feeds.contract import Heartbeat, MarketApi, MarketSpec, MetadataRequest, StreamSpec, dispatch
+from bot.feeds.errors import (
+    MAX_PRICE,
+    MAX_QUANTITY,
+    FrameError,
+    UnknownInstrument,
+    checked_notional,
+    instrument_id,
+    positive_number,
+    shown,
+    timestamp_ms,
+)
+from bot.feeds.instruments import ContractBook, ContractSpec, positive_or_none
+from bot.core.symbols import asset_of
+
+VENUE = "okx"
+TITLE = "OKX"
+CHANNEL = "liquidation-orders"
+SUBSCRIBED_INST_TYPES = ("SWAP", "FUTURES")
+INST_TYPES = frozenset(SUBSCRIBED_INST_TYPES)
+INSTRUMENTS_PATH = "/api/v5/public/instruments"
+FUNDING_RATE_PATH = "/api/v5/public/funding-rate"
+OPEN_INTEREST_PATH = "/api/v5/public/open-interest"
+MARK_PRICE_PATH = "/api/v5/public/mark-price"
+RATE_LIMIT_CODES = frozenset({"50011", "50061"})  # codes that mean "slow down"
+_LIQUIDATED_BY_POS_SIDE = {"long": Side.LONG, "short": Side.SHORT}
+# Net mode has no position side: a sell order closes a long.
+_LIQUIDATED_BY_NET_ORDER_SIDE = {"sell": Side.LONG, "buy": Side.SHORT}
+
+
+def _instruments_of(frame: object) -> list | None:
+    """The frame's per-instrument entries, or None for a control frame."""
+    if type(frame) is not dict:
+        if frame == "pong":
+            return None
+        raise FrameError(f"expected a JSON object, got {type(frame).__name__}")
+    entries = frame.get("data")
+    if entries is None:
+        # {"event": "subscribe" | "error" | "notice" | ...}
+        if "event" in frame:
+            return None
+        raise FrameError("no 'data' in frame")
+    arg = frame.get("arg")
+    if type(arg) is dict and arg.get("channel") != CHANNEL:
+        raise FrameError(f"unexpected channel {shown(arg.get('channel'))}")
+    if type(entries) is not list:
+        raise FrameError("'data' is not a list")
+    return entries
+
+
+def _liquidated(detail: dict) -> Side:
+    pos_side = detail["posSide"]
+    if pos_side == "net":
+        side = detail["side"]
+        liquidated = _LIQUIDATED_BY_NET_ORDER_SIDE.get(side) if type(side) is str else None
+        if liquidated is None:
+            raise FrameError(f"details[].side is not buy/sell: {shown(side)}")
+        return liquidated
+    liquidated = _LIQUIDATED_BY_POS_SIDE.get(pos_side) if type(pos_side) is str else None
+    if liquidated is None:
+        raise FrameError(f"details[].posSide is not long/short/net: {shown(pos_side)}")
+    return liquidated
+
+
+def parse_public(
+    frame: object, contracts: ContractBook | None = None, received_ms: int | None = None
+) -> list[LiquidationEvent]:
+    entries = _instruments_of(frame)
+    if entries is None:
+        return []
+    events: list[LiquidationEvent] = []
+    unknown: list[str] = []
+    unpriced_count = 0
+    for entry in entries:
+        if type(entry) is not dict:
+            raise FrameError(f"data item is not an object: {shown(entry)}")
+        try:
+            instrument = instrument_id(entry["instId"], "data[].instId")
+            details = entry["details"]
+        except KeyError as missing:
+            raise FrameError(f"missing field data[].{missing.args[0]}") from None
+        inst_type = entry.get("instType")
+        # MARGIN/OPTION liquidations are in other units; we never subscribe to them.
+        if inst_type is not None and (type(inst_type) is not str or inst_type not in INST_TYPES):
+            raise FrameError(f"unsupported instType {shown(inst_type)}")
+        if type(details) is not list:
+            raise FrameError("data[].details is not a list")
+        spec = contracts.get(instrument) if contracts is not None else None
+        asset = asset_of(instrument)
+        for detail in details:
+            if type(detail) is not dict:
+                raise FrameError(f"details item is not an object: {shown(detail)}")
+            try:
+                liquidated = _liquidated(detail)
+                price = positive_number(detail["bkPx"], "details[].bkPx", MAX_PRICE)
+                quantity = positive_number(detail["sz"], "details[].sz", MAX_QUANTITY)
+                at_ms = timestamp_ms(detail["ts"], "details[].ts")
+            except KeyError as missing:
+                raise FrameError(f"missing field details[].{missing.args[0]}") from None
+            if spec is None:
+                unpriced_count += 1
+                continue
+            if spec.inverse:
+                notional_usd = checked_notional(quantity * spec.size, "details[].sz*ctVal")
+            else:
+                notional_usd = checked_notional(
+                    quantity * spec.size * price, "details[].sz*ctVal*bkPx"
+                )
+            events.append(
+                LiquidationEvent(
+                    VENUE, "public", instrument, asset, liquidated,
+                    price, quantity, notional_usd, at_ms,
+                )
+            )
+        if spec is None and details and instrument not in unknown:
+            unknown.append(instrument)
+    if unknown:
+        raise UnknownInstrument(unknown, events=events, unpriced_count=unpriced_count)
+    return events
+
+
+def error_message(frame: object) -> str | None:
+    """A short description of an OKX error frame (`event: error`), else None."""
+    if type(frame) is not dict or frame.get("event") != "error":
+        return None
+    return f"error {shown(frame.get('code'))}: {shown(frame.get('msg'))}"
+
+
+# -- contract sizes --------------------------------------------------------
+
+
+def instruments_book(body: object) -> ContractBook:
+    """From `GET /api/v5/public/instruments?instType=SWAP|FUTURES`.
+
+    Size is ctVal x ctMult. Entries that cannot price a liquidation in USD
+    (no ctVal, an inverse contract not valued in USD, unknown ctType) are
+    left out; a frame that names them raises UnknownInstrument.
+    """
+    entries = _instrument_entries(body)
+    specs: dict[str, ContractSpec] = {}
+    for entry in entries:
+        if type(entry) is not dict:
+            raise FrameError(f"okx instruments: entry is not an object: {shown(entry)}")
+        instrument = entry.get("instId")
+        contract_value = positive_or_none(entry.get("ctVal"))
+        multiplier = positive_or_none(entry.get("ctMult", "1"))
+        if type(instrument) is not str or contract_value is None or multiplier is None:
+            continue
+        contract_type = entry.get("ctType")
+        if contract_type == "linear":
+            specs[instrument] = ContractSpec(contract_value * multiplier, inverse=False)
+        elif contract_type == "inverse" and entry.get("ctValCcy") == "USD":
+            specs[instrument] = ContractSpec(contract_value * multiplier, inverse=True)
+    return ContractBook(specs)
+
+
+def _instrument_entries(body: object) -> list[object]:
+    if type(body) is not dict:
+        raise FrameError("okx instruments: body is not an object")
+    if body.get("code") != "0":
+        raise FrameError(
+            f"okx instruments: error code {shown(body.get('code'))}: {shown(body.get('msg'))}"
+        )
+    entries = body.get("data")
+    if type(entries) is not list:
+        raise FrameError("okx instruments: no 'data' list")
+    return entries
+
+
+METADATA = {INSTRUMENTS_PATH: instruments_book}
+
+
+# -- market context --------------------------------------------------------
+
+
+def _market_data(body: object, what: str) -> list:
+    body = md.json_object(body, what)
+    code = body.get("code")
+    if code != "0":
+        raise md.VenueError(VENUE, code, body.get("msg"), rate_limited=code in RATE_LIMIT_CODES)
+    return md.json_list(body.get("data"), f"{what} data")
+
+
+def parse_mark_price(body: object, assets: Iterable[str]) -> dict[str, float]:
+    """`GET /api/v5/public/mark-price?instType=SWAP`: asset -> mark price."""
+    wanted = {market_inst_id(asset): asset for asset in assets}
+    prices: dict[str, float] = {}
+    for asset, inst_id, entry in md.tracked(_market_data(body, "mark-price"), wanted, "instId", "mark-price entry"):
+        prices[asset] = md.positive(entry.get("markPx"), f"{inst_id} markPx")
+    return prices
+
+
+def parse_open_interest(
+    body: object, assets: Iterable[str], mark_prices: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """`GET /api/v5/public/open-interest?instType=SWAP`: asset -> open interest in USD.
+
+    `oiUsd` where the venue gives it, else `oiCcy` (= oi x ctVal, in base coin
+    for linear swaps) x the mark price; assets with neither are left out.
+    """
+    wanted = {market_inst_id(asset): asset for asset in assets}
+    prices = mark_prices or {}
+    values: dict[str, float] = {}
+    entries = _market_data(body, "open-interest")
+    for asset, inst_id, entry in md.tracked(entries, wanted, "instId", "open-interest entry"):
+        usd = md.optional_number(entry.get("oiUsd"), f"{inst_id} oiUsd")
+        if usd is None:
+            in_base = md.optional_number(entry.get("oiCcy"), f"{inst_id} oiCcy")
+            if in_base is None or asset not in prices:
+                continue
+            usd = in_base * prices[asset]
+        if usd < 0:
+            raise md.MarketDataError(f"{inst_id} open interest must not be negative: {shown(usd)}")
+        values[asset] = usd
+    return values
+
+
+def parse_funding_rate(body: object, inst_id: str) -> tuple[float, float | None]:
+    """`GET /api/v5/public/funding-rate?instId=`: (rate, interval in hours or None).
+
+    `fundingTime` is the coming settlement and `nextFundingTime` the one after:
+    their distance is the interval.
+    """
+    entries = _market_data(body, "funding-rate")
+    for entry in entries:
+        entry = md.json_object(entry, "funding-rate entry")
+        if entry.get("instId") != inst_id:
+            continue
+        rate = md.funding(entry.get("fundingRate"), f"{inst_id} fundingRate")
+        coming = md.optional_number(entry.get("fundingTime"), f"{inst_id} fundingTime")
+        after = md.optional_number(entry.get("nextFundingTime"), f"{inst_id} nextFundingTime")
+        interval = None
+        if coming is not None and after is not None and after > coming:
+            interval = (after - coming) / HOUR_MS
+        return rate, interval
+    raise md.MarketDataError(f"funding-rate has no entry for {inst_id}")
+
+
+def market_inst_id(asset: str) -> str:
+    return f"{asset}-USDT-SWAP"
+
+
+async def collect_market(
+    api: MarketApi, assets: Sequence[str], at_ms: int, samples: dict[str, MarketSample]
+) -> None:
+    prices = await api.optional(
+        MARK_PRICE_PATH, {"instType": "SWAP"}, lambda body: parse_mark_price(body, assets)
+    ) or {}
+    for asset, price in prices.items():
+        samples[asset] = MarketSample(venue=VENUE, asset=asset, at_ms=at_ms, mark_price=price)
+    open_interest = await api.optional(
+        OPEN_INTEREST_PATH, {"instType": "SWAP"}, lambda body: parse_open_interest(body, assets, prices)
+    ) or {}
+    for asset, usd in open_interest.items():
+        base = samples.get(asset) or MarketSample(venue=VENUE, asset=asset, at_ms=at_ms)
+        samples[asset] = replace(base, open_interest_usd=usd)
+    for asset in assets:
+        inst_id = market_inst_id(asset)
+        funding = await api.optional(
+            FUNDING_RATE_PATH, {"instId": inst_id}, lambda body, i=inst_id: parse_funding_rate(body, i)
+        )
+        if funding is not None:
+            rate, interval = funding
+            base = samples.get(asset) or MarketSample(venue=VENUE, asset=asset, at_ms=at_ms)
+            samples[asset] = replace(base, funding_rate=rate, funding_interval_hours=interval or 8.0)
+
+
+def subscribe_message() -> str:
+    return json.dumps(
+        {"op": "subscribe", "args": [{"channel": CHANNEL, "instType": t} for t in SUBSCRIBED_INST_TYPES]},
+        separators=(",", ":"),
+    )
+
+
+def _subscribe(symbols: Sequence[str]) -> list[str]:
+    return [subscribe_message()]
+
+
+def _heartbeat(tuning) -> Heartbeat:
+    return Heartbeat("ping", tuning.okx_idle_ping_s, idle_only=True)
+
+
+REST_URLS = {"rest_url": "https://www.okx.com"}
+STREAMS = (
+    StreamSpec(
+        "public", "ws_url", "wss://ws.okx.com:8443/ws/v5/public", parse_public,
+        subscribe=_subscribe, heartbeat=_heartbeat,
+        metadata=tuple(MetadataRequest(INSTRUMENTS_PATH, (("instType", t),)) for t in SUBSCRIBED_INST_TYPES),
+        caveat='"not the total number of liquidations"',
+    ),
+)
+MARKET = MarketSpec(
+    rest_url_key="rest_url",
+    limit=20,  # requests per 2 s per IP (per endpoint; we count them together)
+    window_ms=2_000,
+    collector=lambda: collect_market,
+)
+parse = dispatch(VENUE, STREAMS)
