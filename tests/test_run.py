@@ -12,9 +12,14 @@ import time
 
 from bot.core.models import Side
 from bot.feeds.synthetic import LiquidationSpec, frame_for
+from bot.feeds.venues import BY_NAME
 from tests.fakes.venue_ws import FakeVenueServer
 
 CLOSED = "127.0.0.1:9"  # nothing listens here: those streams keep reconnecting, quietly
+# The venues this test has no fake of: off, so nothing reaches the internet.
+OTHER_VENUES_OFF = "\n".join(
+    f"[feeds.{venue}]\nenabled = false" for venue in BY_NAME if venue not in ("binance", "bybit", "okx")
+)
 
 
 def config_text(usdm_url: str, db_path) -> str:
@@ -29,6 +34,7 @@ coinm_rest_url = "http://{CLOSED}"
 enabled = false
 [feeds.okx]
 enabled = false
+{OTHER_VENUES_OFF}
 [market]
 enabled = false
 [logging]

@@ -68,10 +68,10 @@ from types import ModuleType
 
 from bot.feeds.contract import FrameParser, StreamSpec
 from bot.feeds.instruments import ContractBook
-from bot.feeds.venues import binance, bybit, okx
+from bot.feeds.venues import aster, binance, bybit, okx
 
 # The registry: every venue liqbot knows, in the order /status and the README list them.
-VENUES: tuple[ModuleType, ...] = (binance, bybit, okx)
+VENUES: tuple[ModuleType, ...] = (binance, bybit, okx, aster)
 
 
 def _checked(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:

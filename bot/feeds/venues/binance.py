@@ -31,7 +31,7 @@ from dataclasses import replace
 from bot.core.market import MarketSample
 from bot.core.models import HOUR_MS, LiquidationEvent, Side
 from bot.feeds import marketdata as md
-from bot.feeds.contract import MarketApi, MarketSpec, MetadataRequest, StreamSpec, dispatch
+from bot.feeds.contract import FrameParser, MarketApi, MarketSpec, MetadataRequest, StreamSpec, dispatch
 from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
@@ -109,20 +109,29 @@ def _order_fields(order: dict) -> tuple[str, Side, float, float, int]:
         raise FrameError(f"missing field o.{missing.args[0]}") from None
 
 
-def parse_usdm(
-    frame: object, contracts: ContractBook | None = None, received_ms: int | None = None
-) -> list[LiquidationEvent]:
-    order = _order_of(frame)
-    if order is None:
-        return []
-    instrument, liquidated, price, quantity, at_ms = _order_fields(order)
-    notional_usd = checked_notional(quantity * price, "o.z*o.ap")
-    return [
-        LiquidationEvent(
-            VENUE, "usdm", instrument, asset_of(instrument), liquidated,
-            price, quantity, notional_usd, at_ms,
-        )
-    ]
+def base_quantity_parser(venue: str, stream: str) -> FrameParser:
+    """The parser of a forceOrder stream whose `o.z` is in base coin (USD-M, and
+    the venues that copy its format): notional `z * ap`."""
+
+    def parse_base_quantity(
+        frame: object, contracts: ContractBook | None = None, received_ms: int | None = None
+    ) -> list[LiquidationEvent]:
+        order = _order_of(frame)
+        if order is None:
+            return []
+        instrument, liquidated, price, quantity, at_ms = _order_fields(order)
+        notional_usd = checked_notional(quantity * price, "o.z*o.ap")
+        return [
+            LiquidationEvent(
+                venue, stream, instrument, asset_of(instrument), liquidated,
+                price, quantity, notional_usd, at_ms,
+            )
+        ]
+
+    return parse_base_quantity
+
+
+parse_usdm = base_quantity_parser(VENUE, "usdm")
 
 
 def parse_coinm(
@@ -289,7 +298,8 @@ class _MarketCollector:
                 samples[asset] = replace(sample, long_short_ratio=ratio)
 
 
-def _reconnect_before_cutoff(tuning) -> float:
+def reconnect_before_cutoff(tuning) -> float:
+    """Binance (and Aster) drop every connection after 24 h: reconnect before, when we choose."""
     return tuning.binance_reconnect_after_s
 
 
@@ -311,11 +321,11 @@ REST_URLS = {"usdm_rest_url": "https://fapi.binance.com", "coinm_rest_url": "htt
 STREAMS = (
     StreamSpec(
         "usdm", "usdm_ws_url", "wss://fstream.binance.com/market/ws/!forceOrder@arr", parse_usdm,
-        max_connection_s=_reconnect_before_cutoff, rest_url_key="usdm_rest_url", caveat=SAMPLED,
+        max_connection_s=reconnect_before_cutoff, rest_url_key="usdm_rest_url", caveat=SAMPLED,
     ),
     StreamSpec(
         "coinm", "coinm_ws_url", "wss://dstream.binance.com/ws/!forceOrder@arr", parse_coinm,
-        max_connection_s=_reconnect_before_cutoff, rest_url_key="coinm_rest_url",
+        max_connection_s=reconnect_before_cutoff, rest_url_key="coinm_rest_url",
         metadata=(MetadataRequest(COINM_EXCHANGE_INFO_PATH),), caveat=SAMPLED,
     ),
 )
