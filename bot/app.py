@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.adapters.console import run_console
 from bot.commands.alerts import alert_handlers
 from bot.commands.dispatch import Dispatcher, Limits
+from bot.commands.report import report_handlers
 from bot.commands.risk import liq_with_risk_note, risk_handlers
 from bot.config import Config, Secrets
 from bot.core.alerts import Caps, EngineSettings
@@ -27,6 +28,7 @@ from bot.services.digests import DigestService
 from bot.services.live import LiveFeeds
 from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
 from bot.services.queries import LiveStates, QueryService
+from bot.services.reports import ReportService
 from bot.services.risk import RiskService
 from bot.services.supervisor import supervise
 from bot.storage.maintenance import RetentionPolicy, apply_retention
@@ -104,6 +106,7 @@ class App:
             features={
                 **alert_handlers(alerts if config.alerts.enabled else None, digests if config.digest.enabled else None),
                 **risk_handlers(risk, charts, digests),  # charts in the zone of the chat's digest
+                **report_handlers(ReportService(store, queries, market_store, config.risk), digests),
                 "liq": liq_with_risk_note(queries, risk),
             },
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 from bot.core.models import LiquidationEvent, Side
 
@@ -35,3 +37,17 @@ async def until(predicate, timeout: float = 5.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
+
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def check_golden(name: str, actual: str) -> None:
+    """`actual` equals tests/golden/NAME; `UPDATE_GOLDEN=1 pytest ...` rewrites it (review the diff)."""
+    path = GOLDEN / name
+    if UPDATE_GOLDEN:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+    assert path.exists(), f"missing {path}; run with UPDATE_GOLDEN=1"
+    assert actual == path.read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from bot.core.summary import Split, Squeeze
 
 T0 = 1_742_515_200_000  # a whole hour
 RULE = EventRule(baseline_minutes=60, spike_ratio=5.0, min_minute_usd=500_000, min_event_usd=2_000_000,
-                 max_quiet_minutes=3)
+                 max_quiet_minutes=3)  # the tests read best with a short gap; the default is 10
 
 
 def minutes(per_minute_usd: dict[int, float], long_share: float = 0.8, asset: str = "BTC") -> list[MinuteTotal]:

@@ -7,7 +7,6 @@ Regenerate the golden files after an intended change with
 from __future__ import annotations
 
 import json
-import os
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -50,9 +49,8 @@ from bot.replies.render_discord import (
 )
 from bot.replies.render_plain import render_plain
 from bot.replies.render_telegram import MESSAGE_LIMIT_UTF16, render_telegram
+from tests.support import check_golden
 
-GOLDEN = Path(__file__).parent / "golden"
-UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
 
 # The 24h BTC long squeeze of DESIGN.md, split over three venues (USD).
 VENUES_USD = {  # venue: (longs, shorts)
@@ -120,15 +118,6 @@ def summary_reply(locale: numbers.Locale) -> Reply:
         blocks=(totals, per_venue, Bullets(text["insights"]), Note(line(text["note"]))),
         actions=(Action(text["refresh"], "/liq BTC 24h"),),
     )
-
-
-def check_golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if UPDATE_GOLDEN:
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(actual, encoding="utf-8")
-    assert path.exists(), f"missing {path}; run with UPDATE_GOLDEN=1"
-    assert actual == path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("locale", numbers.LOCALES)

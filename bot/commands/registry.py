@@ -103,6 +103,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         examples=("/chart", "/chart BTC 4h", "/chart top 24h"),
     ),
     CommandSpec(
+        "report",
+        {"en": "The write-up: squeeze, events, history rank, leverage after", "zh": "爆仓分析：挤压类型、事件、历史排名、事件后杠杆"},
+        args=(ASSET_ARG, WINDOW_ARG),
+        aliases=("writeup",),
+        examples=("/report", "/report BTC 24h", "/report all 7d"),
+    ),
+    CommandSpec(
         "status",
         {"en": "What is recorded: venues, streams, coverage", "zh": "记录状态：交易所、数据流、覆盖范围"},
     ),

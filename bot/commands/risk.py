@@ -43,7 +43,7 @@ class TimezonePort(Protocol):
     async def chat_timezone(self, chat_key: str) -> str | None: ...
 
 
-async def _chat_tz(timezones: TimezonePort | None, chat_key: str) -> str | None:
+async def chat_tz(timezones: TimezonePort | None, chat_key: str) -> str | None:
     if timezones is None:
         return None
     try:
@@ -74,7 +74,7 @@ def risk_handlers(
         async def chart(ctx: Context) -> Reply:
             subject, window_ms = ctx.invocation.args.get("subject"), ctx.invocation.args["window"]
             refresh = ctx.invocation.canonical()
-            tz = await _chat_tz(timezones, ctx.caller.chat_key)
+            tz = await chat_tz(timezones, ctx.caller.chat_key)
             if subject == CHART_TOP:
                 return await chart_service.top(window_ms, ctx.now_ms, ctx.locale, refresh, tz)
             return await chart_service.chart(subject, window_ms, ctx.now_ms, ctx.locale, refresh, tz)

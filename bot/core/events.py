@@ -15,7 +15,9 @@ The rule, applied to one scope's (all assets, or one asset) per-minute totals:
    still be growing: it is `in_progress` (a cascade alert fires on it).
 
 Defaults suit the all-assets scope of the majors (a $2M event out of $500K+
-minutes at 5x the last hour's pace); `EventRule.for_asset_share` scales the
+minutes at 5x the last hour's pace; bursts up to ten quiet minutes apart are
+one episode, as a news write-up would tell it, so a cascade's end is known ten
+minutes after its last hot minute); `EventRule.for_asset_share` scales the
 dollar floors down for one asset. Pure: minutes in, events out.
 """
 
@@ -34,7 +36,7 @@ class EventRule:
     spike_ratio: float = 5.0
     min_minute_usd: float = 500_000.0
     min_event_usd: float = 2_000_000.0
-    max_quiet_minutes: int = 3
+    max_quiet_minutes: int = 10
 
     def for_asset_share(self, share: float) -> EventRule:
         """The dollar floors scaled to an asset with `share` of the market's

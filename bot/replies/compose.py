@@ -57,7 +57,7 @@ def _totals_fields(split: Split, locale: Locale) -> Fields:
     )
 
 
-def _split_table(first_header: str, splits: Sequence[Split], locale: Locale, names=lambda n: n) -> Table:
+def split_table(first_header: str, splits: Sequence[Split], locale: Locale, names=lambda n: n) -> Table:
     return Table(
         columns=(
             Column(first_header),
@@ -198,8 +198,8 @@ def summary_reply(summary: Summary, locale: Locale, refresh_command: str) -> Rep
         blocks.append(_totals_fields(summary.total, locale))
         if summary.asset is None:
             shown = summary.by_asset[:TOP_ASSETS_SHOWN]
-            blocks.append(_split_table(text(locale, "col.asset"), shown, locale))
-        blocks.append(_split_table(text(locale, "col.venue"), summary.by_venue, locale, venue_name))
+            blocks.append(split_table(text(locale, "col.asset"), shown, locale))
+        blocks.append(split_table(text(locale, "col.venue"), summary.by_venue, locale, venue_name))
         if summary.largest is not None:
             blocks.append(Paragraph(order_line(summary.largest, locale)))
         found = insights(summary, locale)
@@ -220,7 +220,7 @@ def top_reply(summary: Summary, locale: Locale, refresh_command: str) -> Reply:
     if summary.total.events == 0:
         blocks.append(Paragraph(line(text(locale, "empty"))))
     else:
-        blocks.append(_split_table(text(locale, "col.asset"), summary.by_asset[:TOP_ASSETS_SHOWN], locale))
+        blocks.append(split_table(text(locale, "col.asset"), summary.by_asset[:TOP_ASSETS_SHOWN], locale))
         blocks.append(
             Paragraph(line(text(locale, "field.total") + ": ", bold(fmt.usd(summary.total.total_usd, locale))))
         )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from bot.replies.locales_report import REPORT_MESSAGES
 from bot.replies.numbers import Locale
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -417,6 +418,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "chart.no_liquidations": "此时段没有记录到爆仓",
     },
 }
+
+for _locale, _messages in REPORT_MESSAGES.items():  # one catalog per feature, one lookup
+    MESSAGES[_locale].update(_messages)
+
 
 def text(locale: Locale, key: str, /, **values: object) -> str:
     # Positional-only, so a message may have placeholders named `locale` or `key`.

@@ -46,7 +46,13 @@ class QueryService:
         return summarize(asset, window, rows, largest[0] if largest else None, spans, preceding)
 
     async def _history(self, asset: str | None, window: Window) -> tuple[list[RecordedSpan], list[float]]:
-        """Spans touching the window and its history, and the history's totals.
+        return await self.recorded_preceding(asset, window, HISTORY_WINDOWS)
+
+    async def recorded_preceding(
+        self, asset: str | None, window: Window, count: int
+    ) -> tuple[list[RecordedSpan], list[float]]:
+        """Spans touching the window and up to `count` windows of the same length
+        before it, and the totals of those windows, newest first.
 
         The preceding windows end at the whole hour (whole minute for windows
         shorter than an hour) before this window starts, so rollups answer them
@@ -55,14 +61,14 @@ class QueryService:
         duration = window.duration_ms
         bucket = HOUR_MS if duration % HOUR_MS == 0 else MINUTE_MS
         history_end = window.start_ms - window.start_ms % bucket
-        spans = await self._store.spans(Window(history_end - HISTORY_WINDOWS * duration, window.end_ms))
+        spans = await self._store.spans(Window(history_end - count * duration, window.end_ms))
         if duration % MINUTE_MS:
             return spans, []
         recorded = sum(
             1
             for _ in takewhile(
                 lambda k: coverage_of(Window(history_end - k * duration, history_end - (k - 1) * duration), spans).complete,
-                range(1, HISTORY_WINDOWS + 1),
+                range(1, count + 1),
             )
         )
         if not recorded:

@@ -1,4 +1,5 @@
-"""Long/short liquidations per interval (chart bars), over a `Store`'s reader.
+"""Long/short liquidations per interval (chart bars) and per minute (cascade
+detection), over a `Store`'s reader.
 
 Intervals sit on a UTC grid of `step_ms` (hourly bars start at :00, daily bars
 at 00:00 UTC); the first and last are clipped to the window. Like
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core.models import HOUR_MS, MINUTE_MS, Window
+from bot.core.events import MinuteTotal
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
+from bot.core.summary import Split
 from bot.storage.store import Store, decompose
 
 
@@ -73,3 +76,42 @@ async def liquidation_bars(store: Store, asset: str | None, window: Window, step
         Bar(start, end, long_cents / 100, short_cents / 100, events)
         for (start, end), (long_cents, short_cents, events) in zip(intervals, acc)
     ]
+
+
+async def minute_totals(store: Store, asset: str | None, start_ms: int, end_ms: int) -> list[MinuteTotal]:
+    """Per-minute, per-asset long/short USD of the whole minutes in [start, end)
+    (minute rollups; empty minutes left out), oldest first: cascade detection's input."""
+    where_asset, asset_args = ("", ()) if asset is None else (" AND asset = ?", (asset,))
+    cursor = await store.reader.execute(
+        "SELECT bucket_ms, asset, liquidated, SUM(usd_cents), SUM(events) FROM rollup_minute"
+        f" WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset} GROUP BY bucket_ms, asset, liquidated"
+        " ORDER BY bucket_ms",
+        (start_ms, end_ms, *asset_args),
+    )
+    by_minute: dict[int, dict[str, list[int]]] = {}
+    for bucket_ms, row_asset, liquidated, cents, count in await cursor.fetchall():
+        entry = by_minute.setdefault(bucket_ms, {}).setdefault(row_asset, [0, 0, 0])
+        entry[0 if liquidated == "long" else 1] += cents
+        entry[2] += count
+    return [
+        MinuteTotal(
+            bucket_ms,
+            tuple(Split(name, lng / 100, sht / 100, n) for name, (lng, sht, n) in sorted(assets.items())),
+        )
+        for bucket_ms, assets in by_minute.items()
+    ]
+
+
+async def largest_day(store: Store, asset: str | None) -> tuple[int, float] | None:
+    """The recorded UTC day with the most liquidations: (its midnight in ms, USD); None when empty.
+
+    Hour rollups are kept forever, so this covers all the history liqbot recorded.
+    """
+    where_asset, asset_args = ("", ()) if asset is None else (" WHERE asset = ?", (asset,))
+    cursor = await store.reader.execute(
+        f"SELECT bucket_ms - bucket_ms % {DAY_MS} AS day, SUM(usd_cents) FROM rollup_hour{where_asset}"
+        " GROUP BY day ORDER BY 2 DESC, day LIMIT 1",
+        asset_args,
+    )
+    row = await cursor.fetchone()
+    return (row[0], row[1] / 100) if row else None
