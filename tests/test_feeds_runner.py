@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
 import json
 import random
 from dataclasses import fields
@@ -18,6 +19,7 @@ import pytest
 
 from bot.config import FeedRunnerConfig, FeedsConfig
 from bot.core.models import Side
+from bot.feeds.errors import FrameError
 from bot.feeds.runner import (
     FanOutSink,
     FeedRunner,
@@ -322,6 +324,37 @@ async def test_fan_out_isolates_a_failing_sink():
 
 
 # -- venue specifics ----------------------------------------------------------
+
+
+def gunzip(message: str | bytes) -> bytes:
+    try:
+        return gzip.decompress(message if isinstance(message, bytes) else message.encode())
+    except (OSError, EOFError) as error:
+        raise FrameError(f"not gzip: {error}") from None
+
+
+async def test_a_stream_that_gzips_its_frames_and_pings_is_unwrapped_and_answered():
+    # HTX's shape: every frame gzipped; {"op":"ping","ts":T} must be answered with the same ts.
+    clock = VirtualClock(100)
+    async with FakeVenueServer("binance", "usdm") as server:
+        sink = CollectingSink()
+        source = VenueStream("binance", "usdm", server.url)
+        source.unwrap = gunzip
+        source.answer = lambda frame: (
+            json.dumps({"op": "pong", "ts": frame["ts"]}) if type(frame) is dict and frame.get("op") == "ping" else None
+        )
+        runner = FeedRunner(source, sink, now_ms=clock.now_ms, sleep=clock.sleep, tick_s=TICK_S)
+        task = start(runner)
+        await server.wait_for(lambda s: s.open_connections == 1)
+        await server.send_raw(gzip.compress(json.dumps({"op": "ping", "ts": "1492420473058"}).encode()))
+        await until(lambda: '{"op": "pong", "ts": "1492420473058"}' in server.received)
+        await server.send_raw(gzip.compress(json.dumps(frame_for(usdm_spec(clock, 1))).encode()))
+        await server.send_raw(b"not gzip at all")
+        await until(lambda: len(sink.events) == 1 and runner.status.bad_frames == 1)
+        await stop(task)
+    assert sink.frames[0] == {"op": "ping", "ts": "1492420473058"}  # recorded decompressed
+    assert sink.events[0].instrument == "BTCUSDT"
+    assert runner.status.bad_frames == 1 and runner.status.venue_errors == 0
 
 
 async def test_bybit_pages_symbols_chunks_subscriptions_and_adds_new_listings_live():

@@ -89,6 +89,12 @@ class StreamSpec:
     metadata: tuple[MetadataRequest, ...] = ()  # contract sizes needed to price frames
     symbols: SymbolPaging | None = None
     caveat: str = ""  # how the venue samples this feed, for /status, /liq and the README
+    # Live only: the raw message -> the text to decode (HTX gzips every frame);
+    # raises FrameError when it cannot. Recordings hold the decoded frame.
+    unwrap: Callable[[str | bytes], str | bytes] | None = None
+    # A frame the venue wants answered (HTX `{"op":"ping","ts":T}`): the reply to
+    # send, else None. An answered frame is a control frame and is not parsed.
+    answer: Callable[[object], str | None] | None = None
 
 
 class MarketApi(Protocol):

@@ -196,6 +196,8 @@ class StreamSource(Protocol):
     url: str
     heartbeat: Heartbeat | None
     max_connection_s: float | None  # planned reconnect after this long, None: never
+    unwrap: Callable[[str | bytes], str | bytes] | None  # raw message -> text to decode (gunzip)
+    answer: Callable[[object], str | None] | None  # a frame the venue wants answered -> the reply
     refresh_s: float | None  # call refresh() this often while connected, None: never
 
     def contracts(self) -> ContractBook | None:
@@ -463,6 +465,7 @@ class FeedRunner:
         source, status, sink = self.source, self.status, self._sink
         venue, stream = source.venue, source.stream
         parse, now_ms = self._parse, self._now_ms
+        unwrap, answer = source.unwrap, source.answer
         recv = ws.recv
         while True:
             message = await recv()
@@ -471,13 +474,17 @@ class FeedRunner:
             status.last_frame_ms = at_ms
             status.frames += 1
             try:
-                frame = decode(message)
+                frame = decode(message if unwrap is None else unwrap(message))
             except FrameError as error:
                 self._bad_frame(str(error))
                 raw = message if isinstance(message, str) else bytes(message).decode("utf-8", "replace")
                 await self._notify(sink.on_frame(venue, stream, at_ms, raw), "on_frame")
                 continue
             await self._notify(sink.on_frame(venue, stream, at_ms, frame), "on_frame")
+            reply = answer(frame) if answer is not None else None
+            if reply is not None:  # the venue's own ping: a control frame, answered at once
+                await ws.send(reply)
+                continue
             try:
                 events = parse(frame, source.contracts(), at_ms)
             except UnknownInstrument as unknown:

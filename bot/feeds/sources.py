@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -68,6 +68,8 @@ class VenueStream:
     heartbeat: Heartbeat | None = None
     max_connection_s: float | None = None
     refresh_s: float | None = None
+    unwrap: Callable[[str | bytes], str | bytes] | None = None
+    answer: Callable[[object], str | None] | None = None
 
     def __init__(self, venue: str, stream: str, url: str, subscribe: Sequence[str] = ()) -> None:
         self.venue = venue
@@ -318,5 +320,6 @@ def build_sources(
                 source.heartbeat = spec.heartbeat(tuning)
             if spec.max_connection_s is not None:
                 source.max_connection_s = spec.max_connection_s(tuning)
+            source.unwrap, source.answer = spec.unwrap, spec.answer
             sources.append(source)
     return sources

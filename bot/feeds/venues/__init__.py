@@ -25,7 +25,8 @@ format or this registry: that would be an import cycle), and defines:
   `metadata` (the `MetadataRequest`s whose bodies price its frames),
   `symbols` (`SymbolPaging`, for venues subscribed per symbol) and `caveat`
   (how the venue samples the feed, e.g. "one order per symbol per second";
-  empty when it sends every liquidation).
+  empty when it sends every liquidation), `unwrap` (raw message -> text, e.g.
+  gunzip; live only) and `answer(frame) -> reply | None` (venue pings to answer).
 - Each stream's `parse(frame, contracts, received_ms) -> list[LiquidationEvent]`:
   pure. `frame` is the decoded JSON (or raw text, e.g. "pong"); `contracts`
   the venue's ContractBook (None when it has none); `received_ms` the receive
