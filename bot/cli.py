@@ -125,9 +125,11 @@ async def _cmd_replay(args, config) -> int:
     if missing:
         print(f"liqbot replay: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
+    stop = asyncio.Event()
+    _stop_on_signals(stop.set)  # finish the batch in hand and record its spans, then report
     app = await App.open(config, Secrets.from_env(), args.db)
     try:
-        report = await replay(app.store, args.files, progress=_progress_bar(sys.stderr))
+        report = await replay(app.store, args.files, progress=_progress_bar(sys.stderr), stop=stop)
     finally:
         await app.close()
     if sys.stderr.isatty():
@@ -135,7 +137,7 @@ async def _cmd_replay(args, config) -> int:
     print(report.one_line())
     for sample in report.decode.error_samples:
         print(f"  {sample}")
-    return 0
+    return 1 if report.interrupted else 0
 
 
 async def _cmd_demo(args, config) -> int:

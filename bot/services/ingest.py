@@ -12,6 +12,9 @@ import asyncio
 import gzip
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ class ReplayReport:
     stored: int = 0
     duplicates: int = 0
     decode: DecodeStats = field(default_factory=DecodeStats)
+    interrupted: bool = False  # stopped before the end: the counts are of what was stored
 
     def one_line(self) -> str:
         d = self.decode
@@ -38,6 +42,8 @@ class ReplayReport:
             f"replayed {self.files} file(s): {d.frames:,} frames read, {self.stored:,} events stored,"
             f" {self.duplicates:,} duplicates, {d.bad_frames:,} bad frames"
         )
+        if self.interrupted:
+            line = f"interrupted: {line}"
         if d.unpriced_events:
             line += f", {d.unpriced_events:,} events without a contract size"
         return line
@@ -62,23 +68,33 @@ def _batches(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
 # -- the worker process: one decoder for the whole replay --------------------
 
 _worker_decoder: RecordingDecoder | None = None
+PARENT_CHECK_S = 0.2
 
 
-def _start_worker() -> None:
+def _start_worker(parent_pid: int) -> None:
     global _worker_decoder
     _worker_decoder = RecordingDecoder()
+    # Ctrl-C in a terminal signals the whole process group: the parent decides
+    # how to stop (finish the batch, record spans) and shuts this worker down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent watch", daemon=True).start()
 
 
-def _decode_batch(batch: list[bytes]) -> list[tuple]:
-    """Rows, not events: plain tuples cross the process boundary cheaply."""
+def _exit_with_parent(parent_pid: int) -> None:
+    """A parent killed with SIGKILL cannot shut us down: leave instead of lingering as an orphan."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
+def _decode_batch(batch: list[bytes]) -> tuple[list[tuple], DecodeStats, dict[tuple[str, str], Window]]:
+    """Rows, not events (plain tuples cross the process boundary cheaply), with
+    what the decoder has seen up to the end of this batch."""
     rows: list[tuple] = []
     for line_bytes in batch:
         rows += map(event_row, _worker_decoder.feed(line_bytes))
-    return rows
-
-
-def _finish_worker() -> tuple[DecodeStats, dict[tuple[str, str], Window]]:
-    return _worker_decoder.stats, _worker_decoder.spans()
+    return rows, _worker_decoder.stats, _worker_decoder.spans()
 
 
 # -- the writer ---------------------------------------------------------------
@@ -89,32 +105,53 @@ async def replay(
     paths: Iterable[Path],
     progress: Callable[[int, int], None] | None = None,
     batch_lines: int = REPLAY_BATCH_LINES,
+    stop: asyncio.Event | None = None,
 ) -> ReplayReport:
-    """Ingest recordings; `progress(done, total)` gets the bytes of the current file read."""
+    """Ingest recordings; `progress(done, total)` gets the bytes of the current file read.
+
+    When `stop` is set, the batch being written is finished and the rest left
+    unread (`report.interrupted`). Interrupted or cancelled, the spans of what
+    was stored are recorded.
+    """
     report = ReplayReport()
+    stored_spans: dict[tuple[str, str], Window] = {}
     loop = asyncio.get_running_loop()
+
+    async def write(decoded: asyncio.Future) -> None:
+        rows, report.decode, spans = await decoded
+        _count(report, await store.add_rows(rows))
+        stored_spans.update(spans)  # cumulative: the spans of everything stored so far
+
     # spawn, not fork: this process has running threads (aiosqlite), which fork does not copy safely.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker) as worker:
-        for path in paths:
-            report.files += 1
-            pending: asyncio.Future | None = None
-            with open(path, "rb") as raw, _lines(raw, path) as lines:
-                total = os.fstat(raw.fileno()).st_size
-                for batch in _batches(lines, batch_lines):
-                    # The worker parses this batch while the previous one is written.
-                    decoding = loop.run_in_executor(worker, _decode_batch, batch)
+    try:
+        with ProcessPoolExecutor(
+            max_workers=1, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+        ) as worker:
+            for path in paths:
+                if stop is not None and stop.is_set():
+                    break
+                report.files += 1
+                pending: asyncio.Future | None = None
+                with open(path, "rb") as raw, _lines(raw, path) as lines:
+                    total = os.fstat(raw.fileno()).st_size
+                    for batch in _batches(lines, batch_lines):
+                        # The worker parses this batch while the previous one is written.
+                        decoding = loop.run_in_executor(worker, _decode_batch, batch)
+                        if pending is not None:
+                            await write(pending)
+                        pending = decoding
+                        if progress is not None:
+                            progress(raw.tell(), total)
+                        if stop is not None and stop.is_set():
+                            break
                     if pending is not None:
-                        _count(report, await store.add_rows(await pending))
-                    pending = decoding
-                    if progress is not None:
-                        progress(raw.tell(), total)
-                if pending is not None:
-                    _count(report, await store.add_rows(await pending))
-                report.bytes_read += total
-        report.decode, spans = await loop.run_in_executor(worker, _finish_worker)
-    for (venue, stream), span in spans.items():
-        await store.add_span(venue, stream, span.start_ms, span.end_ms)
+                        await write(pending)
+                    report.bytes_read += raw.tell()
+    finally:
+        for (venue, stream), span in stored_spans.items():
+            await store.add_span(venue, stream, span.start_ms, span.end_ms)
+    report.interrupted = stop is not None and stop.is_set()
     return report
 
 
