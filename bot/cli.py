@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -107,6 +108,7 @@ def _progress_bar(stream):
 async def _console(app: App, locale: str | None) -> None:
     if locale:
         await app.store.set_chat_locale("console:local", locale, app.clock_ms())
+    _stop_on_sigterm()
     await run_console(app.dispatcher)
 
 
@@ -266,5 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_logging(config.logging.level, Secrets.from_env().values())
     try:
         return asyncio.run(COMMANDS[args.command](args, config))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C
         return 130
+    except asyncio.CancelledError:  # SIGTERM, after the command's clean-up ran (see _stop_on_sigterm)
+        return 0
+    except BrokenPipeError:
+        # The reader left (`liqbot demo | head -3`): stop quietly like other Unix tools, and
+        # point stdout at /dev/null so the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
