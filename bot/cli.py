@@ -108,8 +108,11 @@ def _progress_bar(stream):
 async def _console(app: App, locale: str | None) -> None:
     if locale:
         await app.store.set_chat_locale("console:local", locale, app.clock_ms())
-    _stop_on_sigterm()
-    await run_console(app.dispatcher)
+    _stop_on_signals()
+    try:
+        await run_console(app.dispatcher)
+    except asyncio.CancelledError:
+        pass  # Ctrl-C or SIGTERM: stopped like at the end of input; the caller closes the store
 
 
 async def _cmd_console(args, config) -> int:
@@ -268,10 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_logging(config.logging.level, Secrets.from_env().values())
     try:
         return asyncio.run(COMMANDS[args.command](args, config))
-    except KeyboardInterrupt:  # Ctrl-C
+    except KeyboardInterrupt:
         return 130
-    except asyncio.CancelledError:  # SIGTERM, after the command's clean-up ran (see _stop_on_sigterm)
-        return 0
     except BrokenPipeError:
         # The reader left (`liqbot demo | head -3`): stop quietly like other Unix tools, and
         # point stdout at /dev/null so the interpreter's last flush cannot fail again.

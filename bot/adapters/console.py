@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import stat
 import sys
 import tempfile
@@ -152,8 +153,11 @@ async def _prompted_lines(dispatcher: Dispatcher, stdin: TextIO, stdout: TextIO)
             line = await session.prompt_async(PROMPT, handle_sigint=False)
         except EOFError:  # Ctrl-D
             return
-        # Ctrl-C arrives as a key in the prompt's raw mode: prompt_toolkit raises KeyboardInterrupt,
-        # which stops the process as Ctrl-C does everywhere else.
+        except KeyboardInterrupt:
+            # Ctrl-C is a key in the prompt's raw mode: make it the SIGINT it is at any other
+            # terminal, so it stops the process the same way (the handler cancels this wait).
+            signal.raise_signal(signal.SIGINT)
+            await asyncio.Event().wait()
         yield line
 
 
