@@ -18,6 +18,8 @@ Bot API calls. Nothing else lives here: no storage, no services.
   my_chat_member update saying we were kicked) is reported once through
   `on_chat_gone`, never retried. Flood waits (429) are retried after
   `retry_after` by PTB's AIORateLimiter, which also paces sending.
+- `stop()` takes no more updates, answers those already fetched for up to
+  `drain_seconds`, and drops the rest with one log line.
 - The token is in every Bot API URL. None of our log lines or exceptions
   include it, and while running, a scrubbing filter sits on the loggers of PTB
   and httpx as well (the app's RedactSecrets is the first line of defence).
@@ -25,6 +27,8 @@ Bot API calls. Nothing else lives here: no storage, no services.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -176,6 +180,7 @@ class TelegramAdapter:
         clock: Callable[[], float] = time.monotonic,
         admin_cache_seconds: float = 60.0,
         poll_timeout_seconds: float = 10.0,
+        drain_seconds: float = 5.0,
     ) -> None:
         self._config = config
         self._token = (token or "").strip()
@@ -187,6 +192,7 @@ class TelegramAdapter:
         self._clock = clock
         self._admin_cache_seconds = admin_cache_seconds
         self._poll_timeout_seconds = poll_timeout_seconds
+        self._drain_seconds = drain_seconds  # on stop, queued updates get this long to be answered
         self._admin_cache: dict[tuple[int, int], tuple[bool, float]] = {}
         self._scrubber = RedactSecrets([self._token, self._webhook_secret or ""])
         self._app: Application | None = None
@@ -304,26 +310,40 @@ class TelegramAdapter:
             log.warning("telegram: could not set the command menu: %s", self._scrub(error))
 
     async def stop(self) -> None:
-        app, self._app = self._app, None
+        app = self._app
         if app is None:
             return
         try:
-            await self._shutdown(app)
+            await self._shutdown(app)  # still running meanwhile: queued updates are answered
         finally:
+            self._app = None
             self._detach_scrubber()
             log.info("telegram: stopped")
 
     async def _shutdown(self, app: Application) -> None:
         try:
             if app.updater is not None and app.updater.running:
-                await app.updater.stop()
+                await app.updater.stop()  # take no more updates first
             if app.running:
+                await self._drain(app)
                 await app.stop()
             await app.shutdown()
         finally:
             for request in self._requests:  # open even when initialize() failed half way
                 await request.shutdown()
             self._requests = ()
+
+    async def _drain(self, app: Application) -> None:
+        """Answer the updates already fetched for up to `drain_seconds`; drop the rest in one line."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app.update_queue.join(), self._drain_seconds)
+        dropped = 0
+        while not app.update_queue.empty():
+            app.update_queue.get_nowait()
+            app.update_queue.task_done()
+            dropped += 1
+        if dropped:
+            log.warning("telegram: stopping: %d queued update(s) dropped unanswered", dropped)
 
     def _attach_scrubber(self) -> None:
         for name in SCRUBBED_LOGGERS:
