@@ -14,7 +14,7 @@ from bot.adapters.console import run_console
 from bot.commands.alerts import alert_handlers
 from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.report import report_handlers
-from bot.commands.risk import liq_with_risk_note, risk_handlers
+from bot.commands.risk import risk_handlers
 from bot.config import Config, Secrets
 from bot.core.alerts import Caps, EngineSettings
 from bot.plumbing.clock import wall_clock_ms
@@ -107,8 +107,8 @@ class App:
                 **alert_handlers(alerts if config.alerts.enabled else None, digests if config.digest.enabled else None),
                 **risk_handlers(risk, charts, digests),  # charts in the zone of the chat's digest
                 **report_handlers(ReportService(store, queries, market_store, config.risk), digests),
-                "liq": liq_with_risk_note(queries, risk),
             },
+            risk=risk,  # /liq of one asset carries the one-line risk note
         )
         return cls(
             config, secrets or Secrets(), store, clock_ms, queries, market_store, notifier, alerts, digests, dispatcher

@@ -112,7 +112,7 @@ def test_every_command_has_help_in_both_locales():
 
 
 async def dispatcher_for(store, limits=None):
-    return Dispatcher(QueryService(store), clock_ms=lambda: 1_742_601_600_000, bot_username="liqbot", limits=limits)
+    return Dispatcher(QueryService(store), clock_ms=lambda: 1_742_601_600_000, limits=limits)
 
 
 async def reply_text(dispatcher, text, caller):

@@ -413,17 +413,20 @@ async def test_risk_through_the_console(store, locale, expected):
 
 
 async def test_liq_gets_a_one_line_risk_note(store):
-    from bot.commands.risk import liq_with_risk_note
-
     now = await _seed(store, 31.5 + 45 / 1440)
     queries = QueryService(store)
     service = RiskService(MarketStore(store), queries)
-    dispatcher = Dispatcher(
-        queries, lambda: now, features={**risk_handlers(service, None), "liq": liq_with_risk_note(queries, service)}
-    )
+    dispatcher = Dispatcher(queries, lambda: now, features=risk_handlers(service, None), risk=service)
     out = io.StringIO()
     await run_console(dispatcher, io.StringIO("/liq BTC\n/liq ETH\n/liq\n"), out)
     replies = out.getvalue().split("BTC liquidations · last 24h")[1]
     assert replies.count("Leverage risk:") == 1  # BTC only: ETH has no market data, /liq is all assets
     assert "🔴 Leverage risk: extreme: Funding extreme" in replies
     assert replies.index("Leverage risk:") < replies.index("Venues throttle")  # above the footnotes
+
+
+async def test_each_command_is_registered_once(store):
+    queries = QueryService(store)
+    service = RiskService(MarketStore(store), queries)
+    with pytest.raises(RuntimeError, match="registered twice"):  # a second /liq never silently wins
+        Dispatcher(queries, lambda: 0, features={**risk_handlers(service, None), "liq": risk_handlers(service, None)["risk"]})

@@ -138,7 +138,7 @@ async def reply_to(fake: FakeTelegramAPI, message: dict, count: int = 1):
 
 async def test_start_learns_the_username_and_sets_both_menus(bot):
     fake = bot.fake
-    assert bot.dispatcher.bot_username == "liqbot_test_bot" == bot.adapter.bot_username
+    assert bot.adapter.bot_username == "liqbot_test_bot"
     await fake.wait_for("getUpdates")
     methods = [c.method for c in fake.calls]
     assert methods[0] == "getMe"
@@ -198,6 +198,18 @@ async def test_addressed_commands_and_plain_chat(bot):
     typo = fake.push_message(fake.private_chat(BOB), BOB, "/lqi")
     (call,) = await reply_to(fake, typo)
     assert "/liq" in call.params["text"]
+
+
+async def test_two_bots_on_one_dispatcher_each_answer_their_own_name(bot, store):
+    """The adapter passes its @name with each message; it never sets it on the shared dispatcher."""
+    async with FakeTelegramAPI(token="7099999999:AAAnotherFakeToken_abcdefghijklmnop", bot_username="liqbot_two_bot") as two:
+        async with make_adapter(two, bot.dispatcher, []):
+            for fake, name, other in ((bot.fake, "liqbot_test_bot", "liqbot_two_bot"), (two, "liqbot_two_bot", "liqbot_test_bot")):
+                group = fake.supergroup(SUPERGROUP_ID)
+                fake.push_message(group, ALICE, f"/liq@{other} BTC")
+                ours = fake.push_message(group, ALICE, f"/liq@{name} BTC 4h")
+                (call,) = await reply_to(fake, ours)  # in order: the other bot's command was ignored
+                assert call.reply_to == ours["message_id"]
 
 
 async def test_lang_needs_an_admin_in_groups(bot):
@@ -279,10 +291,10 @@ class LongDispatcher(Dispatcher):
         actions=(Action("🔄", "/liq BTC 4h"),),
     )
 
-    async def handle(self, message, caller):
+    async def handle(self, message, caller, bot_username=None):
         if message.startswith("/long"):
             return self.LONG
-        return await super().handle(message, caller)
+        return await super().handle(message, caller, bot_username)
 
 
 async def test_a_long_reply_is_split_in_order(fake, store):

@@ -272,7 +272,6 @@ class TelegramAdapter:
         except TelegramError as error:
             raise TelegramStartError(f"cannot reach the Telegram Bot API at {host}: {self._scrub(error)}") from None
         self.bot_username = app.bot.username
-        self._dispatcher.bot_username = self.bot_username
         await self._set_menus(app)
         try:
             if self._config.mode == "webhook":
@@ -496,7 +495,7 @@ class TelegramAdapter:
             caller = self._caller(chat, message.from_user.id, partial(_constant, True) if anonymous else None)
         else:
             return
-        reply = await self._dispatcher.handle(message.text, caller)
+        reply = await self._dispatcher.handle(message.text, caller, self.bot_username)
         if reply is None:
             return
         thread_id = message.message_thread_id if message.is_topic_message else None
@@ -509,7 +508,7 @@ class TelegramAdapter:
             await self._answer_query(query)
             return
         chat = message.chat
-        reply = await self._dispatcher.handle(query.data, self._caller(chat, query.from_user.id))
+        reply = await self._dispatcher.handle(query.data, self._caller(chat, query.from_user.id), self.bot_username)
         if reply is None:
             await self._answer_query(query)
             return

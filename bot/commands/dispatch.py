@@ -6,17 +6,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.commands.help import help_reply, start_reply
 from bot.commands.parse import Invocation, UsageError, parse_command
-from bot.commands.ports import Caller, DataPort
+from bot.commands.ports import Caller, DataPort, RiskPort
 from bot.commands.registry import COMMANDS
 from bot.core.models import Window
 from bot.core.ratelimit import RateLimit, TokenBuckets
 from bot.replies import compose
 from bot.replies.locales import text
-from bot.replies.model import Paragraph, Reply, Tone, line
+from bot.replies.model import Note, Paragraph, Reply, Tone, line
+from bot.replies.risk import risk_note
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +56,32 @@ def usage_error_reply(error: UsageError, locale: str) -> Reply:
     return message_reply("title.usage_error", locale, " ".join(parts), Tone.ERROR, ephemeral=True)
 
 
+def with_risk_note(reply: Reply, note: str | None) -> Reply:
+    """The note as a paragraph above the footnotes."""
+    if note is None:
+        return reply
+    blocks = list(reply.blocks)
+    at = next((i for i, block in enumerate(blocks) if isinstance(block, Note)), len(blocks))
+    blocks.insert(at, Paragraph(line(note)))
+    return replace(reply, blocks=tuple(blocks))
+
+
 class Dispatcher:
     def __init__(
         self,
         data: DataPort,
         clock_ms: Callable[[], int],
-        bot_username: str | None = None,
         default_locale: str = "en",
         limits: Limits | None = None,
         features: Mapping[str, Handler] | None = None,
+        risk: RiskPort | None = None,
     ) -> None:
+        """`features`: the handlers of feature modules (alerts, digests, risk, charts);
+        `risk`: with it, a /liq of one asset carries its one-line leverage risk note."""
         self._data = data
         self._clock_ms = clock_ms
-        self.bot_username = bot_username
         self._default_locale = default_locale
+        self._risk = risk
         self._user_buckets = TokenBuckets(limits.per_user) if limits else None
         self._chat_buckets = TokenBuckets(limits.per_chat) if limits else None
         self._handlers: dict[str, Handler] = {
@@ -79,8 +92,11 @@ class Dispatcher:
             "lang": self._lang,
             "help": self._help,
             "start": self._start,
-            **(features or {}),
         }
+        twice = set(self._handlers) & set(features or {})
+        if twice:  # one handler per command: a feature never silently replaces a built-in
+            raise RuntimeError(f"commands registered twice: {sorted(twice)}")
+        self._handlers.update(features or {})
         unknown = set(self._handlers) - {spec.name for spec in COMMANDS}
         if unknown:
             raise RuntimeError(f"handlers for commands not in the registry: {sorted(unknown)}")
@@ -92,11 +108,13 @@ class Dispatcher:
     async def locale_for(self, chat_key: str) -> str:
         return await self._data.chat_locale(chat_key) or self._default_locale
 
-    async def handle(self, message: str, caller: Caller) -> Reply | None:
-        """The reply to a message, or None when it is not a command for this bot."""
+    async def handle(self, message: str, caller: Caller, bot_username: str | None = None) -> Reply | None:
+        """The reply to a message, or None when it is not a command for this bot:
+        `/cmd@name` is answered only when `name` is the `bot_username` the
+        platform (the adapter) knows this bot by."""
         locale = await self.locale_for(caller.chat_key)
         try:
-            invocation = parse_command(message, await self._data.assets(), self.bot_username)
+            invocation = parse_command(message, await self._data.assets(), bot_username)
         except UsageError as error:
             return usage_error_reply(error, locale)
         if invocation is None:
@@ -133,7 +151,18 @@ class Dispatcher:
     async def _liq(self, ctx: Context) -> Reply:
         asset, window_ms = ctx.invocation.args["asset"], ctx.invocation.args["window"]
         summary = await self._data.summary(asset, Window.trailing(window_ms, ctx.now_ms))
-        return compose.summary_reply(summary, ctx.locale, ctx.invocation.canonical())
+        reply = compose.summary_reply(summary, ctx.locale, ctx.invocation.canonical())
+        if asset is None or self._risk is None:
+            return reply
+        return with_risk_note(reply, await self._risk_note(asset, ctx))
+
+    async def _risk_note(self, asset: str, ctx: Context) -> str | None:
+        """Left out, never an error, when there is no market data or the risk read fails."""
+        try:
+            return risk_note(await self._risk.report(asset, ctx.now_ms), ctx.locale)
+        except Exception:
+            log.exception("risk note for %s failed", asset)
+            return None
 
     async def _top(self, ctx: Context) -> Reply:
         window_ms = ctx.invocation.args["window"]

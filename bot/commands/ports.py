@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.core.models import LiquidationEvent, Window
+from bot.core.risk import RiskReport
 from bot.core.status import StatusReport
 from bot.core.summary import Summary
 
@@ -24,6 +25,10 @@ class DataPort(Protocol):
     async def chat_locale(self, chat_key: str) -> str | None: ...
 
     async def set_chat_locale(self, chat_key: str, locale: str, now_ms: int) -> None: ...
+
+
+class RiskPort(Protocol):
+    async def report(self, asset: str, now_ms: int) -> RiskReport: ...
 
 
 async def _always_admin() -> bool:

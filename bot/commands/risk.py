@@ -6,25 +6,17 @@ Commands never import services: the handlers need only these small ports.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Protocol
 
 from bot.commands.dispatch import Context, Handler
-from bot.commands.ports import DataPort
-from bot.core.models import Window
-from bot.core.risk import RiskReport
-from bot.replies import compose
-from bot.replies.model import Note, Paragraph, Reply, line
-from bot.replies.risk import risk_note, risk_reply
+from bot.commands.ports import RiskPort
+from bot.replies.model import Reply
+from bot.replies.risk import risk_reply
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RISK_ASSET = "BTC"  # /risk with no asset (or "all": risk is per asset)
 CHART_TOP = "top"
-
-
-class RiskPort(Protocol):
-    async def report(self, asset: str, now_ms: int) -> RiskReport: ...
 
 
 class ChartPort(Protocol):
@@ -82,32 +74,3 @@ def risk_handlers(
         handlers["chart"] = chart
 
     return handlers
-
-
-def liq_with_risk_note(data: DataPort, risk_service: RiskPort) -> Handler:
-    """A /liq handler that adds the one-line risk note to single-asset replies.
-
-    Hand it to the Dispatcher as `features={"liq": ...}` (feature handlers
-    replace built-ins of the same name). The note is left out, never an error,
-    when there is no market data or the risk read fails.
-    """
-
-    async def liq(ctx: Context) -> Reply:
-        asset, window_ms = ctx.invocation.args["asset"], ctx.invocation.args["window"]
-        summary = await data.summary(asset, Window.trailing(window_ms, ctx.now_ms))
-        reply = compose.summary_reply(summary, ctx.locale, ctx.invocation.canonical())
-        if asset is None:
-            return reply
-        try:
-            note = risk_note(await risk_service.report(asset, ctx.now_ms), ctx.locale)
-        except Exception:
-            log.exception("risk note for %s failed", asset)
-            return reply
-        if note is None:
-            return reply
-        blocks = list(reply.blocks)
-        at = next((i for i, block in enumerate(blocks) if isinstance(block, Note)), len(blocks))
-        blocks.insert(at, Paragraph(line(note)))
-        return replace(reply, blocks=tuple(blocks))
-
-    return liq
