@@ -90,7 +90,7 @@ def test_the_decoder_counts_and_skips_malformed_frames():
     good = decoder.feed(frame_line("aster", "futures", BASE_MS, DOC_EXAMPLE))
     bad = decoder.feed(frame_line("aster", "futures", BASE_MS + 1, order_frame(side="HOLD")))
     assert len(good) == 1 and bad == []
-    assert (decoder.stats.events, decoder.stats.bad_frames) == (1, 1)
+    assert (decoder.stats.events, decoder.stats.bad_lines) == (1, 1)
     assert "aster/futures" in decoder.stats.error_samples[0]
 
 

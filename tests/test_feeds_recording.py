@@ -68,7 +68,7 @@ def test_decoder_replays_a_mixed_recording_and_counts_everything():
     ]
     stats = decoder.stats
     assert (stats.frames, stats.rest_responses, stats.events) == (8, 2, 5)
-    assert (stats.bad_frames, stats.unpriced_events, stats.venue_errors) == (0, 0, 1)
+    assert (stats.bad_lines, stats.unpriced_events, stats.venue_errors) == (0, 0, 1)
     assert stats.error_samples == ["line 9: okx/public sent error '60012': 'Invalid request'"]
     assert decoder.spans() == {
         ("binance", "usdm"): Window(T0 + 10, T0 + 11),
@@ -89,7 +89,7 @@ def test_rest_line_prices_what_was_unpriced_before_it():
     decoder.feed(metadata_lines(T0)[0])
     [event] = decoder.feed(okx_frame)
     assert event.notional_usd == 65_000.0  # 100 x 0.01 BTC x 65000
-    assert (decoder.stats.events, decoder.stats.bad_frames) == (1, 0)
+    assert (decoder.stats.events, decoder.stats.bad_lines) == (1, 0)
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_rest_line_prices_what_was_unpriced_before_it():
 def test_bad_lines_are_counted_never_raised(line, sample):
     decoder = RecordingDecoder()
     assert decoder.feed(line) == []
-    assert decoder.stats.bad_frames == 1
+    assert decoder.stats.bad_lines == 1
     assert decoder.stats.events == 0
     [message] = decoder.stats.error_samples
     assert sample in message and message.startswith("line 1: ")
@@ -121,7 +121,7 @@ def test_error_samples_are_capped_and_counting_goes_on():
     decoder = RecordingDecoder(max_error_samples=3)
     for _ in range(10):
         decoder.feed("not json")
-    assert decoder.stats.bad_frames == 10
+    assert decoder.stats.bad_lines == 10
     assert len(decoder.stats.error_samples) == 3
 
 
@@ -139,4 +139,4 @@ def test_unknown_instrument_in_a_frame_keeps_the_priced_events():
     decoder.feed(metadata_lines(T0)[0])
     [event] = decoder.feed(frame_line("okx", "public", T0, frame))
     assert (event.liquidated, event.notional_usd) == (Side.SHORT, 700.0)
-    assert (decoder.stats.events, decoder.stats.unpriced_events, decoder.stats.bad_frames) == (1, 1, 0)
+    assert (decoder.stats.events, decoder.stats.unpriced_events, decoder.stats.bad_lines) == (1, 1, 0)

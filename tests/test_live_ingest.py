@@ -298,7 +298,7 @@ async def test_record_then_replay_reproduces_the_live_summaries(store, tmp_path)
     replayed = await Store.open(tmp_path / "replayed.sqlite")
     try:
         report = await replay(replayed, [out])
-        assert report.stored == expected_events and report.decode.bad_frames == 0
+        assert report.stored == expected_events and report.decode.bad_lines == 0
         window = Window(BASE_MS - DAY_MS - HOUR_MS, BASE_MS - DAY_MS + HOUR_MS)
         live_queries, replay_queries = QueryService(store), QueryService(replayed)
         for asset in (None, "BTC", "ETH", "SOL"):

@@ -20,7 +20,7 @@ async def reference_app(tmp_path):
     write_reference(recording)
     app = await App.open(Config(), db_path=tmp_path / "db.sqlite", clock_ms=lambda: END_MS)
     report = await replay(app.store, [recording])
-    assert report.decode.bad_frames == 0 and report.decode.unpriced_events == 0
+    assert report.decode.bad_lines == 0 and report.decode.unpriced_events == 0
     try:
         yield app
     finally:

@@ -95,14 +95,14 @@ async def test_an_interrupted_replay_reports_and_records_the_spans_of_what_it_st
     assert process.returncode == 1, stderr.decode()
     assert "Traceback" not in stderr.decode()
     report = stdout.decode()
-    assert report.startswith("interrupted: replayed 1 file(s)")
+    assert report.startswith("interrupted: replayed 1 file:")
     with sqlite3.connect(db_path) as db:
         stored = db.execute(
             "SELECT venue, stream, MAX(at_ms) FROM events GROUP BY venue, stream"
         ).fetchall()
         spans = db.execute("SELECT venue, stream, start_ms, end_ms FROM recorded_spans").fetchall()
         count = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-    assert f"{count:,} events stored" in report
+    assert f"{count:,} stored" in report
     assert 0 < count
     for venue, stream, last_ms in stored:  # /status and summaries know what was recorded
         assert any((v, s) == (venue, stream) and start <= last_ms < end for v, s, start, end in spans), spans

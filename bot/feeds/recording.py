@@ -81,14 +81,19 @@ def rest_line(venue: str, at_ms: int, path: str, body: object) -> str:
 class DecodeStats:
     """What a RecordingDecoder has seen so far."""
 
-    frames: int = 0  # frame lines with a valid envelope, control frames included
+    frames: int = 0  # frame lines parsed, control frames (pong, errors) included
     rest_responses: int = 0  # REST lines applied to a contract book
     events: int = 0  # events decoded and returned
-    bad_frames: int = 0  # unusable lines: bad JSON or envelope, unknown venue, FrameError
+    bad_lines: int = 0  # unusable lines: bad JSON or envelope, unknown venue, a frame or REST body refused
     unpriced_events: int = 0  # liquidations dropped for want of a contract size
     venue_errors: int = 0  # error frames the venue sent (control_error)
     error_samples: list[str] = field(default_factory=list)
     unknown_instruments: set[str] = field(default_factory=set)
+
+    @property
+    def lines(self) -> int:
+        """Lines read, blank ones aside: each is a frame, a REST response or unusable."""
+        return self.frames + self.rest_responses + self.bad_lines
 
 
 class RecordingDecoder:
@@ -153,7 +158,6 @@ class RecordingDecoder:
         elif at_ms > span[1]:
             span[1] = at_ms
         stats = self.stats
-        stats.frames += 1
         try:
             events = parser(frame, self.books.get(venue), at_ms)
         except UnknownInstrument as unknown:
@@ -164,6 +168,7 @@ class RecordingDecoder:
         except FrameError as error:
             self._bad(f"{venue}/{stream}: {error}")
             return []
+        stats.frames += 1
         if not events:
             message = control_error(venue, frame)
             if message is not None:
@@ -189,7 +194,7 @@ class RecordingDecoder:
         self.stats.rest_responses += 1
 
     def _bad(self, message: str) -> None:
-        self.stats.bad_frames += 1
+        self.stats.bad_lines += 1
         self._sample(message)
 
     def _sample(self, message: str) -> None:

@@ -37,16 +37,23 @@ class ReplayReport:
     interrupted: bool = False  # stopped before the end: the counts are of what was stored
 
     def one_line(self) -> str:
+        """What was read and what became of it; each group adds up (lines, then liquidations)."""
         d = self.decode
         line = (
-            f"replayed {self.files} file(s): {d.frames:,} frames read, {self.stored:,} events stored,"
-            f" {self.duplicates:,} duplicates, {d.bad_frames:,} bad frames"
+            f"replayed {_counted(self.files, 'file')}: {_counted(d.lines, 'line')} read"
+            f" ({_counted(d.frames, 'frame')}, {_counted(d.rest_responses, 'REST response')},"
+            f" {_counted(d.bad_lines, 'unusable line')}); {_counted(d.events, 'liquidation')} decoded:"
+            f" {self.stored:,} stored, {_counted(self.duplicates, 'duplicate')}"
         )
         if self.interrupted:
             line = f"interrupted: {line}"
         if d.unpriced_events:
-            line += f", {d.unpriced_events:,} events without a contract size"
+            line += f"; {_counted(d.unpriced_events, 'liquidation')} without a contract size, not stored"
         return line
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def _lines(raw, path: Path):
