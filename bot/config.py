@@ -11,20 +11,33 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 from bot.core.risk import RiskThresholds
 from bot.feeds.venues import MARKET_VENUES
 from bot.feeds.venues import SETTINGS as VENUE_SETTINGS
+from bot.plumbing.bounds import HTTP_URL, WS_URL, Between, Matches, NonEmpty, Url
 
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the key and the fix."""
 
 
+# Every numeric key carries its range (`Between`), checked when a file is loaded;
+# string keys that must not be empty, and URLs, say so the same way.
+SECONDS_A_DAY = 86_400
+ASSET = Matches(r"[A-Za-z0-9]{1,20}", "letters and digits")
+
+
+def _ordered(section: str, settings: object, low: str, high: str) -> None:
+    """A relation between two keys that their ranges alone cannot state."""
+    if getattr(settings, low) > getattr(settings, high):
+        raise ConfigError(f"'{section}.{low}' must be at most '{section}.{high}' ({getattr(settings, high)!r})")
+
+
 @dataclass(frozen=True)
 class StorageConfig:
-    path: str = "data/liqbot.sqlite"  # relative paths are relative to the working directory
+    path: Annotated[str, NonEmpty()] = "data/liqbot.sqlite"  # relative paths are relative to the working directory
 
 
 @dataclass(frozen=True)
@@ -43,33 +56,60 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """[retention]: how long raw detail is kept (hour rollups and spans are kept forever)."""
+
+    events_days: Annotated[float, Between(1, 3650)] = 90.0  # raw liquidations: /big and the exact edges of windows
+    minute_rollups_days: Annotated[float, Between(1, 3650)] = 90.0  # minute totals: history ranks of short windows
+    every_s: Annotated[float, Between(60, SECONDS_A_DAY)] = 3600.0  # seconds between two retention passes
+
+
+@dataclass(frozen=True)
 class BotConfig:
-    default_locale: str = "en"  # en | zh, until a chat picks its own with /lang
-    user_burst: int = 5  # commands one user may send at once
-    user_per_minute: float = 10.0  # and sustained per minute
-    chat_burst: int = 20
-    chat_per_minute: float = 30.0
+    default_locale: Literal["en", "zh"] = "en"  # until a chat picks its own with /lang
+    user_burst: Annotated[int, Between(1, 1000)] = 5  # commands one user may send at once
+    user_per_minute: Annotated[float, Between(0.1, 10_000)] = 10.0  # and sustained per minute
+    chat_burst: Annotated[int, Between(1, 10_000)] = 20
+    chat_per_minute: Annotated[float, Between(0.1, 100_000)] = 30.0
 
 
 @dataclass(frozen=True)
 class FeedRunnerConfig:
     """Tuning of the reconnecting feed runner and of live ingest (`[feeds.runner]`)."""
 
-    backoff_base_s: float = 1.0  # first reconnect delay after a failure; doubles per failure, with jitter
-    backoff_max_s: float = 120.0  # cap of the reconnect delay after ordinary failures
-    healthy_after_s: float = 60.0  # a connection open this long resets the backoff; shorter ones count as failures
-    unavailable_backoff_s: float = 30.0  # at least this long after a handshake refused with HTTP 5xx
-    refused_backoff_s: float = 300.0  # at least this long after HTTP 403/418/429 at handshake (longer if Retry-After says so)
-    watchdog_s: float = 60.0  # no frame and no pong for this long: the connection is dead, reconnect
-    ping_interval_s: float = 20.0  # websocket ping (and Bybit's {"op":"ping"}) every this many seconds
-    okx_idle_ping_s: float = 25.0  # send OKX a text "ping" after this long without a frame (OKX cuts at 30 s)
-    binance_reconnect_after_s: float = 85800.0  # planned reconnect before Binance's 24 h cut-off (23 h 50 m)
-    symbols_refresh_s: float = 86400.0  # re-read Bybit's symbol list this often; new symbols join the live connection
-    contracts_refresh_s: float = 21600.0  # re-read OKX / Binance COIN-M contract sizes this often
-    unknown_refresh_min_s: float = 60.0  # an unknown instrument triggers a contract refresh at most this often
-    rest_timeout_s: float = 10.0  # timeout of each metadata REST request
-    batch_events: int = 500  # store live events in batches of this many...
-    batch_ms: int = 1000  # ...or after this many milliseconds, whichever comes first; spans are extended as often
+    # first reconnect delay after a failure; doubles per failure, with jitter
+    backoff_base_s: Annotated[float, Between(0.1, 3600)] = 1.0
+    # cap of the reconnect delay after ordinary failures
+    backoff_max_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 120.0
+    # a connection open this long resets the backoff; shorter ones count as failures
+    healthy_after_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 60.0
+    # at least this long after a handshake refused with HTTP 5xx
+    unavailable_backoff_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 30.0
+    # at least this long after HTTP 403/418/429 at handshake (longer if Retry-After says so)
+    refused_backoff_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 300.0
+    # no frame and no pong for this long: the connection is dead, reconnect
+    watchdog_s: Annotated[float, Between(5, 3600)] = 60.0
+    # websocket ping (and Bybit's {"op":"ping"}) every this many seconds
+    ping_interval_s: Annotated[float, Between(1, 3600)] = 20.0
+    # send OKX a text "ping" after this long without a frame (OKX cuts at 30 s)
+    okx_idle_ping_s: Annotated[float, Between(1, 29)] = 25.0
+    # planned reconnect before Binance's 24 h cut-off (23 h 50 m)
+    binance_reconnect_after_s: Annotated[float, Between(60, SECONDS_A_DAY)] = 85800.0
+    # re-read Bybit's symbol list this often; new symbols join the live connection
+    symbols_refresh_s: Annotated[float, Between(60, 7 * SECONDS_A_DAY)] = 86400.0
+    # re-read OKX / Binance COIN-M contract sizes this often
+    contracts_refresh_s: Annotated[float, Between(60, 7 * SECONDS_A_DAY)] = 21600.0
+    # an unknown instrument triggers a contract refresh at most this often
+    unknown_refresh_min_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 60.0
+    # timeout of each metadata REST request
+    rest_timeout_s: Annotated[float, Between(0.1, 300)] = 10.0
+    # store live events in batches of this many...
+    batch_events: Annotated[int, Between(1, 100_000)] = 500
+    # ...or after this many milliseconds, whichever comes first; spans are extended as often
+    batch_ms: Annotated[int, Between(1, 3_600_000)] = 1000
+
+    def __post_init__(self) -> None:
+        _ordered("feeds.runner", self, "backoff_base_s", "backoff_max_s")
 
 
 # [feeds.<venue>] for every venue of the registry (enabled, websocket and REST
@@ -86,22 +126,30 @@ FeedsConfig = make_dataclass(
 @dataclass(frozen=True)
 class TelegramConfig:
     enabled: bool = False  # also needs LIQBOT_TELEGRAM_TOKEN in the environment
-    base_url: str = "https://api.telegram.org/bot"
-    base_file_url: str = "https://api.telegram.org/file/bot"
-    mode: str = "polling"  # polling (no public URL needed) | webhook (Telegram calls webhook_url)
-    webhook_url: str = ""  # webhook mode: public https:// URL that reaches webhook_listen:webhook_port
-    webhook_listen: str = "127.0.0.1"  # webhook mode: local address to listen on (behind a TLS proxy)
-    webhook_port: int = 8443  # webhook mode: local port; needs LIQBOT_TELEGRAM_WEBHOOK_SECRET in the environment
+    base_url: Annotated[str, HTTP_URL] = "https://api.telegram.org/bot"
+    base_file_url: Annotated[str, HTTP_URL] = "https://api.telegram.org/file/bot"
+    # polling (no public URL needed) | webhook (Telegram calls webhook_url)
+    mode: Literal["polling", "webhook"] = "polling"
+    # webhook mode: public https:// URL that reaches webhook_listen:webhook_port
+    webhook_url: Annotated[str, Url(("https",), optional=True)] = ""
+    # webhook mode: local address to listen on (behind a TLS proxy)
+    webhook_listen: Annotated[str, NonEmpty()] = "127.0.0.1"
+    # webhook mode: local port; needs LIQBOT_TELEGRAM_WEBHOOK_SECRET in the environment
+    webhook_port: Annotated[int, Between(1, 65535)] = 8443
+
+    def __post_init__(self) -> None:
+        if self.mode == "webhook" and not self.webhook_url:
+            raise ConfigError("'telegram.mode' is webhook but 'telegram.webhook_url' is empty; set the public https:// URL")
 
 
 @dataclass(frozen=True)
 class DiscordConfig:
     enabled: bool = False  # also needs LIQBOT_DISCORD_TOKEN in the environment
-    api_base: str = "https://discord.com/api/v10"
-    gateway_url: str = "wss://gateway.discord.gg/"
+    api_base: Annotated[str, HTTP_URL] = "https://discord.com/api/v10"
+    gateway_url: Annotated[str, WS_URL] = "wss://gateway.discord.gg/"
     # Test guilds: register slash commands in these guilds only (they appear instantly);
     # empty registers them globally.
-    guild_ids: tuple[int, ...] = ()
+    guild_ids: tuple[Annotated[int, Between(1, 2**63 - 1)], ...] = ()
     # Hash of the last synced command definitions; commands sync at start only when they
     # changed. Empty: sync at every start.
     sync_state_path: str = "data/discord_commands.json"
@@ -109,7 +157,7 @@ class DiscordConfig:
 
 @dataclass(frozen=True)
 class LoggingConfig:
-    level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 @dataclass(frozen=True)
@@ -117,47 +165,34 @@ class MarketDataConfig:
     """[market]: funding, open interest and long/short ratios polled over REST."""
 
     enabled: bool = True  # poll market context for leverage-risk reports
-    venues: str = " ".join(MARKET_VENUES)  # which venues to poll, space or comma separated
-    assets: str = "BTC ETH SOL XRP DOGE BNB"  # USDT perpetuals to track, space or comma separated
-    interval_s: float = 60.0  # seconds between two polls of a venue
-    retention_days: int = 35  # samples older than this are pruned (30-day percentiles need 30)
-    request_timeout_s: float = 10.0  # per request (connect, read, write, pool)
-    retries: int = 3  # retries of a request after a 5xx, timeout or connection error
-    backoff_base_s: float = 1.0  # first retry after ~this, doubling each time (with jitter)
-    backoff_max_s: float = 30.0  # cap of one retry delay
-    rate_limit_backoff_s: float = 60.0  # pause of a venue after a 429 without Retry-After
-    ban_backoff_s: float = 600.0  # pause of a venue after a 418/403 without Retry-After
-    budget_fraction: float = 0.5  # share of each venue's published request limit liqbot may use
+    # which venues to poll: a list, or one string separated by spaces or commas
+    venues: Annotated[tuple[Literal[MARKET_VENUES], ...], NonEmpty()] = MARKET_VENUES
+    # USDT perpetuals to track: a list, or one string separated by spaces or commas
+    assets: Annotated[tuple[Annotated[str, ASSET], ...], NonEmpty()] = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")
+    interval_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 60.0  # seconds between two polls of a venue
+    # samples older than this are pruned (30-day percentiles need 30)
+    retention_days: Annotated[int, Between(1, 3650)] = 35
+    request_timeout_s: Annotated[float, Between(0.1, 300)] = 10.0  # per request (connect, read, write, pool)
+    retries: Annotated[int, Between(0, 10)] = 3  # retries of a request after a 5xx, timeout or connection error
+    backoff_base_s: Annotated[float, Between(0.1, 3600)] = 1.0  # first retry after ~this, doubling (with jitter)
+    backoff_max_s: Annotated[float, Between(0.1, SECONDS_A_DAY)] = 30.0  # cap of one retry delay
+    # pause of a venue after a 429 without Retry-After
+    rate_limit_backoff_s: Annotated[float, Between(0, SECONDS_A_DAY)] = 60.0
+    # pause of a venue after a 418/403 without Retry-After
+    ban_backoff_s: Annotated[float, Between(0, SECONDS_A_DAY)] = 600.0
+    # share of each venue's published request limit liqbot may use
+    budget_fraction: Annotated[float, Between(0.01, 1)] = 0.5
 
     def __post_init__(self) -> None:
-        def fail(key: str, rule: str, value: object) -> None:
-            raise ConfigError(f"'market.{key}' must be {rule}, not {value!r}")
-
-        if not self.asset_list:
-            fail("assets", "a list of assets like \"BTC ETH\"", self.assets)
-        unknown = [venue for venue in self.venue_list if venue not in MARKET_VENUES]
-        if unknown:
-            fail("venues", f"some of {', '.join(MARKET_VENUES)}", self.venues)
-        for key in ("interval_s", "request_timeout_s", "backoff_base_s", "backoff_max_s"):
-            if not getattr(self, key) > 0:
-                fail(key, "positive", getattr(self, key))
-        for key in ("rate_limit_backoff_s", "ban_backoff_s"):
-            if not getattr(self, key) >= 0:
-                fail(key, "zero or more", getattr(self, key))
-        if self.retention_days < 1:
-            fail("retention_days", "at least 1", self.retention_days)
-        if self.retries < 0:
-            fail("retries", "zero or more", self.retries)
-        if not 0 < self.budget_fraction <= 1:
-            fail("budget_fraction", "in (0, 1]", self.budget_fraction)
+        _ordered("market", self, "backoff_base_s", "backoff_max_s")
 
     @property
     def asset_list(self) -> list[str]:
-        return [a.upper() for a in self.assets.replace(",", " ").split()]
+        return [a.upper() for a in self.assets]
 
     @property
     def venue_list(self) -> list[str]:
-        return [v.lower() for v in self.venues.replace(",", " ").split()]
+        return list(self.venues)
 
 
 @dataclass(frozen=True)
@@ -168,31 +203,20 @@ class RiskConfig(RiskThresholds):
         def fail(key: str, rule: str, value: object) -> None:
             raise ConfigError(f"'risk.{key}' must be {rule}, not {value!r}")
 
-        for f in fields(self):
-            if not getattr(self, f.name) > 0:
-                fail(f.name, "positive", getattr(self, f.name))
         if not self.elevated_at < self.high_at < self.extreme_at:
             fail("high_at", "between elevated_at and extreme_at", self.high_at)
         if self.funding_extreme_annual < self.funding_high_annual:
             fail("funding_extreme_annual", "at least funding_high_annual", self.funding_extreme_annual)
-        if self.long_short_extreme < self.long_short_crowded or self.long_short_crowded <= 1:
-            fail("long_short_extreme", "at least long_short_crowded (which must exceed 1)", self.long_short_extreme)
-        if self.skew_share > 1:
-            fail("skew_share", "at most 1", self.skew_share)
+        if self.long_short_extreme < self.long_short_crowded:
+            fail("long_short_extreme", "at least long_short_crowded", self.long_short_extreme)
 
 
 @dataclass(frozen=True)
 class ChartsConfig:
     """[charts]: /chart pictures."""
 
-    theme: str = "dark"  # dark | light
-    cache_entries: int = 64  # rendered charts kept, per (asset, window, minute)
-
-    def __post_init__(self) -> None:
-        if self.theme not in ("dark", "light"):
-            raise ConfigError(f"'charts.theme' must be dark or light, not {self.theme!r}")
-        if self.cache_entries < 1:
-            raise ConfigError(f"'charts.cache_entries' must be at least 1, not {self.cache_entries!r}")
+    theme: Literal["dark", "light"] = "dark"
+    cache_entries: Annotated[int, Between(1, 10_000)] = 64  # rendered charts kept, per (asset, window, minute)
 
 
 @dataclass(frozen=True)
@@ -200,22 +224,14 @@ class AlertsConfig:
     """[alerts]: threshold alerts (/alert) and their delivery."""
 
     enabled: bool = True  # match live events against /alert rules
-    cooldown_s: float = 900.0  # at least this long between two alerts of one rule (big orders: of one chat)
-    group_s: float = 5.0  # matching big orders are collected this long into one alert
-    max_per_user: int = 20  # alert rules one user may own over all chats
-    max_per_chat: int = 50  # alert rules one chat may have
-    send_rate_per_s: float = 25.0  # alert and digest messages sent per second per platform (paced, never dropped)
-    send_retries: int = 3  # retries of a send that failed for a transient reason
-
-    def __post_init__(self) -> None:
-        for key in ("cooldown_s", "group_s", "send_rate_per_s"):
-            if not getattr(self, key) >= 0:
-                raise ConfigError(f"'alerts.{key}' must be zero or more, not {getattr(self, key)!r}")
-        for key in ("max_per_user", "max_per_chat"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"'alerts.{key}' must be at least 1, not {getattr(self, key)!r}")
-        if self.send_retries < 0:
-            raise ConfigError(f"'alerts.send_retries' must be zero or more, not {self.send_retries!r}")
+    # at least this long between two alerts of one rule (big orders: of one chat)
+    cooldown_s: Annotated[float, Between(0, 7 * SECONDS_A_DAY)] = 900.0
+    group_s: Annotated[float, Between(0, 3600)] = 5.0  # matching big orders are collected this long into one alert
+    max_per_user: Annotated[int, Between(1, 10_000)] = 20  # alert rules one user may own over all chats
+    max_per_chat: Annotated[int, Between(1, 10_000)] = 50  # alert rules one chat may have
+    # alert and digest messages sent per second per platform (paced, never dropped); 0: unpaced
+    send_rate_per_s: Annotated[float, Between(0, 1000)] = 25.0
+    send_retries: Annotated[int, Between(0, 10)] = 3  # retries of a send that failed for a transient reason
 
 
 @dataclass(frozen=True)
@@ -223,19 +239,16 @@ class DigestConfig:
     """[digest]: daily digests that chat admins schedule with /digest."""
 
     enabled: bool = True  # run the digest scheduler
-    grace_hours: float = 6.0  # a digest missed while liqbot was down is sent at start if less late than this
-    history_days: int = 30  # the digest compares the last 24 h with the average of up to this many recorded days
-
-    def __post_init__(self) -> None:
-        if not self.grace_hours > 0:
-            raise ConfigError(f"'digest.grace_hours' must be positive, not {self.grace_hours!r}")
-        if self.history_days < 1:
-            raise ConfigError(f"'digest.history_days' must be at least 1, not {self.history_days!r}")
+    # a digest missed while liqbot was down is sent at start if less late than this
+    grace_hours: Annotated[float, Between(0.1, 24)] = 6.0
+    # the digest compares the last 24 h with the average of up to this many recorded days
+    history_days: Annotated[int, Between(1, 365)] = 30
 
 
 @dataclass(frozen=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
@@ -273,10 +286,19 @@ class Secrets:
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
+def _shown(value: object) -> str:
+    """The value as the file had it, short enough for a one-line error."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def _either(choices: tuple) -> str:
+    return f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+
+
 def _build(cls: type, data: Any, where: str):
     if not isinstance(data, dict):
         raise ConfigError(f"'{where}' must be a table like [{where}]")
-    hints = get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     for key in data:
         if key not in known:
@@ -284,44 +306,49 @@ def _build(cls: type, data: Any, where: str):
             hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(sorted(known))}"
             section = f"[{where}]" if where else "the top level"
             raise ConfigError(f"unknown key '{key}' in {section}{hint}")
-    values = {}
-    for f in fields(cls):
-        if f.name not in data:
-            continue
-        kind, value, path = hints[f.name], data[f.name], f"{where}.{f.name}" if where else f.name
-        if is_dataclass(kind):
-            values[f.name] = _build(kind, value, path)
-        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
-            values[f.name] = float(value)
-        elif get_origin(kind) is tuple:  # tuple[T, ...] from a TOML array
-            item = get_args(kind)[0]
-            if not isinstance(value, list) or any(type(v) is not item for v in value):
-                expected = _TYPE_NAMES.get(item, str(item))
-                raise ConfigError(f"'{path}' must be a list of {expected.split(' ', 1)[-1]}s, not {value!r}")
-            values[f.name] = tuple(value)
-        elif type(value) is not kind:
-            expected = _TYPE_NAMES.get(kind, str(kind))
-            raise ConfigError(f"'{path}' must be {expected}, not {value!r}")
-        else:
-            values[f.name] = value
-    return cls(**values)
+    hints = get_type_hints(cls, include_extras=True)
+    return cls(**{
+        f.name: _value(data[f.name], hints[f.name], f"{where}.{f.name}" if where else f.name)
+        for f in fields(cls)
+        if f.name in data
+    })
 
 
-def _validate(config: Config) -> None:
-    if config.bot.default_locale not in ("en", "zh"):
-        raise ConfigError(f"'bot.default_locale' must be en or zh, not {config.bot.default_locale!r}")
-    if config.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"'logging.level' must be DEBUG, INFO, WARNING or ERROR, not {config.logging.level!r}")
+def _value(value: Any, hint: Any, path: str) -> Any:
+    """`value` from the file as the type `hint` declares, its bounds checked."""
+    kind, bounds = (get_args(hint)[0], hint.__metadata__) if get_origin(hint) is Annotated else (hint, ())
+    if is_dataclass(kind):
+        return _build(kind, value, path)
+    if get_origin(kind) is tuple:  # tuple[T, ...] from a TOML array (or, of strings, one separated string)
+        item = get_args(kind)[0]
+        items = value.replace(",", " ").split() if isinstance(value, str) and _plain(item) is not int else value
+        if not isinstance(items, list):
+            raise ConfigError(f"'{path}' must be a list, not {_shown(value)}")
+        result = tuple(_value(v, item, path) for v in items)
+    elif get_origin(kind) is Literal:
+        if not (isinstance(value, str) and value in get_args(kind)):
+            raise ConfigError(f"'{path}' must be {_either(get_args(kind))}, not {_shown(value)}")
+        result = value
+    elif kind is float and type(value) in (int, float) or type(value) is kind:
+        result = value
+    else:
+        raise ConfigError(f"'{path}' must be {_TYPE_NAMES.get(kind, str(kind))}, not {_shown(value)}")
+    for bound in bounds:
+        if not bound.admits(result):  # checked before float(): a 400-digit integer must not overflow
+            raise ConfigError(f"'{path}' must be {bound}, not {_shown(value)}")
+    return float(result) if kind is float else result
+
+
+def _plain(hint: Any) -> Any:
+    return get_args(hint)[0] if get_origin(hint) is Annotated else hint
 
 
 def parse_config(text: str, source: str = "config") -> Config:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:  # TOMLDecodeError, or an integer of more than 4300 digits
         raise ConfigError(f"{source} is not valid TOML: {error}") from None
-    config = _build(Config, data, "")
-    _validate(config)
-    return config
+    return _build(Config, data, "")
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -333,4 +360,6 @@ def load_config(path: str | Path | None) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config {path} is not UTF-8 text (byte {error.start})") from None
     return parse_config(text, str(path))

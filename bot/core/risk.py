@@ -32,10 +32,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Annotated
 
 from bot.core.market import Change, MarketSample, change, percentile_rank
 from bot.core.models import DAY_MS, HOUR_MS
 from bot.core.summary import Split, Summary
+from bot.plumbing.bounds import Between
 
 
 class RiskLevel(StrEnum):
@@ -52,22 +54,33 @@ LEVELS = (RiskLevel.LOW, RiskLevel.ELEVATED, RiskLevel.HIGH, RiskLevel.EXTREME)
 class RiskThresholds:
     """The numbers of the rules above; `RiskConfig` ([risk] in the config) is one of these."""
 
-    funding_high_annual: float = 0.20  # |mean annualised funding| at or above this: +1 (0.20 = 20 %/yr)
-    funding_extreme_annual: float = 0.50  # ... at or above this: +2
-    oi_build_24h: float = 0.10  # open interest up this much over 24 h (0.10 = +10 %)...
-    price_stall_24h: float = 0.02  # ...while |price change 24 h| is below this: leverage building, +2 (else +1)
-    oi_build_7d: float = 0.25  # open interest up this much over 7 days: +1
-    long_short_crowded: float = 2.0  # account long/short ratio at or above this (or at or below its inverse): +1
-    long_short_extreme: float = 3.0  # ... at or above this (or its inverse): +2
-    cascade_oi_1h: float = 0.05  # open interest down this much within 1 h: a cascade under way, +2
-    flush_oi_24h: float = 0.10  # open interest down this much over 24 h (no cascade in the last hour): flushed, -2
-    skew_share: float = 0.80  # one side's share of the last 24 h of liquidations at or above this...
-    skew_heavy_ratio: float = 2.0  # ...and the 24 h total at least this x the previous windows' average: +1
-    elevated_at: int = 2  # points from which the level is elevated
-    high_at: int = 4  # ... high
-    extreme_at: int = 6  # ... extreme
-    stale_after_s: float = 600.0  # a venue's newest sample older than this is left out (and named)
-    history_days: int = 30  # percentiles are against this many days of the asset's own history
+    # |mean annualised funding| at or above this: +1 (0.20 = 20 %/yr)
+    funding_high_annual: Annotated[float, Between(0.001, 100)] = 0.20
+    funding_extreme_annual: Annotated[float, Between(0.001, 100)] = 0.50  # ... at or above this: +2
+    # open interest up this much over 24 h (0.10 = +10 %)...
+    oi_build_24h: Annotated[float, Between(0.001, 10)] = 0.10
+    # ...while |price change 24 h| is below this: leverage building, +2 (else +1)
+    price_stall_24h: Annotated[float, Between(0.001, 1)] = 0.02
+    oi_build_7d: Annotated[float, Between(0.001, 10)] = 0.25  # open interest up this much over 7 days: +1
+    # account long/short ratio at or above this (or at or below its inverse): +1
+    long_short_crowded: Annotated[float, Between(1.01, 100)] = 2.0
+    # ... at or above this (or its inverse): +2
+    long_short_extreme: Annotated[float, Between(1.01, 100)] = 3.0
+    # open interest down this much within 1 h: a cascade under way, +2
+    cascade_oi_1h: Annotated[float, Between(0.001, 1)] = 0.05
+    # open interest down this much over 24 h (no cascade in the last hour): flushed, -2
+    flush_oi_24h: Annotated[float, Between(0.001, 1)] = 0.10
+    # one side's share of the last 24 h of liquidations at or above this...
+    skew_share: Annotated[float, Between(0.5, 1)] = 0.80
+    # ...and the 24 h total at least this x the previous windows' average: +1
+    skew_heavy_ratio: Annotated[float, Between(0.01, 1000)] = 2.0
+    elevated_at: Annotated[int, Between(1, 10)] = 2  # points from which the level is elevated
+    high_at: Annotated[int, Between(1, 10)] = 4  # ... high
+    extreme_at: Annotated[int, Between(1, 10)] = 6  # ... extreme
+    # a venue's newest sample older than this is left out (and named)
+    stale_after_s: Annotated[float, Between(1, 604_800)] = 600.0
+    # percentiles are against this many days of the asset's own history
+    history_days: Annotated[int, Between(1, 365)] = 30
 
 
 @dataclass(frozen=True)

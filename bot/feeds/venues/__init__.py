@@ -66,10 +66,12 @@ from __future__ import annotations
 
 from dataclasses import make_dataclass
 from types import ModuleType
+from typing import Annotated
 
 from bot.feeds.contract import FrameParser, StreamSpec
 from bot.feeds.instruments import ContractBook
 from bot.feeds.venues import aster, binance, bybit, okx
+from bot.plumbing.bounds import HTTP_URL, WS_URL
 
 # The registry: every venue liqbot knows, in the order /status and the README list them.
 VENUES: tuple[ModuleType, ...] = (binance, bybit, okx, aster)
@@ -149,8 +151,8 @@ def settings_class(module: ModuleType) -> type:
     """The frozen dataclass of `[feeds.<venue>]`: `enabled`, each stream's
     websocket URL key and each REST URL key, with the module's defaults."""
     fields = [("enabled", bool, True)]
-    fields += [(spec.url_key, str, spec.default_url) for spec in module.STREAMS]
-    fields += [(key, str, url) for key, url in module.REST_URLS.items()]
+    fields += [(spec.url_key, Annotated[str, WS_URL], spec.default_url) for spec in module.STREAMS]
+    fields += [(key, Annotated[str, HTTP_URL], url) for key, url in module.REST_URLS.items()]
     cls = make_dataclass(f"{module.VENUE.capitalize()}FeedConfig", fields, frozen=True)
     cls.__module__ = __name__
     cls.__doc__ = f"[feeds.{module.VENUE}]: the {module.TITLE} streams ({', '.join(STREAMS[module.VENUE])})."
