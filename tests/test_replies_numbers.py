@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
 from bot.replies import numbers
@@ -148,3 +151,31 @@ def test_age(ms, en, zh):
 def test_unknown_locale_is_refused():
     with pytest.raises(ValueError, match="unsupported locale 'fr'"):
         numbers.usd(1, "fr")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("amount_usd", "en", "zh"),
+    [
+        (1.45e12, "$1.45T", "1.45万亿美元"),
+        (1e35, "$1.00e+35", "1.00e+35美元"),  # the `/alert big BTC 1e35` rule that broke /alert list
+        (1e38, "$1.00e+38", "1.00e+38美元"),
+        (-1.7e308, "-$1.70e+308", "-1.70e+308美元"),
+        (5e-324, "$0.00", "0.00美元"),
+        (math.inf, "$∞", "∞美元"),
+        (-math.inf, "-$∞", "-∞美元"),
+        (math.nan, "—", "—"),
+    ],
+)
+def test_usd_is_total(amount_usd, en, zh):
+    assert numbers.usd(amount_usd, "en") == en
+    assert numbers.usd(amount_usd, "zh") == zh
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.floats(allow_nan=True, allow_infinity=True) | st.integers(min_value=-(10**400), max_value=10**400))
+def test_every_number_formatter_gives_a_string_for_any_number(value):
+    for locale in numbers.LOCALES:
+        assert numbers.usd(value, locale)
+        assert numbers.share(value, locale)
+    assert numbers.price(value)
+    assert numbers.quantity(value, "BTC")

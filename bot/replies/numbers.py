@@ -7,16 +7,22 @@ rather than like its binary approximation.
 USD amounts use a compact scale, chosen *after* rounding so a value never reads
 as 1000 of a unit (999_995 is `$1.00M`, never `$1000.0K`):
 
-- en: >= 1B: `$1.45B`; >= 1M: `$78.47M`; >= 1K: `$951.2K`; below: `$812.40`.
-- zh: >= 1亿: `1.45亿美元`; >= 100万: `7847万美元` (whole 万);
+- en: >= 1T: `$1.45T`; >= 1B: `$1.45B`; >= 1M: `$78.47M`; >= 1K: `$951.2K`; below: `$812.40`.
+- zh: >= 1万亿: `1.45万亿美元`; >= 1亿: `1.45亿美元`; >= 100万: `7847万美元` (whole 万);
   >= 1万: `1.23万美元`; below: `812.40美元`.
+
+Every formatter is total: whatever number reaches it (a stored rule from before
+amounts were bounded, a corrupt value) gives a string, never an exception.
+Amounts from 10^15 up read in scientific notation (`$1.00e+35`), infinities as
+`$∞`, NaN as `—`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Literal
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
@@ -26,6 +32,11 @@ LOCALES: tuple[Locale, ...] = ("en", "zh")
 
 SECOND_MS = 1_000
 PRICE_SIGNIFICANT_DIGITS = 6
+SCIENTIFIC_FROM_USD = 10**15  # past a thousand trillion, a compact scale stops reading well
+NOT_A_NUMBER = "—"
+# Enough digits to quantize any finite float (up to 309 integer digits, 330 decimals)
+# without decimal.InvalidOperation.
+_WIDE = Context(prec=1_000)
 
 
 def _check(locale: str) -> None:
@@ -38,7 +49,16 @@ def _decimal(value: float | int) -> Decimal:
 
 
 def _round(value: Decimal, decimals: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=_WIDE)
+
+
+def _non_finite(value: float | int, prefix: str = "", suffix: str = "") -> str | None:
+    """The text of NaN or an infinity; None for a finite number."""
+    if not isinstance(value, float) or math.isfinite(value):
+        return None
+    if math.isnan(value):
+        return NOT_A_NUMBER
+    return f"{'-' if value < 0 else ''}{prefix}∞{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +76,14 @@ _USD_SCALES: dict[str, tuple[_Scale, ...]] = {
         _Scale(1_000, 1_000, 1, "K"),
         _Scale(1_000_000, 1_000_000, 2, "M"),
         _Scale(1_000_000_000, 1_000_000_000, 2, "B"),
+        _Scale(10**12, 10**12, 2, "T"),
     ),
     "zh": (
         _Scale(0, 1, 2, "美元"),
         _Scale(10_000, 10_000, 2, "万美元"),
         _Scale(1_000_000, 10_000, 0, "万美元"),  # from 100万 whole 万 read best: 7847万
         _Scale(100_000_000, 100_000_000, 2, "亿美元"),
+        _Scale(10**12, 10**12, 2, "万亿美元"),
     ),
 }
 _USD_PREFIX = {"en": "$", "zh": ""}
@@ -70,24 +92,30 @@ _USD_PREFIX = {"en": "$", "zh": ""}
 def usd(amount_usd: float, locale: Locale) -> str:
     """A USD amount in the locale's compact scale (see the module docstring)."""
     _check(locale)
+    prefix, scales = _USD_PREFIX[locale], _USD_SCALES[locale]
+    unit = scales[0].suffix
+    odd = _non_finite(amount_usd, prefix, unit)
+    if odd is not None:
+        return odd
     if amount_usd == 0:
-        return _USD_PREFIX[locale] + "0" + _USD_SCALES[locale][0].suffix
+        return prefix + "0" + unit
     sign = "-" if amount_usd < 0 else ""
     magnitude = abs(_decimal(amount_usd))
-    scales = _USD_SCALES[locale]
+    if magnitude >= SCIENTIFIC_FROM_USD:
+        return f"{sign}{prefix}{magnitude:.2e}{unit}"
     tier = max(i for i, scale in enumerate(scales) if magnitude >= scale.from_usd)
     scaled = _round(magnitude / scales[tier].divisor, scales[tier].decimals)
     # Rounding may carry into the next tier (999_995 -> 1000.0K): move up.
     while tier + 1 < len(scales) and scaled * scales[tier].divisor >= scales[tier + 1].from_usd:
         tier += 1
         scaled = _round(magnitude / scales[tier].divisor, scales[tier].decimals)
-    return f"{sign}{_USD_PREFIX[locale]}{scaled}{scales[tier].suffix}"
+    return f"{sign}{prefix}{scaled}{scales[tier].suffix}"
 
 
 def share(fraction: float, locale: Locale) -> str:
     """A fraction of 1 as a percentage with two decimals: 0.7925 -> `79.25%`."""
     _check(locale)
-    return f"{_round(_decimal(fraction) * 100, 2)}%"
+    return _non_finite(fraction, suffix="%") or f"{_round(_decimal(fraction) * 100, 2)}%"
 
 
 def count(n: int, locale: Locale) -> str:
@@ -108,13 +136,16 @@ def _significant(value: float, digits: int) -> str:
 
 def price(price_usd: float) -> str:
     """A USD price to six significant digits: `$97,234.5`, `$0.000012345`."""
+    odd = _non_finite(price_usd, "$")
+    if odd is not None:
+        return odd
     sign = "-" if price_usd < 0 else ""
     return f"{sign}${_significant(abs(price_usd), PRICE_SIGNIFICANT_DIGITS)}"
 
 
 def quantity(amount: float, unit: str = "") -> str:
     """A quantity in a venue unit (coins, contracts), six significant digits: `0.5 BTC`."""
-    text = _significant(amount, PRICE_SIGNIFICANT_DIGITS)
+    text = _non_finite(amount) or _significant(amount, PRICE_SIGNIFICANT_DIGITS)
     return f"{text} {unit}" if unit else text
 
 
