@@ -22,7 +22,9 @@ from bot.commands.dispatch import Context, Handler, message_reply
 from bot.commands.parse import WELL_KNOWN_ASSETS, normalize_asset, parse_window, suggest_asset
 from bot.core.alerts import (
     MAX_ALERT_WINDOW_MS,
+    MAX_THRESHOLD_USD,
     MIN_ALERT_WINDOW_MS,
+    MIN_THRESHOLD_USD,
     AlertRule,
     Caps,
     DigestSchedule,
@@ -53,6 +55,10 @@ SWITCH_WORDS = {"on": True, "off": False}
 DEFAULT_TZ = "UTC"
 _AMOUNT = re.compile(r"^\$?(\d+(?:\.\d+)?)([kmb]?)$", re.IGNORECASE)
 _SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
+# Rule ids are SQLite integers: more digits than this cannot be one.
+MAX_RULE_ID_DIGITS = 18
+# Times people type for a digest: 8, 8am, 8pm, 8.30, 8h30, 8:5.
+_LOOSE_TIME = re.compile(r"^([0-9]{1,2})(?:[.:h]([0-9]{1,2}))?\s*(am|pm)?$", re.IGNORECASE)
 # Typical zone shorthands people type.
 TZ_ALIASES = {"CET": "Europe/Berlin", "CEST": "Europe/Berlin", "BEIJING": "Asia/Shanghai", "CST": "Asia/Shanghai",
               "HKT": "Asia/Hong_Kong", "SGT": "Asia/Singapore", "JST": "Asia/Tokyo", "GMT": "UTC", "Z": "UTC"}
@@ -133,6 +139,8 @@ def _amount(token: str | None) -> float:
     value = parse_amount(token)
     if value is None:
         raise _Bad("error.alert_bad_amount", token)
+    if not MIN_THRESHOLD_USD <= value <= MAX_THRESHOLD_USD:
+        raise _Bad("error.alert_amount_range", token)
     return value
 
 
@@ -202,7 +210,12 @@ def describe_rule(rule: AlertRule, locale: str) -> str:
 
 
 def _bad_reply(error: _Bad, locale: str, usage_key: str) -> Reply:
-    values = {"value": error.value, "asset": error.value}
+    values = {
+        "value": error.value,
+        "asset": error.value,
+        "min": fmt.usd(MIN_THRESHOLD_USD, locale),
+        "max": fmt.usd(MAX_THRESHOLD_USD, locale),
+    }
     parts = [text(locale, error.key, **values)]
     if error.suggestion:
         parts.append(text(locale, "error.did_you_mean", suggestion=error.suggestion))
@@ -222,10 +235,11 @@ def _denied(locale: str) -> Reply:
 def _rule_id(token: str | None) -> int | None:
     if token is None:
         return None
-    token = token.lstrip("#")
-    if not token.isdigit():
+    digits = token.lstrip("#")
+    # isdigit() alone accepts superscripts (²) that int() refuses.
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_RULE_ID_DIGITS):
         raise _Bad("error.alert_bad_id", token)
-    return int(token)
+    return int(digits)
 
 
 async def _may_change(ctx: Context) -> bool:
@@ -319,6 +333,19 @@ def _tz_suggestion(token: str) -> str | None:
     return zones[close[0]] if close else None
 
 
+def _time_suggestion(token: str) -> str | None:
+    """The time of day a loosely written one means (`8pm` -> `20:00`); None when it means none (`25:00`)."""
+    match = _LOOSE_TIME.match(token.strip())
+    if not match:
+        return None
+    hours, minutes, half = int(match.group(1)), int(match.group(2) or 0), (match.group(3) or "").lower()
+    if half:
+        if not 1 <= hours <= 12:
+            return None
+        hours = hours % 12 + (12 if half == "pm" else 0)
+    return parse_local_time(f"{hours:02d}:{minutes:02d}")
+
+
 def _digest_handler(port: DigestsPort) -> Callable[[Context], Awaitable[Reply]]:
     async def handle(ctx: Context) -> Reply:
         locale, chat_key = ctx.locale, ctx.caller.chat_key
@@ -355,7 +382,7 @@ def _digest_handler(port: DigestsPort) -> Callable[[Context], Awaitable[Reply]]:
                 raise _Bad("error.digest_bad_time", "", "08:00")
             local_time = parse_local_time(words[1])
             if local_time is None:
-                raise _Bad("error.digest_bad_time", words[1], "08:00")
+                raise _Bad("error.digest_bad_time", words[1], _time_suggestion(words[1]))
             tz = _resolve_tz(words[2] if len(words) > 2 else None)
         except _Bad as error:
             return _bad_reply(error, locale, "digest.usage")

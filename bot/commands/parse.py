@@ -93,10 +93,13 @@ def suggest_asset(token: str, known: Collection[str]) -> str | None:
 
 
 def _window_suggestion(token: str) -> str | None:
+    """`25x` -> `25h`; nothing when the hours would not be a valid window (`0h`, `1000h`)."""
     digits = re.match(r"^(\d{1,4})", token)
-    if digits:
-        return f"{digits.group(1)}h"
-    return None
+    if not digits:
+        return None
+    hours = f"{int(digits.group(1))}h"
+    window = parse_window(hours)
+    return hours if window and window <= MAX_WINDOW_MS else None
 
 
 def _parse_arg(

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -49,8 +50,13 @@ from bot.core.risk import LEVELS, RiskLevel
 REARM_FRACTION = 0.8
 MAX_ALERT_WINDOW_MS = DAY_MS
 MIN_ALERT_WINDOW_MS = MINUTE_MS
+# Amounts a rule may name: below a dollar every order matches, above a trillion none
+# ever will (the largest liquidation day on record is about $19B).
+MIN_THRESHOLD_USD = 1.0
+MAX_THRESHOLD_USD = 1e12
 RING_MINUTES = MAX_ALERT_WINDOW_MS // MINUTE_MS
 ANY_ASSET = "*"
+_UNREACHABLE_CENTS = 2**63
 # Orders listed in one grouped alert (the rest are counted).
 MAX_ORDERS_LISTED = 10
 
@@ -252,7 +258,9 @@ class _Group:
 
 
 def _cents(usd: float) -> int:
-    return round(usd * 100)
+    cents = usd * 100
+    # A threshold stored before amounts were bounded (inf, nan, 1e308) is one no order reaches.
+    return round(cents) if math.isfinite(cents) else _UNREACHABLE_CENTS
 
 
 def _order_key(event: LiquidationEvent) -> tuple:
@@ -670,16 +678,21 @@ def parse_local_time(token: str) -> str | None:
     token = token.strip()
     if ":" in token:
         hours, _, minutes = token.partition(":")
-    elif len(token) == 4 and token.isdigit():
+    elif len(token) == 4:
         hours, minutes = token[:2], token[2:]
     else:
         return None
-    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and 1 <= len(hours) <= 2):
+    if not (_ascii_digits(hours) and _ascii_digits(minutes) and len(minutes) == 2 and 1 <= len(hours) <= 2):
         return None
     h, m = int(hours), int(minutes)
     if h > 23 or m > 59:
         return None
     return f"{h:02d}:{m:02d}"
+
+
+def _ascii_digits(token: str) -> bool:
+    # str.isdigit() accepts superscripts (²) that int() refuses.
+    return token.isascii() and token.isdigit()
 
 
 def _zone(tz: str):
@@ -693,7 +706,7 @@ def valid_tz(tz: str) -> bool:
 
     try:
         _zone(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory such as "America"
         return False
     return True
 
