@@ -45,6 +45,7 @@ SUBGRAMMAR_ERRORS = {
         "/alert nope",
         "/alert big",
         "/alert big BTC lots",
+        "/alert big BTC 2000000000000",
         "/alert big XBT 1M",
         "/alert total BTC 1M",
         "/alert total BTC 1M 90d",

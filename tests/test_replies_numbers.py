@@ -171,7 +171,7 @@ def test_usd_is_total(amount_usd, en, zh):
     assert numbers.usd(amount_usd, "zh") == zh
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(value=st.floats(allow_nan=True, allow_infinity=True) | st.integers(min_value=-(10**400), max_value=10**400))
 def test_every_number_formatter_gives_a_string_for_any_number(value):
     for locale in numbers.LOCALES:
