@@ -134,7 +134,10 @@ async def _cmd_replay(args, config) -> int:
     _stop_on_signals(stop.set)  # finish the batch in hand and record its spans, then report
     app = await App.open(config, Secrets.from_env(), args.db)
     try:
-        report = await replay(app.store, args.files, progress=_progress_bar(sys.stderr), stop=stop)
+        report = await replay(
+            app.store, args.files, progress=_progress_bar(sys.stderr), stop=stop,
+            market_assets=config.market.asset_list,
+        )
     finally:
         await app.close()
     if sys.stderr.isatty():
@@ -150,13 +153,15 @@ async def _cmd_demo(args, config) -> int:
         db = Path(folder) / "demo.sqlite"
         app = await App.open(config, Secrets(), db)
         try:
-            report = await replay(app.store, [SAMPLE_RECORDING])
+            report = await replay(app.store, [SAMPLE_RECORDING], market_assets=config.market.asset_list)
             stats = await app.store.stats()
         finally:
             await app.close()
         end_ms = stats.last_at_ms + 1
-        print(f"liqbot demo: {report.one_line()}.")
-        print("Type a command (/liq, /liq BTC 4h, /top, /big, /status, /help); end with Ctrl-D.\n")
+        pinned = datetime.fromtimestamp(end_ms / 1000, timezone.utc)
+        print(f"liqbot demo: a synthetic sample day (made by `python -m bot.sample`, not real market data): {report.one_line()}.")
+        print(f"The clock is pinned to the sample's end, {pinned:%Y-%m-%d %H:%M} UTC: \"24h\" means that day.")
+        print("Try /liq, /liq BTC 4h, /report, /risk, /chart BTC, /top, /big, /status, /help; end with Ctrl-D.\n")
         app = await App.open(config, Secrets(), db, clock_ms=lambda: end_ms)
         try:
             await _console(app, args.locale)

@@ -22,6 +22,7 @@ from pathlib import Path
 from bot.core.models import HOUR_MS, MINUTE_MS, Side
 from bot.feeds.recording import frame_line
 from bot.feeds.synthetic import LiquidationSpec, frame_for, metadata_lines
+from bot.feeds.synthetic_market import market_poll_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,41 @@ SUBSCRIPTION_ACKS = (
 )
 
 
+MARKET_POLL_MINUTES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageState:
+    """The market's leverage at one minute: open interest relative to the day's
+    start, the funding rate per 8 h, and the account long/short ratio."""
+
+    open_interest: float
+    funding_rate: float
+    long_short_ratio: float
+
+
+class _Leverage:
+    """Leverage builds at a flat price until the long squeeze (open interest
+    +20 %, funding up to 0.04 %/8 h, long/short up to 2.6), the squeeze flushes
+    it (open interest -25 % in 45 minutes, funding near zero, long/short 1.2),
+    then it rebuilds slowly; the short squeeze later trims it again."""
+
+    def __init__(self, minutes: int) -> None:
+        self._cascade = minutes // 2
+        self._squeeze = minutes * 5 // 6
+
+    def at(self, minute: int) -> LeverageState:
+        build = min(1.0, minute / max(1, self._cascade))
+        if minute < self._cascade:
+            return LeverageState(1 + 0.20 * build, 0.0001 + 0.0003 * build, 1.4 + 1.2 * build)
+        flush = min(1.0, (minute - self._cascade) / 45)
+        after = max(0, minute - self._cascade - 45) / max(1, self._squeeze - self._cascade)
+        open_interest = 1.20 - 0.30 * flush + 0.08 * after
+        if minute >= self._squeeze:
+            open_interest -= 0.04 * min(1.0, (minute - self._squeeze) / 20)
+        return LeverageState(open_interest, 0.0004 - 0.00038 * flush + 0.00006 * after, 2.6 - 1.4 * flush + 0.2 * after)
+
+
 def _quantity(stream: str, instrument: str, usd: float, price: float) -> float | None:
     """The venue-unit quantity for a USD amount; None when it rounds to zero contracts."""
     if instrument in _CONTRACT_USD:
@@ -84,8 +120,10 @@ def _quantity(stream: str, instrument: str, usd: float, price: float) -> float |
     return round(usd / price, 3) or None
 
 
-def generate(start_ms: int, hours: int, seed: int = 20250321, events_per_hour: float = 900.0) -> Iterator[LiquidationSpec]:
-    """Liquidations in time order over `hours` hours."""
+def generate(
+    start_ms: int, hours: int, seed: int = 20250321, events_per_hour: float = 900.0
+) -> Iterator[tuple[int, dict[str, float], list[LiquidationSpec]]]:
+    """Per minute of `hours` hours: (minute_ms, each asset's price at its start, its liquidations in time order)."""
     rng = random.Random(seed)
     prices = {a.name: a.price for a in _ASSETS}
     cascade_minute = hours * 60 // 2
@@ -98,6 +136,7 @@ def generate(start_ms: int, hours: int, seed: int = 20250321, events_per_hour: f
         elif 0 <= minute - squeeze_minute < 20:
             drift, intensity = 0.0018, 4.0
         minute_ms = start_ms + minute * MINUTE_MS
+        opening = dict(prices)
         specs = []
         for asset in _ASSETS:
             move = drift * asset.volatility / 0.0012 + rng.gauss(0, asset.volatility)
@@ -116,7 +155,7 @@ def generate(start_ms: int, hours: int, seed: int = 20250321, events_per_hour: f
                 if quantity:
                     at_ms = minute_ms + rng.randrange(MINUTE_MS)
                     specs.append(LiquidationSpec(venue, stream, instrument, side, unit_price, quantity, at_ms))
-        yield from sorted(specs, key=lambda s: s.at_ms)
+        yield minute_ms, opening, sorted(specs, key=lambda s: s.at_ms)
 
 
 def _pick_route(rng: random.Random, routes):
@@ -144,13 +183,24 @@ def _tick(price: float) -> float:
     return round(price, max(1, digits))
 
 
-def recording_lines(start_ms: int, hours: int, seed: int = 20250321, events_per_hour: float = 900.0) -> Iterator[str]:
-    """A whole recording: metadata, subscription acks, then one frame per liquidation."""
+def recording_lines(
+    start_ms: int, hours: int, seed: int = 20250321, events_per_hour: float = 900.0, market: bool = True
+) -> Iterator[str]:
+    """A whole recording: metadata, subscription acks, then one frame per
+    liquidation, with a market poll of Binance and Bybit every 5 minutes."""
     yield from metadata_lines(start_ms)
     for venue, stream, ack in SUBSCRIPTION_ACKS:
         yield frame_line(venue, stream, start_ms, ack)
-    for spec in generate(start_ms, hours, seed, events_per_hour):
-        yield frame_line(spec.venue, spec.stream, spec.at_ms + 40, frame_for(spec))
+    leverage = _Leverage(hours * 60)
+    for minute_ms, prices, specs in generate(start_ms, hours, seed, events_per_hour):
+        minute = (minute_ms - start_ms) // MINUTE_MS
+        if market and minute == 0:  # the poller ran before the day began: 24 h changes have a start
+            for before in (2, 1):
+                yield from market_poll_lines(minute_ms - before * MARKET_POLL_MINUTES * MINUTE_MS, prices, leverage.at(0))
+        if market and minute % MARKET_POLL_MINUTES == 0:
+            yield from market_poll_lines(minute_ms, prices, leverage.at(minute))
+        for spec in specs:
+            yield frame_line(spec.venue, spec.stream, spec.at_ms + 40, frame_for(spec))
 
 
 def write_recording(path: Path, start_ms: int, hours: int, seed: int = 20250321, events_per_hour: float = 900.0) -> None:

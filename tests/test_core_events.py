@@ -11,7 +11,7 @@ from bot.core.summary import Split, Squeeze
 
 T0 = 1_742_515_200_000  # a whole hour
 RULE = EventRule(baseline_minutes=60, spike_ratio=5.0, min_minute_usd=500_000, min_event_usd=2_000_000,
-                 max_quiet_minutes=3)  # the tests read best with a short gap; the default is 10
+                 max_quiet_minutes=3, min_orders=1)  # short gaps, one order a minute: easy to read
 
 
 def minutes(per_minute_usd: dict[int, float], long_share: float = 0.8, asset: str = "BTC") -> list[MinuteTotal]:
@@ -87,6 +87,14 @@ def test_per_asset_split_and_ranking():
     assert cascade.by_asset[1] == Split("SOL", 1_000_000, 200_000, 4)
     small = detect(minutes(background() | {100: 2_100_000}))
     assert ranked(small + big) == big + small
+
+
+def test_one_whale_order_is_no_cascade():
+    whale = [MinuteTotal(T0 + 100 * MINUTE_MS, (Split("BTC", 3_000_000, 0, 1),))]
+    crowd = [MinuteTotal(T0 + 100 * MINUTE_MS, (Split("BTC", 3_000_000, 0, 12),))]
+    rule = EventRule(min_orders=10)
+    assert detect_cascades(minutes(background()) + whale, T0, T0 + HOUR_MS, T0 + 3 * HOUR_MS, T0 + 3 * HOUR_MS, rule) == []
+    assert len(detect_cascades(minutes(background()) + crowd, T0, T0 + HOUR_MS, T0 + 3 * HOUR_MS, T0 + 3 * HOUR_MS, rule)) == 1
 
 
 def test_for_asset_share_scales_the_floors_down_but_not_to_nothing():

@@ -30,10 +30,11 @@ async def test_the_report_says_what_it_counted_and_the_counts_add_up(store, tmp_
     ]
     first, again = await replayed_twice(store, tmp_path, lines)
     assert first.one_line() == (
-        f"replayed 1 file: {len(rest) + 6} lines read (4 frames, {len(rest)} REST responses, 2 unusable lines);"
+        f"replayed 1 file: {len(rest) + 6} lines read (4 frames, {len(rest)} REST responses, 0 market responses,"
+        " 2 unusable lines);"
         " 3 liquidations decoded: 2 stored, 1 duplicate"
     )
     assert again.one_line().endswith("3 liquidations decoded: 0 stored, 3 duplicates")
     decoded = first.decode
-    assert decoded.lines == decoded.frames + decoded.rest_responses + decoded.bad_lines
+    assert decoded.lines == decoded.frames + decoded.rest_responses + decoded.market_responses + decoded.bad_lines
     assert decoded.events == first.stored + first.duplicates

@@ -10,7 +10,8 @@ The rule, applied to one scope's (all assets, or one asset) per-minute totals:
    belong to one run. While a run lasts, the baseline stays what it was at the
    run's first minute: a cascade must not raise its own bar and end itself.
 4. A run is an event when its total (every minute from its first to its last
-   hot minute, quiet ones included) reaches `min_event_usd`.
+   hot minute, quiet ones included) reaches `min_event_usd` over at least
+   `min_orders` orders: one whale's $3M order is news, not a cascade.
 5. An event whose last hot minute is within `max_quiet_minutes` of `now` may
    still be growing: it is `in_progress` (a cascade alert fires on it).
 
@@ -37,6 +38,7 @@ class EventRule:
     min_minute_usd: float = 500_000.0
     min_event_usd: float = 2_000_000.0
     max_quiet_minutes: int = 10
+    min_orders: int = 10
 
     def for_asset_share(self, share: float) -> EventRule:
         """The dollar floors scaled to an asset with `share` of the market's
@@ -153,7 +155,7 @@ def detect_cascades(
     cascades = []
     for start, last, baseline in _runs(totals, first, rule):
         total, by_asset = _merge(slots[start : last + 1], scope)
-        if total.total_usd < rule.min_event_usd:
+        if total.total_usd < rule.min_event_usd or total.events < rule.min_orders:
             continue
         peak = max(range(start, last + 1), key=lambda i: totals[i])
         end_of_last_ms = history_start_ms + (last + 1) * MINUTE_MS

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -202,6 +203,13 @@ class _RequestFailed(Exception):
 
 
 Sink = Callable[[list[MarketSample]], Awaitable[object]]
+# on_response(venue, poll_at_ms, query_path, body): every body a poll received (`liqbot record`).
+ResponseSink = Callable[[str, int, str, object], Awaitable[object]]
+
+
+def query_path(path: str, params: Mapping[str, str] | None) -> str:
+    """How a market request is written in a recording: the path and its query, in the order asked."""
+    return f"{path}?{urlencode(params)}" if params else path
 
 
 class MarketPoller:
@@ -223,10 +231,12 @@ class MarketPoller:
         *,
         rng: Callable[[], float] = random.random,
         budgets: Mapping[str, RequestBudget] | None = None,
+        on_response: ResponseSink | None = None,
     ) -> None:
         self.settings = MarketPollerSettings.from_config(config)
         self._client = client
         self._sink = sink
+        self._on_response = on_response
         self._now_ms = now_ms
         self._sleep = sleep
         self._rng = rng
@@ -278,7 +288,7 @@ class MarketPoller:
         at_ms = self._now_ms()
         samples: dict[str, MarketSample] = {}
         try:
-            await self._collectors[venue](_VenueApi(self, venue), self.settings.assets, at_ms, samples)
+            await self._collectors[venue](_VenueApi(self, venue, at_ms), self.settings.assets, at_ms, samples)
         except asyncio.CancelledError:
             raise
         except _Blocked:
@@ -295,7 +305,7 @@ class MarketPoller:
         except Exception as error:  # a bug, not a venue: keep polling, loudly
             stats.last_error = f"{type(error).__name__}: {error}"
             log.exception("market %s: poll failed", venue)
-        result = [sample for sample in samples.values() if _has_measure(sample)]
+        result = [sample for sample in samples.values() if has_measure(sample)]
         if not result:
             return []
         stats.samples += len(result)
@@ -311,13 +321,15 @@ class MarketPoller:
 
     # -- requests --------------------------------------------------------
 
-    async def _optional(self, venue: str, path: str, params: dict | None, parse: Callable[[Any], Any]) -> Any:
+    async def _optional(
+        self, venue: str, path: str, params: dict | None, parse: Callable[[Any], Any], poll_at_ms: int
+    ) -> Any:
         """Fetch and parse one secondary measure; None (counted, logged) when that fails.
 
         A rate-limit signal or a venue that is down still aborts the whole poll.
         """
         try:
-            return parse(await self._get(venue, path, params))
+            return parse(await self._get(venue, path, params, poll_at_ms))
         except _RequestFailed as error:
             if error.venue_down:
                 raise
@@ -333,8 +345,9 @@ class MarketPoller:
             self._malformed(venue, error)
             return None
 
-    async def _get(self, venue: str, path: str, params: dict | None) -> Any:
-        """GET base_url + path as JSON, within the venue's budget, with retries."""
+    async def _get(self, venue: str, path: str, params: dict | None, poll_at_ms: int) -> Any:
+        """GET base_url + path as JSON, within the venue's budget, with retries;
+        the body goes to `on_response` (a recorder) stamped with the poll's instant."""
         stats = self.stats[venue]
         url = self.settings.base_url(venue) + path
         cost = BY_NAME[venue].MARKET.weights.get(path, 1)
@@ -357,7 +370,10 @@ class MarketPoller:
                     self._block(venue, status, response.headers.get("Retry-After"), path)
                     raise _Blocked
                 if status < 400:
-                    return self._json(venue, path, response)
+                    body = self._json(venue, path, response)
+                    if self._on_response is not None:
+                        await self._on_response(venue, poll_at_ms, query_path(path, params), body)
+                    return body
                 if status < 500:
                     stats.failures += 1
                     error = f"{path}: HTTP {status} {shown(response.text)}"
@@ -413,7 +429,7 @@ class MarketPoller:
         log.warning("market %s: malformed response: %s", venue, error)
 
 
-def _has_measure(sample: MarketSample) -> bool:
+def has_measure(sample: MarketSample) -> bool:
     return any(
         value is not None
         for value in (sample.mark_price, sample.funding_rate, sample.open_interest_usd, sample.long_short_ratio)
@@ -421,16 +437,18 @@ def _has_measure(sample: MarketSample) -> bool:
 
 
 class _VenueApi:
-    """The `MarketApi` a venue's collector calls: the poller's requests, bound to one venue."""
+    """The `MarketApi` a venue's collector calls: the poller's requests, bound to
+    one venue and one poll (whose instant stamps the recorded responses)."""
 
-    __slots__ = ("_poller", "_venue")
+    __slots__ = ("_poller", "_venue", "_at_ms")
 
-    def __init__(self, poller: MarketPoller, venue: str) -> None:
+    def __init__(self, poller: MarketPoller, venue: str, at_ms: int) -> None:
         self._poller = poller
         self._venue = venue
+        self._at_ms = at_ms
 
     async def get(self, path: str, params: dict[str, str] | None) -> Any:
-        return await self._poller._get(self._venue, path, params)
+        return await self._poller._get(self._venue, path, params, self._at_ms)
 
     async def optional(self, path: str, params: dict[str, str] | None, parse: Callable[[Any], Any]) -> Any:
-        return await self._poller._optional(self._venue, path, params, parse)
+        return await self._poller._optional(self._venue, path, params, parse, self._at_ms)

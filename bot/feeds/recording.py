@@ -8,8 +8,10 @@ One object per line:
 
 A `frame` line is a websocket message as received (decoded JSON, or the raw
 text when it is not JSON, like OKX's "pong"); a `rest` line is a REST response
-a parser needs (contract sizes). `at` is the receive time in ms since the
-epoch. Venues and streams are those of the registry (`bot.feeds.venues`).
+a parser needs: contract sizes (`at`: when it was received), or one response
+of a market poll (funding, open interest, long/short; `at`: the poll's instant,
+shared by the poll's lines; see `bot.feeds.market_replay`). `at` is in ms since
+the epoch. Venues and streams are those of the registry (`bot.feeds.venues`).
 
 The live feed runner reuses `decode`, `decoder_for` and `control_error`, so a
 recording replays through exactly the code that handled it live.
@@ -27,6 +29,7 @@ from bot.core.models import LiquidationEvent, Window
 from bot.feeds.contract import FrameParser
 from bot.feeds.errors import FrameError, UnknownInstrument, shown
 from bot.feeds.instruments import EMPTY_BOOK, ContractBook
+from bot.feeds.market_replay import MarketPoll, is_market_path
 from bot.feeds.venues import BY_NAME, PARSERS, apply_rest
 
 
@@ -83,6 +86,7 @@ class DecodeStats:
 
     frames: int = 0  # frame lines parsed, control frames (pong, errors) included
     rest_responses: int = 0  # REST lines applied to a contract book
+    market_responses: int = 0  # REST lines of market polls (funding, open interest, ...)
     events: int = 0  # events decoded and returned
     bad_lines: int = 0  # unusable lines: bad JSON or envelope, unknown venue, a frame or REST body refused
     unpriced_events: int = 0  # liquidations dropped for want of a contract size
@@ -92,8 +96,8 @@ class DecodeStats:
 
     @property
     def lines(self) -> int:
-        """Lines read, blank ones aside: each is a frame, a REST response or unusable."""
-        return self.frames + self.rest_responses + self.bad_lines
+        """Lines read, blank ones aside: each is a frame, a REST response (contract sizes or market) or unusable."""
+        return self.frames + self.rest_responses + self.market_responses + self.bad_lines
 
 
 class RecordingDecoder:
@@ -111,6 +115,8 @@ class RecordingDecoder:
         self._max_error_samples = max_error_samples
         self._line_number = 0
         self._spans: dict[tuple[str, str], list[int]] = {}
+        self._polls: list[MarketPoll] = []  # complete market polls not yet taken
+        self._open_poll: MarketPoll | None = None  # the poll whose lines are still coming
 
     def feed(self, line_text: str | bytes) -> list[LiquidationEvent]:
         """The events of one recording line ([] for anything else)."""
@@ -133,10 +139,27 @@ class RecordingDecoder:
         if "frame" in record:
             return self._feed_frame(venue, record.get("stream"), at_ms, record["frame"])
         if "rest" in record:
-            self._feed_rest(venue, record["rest"])
+            self._feed_rest(venue, at_ms, record["rest"])
             return []
         self._bad("line has neither 'frame' nor 'rest'")
         return []
+
+    def take_market_polls(self, final: bool = False) -> list[MarketPoll]:
+        """The market polls completed since the last call (with `final`, the last one too)."""
+        if final and self._open_poll is not None:
+            self._polls.append(self._open_poll)
+            self._open_poll = None
+        polls, self._polls = self._polls, []
+        return polls
+
+    def _feed_market(self, venue: str, at_ms: int, path: str, body: object) -> None:
+        poll = self._open_poll
+        if poll is None or (poll.venue, poll.at_ms) != (venue, at_ms):
+            if poll is not None:
+                self._polls.append(poll)
+            poll = self._open_poll = MarketPoll(venue, at_ms)
+        poll.responses[path] = body
+        self.stats.market_responses += 1
 
     def spans(self) -> dict[tuple[str, str], Window]:
         """Per (venue, stream), the receive times recorded: [first, last + 1 ms)."""
@@ -177,12 +200,15 @@ class RecordingDecoder:
         stats.events += len(events)
         return events
 
-    def _feed_rest(self, venue: object, rest: object) -> None:
+    def _feed_rest(self, venue: object, at_ms: int, rest: object) -> None:
         if type(venue) is not str or venue not in BY_NAME:
             self._bad(f"unknown venue {shown(venue)}")
             return
         if type(rest) is not dict or type(rest.get("path")) is not str:
             self._bad("'rest' has no 'path'")
+            return
+        if is_market_path(venue, rest["path"]):
+            self._feed_market(venue, at_ms, rest["path"], rest.get("body"))
             return
         try:
             self.books[venue] = apply_rest(

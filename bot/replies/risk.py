@@ -98,12 +98,13 @@ def _measure_fields(report: RiskReport, locale: Locale) -> Fields | None:
         items.append(Field(text(locale, "risk.field.long_short"), line(" · ".join(parts)), False))
     split = report.liquidations
     if split is not None:
+        vs_average = report.liquidations_vs_average
         value = text(
             locale,
-            "risk.liquidations",
+            "risk.liquidations" if vs_average is not None else "risk.liquidations_no_history",
             total=fmt.usd(split.total_usd, locale),
             long_share="n/a" if split.long_share is None else fmt.share(split.long_share, locale),
-            vs_average="?x" if report.liquidations_vs_average is None else f"{report.liquidations_vs_average:.1f}x",
+            vs_average="" if vs_average is None else f"{vs_average:.1f}x",
         )
         items.append(Field(text(locale, "risk.field.liquidations"), line(value), False))
     return Fields(tuple(items)) if items else None

@@ -15,13 +15,15 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core.models import Window
+from bot.feeds.market_replay import MarketPoll, MarketReplayer
 from bot.feeds.recording import DecodeStats, RecordingDecoder
+from bot.storage.market_store import MarketStore
 from bot.storage.store import Store, event_row
 
 REPLAY_BATCH_LINES = 5_000
@@ -33,6 +35,7 @@ class ReplayReport:
     bytes_read: int = 0
     stored: int = 0
     duplicates: int = 0
+    market_samples: int = 0
     decode: DecodeStats = field(default_factory=DecodeStats)
     interrupted: bool = False  # stopped before the end: the counts are of what was stored
 
@@ -42,13 +45,16 @@ class ReplayReport:
         line = (
             f"replayed {_counted(self.files, 'file')}: {_counted(d.lines, 'line')} read"
             f" ({_counted(d.frames, 'frame')}, {_counted(d.rest_responses, 'REST response')},"
-            f" {_counted(d.bad_lines, 'unusable line')}); {_counted(d.events, 'liquidation')} decoded:"
+            f" {_counted(d.market_responses, 'market response')}, {_counted(d.bad_lines, 'unusable line')});"
+            f" {_counted(d.events, 'liquidation')} decoded:"
             f" {self.stored:,} stored, {_counted(self.duplicates, 'duplicate')}"
         )
         if self.interrupted:
             line = f"interrupted: {line}"
         if d.unpriced_events:
             line += f"; {_counted(d.unpriced_events, 'liquidation')} without a contract size, not stored"
+        if self.market_samples:
+            line += f"; {_counted(self.market_samples, 'market sample')} from the market polls"
         return line
 
 
@@ -95,13 +101,19 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def _decode_batch(batch: list[bytes]) -> tuple[list[tuple], DecodeStats, dict[tuple[str, str], Window]]:
+def _decode_batch(
+    batch: list[bytes],
+) -> tuple[list[tuple], DecodeStats, dict[tuple[str, str], Window], list[MarketPoll]]:
     """Rows, not events (plain tuples cross the process boundary cheaply), with
-    what the decoder has seen up to the end of this batch."""
+    what the decoder has seen up to the end of this batch and the market polls it completed."""
     rows: list[tuple] = []
     for line_bytes in batch:
         rows += map(event_row, _worker_decoder.feed(line_bytes))
-    return rows, _worker_decoder.stats, _worker_decoder.spans()
+    return rows, _worker_decoder.stats, _worker_decoder.spans(), _worker_decoder.take_market_polls()
+
+
+def _last_market_polls() -> list[MarketPoll]:
+    return _worker_decoder.take_market_polls(final=True)
 
 
 # -- the writer ---------------------------------------------------------------
@@ -113,21 +125,26 @@ async def replay(
     progress: Callable[[int, int], None] | None = None,
     batch_lines: int = REPLAY_BATCH_LINES,
     stop: asyncio.Event | None = None,
+    market_assets: Sequence[str] = (),
 ) -> ReplayReport:
     """Ingest recordings; `progress(done, total)` gets the bytes of the current file read.
 
     When `stop` is set, the batch being written is finished and the rest left
     unread (`report.interrupted`). Interrupted or cancelled, the spans of what
-    was stored are recorded.
+    was stored are recorded. Market polls in the recordings become market
+    samples of `market_assets` (the assets the live poller tracks, `[market]
+    assets`; none by default).
     """
     report = ReplayReport()
     stored_spans: dict[tuple[str, str], Window] = {}
+    market = _MarketSink(store, market_assets)
     loop = asyncio.get_running_loop()
 
     async def write(decoded: asyncio.Future) -> None:
-        rows, report.decode, spans = await decoded
+        rows, report.decode, spans, polls = await decoded
         _count(report, await store.add_rows(rows))
         stored_spans.update(spans)  # cumulative: the spans of everything stored so far
+        report.market_samples += await market.add(polls)
 
     # spawn, not fork: this process has running threads (aiosqlite), which fork does not copy safely.
     context = multiprocessing.get_context("spawn")
@@ -155,6 +172,7 @@ async def replay(
                     if pending is not None:
                         await write(pending)
                     report.bytes_read += raw.tell()
+            report.market_samples += await market.add(await loop.run_in_executor(worker, _last_market_polls))
     finally:
         for (venue, stream), span in stored_spans.items():
             await store.add_span(venue, stream, span.start_ms, span.end_ms)
@@ -165,3 +183,15 @@ async def replay(
 def _count(report: ReplayReport, result) -> None:
     report.stored += result.inserted
     report.duplicates += result.duplicates
+
+
+class _MarketSink:
+    """Recorded market polls -> samples (through the venues' collectors) -> the market store."""
+
+    def __init__(self, store: Store, assets: Sequence[str]) -> None:
+        self._store = MarketStore(store)
+        self._replayer = MarketReplayer(assets)
+
+    async def add(self, polls: Sequence[MarketPoll]) -> int:
+        samples = [sample for poll in polls for sample in await self._replayer.samples(poll)]
+        return await self._store.add_samples(samples)
