@@ -742,7 +742,7 @@ async def test_recorded_polls_replay_to_the_same_samples(poller_parts, clock, ve
     store = await Store.open(tmp_path / "replayed.sqlite")
     try:
         report = await replay(store, [path], market_assets=ASSETS)
-        assert report.market_samples == len(live) and report.decode.bad_frames == 0
+        assert report.market_samples == len(live) and report.decode.bad_lines == 0
         market = MarketStore(store)
         replayed = [s for asset in ASSETS for venue in (BINANCE, BYBIT, OKX)
                     for s in await market.series(asset, venue, 0)]
