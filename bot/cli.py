@@ -205,7 +205,7 @@ async def _cmd_run(args, config) -> int:
 async def _cmd_record(args, config) -> int:
     _stop_on_signals()
     try:
-        report = await record(config.feeds, args.out, args.duration)
+        report = await record(config.feeds, args.out, args.duration, market=config)
     except asyncio.CancelledError:
         return 0
     print(report.one_line())

@@ -10,9 +10,10 @@ import gzip
 import json
 import random
 
+import httpx
 import pytest
 
-from bot.config import FeedsConfig
+from bot.config import Config, FeedsConfig, MarketDataConfig
 from bot.core.models import DAY_MS, HOUR_MS, Side, Window
 from bot.feeds.runner import FeedRunner, RunnerTuning
 from bot.feeds.synthetic import LiquidationSpec, batch_frame_for, frame_for
@@ -22,7 +23,9 @@ from bot.services.ingest import replay
 from bot.services.live import LiveFeeds, LiveIngest
 from bot.services.queries import QueryService
 from bot.services.recorder import Recorder, record
+from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
+from tests.fakes.market_http import FakeMarketVenues
 from tests.fakes.venue_rest import REST_BASE, FakeVenueRest
 from tests.fakes.venue_ws import BASE_MS, FakeVenueServer, VirtualClock
 from tests.support import until
@@ -326,3 +329,39 @@ async def test_recorder_writes_plain_jsonl(tmp_path):
         {"venue": "binance", "at": BASE_MS, "rest": {"path": "/dapi/v1/exchangeInfo", "body": {"symbols": []}}},
         {"venue": "okx", "stream": "public", "at": BASE_MS + 1, "frame": "pong"},
     ]
+
+
+async def test_record_keeps_market_polls_and_replay_turns_them_into_samples(tmp_path):
+    """`liqbot record` runs the market poller too; its responses replay into the samples /risk reads."""
+    clock = VirtualClock(100)
+    assets = ["BTC", "ETH"]
+    market_fake = FakeMarketVenues(assets, clock.now_ms)
+    await market_fake.start()
+    out = tmp_path / "market.jsonl"
+    config = Config(
+        feeds=feeds_config({}, binance=False, bybit=False, okx=False),
+        market=MarketDataConfig(venues=("binance",), assets=("BTC", "ETH"), interval_s=60.0),
+    )
+    config = dataclasses.replace(
+        config, feeds=dataclasses.replace(
+            config.feeds, binance=dataclasses.replace(config.feeds.binance, usdm_rest_url=market_fake.base_url))
+    )
+    reports = []
+    try:
+        async with httpx.AsyncClient() as http:
+            task = asyncio.create_task(record(config.feeds, out, None, http=http, now_ms=clock.now_ms,
+                                              sleep=clock.sleep, progress=reports.append, market=config))
+            await until(lambda: bool(reports) and reports[-1].rest_responses >= 2 * 5, timeout=30)  # two polls
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    finally:
+        await market_fake.stop()
+    replayed = await Store.open(tmp_path / "replayed.sqlite")
+    try:
+        report = await replay(replayed, [out], market_assets=assets)
+        assert report.market_samples >= 4 and report.decode.bad_lines == 0
+        btc = await MarketStore(replayed).series("BTC", "binance", 0)
+        assert btc[0].mark_price == 64_000.0 and btc[0].open_interest_usd and btc[0].long_short_ratio
+    finally:
+        await replayed.close()

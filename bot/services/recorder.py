@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from bot.core.models import LiquidationEvent
+from bot.feeds.market import MarketPoller
 from bot.feeds.recording import frame_line, rest_line
 from bot.feeds.runner import FeedRunner, NowMs, RunnerStatus, RunnerTuning, Sleep, wall_clock_ms
 from bot.feeds.sources import FeedsSettings, build_sources
@@ -121,11 +122,14 @@ async def record(
     sleep: Sleep = asyncio.sleep,
     tick_s: float = 1.0,
     progress: Callable[[RecordReport], None] | None = None,
+    market: object | None = None,
 ) -> RecordReport:
     """Record every enabled venue stream of `config` (a FeedsConfig) to `out`
     for `duration_s` seconds (None: until cancelled, e.g. Ctrl-C), then close
     the file. Returns what was written; `progress(report)` is called every few
     seconds. The metadata REST client is created here unless `http` is given.
+    With `market` (the whole Config), the market poller runs too and every
+    response it receives is recorded, so a replay has `/risk`'s data.
     """
     tuning = RunnerTuning.of(tuning if tuning is not None else getattr(config, "runner", None))
     recorder = Recorder(out, now_ms=now_ms)
@@ -138,10 +142,13 @@ async def record(
             for source in sources
         ]
         recorder.report.streams = [runner.status for runner in runners]
-        if not runners:
+        if not runners and market is None:
             log.warning("record: every venue is disabled in the config; nothing to record")
             return recorder.report
         tasks = [asyncio.create_task(runner.run(), name=f"record {runner.key}") for runner in runners]
+        if market is not None:
+            poller = MarketPoller(market, client, _samples_not_stored, now_ms, sleep, on_response=recorder.on_rest)
+            tasks.append(asyncio.create_task(poller.run(), name="record market"))
         try:
             await _wait(duration_s, sleep, now_ms, recorder, progress)
         finally:
@@ -155,6 +162,10 @@ async def record(
         if own_http:
             await client.aclose()
     return recorder.report
+
+
+async def _samples_not_stored(_samples) -> None:
+    """Recording keeps the poller's responses (`on_response`), not its samples."""
 
 
 async def _wait(
