@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.feeds.venues import binance, bybit, okx
+from bot.feeds.venues import binance, bitget, bybit, okx
 from bot.feeds.errors import FrameError
 from bot.feeds.recording import decode
 from bot.feeds.synthetic import reference_books
@@ -32,6 +32,11 @@ OKX = {
                            "side": "sell", "sz": "10", "ts": "1742558400000"}]}],
 }
 
+BITGET = {
+    "data": [{"symbol": "BTCUSDT", "side": "buy", "price": "65000", "amount": "6500", "ts": "1742558400000"}],
+    "arg": {"instType": "usdt-futures", "topic": "liquidation"}, "action": "update", "ts": 1742558400100,
+}
+
 
 def parse_binance(frame):
     return binance.parse(frame, stream="usdm")
@@ -44,6 +49,9 @@ def parse_bybit(frame):
 def parse_okx(frame):
     return okx.parse(frame, BOOKS["okx"])
 
+
+def parse_bitget(frame):
+    return bitget.parse(frame, stream="usdt-futures")
 
 def changed(base, path, value):
     """A deep copy of `base` with the item at `path` replaced (or deleted if value is DELETE)."""
@@ -81,6 +89,7 @@ NUMBER_FIELDS = {
     "binance": (parse_binance, BINANCE, [("o", "ap"), ("o", "z")]),
     "bybit": (parse_bybit, BYBIT, [("data", 0, "v"), ("data", 0, "p")]),
     "okx": (parse_okx, OKX, [("data", 0, "details", 0, "sz"), ("data", 0, "details", 0, "bkPx")]),
+    "bitget": (parse_bitget, BITGET, [("data", 0, "amount"), ("data", 0, "price")]),
 }
 
 

@@ -39,6 +39,7 @@ def test_one_dispatch_table_covers_every_venue_stream():
     assert {venue: STREAMS[venue] for venue in ("binance", "bybit", "okx")} == {
         "binance": ("usdm", "coinm"), "bybit": ("linear", "inverse"), "okx": ("public",),
     }
+    assert STREAMS["bitget"] == ("usdt-futures", "coin-futures", "usdc-futures")
     assert decoder_for("binance", "coinm") is binance.parse_coinm
     with pytest.raises(ValueError):
         decoder_for("binance", "spot")

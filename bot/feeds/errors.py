@@ -100,7 +100,11 @@ def instrument_id(value: object, field: str) -> str:
 
 
 def checked_notional(notional_usd: float, field: str) -> float:
-    """The notional rounded to the cent, rejected above `MAX_NOTIONAL_USD`."""
+    """The notional rounded to the cent, rejected above `MAX_NOTIONAL_USD` and
+    below a cent (no venue sizes a real liquidation that small: a unit mix-up)."""
     if notional_usd > MAX_NOTIONAL_USD:
         raise FrameError(f"{field} notional out of range: {notional_usd:.3g} USD")
-    return round(notional_usd, 2)
+    rounded = round(notional_usd, 2)
+    if not rounded >= 0.01:  # written so that NaN fails too
+        raise FrameError(f"{field} notional under a cent: {notional_usd:.3g} USD")
+    return rounded

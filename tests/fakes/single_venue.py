@@ -1,6 +1,7 @@
 """One venue of the registry alone, end to end: `LiveFeeds` running it against
 loopback fakes of each of its streams (every other venue disabled), and a
-recording replayed twice into a store."""
+recording replayed twice into a store; or both at once, the recording made by
+`liqbot record` (`live_and_recorded`)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,21 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import FeedsConfig
+from bot.core.models import LiquidationEvent, Window
 from bot.feeds.venues import BY_NAME
 from bot.services.ingest import ReplayReport, replay
 from bot.services.live import LiveFeeds
+from bot.services.recorder import record
 from bot.storage.store import Store
 from tests.fakes.venue_rest import REST_BASE, FakeVenueRest
 from tests.fakes.venue_ws import FakeVenueServer, VirtualClock
+from tests.support import until
+
+EVERYTHING = Window(0, 4_000_000_000_000)
 
 
 def only(venue: str, ws_urls: dict[str, str], rest_url: str = REST_BASE) -> FeedsConfig:
@@ -58,3 +65,68 @@ async def replayed_twice(store: Store, tmp_path: Path, lines: Sequence[str]) -> 
     recording = tmp_path / "recording.jsonl"
     recording.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return await replay(store, [recording]), await replay(store, [recording])
+
+
+@dataclass
+class RoundTrip:
+    recording: Path
+    servers: dict[str, FakeVenueServer]  # stream -> its fake (stopped)
+    live: list[LiquidationEvent]  # what LiveFeeds stored
+    replayed: list[LiquidationEvent]  # what replaying the recording stored
+    replayed_again: int  # events a second replay stored
+
+
+async def stored_events(store: Store) -> list[LiquidationEvent]:
+    return sorted(await store.largest(None, EVERYTHING, 1_000_000))
+
+
+async def live_and_recorded(
+    store: Store, tmp_path: Path, venue: str, frames: dict[str, list], expected_events: int,
+    rest: FakeVenueRest | None = None,
+) -> RoundTrip:
+    """`venue` alone, LiveFeeds into `store` and `record` to a file at once (two
+    connections per stream), `frames` (stream -> frames) broadcast to both; then
+    the recording replayed into a fresh store, twice. Returns once both clients
+    of every stream also kept their connection alive as the venue asks (app-level
+    pings, or answers to the venue's)."""
+    clock = VirtualClock(100)
+    rest = rest or FakeVenueRest()
+    servers = {spec.name: FakeVenueServer(venue, spec.name) for spec in BY_NAME[venue].STREAMS}
+    out = tmp_path / f"{venue}.jsonl"
+    reports: list = []
+    try:
+        for server in servers.values():
+            await server.start()
+        async with rest.client() as http:
+            config = only(venue, {name: server.url for name, server in servers.items()})
+            feeds = LiveFeeds(config, store, http, now_ms=clock.now_ms, sleep=clock.sleep, tick_s=0.5)
+            tasks = [
+                asyncio.create_task(feeds.run()),
+                asyncio.create_task(record(config, out, None, http=http, now_ms=clock.now_ms, sleep=clock.sleep,
+                                           tick_s=0.5, progress=reports.append)),
+            ]
+            try:
+                for server in servers.values():
+                    await server.wait_for(lambda s: s.subscribed_connections() == 2)
+                for stream, stream_frames in frames.items():
+                    for frame in stream_frames:
+                        assert await servers[stream].broadcast(frame) == 2
+                await until(lambda: feeds.ingest.stats.events_received == expected_events)
+                await until(lambda: bool(reports) and reports[-1].events == expected_events)
+                await until(lambda: all(server.app_pings >= 2 for server in servers.values()))
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for server in servers.values():
+            await server.stop()
+    replayed_store = await Store.open(tmp_path / f"{venue}-replayed.sqlite")
+    try:
+        first = await replay(replayed_store, [out])
+        assert first.decode.bad_lines == 0 and first.decode.unpriced_events == 0
+        second = await replay(replayed_store, [out])
+        replayed = await stored_events(replayed_store)
+    finally:
+        await replayed_store.close()
+    return RoundTrip(out, servers, await stored_events(store), replayed, second.stored)

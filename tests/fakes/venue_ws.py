@@ -3,8 +3,10 @@
 `FakeVenueServer` speaks just enough of one venue stream (websockets 17
 server): Bybit answers `{"op":"subscribe"}` (refusing more than 10 args, like
 its spot endpoint) and `{"op":"ping"}`; OKX answers `subscribe` and the text
-`ping`; Binance needs nothing. Frames come from `bot.feeds.synthetic` and are
-sent with `broadcast()` to the connections subscribed to them. A test can
+`ping`; Binance needs nothing; the other venues are described by a
+`WsProtocol` in `PROTOCOLS` (greeting, answers, which frames a subscription
+receives). Frames come from `bot.feeds.synthetic` or the
+tests and are sent with `broadcast()` to the connections subscribed to them. A test can
 refuse handshakes (status + headers), close every connection at once on
 accept, drop connections, or make them go silent (stop reading: no pongs).
 
@@ -19,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
@@ -57,13 +60,55 @@ class VirtualClock:
         return virtual_s / self.scale if self.scale else 0.0
 
 
-def _topic_of(venue: str, frame: dict) -> object:
+@dataclass(frozen=True)
+class Answer:
+    """What a fake venue does with one client message."""
+
+    replies: tuple[str, ...] = ()
+    topics: tuple[object, ...] = ()  # what the connection now receives
+    ping: bool = False  # an app-level ping (counted in `app_pings`)
+    subscribe: bool = False  # a subscribe request (kept in `subscribe_requests`)
+
+
+@dataclass(frozen=True)
+class WsProtocol:
+    """One venue's side of the conversation, for `FakeVenueServer`."""
+
+    answer: Callable[[str | bytes], Answer]
+    topic_of: Callable[[object], object]  # the topic a frame belongs to; None: every connection
+    greeting: tuple[str, ...] = ()  # sent on accept
+    url_subscribes: bool = False  # the URL is the subscription: every connection receives
+
+
+def _compact(message: object) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+def _bitget_answer(message: str | bytes) -> Answer:
+    if message == "ping":
+        return Answer(("pong",), ping=True)
+    request = json.loads(message)
+    if request.get("op") != "subscribe":
+        return Answer()
+    args = request["args"]
+    replies = tuple(_compact({"event": "subscribe", "arg": arg, "connId": "fake"}) for arg in args)
+    topics = tuple((arg["instType"].lower(), arg["topic"]) for arg in args)
+    return Answer(replies, topics=topics, subscribe=True)
+
+
+PROTOCOLS: dict[str, WsProtocol] = {
+    "bitget": WsProtocol(_bitget_answer, lambda frame: (frame["arg"]["instType"].lower(), frame["arg"]["topic"])),
+}
+
+
+def _topic_of(venue: str, frame: object) -> object:
     """What a client must have subscribed to to get this frame."""
     if venue == "bybit":
-        return frame.get("topic")
+        return frame.get("topic")  # type: ignore[union-attr]
     if venue == "okx":
-        return ("liquidation-orders", frame.get("arg", {}).get("instType"))
-    return None
+        return ("liquidation-orders", frame.get("arg", {}).get("instType"))  # type: ignore[union-attr]
+    protocol = PROTOCOLS.get(venue)
+    return protocol.topic_of(frame) if protocol is not None else None
 
 
 class FakeVenueServer:
@@ -133,7 +178,8 @@ class FakeVenueServer:
 
     def subscribed_connections(self) -> int:
         """Connections that would receive frames now."""
-        if self.venue == "binance":
+        protocol = PROTOCOLS.get(self.venue)
+        if self.venue == "binance" or (protocol is not None and protocol.url_subscribes):
             return len(self._clients)
         return sum(1 for topics in self._clients.values() if topics)
 
@@ -145,6 +191,9 @@ class FakeVenueServer:
             await ws.close()
             return
         self._clients[ws] = set()
+        protocol = PROTOCOLS.get(self.venue)
+        for greeting in protocol.greeting if protocol is not None else ():
+            await ws.send(greeting)
         await self._notify()
         try:
             async for message in ws:
@@ -188,6 +237,17 @@ class FakeVenueServer:
                 self._clients[ws].update(args)
                 await ws.send(json.dumps({"success": True, "ret_msg": "", "conn_id": "c1", "op": "subscribe"}))
                 await self._notify()
+        elif self.venue in PROTOCOLS:
+            protocol = PROTOCOLS[self.venue]
+            answer = protocol.answer(message)
+            self.app_pings += answer.ping
+            if answer.subscribe:
+                self.subscribe_requests.append(json.loads(message))
+            self._clients[ws].update(answer.topics)
+            for reply in answer.replies:
+                await ws.send(reply)
+            if answer.topics:
+                await self._notify()
         else:
             self.subscribe_requests.append({"raw": message})
 
@@ -205,10 +265,10 @@ class FakeVenueServer:
 
     # -- sending --------------------------------------------------------
 
-    async def broadcast(self, frame: dict | str) -> int:
+    async def broadcast(self, frame: dict | list | str) -> int:
         """Send one frame to every connection subscribed to it; how many got it."""
-        text = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":"))
-        topic = _topic_of(self.venue, frame) if isinstance(frame, dict) else None
+        text = frame if isinstance(frame, str) else _compact(frame)
+        topic = _topic_of(self.venue, frame) if not isinstance(frame, str) else None
         delivered = 0
         for ws, topics in list(self._clients.items()):
             if ws in self._silenced:

@@ -70,11 +70,11 @@ from typing import Annotated
 
 from bot.feeds.contract import FrameParser, StreamSpec
 from bot.feeds.instruments import ContractBook
-from bot.feeds.venues import aster, binance, bybit, okx
+from bot.feeds.venues import aster, binance, bitget, bybit, okx
 from bot.plumbing.bounds import HTTP_URL, WS_URL
 
 # The registry: every venue liqbot knows, in the order /status and the README list them.
-VENUES: tuple[ModuleType, ...] = (binance, bybit, okx, aster)
+VENUES: tuple[ModuleType, ...] = (binance, bybit, okx, aster, bitget)
 
 
 def _checked(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:
