@@ -66,9 +66,7 @@ class App:
         bot = config.bot
         notifier = Notifier(
             {"console": ConsoleDestination()},
-            on_gone=lambda chat_key, now_ms: store.set_chat_active(chat_key, False, now_ms),
             settings=NotifierSettings(rate_per_s=config.alerts.send_rate_per_s, retries=config.alerts.send_retries),
-            now_ms=clock_ms,
         )
         queries = QueryService(store, live_states) if live_states else QueryService(store)
         market_store = MarketStore(store)
@@ -150,16 +148,19 @@ def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[
     from bot.adapters.telegram import TelegramAdapter, TelegramTokenError
 
     config, adapters = app.config, []
-    for platform, enabled, token, make, fatal in (
-        ("telegram", config.telegram.enabled, secrets.telegram_token, TelegramAdapter, TelegramTokenError),
-        ("discord", config.discord.enabled, secrets.discord_token, DiscordAdapter, DiscordLoginError),
+    for platform, enabled, token, make, fatal, extra in (
+        (
+            "telegram", config.telegram.enabled, secrets.telegram_token, TelegramAdapter, TelegramTokenError,
+            {"webhook_secret": secrets.telegram_webhook_secret},
+        ),
+        ("discord", config.discord.enabled, secrets.discord_token, DiscordAdapter, DiscordLoginError, {}),
     ):
         if not enabled:
             continue
         if not token:
             log.error("%s is enabled but LIQBOT_%s_TOKEN is not set; %s stays off", platform, platform.upper(), platform)
             continue
-        adapter = make(getattr(config, platform), token, app.dispatcher, app.mark_chat_gone)
+        adapter = make(getattr(config, platform), token, app.dispatcher, app.mark_chat_gone, **extra)
         adapters.append((platform, adapter, (fatal,)))
     return adapters
 

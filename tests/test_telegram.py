@@ -403,7 +403,8 @@ async def test_a_missing_token_fails_before_any_request(fake, store):
 
 
 async def test_webhook_mode_needs_a_url_and_a_secret(fake, store, monkeypatch):
-    monkeypatch.delenv("LIQBOT_TELEGRAM_WEBHOOK_SECRET", raising=False)
+    # The adapter never reads the environment: the composition root hands it the secret.
+    monkeypatch.setenv("LIQBOT_TELEGRAM_WEBHOOK_SECRET", "a_valid_secret_nobody_passed_in")
     dispatcher = Dispatcher(QueryService(store), lambda: NOW_MS)
     adapter = make_adapter(fake, dispatcher, [], mode="webhook", webhook_url="https://bot.example.com/tg")
     with pytest.raises(TelegramStartError, match="LIQBOT_TELEGRAM_WEBHOOK_SECRET"):

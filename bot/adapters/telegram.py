@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -186,8 +185,7 @@ class TelegramAdapter:
         self._token = (token or "").strip()
         self._dispatcher = dispatcher
         self._on_chat_gone = on_chat_gone
-        # From the environment only, never from the config file.
-        self._webhook_secret = webhook_secret if webhook_secret is not None else os.environ.get(WEBHOOK_SECRET_ENV)
+        self._webhook_secret = webhook_secret  # the composition root reads it from the environment
         self._rate_limiter = rate_limiter
         self._clock = clock
         self._admin_cache_seconds = admin_cache_seconds
