@@ -150,12 +150,15 @@ def test_amounts_and_shares_as_traders_write_them():
 class Outbox:
     """A Destination that records what it was sent (and can be told a chat is gone)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_chat_gone=None) -> None:
         self.sent: list[tuple[str, str]] = []
         self.gone: set[str] = set()
+        self._on_chat_gone = on_chat_gone
 
     async def send(self, chat_key, reply):
-        if chat_key in self.gone:
+        if chat_key in self.gone:  # like a chat adapter: report the gone chat, then raise
+            if self._on_chat_gone is not None:
+                await self._on_chat_gone(chat_key)
             raise DestinationGone(chat_key, "bot was blocked")
         self.sent.append((chat_key, render_plain(reply)))
 
@@ -251,9 +254,9 @@ async def test_pause_resume_and_a_restart_neither_refires_nor_forgets(store):
 
 
 async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
-    clock, outbox = [NOW], Outbox()
+    clock = [NOW]
+    outbox = Outbox(on_chat_gone=lambda chat_key: store.set_chat_active(chat_key, False, clock[0]))
     service, notifier, dispatcher = await make_service(store, outbox, clock)
-    notifier._on_gone = lambda chat_key, now_ms: store.set_chat_active(chat_key, False, now_ms)
     gone = Caller("telegram", "telegram:666", "telegram:666")
     await say(dispatcher, "/alert big BTC 1M", gone)
     await say(dispatcher, "/alert big BTC 1M")
@@ -301,8 +304,7 @@ async def test_end_to_end_one_alert_through_telegram(store):
             pass
 
         config = TelegramConfig(enabled=True, base_url=fake.base_url, base_file_url=fake.base_file_url)
-        notifier = Notifier({}, on_gone=lambda k, t: store.set_chat_active(k, False, t),
-                            settings=NotifierSettings(rate_per_s=0))
+        notifier = Notifier({}, settings=NotifierSettings(rate_per_s=0))
         service = AlertService(store, notifier, now_ms=lambda: clock[0])
         await service.start()
         dispatcher = Dispatcher(QueryService(store), lambda: clock[0], features=alert_handlers(service))

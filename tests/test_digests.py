@@ -33,13 +33,18 @@ def utc_ms(*args) -> int:
 
 
 class Outbox:
-    def __init__(self) -> None:
+    """A Destination; like a chat adapter, it reports a gone chat (`on_chat_gone`) and raises."""
+
+    def __init__(self, on_chat_gone=None) -> None:
         self.sent: list[tuple[str, str]] = []
         self.replies: dict[str, object] = {}
         self.gone: set[str] = set()
+        self._on_chat_gone = on_chat_gone
 
     async def send(self, chat_key, reply):
         if chat_key in self.gone:
+            if self._on_chat_gone is not None:
+                await self._on_chat_gone(chat_key)
             raise DestinationGone(chat_key, "chat not found")
         self.sent.append((chat_key, render_plain(reply)))
         self.replies[chat_key] = reply
@@ -52,12 +57,8 @@ def ev(usd, at_ms, side=Side.LONG, asset="BTC", venue="binance"):
 @pytest.fixture
 async def digests(store):
     clock = [0]
-    outbox = Outbox()
-    notifier = Notifier(
-        {"telegram": outbox, "discord": outbox},
-        on_gone=lambda key, now: store.set_chat_active(key, False, now),
-        settings=NotifierSettings(rate_per_s=0),
-    )
+    outbox = Outbox(on_chat_gone=lambda key: store.set_chat_active(key, False, clock[0]))
+    notifier = Notifier({"telegram": outbox, "discord": outbox}, settings=NotifierSettings(rate_per_s=0))
     service = DigestService(store, notifier, now_ms=lambda: clock[0])
     service.clock, service.outbox, service.notifier = clock, outbox, notifier
     yield service

@@ -8,8 +8,9 @@ through it.
   destination, so a slow or failing platform never holds up another.
 - Retries transient failures (any exception but DestinationGone) with
   exponential backoff, `retries` times.
-- DestinationGone: the chat is marked inactive in the store (`on_gone`) and
-  logged; never retried.
+- DestinationGone: never retried, only counted. The adapter that raises it
+  has already reported the chat gone (its `on_chat_gone`, the one path a gone
+  chat takes, whether found by an alert or by a command's reply).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.plumbing.clock import wall_clock_ms
 from bot.plumbing.delivery import DestinationGone
 from bot.replies.model import Reply
 from bot.replies.render_plain import render_plain
@@ -61,9 +61,6 @@ class NotifierStats:
     unroutable: int = 0
 
 
-OnGone = Callable[[str, int], Awaitable[None]]  # (chat_key, now_ms)
-
-
 def platform_of(chat_key: str) -> str:
     return chat_key.partition(":")[0]
 
@@ -75,17 +72,13 @@ class Notifier:
     def __init__(
         self,
         destinations: Mapping[str, Destination],
-        on_gone: OnGone | None = None,
         settings: NotifierSettings = NotifierSettings(),
         *,
-        now_ms: Callable[[], int] = wall_clock_ms,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._destinations = dict(destinations)
-        self._on_gone = on_gone
         self.settings = settings
-        self._now_ms = now_ms
         self._sleep = sleep
         self._monotonic = monotonic
         self.stats = NotifierStats()
@@ -184,14 +177,8 @@ class Notifier:
             await self._pace(name)
             try:
                 await destination.send(chat_key, reply)
-            except DestinationGone as gone:
+            except DestinationGone:
                 self.stats.gone += 1
-                log.warning("notifier: %s is gone (%s); disabling it", chat_key, gone.reason)
-                if self._on_gone is not None:
-                    try:
-                        await self._on_gone(chat_key, self._now_ms())
-                    except Exception:
-                        log.exception("notifier: disabling %s failed", chat_key)
                 return False
             except Exception as error:
                 if attempt >= settings.retries:
