@@ -156,6 +156,8 @@ def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[
         ("discord", config.discord.enabled, secrets.discord_token, DiscordAdapter, DiscordLoginError, {}),
     ):
         if not enabled:
+            if token:  # probably meant to be on: say why nothing answers there
+                log.warning("LIQBOT_%s_TOKEN is set but [%s] enabled = false; %s stays off", platform.upper(), platform, platform)
             continue
         if not token:
             log.error("%s is enabled but LIQBOT_%s_TOKEN is not set; %s stays off", platform, platform.upper(), platform)
@@ -163,6 +165,21 @@ def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[
         adapter = make(getattr(config, platform), token, app.dispatcher, app.mark_chat_gone, **extra)
         adapters.append((platform, adapter, (fatal,)))
     return adapters
+
+
+def _start_line(config: Config, platforms: list[str], streams: list[tuple[str, str]], store_path) -> str:
+    """What this process serves, in one line: chat platforms, venues (their streams), market polling."""
+    venues: dict[str, list[str]] = {}
+    for venue, stream in streams:
+        venues.setdefault(venue, []).append(stream)
+    market = config.market
+    return "; ".join((
+        f"chat: {', '.join(platforms) or 'none'}",
+        "venues: " + (", ".join(f"{venue} ({' '.join(names)})" for venue, names in venues.items()) or "none"),
+        f"market polling: {' '.join(market.venue_list)} for {' '.join(market.asset_list)}" if market.enabled
+        else "market polling: off",
+        f"database {store_path}",
+    ))
 
 
 async def run_bot(
@@ -190,14 +207,17 @@ async def run_bot(
             if config.market.enabled:
                 poller = MarketPoller(config, http, app.market_store.add_samples, now_ms=app.clock_ms)
                 group.create_task(supervise("market data", poller.run))
+            platforms = []
             for platform, adapter, fatal in _chat_adapters(app, secrets):
                 app.notifier.add_destination(platform, adapter)
                 group.create_task(supervise(platform, lambda a=adapter: _adapter_forever(a), permanent=fatal))
+                platforms.append(platform)
             if config.digest.enabled:
                 await scheduler.start()
             if console if console is not None else sys.stdin.isatty():
                 group.create_task(supervise("console", lambda: run_console(app.dispatcher)))
-            log.info("liqbot running: %d feed streams, database %s", len(feeds.runners), store_path)
+                platforms.append("console")
+            log.info("liqbot running: %s", _start_line(config, platforms, [runner.key for runner in feeds.runners], store_path))
     finally:
         if config.digest.enabled:
             scheduler.shutdown()

@@ -41,8 +41,17 @@ async def supervise(
         except permanent as error:
             log.error("%s stopped: %s", name, error)
             return
-        except Exception:
+        except Exception as error:
             failures = 1 if monotonic() - started >= HEALTHY_AFTER_S else failures + 1
             delay = min(max_delay_s, base_delay_s * 2 ** (failures - 1)) * (0.5 + random.random() / 2)
-            log.exception("%s crashed; restarting in %.1f s (crash %d in a row)", name, delay, failures)
+            # One line per retry (an unreachable server fails the same way every time);
+            # the traceback once per run of failures, for whoever turns on DEBUG.
+            log.error("%s failed: %s; retrying in %.1f s (failure %d in a row)", name, _one_line(error), delay, failures)
+            if failures == 1:
+                log.debug("%s: traceback of that failure", name, exc_info=True)
             await sleep(delay)
+
+
+def _one_line(error: BaseException) -> str:
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
