@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.adapters.console import run_console
 from bot.commands.alerts import alert_handlers
 from bot.commands.dispatch import Dispatcher, Limits
+from bot.commands.clock import clock_handlers
 from bot.commands.report import report_handlers
 from bot.commands.risk import risk_handlers
 from bot.config import Config, Secrets
@@ -103,8 +104,9 @@ class App:
             ),
             features={
                 **alert_handlers(alerts if config.alerts.enabled else None, digests if config.digest.enabled else None),
-                **risk_handlers(risk, charts, digests),  # charts in the zone of the chat's digest
-                **report_handlers(ReportService(store, queries, market_store, config.risk), digests),
+                **risk_handlers(risk, charts),
+                **report_handlers(ReportService(store, queries, market_store, config.risk)),
+                **clock_handlers(queries),
             },
             risk=risk,  # /liq of one asset carries the one-line risk note
         )

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image as PILImage
 
 from bot.adapters.console import run_console
+from bot.commands.clock import clock_handlers
 from bot.commands.dispatch import Dispatcher
 from bot.commands.parse import UsageError, parse_command
 from bot.commands.ports import Caller
@@ -215,15 +216,7 @@ def test_a_zone_moves_the_title_times_and_labels_the_axis():
     assert charts.chart_filename("BTC", DAY_MS, at, shanghai) == "liqbot-btc-24h-20250321-0800.png"
 
 
-class Zones:
-    def __init__(self, zones: dict[str, str]) -> None:
-        self.zones = zones
-
-    async def chat_timezone(self, chat_key: str) -> str | None:
-        return self.zones.get(chat_key)
-
-
-async def test_a_chat_with_a_digest_zone_gets_its_charts_in_that_zone(store, monkeypatch):
+async def test_a_chat_with_its_own_zone_gets_its_charts_in_that_zone(store, monkeypatch):
     await seed(store)
     drawn = []
     real_series_png = charts.series_png
@@ -235,8 +228,8 @@ async def test_a_chat_with_a_digest_zone_gets_its_charts_in_that_zone(store, mon
     monkeypatch.setattr(charts, "series_png", spy)
     queries = QueryService(store)
     service = ChartService(store, queries, MarketStore(store))
-    zones = Zones({"telegram:-100": "Asia/Shanghai"})
-    dispatcher = Dispatcher(queries, lambda: NOW, features=risk_handlers(None, service, zones))
+    dispatcher = Dispatcher(queries, lambda: NOW, features={**risk_handlers(None, service), **clock_handlers(queries)})
+    await dispatcher.handle("/tz Asia/Shanghai", Caller("telegram", "telegram:-100", "telegram:1"))
     shanghai = await dispatcher.handle("/chart BTC 4h", Caller("telegram", "telegram:-100", "telegram:1"))
     utc = await dispatcher.handle("/chart BTC 4h", Caller("telegram", "telegram:-200", "telegram:1"))
     assert service.renders == 2  # a different cache entry per zone
@@ -249,20 +242,14 @@ async def test_a_chat_with_a_digest_zone_gets_its_charts_in_that_zone(store, mon
     assert png_size(shanghai.image.png) == (charts.WIDTH_PX, charts.HEIGHT_PX)
 
 
-async def test_an_unknown_zone_or_a_failing_lookup_charts_in_utc(store):
+async def test_a_zone_gone_from_the_zone_database_charts_in_utc(store):
     await seed(store)
     queries = QueryService(store)
     service = ChartService(store, queries, MarketStore(store))
-
-    class Broken:
-        async def chat_timezone(self, chat_key):
-            raise RuntimeError("database is locked")
-
-    for zones in (Zones({"telegram:-100": "Mars/Olympus"}), Broken()):
-        dispatcher = Dispatcher(queries, lambda: NOW, features=risk_handlers(None, service, zones))
-        reply = await dispatcher.handle("/chart top", Caller("telegram", "telegram:-100", "telegram:1"))
-        assert reply.image is not None
-    assert service.renders == 1  # both drawn in UTC: one cache entry
+    await store.set_chat_timezone("telegram:-100", "Mars/Olympus", NOW)  # stored by an older liqbot, say
+    dispatcher = Dispatcher(queries, lambda: NOW, features=risk_handlers(None, service))
+    reply = await dispatcher.handle("/chart top", Caller("telegram", "telegram:-100", "telegram:1"))
+    assert reply.image is not None and service.renders == 1
 
 
 def drawn_texts(figure) -> list[str]:

@@ -316,8 +316,8 @@ async def test_digest_chart_on_and_off_by_admins_and_shown_in_status(digests, st
     assert "/digest chart on" in await say("/digest chart onn")  # did you mean
     assert text("en", "digest.chart_off") in await say("/digest chart off")
     assert text("en", "digest.status_chart_off") in await say("/digest status")
-    assert await digests.chat_timezone("telegram:-100") == "Asia/Shanghai"
-    assert await digests.chat_timezone("telegram:-999") is None
+    assert await store.chat_timezone("telegram:-100") == "Asia/Shanghai"  # the digest's zone is the chat's clock
+    assert await store.chat_timezone("telegram:-999") is None
     await QueryService(store).set_chat_locale("telegram:-100", "zh", digests.clock[0])
     assert text("zh", "digest.chart_on") in await say("/digest chart on")
     assert text("zh", "digest.status_chart_on") in await say("/digest status")

@@ -70,6 +70,12 @@ SUBGRAMMAR_ERRORS = {
         "/digest chart on",
         "/digest off",
     ),
+    "tz": (
+        "/tz Mars/Olympus",
+        "/tz America",
+        "/tz Asia/Shanghaii",
+        "/tz " + "x" * 200,
+    ),
 }
 # Messages that tell the user something went wrong; every one must be reached.
 ERROR_KEYS = sorted(

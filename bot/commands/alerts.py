@@ -18,6 +18,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from bot.commands.clock import tz_suggestion, zone_named
 from bot.commands.dispatch import Context, Handler, message_reply
 from bot.commands.parse import WELL_KNOWN_ASSETS, normalize_asset, parse_window, suggest_asset
 from bot.core.alerts import (
@@ -33,7 +34,6 @@ from bot.core.alerts import (
     cap_exceeded,
     parse_local_time,
     risk_rule,
-    valid_tz,
 )
 from bot.core.risk import LEVELS, RiskLevel
 from bot.replies import numbers as fmt
@@ -60,8 +60,6 @@ MAX_RULE_ID_DIGITS = 18
 # Times people type for a digest: 8, 8am, 8pm, 8.30, 8h30, 8:5.
 _LOOSE_TIME = re.compile(r"^([0-9]{1,2})(?:[.:h]([0-9]{1,2}))?\s*(am|pm)?$", re.IGNORECASE)
 # Typical zone shorthands people type.
-TZ_ALIASES = {"CET": "Europe/Berlin", "CEST": "Europe/Berlin", "BEIJING": "Asia/Shanghai", "CST": "Asia/Shanghai",
-              "HKT": "Asia/Hong_Kong", "SGT": "Asia/Singapore", "JST": "Asia/Tokyo", "GMT": "UTC", "Z": "UTC"}
 
 
 class AlertsPort(Protocol):
@@ -319,18 +317,10 @@ async def _list(port: AlertsPort, ctx: Context) -> Reply:
 def _resolve_tz(token: str | None) -> str:
     if token is None:
         return DEFAULT_TZ
-    candidate = TZ_ALIASES.get(token.upper(), token)
-    if valid_tz(candidate):
-        return candidate
-    raise _Bad("error.digest_bad_tz", token, _tz_suggestion(token))
-
-
-def _tz_suggestion(token: str) -> str | None:
-    from zoneinfo import available_timezones
-
-    zones = {z.lower(): z for z in available_timezones()}
-    close = difflib.get_close_matches(token.lower(), list(zones), n=1, cutoff=0.6)
-    return zones[close[0]] if close else None
+    zone = zone_named(token)
+    if zone is not None:
+        return zone
+    raise _Bad("error.digest_bad_tz", token, tz_suggestion(token))
 
 
 def _time_suggestion(token: str) -> str | None:

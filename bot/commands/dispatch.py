@@ -7,14 +7,16 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import tzinfo
 
 from bot.commands.help import help_reply, start_reply
 from bot.commands.parse import Invocation, UsageError, parse_command
 from bot.commands.ports import Caller, DataPort, RiskPort
 from bot.commands.registry import COMMANDS
-from bot.core.models import Window
+from bot.core.models import HOUR_MS, Window
 from bot.core.ratelimit import RateLimit, TokenBuckets
 from bot.replies import compose
+from bot.replies import numbers as fmt
 from bot.replies.locales import text
 from bot.replies.model import Note, Paragraph, Reply, Tone, line
 from bot.replies.risk import risk_note
@@ -22,6 +24,7 @@ from bot.replies.risk import risk_note
 log = logging.getLogger(__name__)
 
 BIG_ORDERS_SHOWN = 10
+OVERVIEW_WINDOWS_MS = (HOUR_MS, 4 * HOUR_MS, 12 * HOUR_MS)  # shown beside the default 24 h by `/liq ASSET`
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,11 @@ class Context:
     caller: Caller
     locale: str
     now_ms: int
+    tz: str | None = None  # the chat's own zone (/tz); None: UTC
+
+    @property
+    def zone(self) -> tzinfo:
+        return fmt.zone(self.tz)
 
 
 # A command's implementation. Built-in ones live here; feature modules (alerts,
@@ -134,7 +142,8 @@ class Dispatcher:
             body = text(locale, "error.not_enabled", name=invocation.spec.name)
             return message_reply("title.usage_error", locale, body, Tone.WARNING, ephemeral=True)
         try:
-            return await handler(Context(invocation, caller, locale, now_ms))
+            tz = await self._data.chat_timezone(caller.chat_key)
+            return await handler(Context(invocation, caller, locale, now_ms, tz))
         except Exception:
             log.exception("command %s failed", invocation.spec.name)
             return message_reply("title.usage_error", locale, text(locale, "error.internal"), Tone.ERROR, True)
@@ -151,7 +160,13 @@ class Dispatcher:
     async def _liq(self, ctx: Context) -> Reply:
         asset, window_ms = ctx.invocation.args["asset"], ctx.invocation.args["window"]
         summary = await self._data.summary(asset, Window.trailing(window_ms, ctx.now_ms))
-        reply = compose.summary_reply(summary, ctx.locale, ctx.invocation.canonical())
+        reply = compose.summary_reply(summary, ctx.locale, ctx.invocation.canonical(), ctx.zone)
+        if asset is not None and "window" not in ctx.invocation.given:
+            # `/liq BTC`: the windows traders compare first, then the 24 h detail.
+            shorter = [
+                await self._data.summary(asset, Window.trailing(ms, ctx.now_ms)) for ms in OVERVIEW_WINDOWS_MS
+            ]
+            reply = compose.with_overview(reply, [*shorter, summary], ctx.locale, f"/liq {asset}")
         if asset is None or self._risk is None:
             return reply
         return with_risk_note(reply, await self._risk_note(asset, ctx))
@@ -167,15 +182,15 @@ class Dispatcher:
     async def _top(self, ctx: Context) -> Reply:
         window_ms = ctx.invocation.args["window"]
         summary = await self._data.summary(None, Window.trailing(window_ms, ctx.now_ms))
-        return compose.top_reply(summary, ctx.locale, ctx.invocation.canonical())
+        return compose.top_reply(summary, ctx.locale, ctx.invocation.canonical(), ctx.zone)
 
     async def _big(self, ctx: Context) -> Reply:
         asset, window_ms = ctx.invocation.args["asset"], ctx.invocation.args["window"]
         events = await self._data.largest(asset, Window.trailing(window_ms, ctx.now_ms), BIG_ORDERS_SHOWN)
-        return compose.big_reply(events, asset, window_ms, ctx.locale)
+        return compose.big_reply(events, asset, window_ms, ctx.locale, ctx.zone)
 
     async def _status(self, ctx: Context) -> Reply:
-        return compose.status_reply(await self._data.status(ctx.now_ms), ctx.now_ms, ctx.locale)
+        return compose.status_reply(await self._data.status(ctx.now_ms), ctx.now_ms, ctx.locale, ctx.zone)
 
     async def _lang(self, ctx: Context) -> Reply:
         chosen = ctx.invocation.args["language"]

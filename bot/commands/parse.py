@@ -35,6 +35,7 @@ _UNIT_MS = {"m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
 class Invocation:
     spec: CommandSpec
     args: dict[str, object]
+    given: frozenset[str] = frozenset()  # the arguments the user typed (the rest are defaults)
 
     def canonical(self) -> str:
         """The command as text again (for refresh buttons): `/liq BTC 4h`."""
@@ -180,6 +181,7 @@ def parse_command(
             target = open_args[0]
         args[target.name] = _parse_arg(spec, target.kind, token, known, target.extra_values)
         open_args.remove(target)
+    given = frozenset(args)
     for arg in spec.args:
         if arg.kind is ArgKind.WINDOW:
             args.setdefault(arg.name, DEFAULT_WINDOW_MS)
@@ -187,4 +189,4 @@ def parse_command(
             args.setdefault(arg.name, "")
         else:
             args.setdefault(arg.name, None)
-    return Invocation(spec, args)
+    return Invocation(spec, args, given)

@@ -114,6 +114,20 @@ COMMANDS: tuple[CommandSpec, ...] = (
         {"en": "What is recorded: venues, streams, coverage", "zh": "记录状态：交易所、数据流、覆盖范围"},
     ),
     CommandSpec(
+        "tz",
+        {"en": "This chat's time zone for every time shown", "zh": "本聊天显示时间所用的时区"},
+        args=(
+            ArgSpec(
+                "zone",
+                ArgKind.TEXT,
+                {"en": "An IANA zone like Asia/Shanghai or Europe/Berlin, or UTC", "zh": "IANA 时区，如 Asia/Shanghai、Europe/Berlin，或 UTC"},
+            ),
+        ),
+        aliases=("timezone",),
+        examples=("/tz Asia/Shanghai", "/tz", "/tz UTC"),
+        admin_only_in_groups=True,
+    ),
+    CommandSpec(
         "lang",
         {"en": "Reply language for this chat: en or zh", "zh": "本群回复语言：en 或 zh"},
         args=(ArgSpec("language", ArgKind.LOCALE, {"en": "en or zh", "zh": "en 或 zh"}),),

@@ -29,27 +29,9 @@ class ChartPort(Protocol):
     ) -> Reply: ...
 
 
-class TimezonePort(Protocol):
-    """A chat's own time zone (the one of its digest), None when it never set one."""
-
-    async def chat_timezone(self, chat_key: str) -> str | None: ...
-
-
-async def chat_tz(timezones: TimezonePort | None, chat_key: str) -> str | None:
-    if timezones is None:
-        return None
-    try:
-        return await timezones.chat_timezone(chat_key)
-    except Exception:
-        log.exception("time zone of %s failed; charting in UTC", chat_key)
-        return None
-
-
-def risk_handlers(
-    risk_service: RiskPort | None, chart_service: ChartPort | None, timezones: TimezonePort | None = None
-) -> dict[str, Handler]:
+def risk_handlers(risk_service: RiskPort | None, chart_service: ChartPort | None) -> dict[str, Handler]:
     """Handlers for /risk and /chart; a missing service leaves its command "not enabled".
-    With `timezones`, a chat's charts are drawn in its own zone (UTC otherwise)."""
+    Charts are drawn in the chat's own zone (/tz; UTC otherwise)."""
     handlers: dict[str, Handler] = {}
 
     if risk_service is not None:
@@ -66,10 +48,9 @@ def risk_handlers(
         async def chart(ctx: Context) -> Reply:
             subject, window_ms = ctx.invocation.args.get("subject"), ctx.invocation.args["window"]
             refresh = ctx.invocation.canonical()
-            tz = await chat_tz(timezones, ctx.caller.chat_key)
             if subject == CHART_TOP:
-                return await chart_service.top(window_ms, ctx.now_ms, ctx.locale, refresh, tz)
-            return await chart_service.chart(subject, window_ms, ctx.now_ms, ctx.locale, refresh, tz)
+                return await chart_service.top(window_ms, ctx.now_ms, ctx.locale, refresh, ctx.tz)
+            return await chart_service.chart(subject, window_ms, ctx.now_ms, ctx.locale, refresh, ctx.tz)
 
         handlers["chart"] = chart
 

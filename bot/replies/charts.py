@@ -340,25 +340,29 @@ def _caption_fields(split: Split, locale: Locale) -> Fields:
     )
 
 
-def chart_reply(summary: Summary, image: Image, locale: Locale, refresh_command: str) -> Reply:
+def chart_reply(
+    summary: Summary, image: Image, locale: Locale, refresh_command: str, tz: tzinfo | None = None
+) -> Reply:
     """The caption of a `/chart ASSET` picture: the summary's totals, coverage notes."""
     window_text = fmt.window_label(summary.window.duration_ms, locale)
     scope = summary.asset or text(locale, "scope.all")
     return Reply(
         title=text(locale, "chart.title", scope=scope, window=window_text),
-        blocks=(_caption_fields(summary.total, locale), *coverage_notes(summary, locale)),
+        blocks=(_caption_fields(summary.total, locale), *coverage_notes(summary, locale, tz or UTC)),
         tone=tone_of(summary.squeeze),
         actions=(Action(text(locale, "action.refresh"), refresh_command),),
         image=image,
     )
 
 
-def top_chart_reply(summary: Summary, image: Image, locale: Locale, refresh_command: str) -> Reply:
+def top_chart_reply(
+    summary: Summary, image: Image, locale: Locale, refresh_command: str, tz: tzinfo | None = None
+) -> Reply:
     """The caption of a `/chart top` picture."""
     window_text = fmt.window_label(summary.window.duration_ms, locale)
     return Reply(
         title=text(locale, "chart.top_title", window=window_text),
-        blocks=(_caption_fields(summary.total, locale), *coverage_notes(summary, locale)),
+        blocks=(_caption_fields(summary.total, locale), *coverage_notes(summary, locale, tz or UTC)),
         tone=tone_of(summary.squeeze),
         actions=(Action(text(locale, "action.refresh"), refresh_command),),
         image=image,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, tzinfo
 
 from bot.core.models import LiquidationEvent
 from bot.core.status import StatusReport
@@ -79,7 +81,7 @@ def split_table(first_header: str, splits: Sequence[Split], locale: Locale, name
     )
 
 
-def order_line(event: LiquidationEvent, locale: Locale, key: str = "largest"):
+def order_line(event: LiquidationEvent, locale: Locale, key: str = "largest", tz: tzinfo = UTC):
     """One liquidation order as a sentence (`key` picks the wording: largest, alert.order)."""
     return line(
         text(
@@ -90,7 +92,7 @@ def order_line(event: LiquidationEvent, locale: Locale, key: str = "largest"):
             venue=venue_name(event.venue),
             instrument=event.instrument,
             price=fmt.price(event.price),
-            time=fmt.timestamp(event.at_ms, locale),
+            time=fmt.timestamp(event.at_ms, locale, tz),
         )
     )
 
@@ -153,7 +155,7 @@ def insights(summary: Summary, locale: Locale) -> list:
     return found
 
 
-def coverage_notes(summary: Summary, locale: Locale) -> list[Note]:
+def coverage_notes(summary: Summary, locale: Locale, tz: tzinfo = UTC) -> list[Note]:
     coverage = summary.coverage
     window_text = fmt.window_label(summary.window.duration_ms, locale)
     notes = []
@@ -170,7 +172,7 @@ def coverage_notes(summary: Summary, locale: Locale) -> list[Note]:
                         covered=fmt.duration(coverage.covered_ms, locale),
                         window=window_text,
                         share=fmt.share(coverage.fraction, locale),
-                        since=fmt.timestamp(since, locale),
+                        since=fmt.timestamp(since, locale, tz),
                     )
                 )
             )
@@ -178,14 +180,15 @@ def coverage_notes(summary: Summary, locale: Locale) -> list[Note]:
         inner_gaps = coverage.gaps
         if inner_gaps:
             gaps = ", ".join(
-                f"{fmt.timestamp(start, locale)} ({fmt.duration(end - start, locale)})" for start, end in inner_gaps[:3]
+                f"{fmt.timestamp(start, locale, tz)} ({fmt.duration(end - start, locale)})"
+                for start, end in inner_gaps[:3]
             )
             notes.append(Note(line(text(locale, "note.coverage_gaps", gaps=gaps))))
     notes.append(Note(line(text(locale, "note.lower_bound"))))
     return notes
 
 
-def summary_reply(summary: Summary, locale: Locale, refresh_command: str) -> Reply:
+def summary_reply(summary: Summary, locale: Locale, refresh_command: str, tz: tzinfo = UTC) -> Reply:
     window_text = fmt.window_label(summary.window.duration_ms, locale)
     if summary.asset is None:
         title = text(locale, "title.all", window=window_text)
@@ -201,11 +204,11 @@ def summary_reply(summary: Summary, locale: Locale, refresh_command: str) -> Rep
             blocks.append(split_table(text(locale, "col.asset"), shown, locale))
         blocks.append(split_table(text(locale, "col.venue"), summary.by_venue, locale, venue_name))
         if summary.largest is not None:
-            blocks.append(Paragraph(order_line(summary.largest, locale)))
+            blocks.append(Paragraph(order_line(summary.largest, locale, tz=tz)))
         found = insights(summary, locale)
         if found:
             blocks.append(Bullets(tuple(found)))
-    blocks += coverage_notes(summary, locale)
+    blocks += coverage_notes(summary, locale, tz)
     return Reply(
         title=title,
         blocks=tuple(blocks),
@@ -214,7 +217,37 @@ def summary_reply(summary: Summary, locale: Locale, refresh_command: str) -> Rep
     )
 
 
-def top_reply(summary: Summary, locale: Locale, refresh_command: str) -> Reply:
+def with_overview(detail: Reply, summaries: Sequence[Summary], locale: Locale, refresh_command: str) -> Reply:
+    """`detail` (the 24 h summary) under one table of the same asset over several
+    windows, shortest first: total, longs, shorts and long share side by side."""
+    table = Table(
+        columns=(
+            Column(text(locale, "col.window")),
+            Column(text(locale, "col.total"), Align.RIGHT),
+            Column(text(locale, "col.longs"), Align.RIGHT),
+            Column(text(locale, "col.shorts"), Align.RIGHT),
+            Column(text(locale, "col.long_share"), Align.RIGHT),
+        ),
+        rows=tuple(
+            (
+                fmt.window_label(s.window.duration_ms, locale),
+                fmt.usd(s.total.total_usd, locale),
+                fmt.usd(s.total.long_usd, locale),
+                fmt.usd(s.total.short_usd, locale),
+                "-" if s.total.long_share is None else fmt.share(s.total.long_share, locale),
+            )
+            for s in summaries
+        ),
+    )
+    return replace(
+        detail,
+        title=text(locale, "title.overview", asset=summaries[-1].asset),
+        blocks=(table, *detail.blocks),
+        actions=(Action(text(locale, "action.refresh"), refresh_command),),
+    )
+
+
+def top_reply(summary: Summary, locale: Locale, refresh_command: str, tz: tzinfo = UTC) -> Reply:
     window_text = fmt.window_label(summary.window.duration_ms, locale)
     blocks: list = []
     if summary.total.events == 0:
@@ -224,7 +257,7 @@ def top_reply(summary: Summary, locale: Locale, refresh_command: str) -> Reply:
         blocks.append(
             Paragraph(line(text(locale, "field.total") + ": ", bold(fmt.usd(summary.total.total_usd, locale))))
         )
-    blocks += coverage_notes(summary, locale)
+    blocks += coverage_notes(summary, locale, tz)
     return Reply(
         title=text(locale, "title.top", window=window_text),
         blocks=tuple(blocks),
@@ -233,14 +266,16 @@ def top_reply(summary: Summary, locale: Locale, refresh_command: str) -> Reply:
     )
 
 
-def big_reply(events: Sequence[LiquidationEvent], asset: str | None, window_ms: int, locale: Locale) -> Reply:
+def big_reply(
+    events: Sequence[LiquidationEvent], asset: str | None, window_ms: int, locale: Locale, tz: tzinfo = UTC
+) -> Reply:
     scope = asset or text(locale, "scope.all")
     title = text(locale, "title.big", scope=scope, window=fmt.window_label(window_ms, locale))
     if not events:
         return Reply(title=title, blocks=(Paragraph(line(text(locale, "empty"))),))
     table = Table(
         columns=(
-            Column(text(locale, "col.time")),
+            Column(f"{text(locale, 'col.time')} ({fmt.zone_label(tz, events[0].at_ms)})"),
             Column(text(locale, "col.asset")),
             Column(text(locale, "col.venue")),
             Column(text(locale, "col.side")),
@@ -249,7 +284,7 @@ def big_reply(events: Sequence[LiquidationEvent], asset: str | None, window_ms: 
         ),
         rows=tuple(
             (
-                fmt.timestamp(e.at_ms, locale)[5:16],
+                fmt.timestamp(e.at_ms, locale, tz)[5:16],
                 e.asset,
                 venue_name(e.venue),
                 text(locale, f"side.{e.liquidated.value}"),
@@ -262,16 +297,16 @@ def big_reply(events: Sequence[LiquidationEvent], asset: str | None, window_ms: 
     return Reply(title=title, blocks=(table, Note(line(text(locale, "note.lower_bound")))))
 
 
-def status_reply(report: StatusReport, now_ms: int, locale: Locale) -> Reply:
+def status_reply(report: StatusReport, now_ms: int, locale: Locale, tz: tzinfo = UTC) -> Reply:
     if report.events_stored == 0 and not report.streams:
         return Reply(title=text(locale, "title.status"), blocks=(Paragraph(line(text(locale, "status.none"))),))
     fields = [Field(text(locale, "status.events"), line(fmt.count(report.events_stored, locale)))]
     if report.first_at_ms is not None:
-        fields.append(Field(text(locale, "status.first"), line(fmt.timestamp(report.first_at_ms, locale))))
+        fields.append(Field(text(locale, "status.first"), line(fmt.timestamp(report.first_at_ms, locale, tz))))
         fields.append(
             Field(
                 text(locale, "status.last"),
-                line(f"{fmt.timestamp(report.last_at_ms, locale)} ({fmt.age(now_ms - report.last_at_ms, locale)})"),
+                line(f"{fmt.timestamp(report.last_at_ms, locale, tz)} ({fmt.age(now_ms - report.last_at_ms, locale)})"),
             )
         )
     blocks: list = [Fields(tuple(fields))]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
 
@@ -196,6 +197,21 @@ def _utc_offset_label(offset: timedelta) -> str:
     minutes = abs(int(offset.total_seconds())) // 60
     hours, minutes = divmod(minutes, 60)
     return f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
+
+
+def zone(name: str | None) -> tzinfo:
+    """A chat's zone name (validated when it was set) as a tzinfo; UTC when unset or unknown."""
+    if not name or name.upper() == "UTC":
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError):  # removed from the zone database since: UTC, never a crash
+        return timezone.utc
+
+
+def zone_label(tz: tzinfo, at_ms: int) -> str:
+    """The zone's offset at `at_ms` as a column label: `UTC`, `UTC+8`."""
+    return _utc_offset_label(datetime.fromtimestamp(at_ms / 1000, tz).utcoffset() or timedelta(0))
 
 
 def timestamp(at_ms: int, locale: Locale, tz: tzinfo = timezone.utc) -> str:

@@ -6,7 +6,6 @@ the `WriteUp`."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from bot.core.events import EventRule
 from bot.core.report import CascadeStory, History, LeverageAfter, WriteUp
@@ -18,11 +17,6 @@ from bot.replies.model import Action, Bullets, Paragraph, Reply, bold, line
 from bot.replies.numbers import Locale
 
 ASSETS_SHOWN = 10
-
-
-def zone(tz: str | None):
-    """A chat's zone name as a tzinfo (UTC when unset; names were validated when set)."""
-    return ZoneInfo(tz) if tz and tz.upper() != "UTC" else UTC
 
 
 def _signed(fraction: float) -> str:
@@ -53,7 +47,7 @@ def _lead(write_up: WriteUp, locale: Locale) -> Paragraph:
                 locale,
                 "report.lead",
                 window=fmt.window_label(summary.window.duration_ms, locale),
-                end=fmt.timestamp(summary.window.end_ms, locale, zone(write_up.tz)),
+                end=fmt.timestamp(summary.window.end_ms, locale, fmt.zone(write_up.tz)),
                 total=fmt.usd(total.total_usd, locale),
                 scope=summary.asset or text(locale, "report.scope_all"),
                 venues=len(summary.by_venue),
@@ -67,7 +61,7 @@ def _lead(write_up: WriteUp, locale: Locale) -> Paragraph:
 
 
 def _story_line(story: CascadeStory, locale: Locale, tz: str | None):
-    cascade, tzinfo = story.cascade, zone(tz)
+    cascade, tzinfo = story.cascade, fmt.zone(tz)
 
     def clock(at_ms: int) -> str:
         return f"{datetime.fromtimestamp(at_ms / 1000, tzinfo):%H:%M}"
@@ -182,7 +176,7 @@ def report_reply(write_up: WriteUp, locale: Locale, refresh_command: str) -> Rep
         leverage = _leverage(write_up.leverage, subject if write_up.stories else None, locale)
         if leverage:
             blocks += [_section(locale, "report.section.leverage"), *leverage]
-    blocks += coverage_notes(summary, locale)
+    blocks += coverage_notes(summary, locale, fmt.zone(write_up.tz))
     return Reply(
         title=headline(write_up, locale),
         blocks=tuple(blocks),

@@ -87,13 +87,13 @@ class ChartService:
         zone = zone_of(tz)
         key = ("series", asset, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone), locale)
         rendered = await self._cached(key, self._series, asset, window_ms, now_ms, zone, locale)
-        return charts.chart_reply(rendered.summary, rendered.image, locale, refresh_command)
+        return charts.chart_reply(rendered.summary, rendered.image, locale, refresh_command, zone)
 
     async def top(
         self, window_ms: int, now_ms: int, locale: str, refresh_command: str, tz: str | None = None
     ) -> Reply:
         rendered = await self._top_rendered(window_ms, now_ms, tz, locale)
-        return charts.top_chart_reply(rendered.summary, rendered.image, locale, refresh_command)
+        return charts.top_chart_reply(rendered.summary, rendered.image, locale, refresh_command, zone_of(tz))
 
     async def top_image(self, window_ms: int, now_ms: int, tz: str | None = None, locale: str = "en") -> Image:
         """Just the `/chart top` picture (the digest attaches the day's)."""

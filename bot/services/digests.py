@@ -137,6 +137,8 @@ class DigestService:
         # Slots before now are not due (no "missed" digest for a time already passed today).
         schedule = DigestSchedule(chat_key, local_time, tz, True, None, locale, since_ms=now_ms)
         await self._schedules.set_digest(schedule, now_ms)
+        # The digest's zone becomes the chat's clock for every reply (/tz changes it later).
+        await self._store.set_chat_timezone(chat_key, None if tz == "UTC" else tz, now_ms)
         self._changed(await self._schedules.digest(chat_key))
 
     async def disable_digest(self, chat_key: str, now_ms: int) -> bool:
@@ -156,11 +158,6 @@ class DigestService:
 
     async def digest(self, chat_key: str) -> DigestSchedule | None:
         return await self._schedules.digest(chat_key)
-
-    async def chat_timezone(self, chat_key: str) -> str | None:
-        """The zone the chat gave its digest (on or off since), None when it never set one."""
-        schedule = await self._schedules.digest(chat_key)
-        return schedule.tz if schedule is not None else None
 
     async def schedules(self) -> list[DigestSchedule]:
         return await self._schedules.digests()

@@ -89,6 +89,12 @@ class QueryService:
     async def chat_locale(self, chat_key: str) -> str | None:
         return await self._store.chat_locale(chat_key)
 
+    async def chat_timezone(self, chat_key: str) -> str | None:
+        return await self._store.chat_timezone(chat_key)
+
+    async def set_chat_timezone(self, chat_key: str, tz: str | None, now_ms: int) -> None:
+        await self._store.set_chat_timezone(chat_key, tz, now_ms)
+
     async def set_chat_locale(self, chat_key: str, locale: str, now_ms: int) -> None:
         await self._store.set_chat_locale(chat_key, locale, now_ms)
 

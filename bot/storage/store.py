@@ -170,6 +170,7 @@ class Store:
         self._reader = reader
         self._write_lock = asyncio.Lock()
         self._chat_locales: dict[str, str | None] = {}
+        self._chat_timezones: dict[str, str | None] = {}
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -285,6 +286,19 @@ class Store:
             )
             self._chat_locales[chat_key] = locale
 
+    async def set_chat_timezone(self, chat_key: str, tz: str | None, now_ms: int) -> None:
+        """The chat's own IANA zone for every time shown; None goes back to UTC."""
+        async with self._write_lock:
+            if tz is None:
+                await self._writer.execute("DELETE FROM chat_timezones WHERE chat_key = ?", (chat_key,))
+            else:
+                await self._writer.execute(
+                    "INSERT INTO chat_timezones (chat_key, tz, updated_ms) VALUES (?,?,?)"
+                    " ON CONFLICT (chat_key) DO UPDATE SET tz = excluded.tz, updated_ms = excluded.updated_ms",
+                    (chat_key, tz, now_ms),
+                )
+            self._chat_timezones[chat_key] = tz
+
     async def set_chat_active(self, chat_key: str, active: bool, now_ms: int) -> None:
         async with self._write_lock:
             await self._writer.execute(
@@ -298,12 +312,19 @@ class Store:
 
     async def chat_locale(self, chat_key: str) -> str | None:
         """Every command asks, and only `set_chat_locale` changes it: cached."""
-        if chat_key not in self._chat_locales:
-            cursor = await self._reader.execute("SELECT locale FROM chats WHERE chat_key = ?", (chat_key,))
+        return await self._cached(self._chat_locales, "SELECT locale FROM chats WHERE chat_key = ?", chat_key)
+
+    async def chat_timezone(self, chat_key: str) -> str | None:
+        """Every command asks, and only `set_chat_timezone` changes it: cached."""
+        return await self._cached(self._chat_timezones, "SELECT tz FROM chat_timezones WHERE chat_key = ?", chat_key)
+
+    async def _cached(self, cache: dict[str, str | None], sql: str, chat_key: str) -> str | None:
+        if chat_key not in cache:
+            cursor = await self._reader.execute(sql, (chat_key,))
             row = await cursor.fetchone()
-            # setdefault: a /lang that landed while this read was in flight wins.
-            self._chat_locales.setdefault(chat_key, row[0] if row else None)
-        return self._chat_locales[chat_key]
+            # setdefault: a write that landed while this read was in flight wins.
+            cache.setdefault(chat_key, row[0] if row else None)
+        return cache[chat_key]
 
     async def chat_active(self, chat_key: str) -> bool:
         cursor = await self._reader.execute("SELECT active FROM chats WHERE chat_key = ?", (chat_key,))
