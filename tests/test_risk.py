@@ -418,7 +418,7 @@ async def test_liq_gets_a_one_line_risk_note(store):
     service = RiskService(MarketStore(store), queries)
     dispatcher = Dispatcher(queries, lambda: now, features=risk_handlers(service, None), risk=service)
     out = io.StringIO()
-    await run_console(dispatcher, io.StringIO("/liq BTC\n/liq ETH\n/liq\n"), out)
+    await run_console(dispatcher, io.StringIO("/liq BTC 24h\n/liq ETH 24h\n/liq\n"), out)
     replies = out.getvalue().split("BTC liquidations · last 24h")[1]
     assert replies.count("Leverage risk:") == 1  # BTC only: ETH has no market data, /liq is all assets
     assert "🔴 Leverage risk: extreme: Funding extreme" in replies
