@@ -5,8 +5,6 @@ and end to end through the Telegram adapter and its fake Bot API."""
 
 from __future__ import annotations
 
-import asyncio
-
 from bot.adapters.telegram import TelegramAdapter
 from bot.commands.alerts import alert_handlers, parse_amount, parse_share
 from bot.commands.dispatch import Dispatcher
@@ -30,6 +28,7 @@ from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
 from bot.storage.alerts_store import AlertsStore
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.support import until
 
 NOW = 1_742_558_400_000  # 2025-03-21 12:00 UTC
 COOLDOWN = 10 * MINUTE_MS
@@ -231,8 +230,7 @@ async def test_pause_resume_and_a_restart_neither_refires_nor_forgets(store):
     service, notifier, dispatcher = await make_service(store, outbox, clock)
     await say(dispatcher, "/alert total BTC 1M 1h")
     await service.on_events("binance", "usdm", [ev(1_200_000, NOW)])
-    while len(outbox.sent) < 1:
-        await asyncio.sleep(0.01)
+    await until(lambda: len(outbox.sent) >= 1)
     assert len(outbox.sent) == 1 and "BTC" in outbox.sent[0][1]
     await notifier.close()
     # Restart: the store seeds the window (1.2M, still above), the state says fired.
@@ -243,8 +241,7 @@ async def test_pause_resume_and_a_restart_neither_refires_nor_forgets(store):
     assert service2.engine.window_usd("BTC", 3_600_000) == (1_200_000, 0)
     await service2.on_events("binance", "usdm", [ev(100_000, NOW + 2000)])
     await service2.tick()
-    await asyncio.sleep(0.05)
-    assert outbox2.sent == []
+    assert service2.sent == []  # two seconds on, nothing queued to send
     # Pausing all, resuming one: the resumed rule keeps its state.
     assert "#1" in await say(dispatcher2, "/alert pause")
     assert service2.engine.rules[1].paused
@@ -264,8 +261,7 @@ async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
     await service.on_events("binance", "usdm", [ev(2_000_000, NOW)])
     clock[0] = NOW + 6_000
     await service.tick()
-    while notifier.stats.sent + notifier.stats.gone < 2:
-        await asyncio.sleep(0.01)
+    await until(lambda: notifier.stats.sent + notifier.stats.gone >= 2)
     assert [chat for chat, _ in outbox.sent] == ["telegram:42"]
     assert await store.chat_active("telegram:666") is False
     await notifier.close()
@@ -322,9 +318,9 @@ async def test_end_to_end_one_alert_through_telegram(store):
             for frame in frames + [usdm_frame(500_000, NOW + 500)]:
                 await service.on_events("binance", "usdm", binance.parse(frame, stream="usdm"))
             await fake.wait_for("sendMessage", 2)
-            await asyncio.sleep(0.3)
+            clock[0] = NOW + 6_000  # past any grouping: a tick now would queue whatever is pending
             await service.tick()
-            await asyncio.sleep(0.2)
+            assert len(service.sent) == 1  # one alert for the four frames, nothing more queued
             alerts = fake.calls_of("sendMessage")[1:]
             assert len(alerts) == 1
             assert alerts[0].chat_id == 42

@@ -43,6 +43,7 @@ from bot.services.ingest import replay
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 from tests.fakes.market_http import PRICES, FakeMarketVenues, Scripted
+from tests.support import until
 
 BinanceFeedConfig, BybitFeedConfig, OkxFeedConfig = SETTINGS[BINANCE], SETTINGS[BYBIT], SETTINGS[OKX]
 
@@ -601,15 +602,8 @@ async def test_run_backs_off_one_venue_while_the_others_keep_polling(poller_part
     config, client, sink = poller_parts
     poller = new_poller(poller_parts, clock)
     task = asyncio.create_task(poller.run())
-
-    async def until(condition):
-        while not condition():
-            await asyncio.sleep(0.005)
-
     try:
-        await asyncio.wait_for(
-            until(lambda: sink.of(BINANCE) and sink.of(BYBIT) and len({s.at_ms for s in sink.of(OKX)}) >= 3), 10
-        )
+        await until(lambda: sink.of(BINANCE) and sink.of(BYBIT) and len({s.at_ms for s in sink.of(OKX)}) >= 3, 10)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -639,8 +633,7 @@ async def test_run_survives_a_failing_sink_and_garbage(poller_parts, clock, venu
     poller = MarketPoller(only_okx, client, flaky_sink, clock.now_ms, clock.sleep, rng=lambda: 0.5)
     task = asyncio.create_task(poller.run())
     try:
-        while len(calls) < 3:
-            await asyncio.sleep(0.005)
+        await until(lambda: len(calls) >= 3)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

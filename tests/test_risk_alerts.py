@@ -6,8 +6,6 @@ RiskService reading stored market data."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bot.commands.alerts import alert_handlers, parse_level
@@ -23,6 +21,7 @@ from bot.services.queries import QueryService
 from bot.services.risk import RiskService
 from bot.storage.alerts_store import AlertsStore
 from bot.storage.market_store import MarketStore
+from tests.support import until
 from tests.test_alerts import PRIVATE, Outbox, say
 from tests.test_risk import _seed
 
@@ -163,10 +162,7 @@ async def make_service(store, outbox, clock, levels):
 
 
 async def until_sent(outbox, count):
-    for _ in range(200):
-        if len(outbox.sent) >= count:
-            return
-        await asyncio.sleep(0.01)
+    await until(lambda: len(outbox.sent) >= count)
 
 
 async def test_the_service_reads_once_a_minute_fires_once_and_a_restart_does_not_refire(store):
@@ -190,8 +186,7 @@ async def test_the_service_reads_once_a_minute_fires_once_and_a_restart_does_not
     for minute in range(2, 5):  # still high: nothing more
         clock[0] = NOW + minute * MINUTE_MS
         await service.tick()
-    await asyncio.sleep(0.05)
-    assert len(outbox.sent) == 1
+    assert len(service.sent) == 1  # three more reads, nothing more queued to send
     (stored,) = await AlertsStore(store).rules()
     assert stored[0].level is HIGH and stored[1].armed is False and stored[1].last_fired_ms == NOW + MINUTE_MS
     await notifier.close()
@@ -201,8 +196,7 @@ async def test_the_service_reads_once_a_minute_fires_once_and_a_restart_does_not
     outbox2 = Outbox()
     service2, notifier2, _ = await make_service(store, outbox2, clock, levels)
     await service2.tick()
-    await asyncio.sleep(0.05)
-    assert outbox2.sent == [] and service2.engine.state(1).armed is False
+    assert service2.sent == [] and service2.engine.state(1).armed is False
     # Below the level re-arms (persisted), the next rise fires.
     levels.levels["BTC"] = ELEVATED
     clock[0] += MINUTE_MS
@@ -226,8 +220,7 @@ async def test_missing_data_or_a_failing_read_never_fires(store, caplog):
     levels.levels["BTC"], levels.fail = EXTREME, True
     clock[0] += MINUTE_MS
     await service.tick()  # logged, not raised
-    await asyncio.sleep(0.05)
-    assert outbox.sent == [] and len(levels.reads) == 4
+    assert service.sent == [] and len(levels.reads) == 4
     assert "risk level of BTC failed" in caplog.text
     assert service.engine.state(1).armed is True
     await notifier.close()
@@ -279,8 +272,7 @@ async def test_end_to_end_over_stored_market_data(store):
     await say(dispatcher, "/alert risk ETH low")
     await service.tick()
     await until_sent(outbox, 1)
-    await asyncio.sleep(0.05)
-    assert len(outbox.sent) == 1
+    assert len(service.sent) == 1  # ETH (no data) never queued
     body = outbox.sent[0][1]
     assert text("en", "alert.fired_risk", asset="BTC", level="extreme", threshold="high") in body
 

@@ -47,6 +47,16 @@ def stored_usd(db_path) -> float:
         return (db.execute("SELECT COALESCE(SUM(notional_cents), 0) FROM events").fetchone()[0]) / 100
 
 
+async def log_until_running(process: asyncio.subprocess.Process) -> bytes:
+    """Its log up to "liqbot running" (every part started), read as it is written."""
+    head = b""
+    while b"liqbot running" not in head:
+        line = await asyncio.wait_for(process.stderr.readline(), timeout=30)
+        assert line, head.decode()  # it exited before running
+        head += line
+    return head
+
+
 async def test_run_records_live_frames_and_flushes_them_on_sigterm(tmp_path):
     db_path = tmp_path / "live.sqlite"
     async with FakeVenueServer("binance", "usdm") as usdm:
@@ -57,21 +67,21 @@ async def test_run_records_live_frames_and_flushes_them_on_sigterm(tmp_path):
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         try:
+            head = await log_until_running(process)
             await usdm.wait_for(lambda s: s.open_connections == 1, timeout=30)
             now_ms = int(time.time() * 1000)
             for n in range(3):
                 spec = LiquidationSpec("binance", "usdm", "BTCUSDT", Side.LONG, 100_000.0, 0.5 + n, now_ms + n)
                 await usdm.broadcast(frame_for(spec))
-            await asyncio.sleep(0.2)  # let the bot receive them; they sit in its write buffer
+            await usdm.round_trip()  # the bot has read them; they sit in its write buffer
             process.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+            _, tail = await asyncio.wait_for(process.communicate(), timeout=30)
         finally:
             if process.returncode is None:
                 process.kill()
-    assert process.returncode == 0, stderr.decode()
+    log = (head + tail).decode()
+    assert process.returncode == 0, log
     assert stored_usd(db_path) == 100_000.0 * (0.5 + 1.5 + 2.5)
-    log = stderr.decode()
-    assert "liqbot running" in log
     assert "Traceback" not in log
 
 
@@ -92,6 +102,7 @@ async def test_a_second_ctrl_c_during_a_burst_does_not_abandon_the_final_write(t
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         try:
+            head = await log_until_running(process)
             await usdm.wait_for(lambda s: s.open_connections == 1, timeout=30)
             now_ms = int(time.time() * 1000)
             specs = (
@@ -102,11 +113,11 @@ async def test_a_second_ctrl_c_during_a_burst_does_not_abandon_the_final_write(t
             process.send_signal(signal.SIGINT)
             await asyncio.sleep(0.05)
             process.send_signal(signal.SIGINT)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+            _, tail = await asyncio.wait_for(process.communicate(), timeout=60)
         finally:
             if process.returncode is None:
                 process.kill()
-    log = stderr.decode()
+    log = (head + tail).decode()
     assert process.returncode == 0, log
     assert "Traceback" not in log
     received = int(re.search(r"feeds stopped: ([\d,]+) events received", log).group(1).replace(",", ""))

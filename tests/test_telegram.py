@@ -33,7 +33,7 @@ from bot.services.queries import QueryService
 from bot.services.risk import RiskService
 from bot.storage.market_store import MarketStore
 from tests.fakes.telegram_api import GROUP_ANONYMOUS_BOT, FakeTelegramAPI
-from tests.support import liquidation
+from tests.support import liquidation, until
 
 NOW_MS = 1_742_558_400_000  # 2025-03-21 12:00 UTC
 BTC_4H = [(1_500_000.0, Side.LONG, "binance"), (700_000.0, Side.LONG, "bybit"), (300_000.0, Side.SHORT, "okx")]
@@ -113,13 +113,6 @@ async def bot(fake, store):
 
 ALICE = FakeTelegramAPI.user(42, "Alice", "alice")
 BOB = FakeTelegramAPI.user(43, "Bob", "bob")
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def reply_to(fake: FakeTelegramAPI, message: dict, count: int = 1):
