@@ -19,7 +19,7 @@ from bot.commands.risk import risk_handlers
 from bot.config import Config, Secrets
 from bot.core.alerts import Caps, EngineSettings
 from bot.plumbing.clock import wall_clock_ms
-from bot.core.models import DAY_MS, HOUR_MS
+from bot.core.models import DAY_MS, HOUR_MS, Window
 from bot.core.ratelimit import RateLimit
 from bot.feeds.market import MarketPoller, make_client
 from bot.scheduler import DigestScheduler
@@ -83,6 +83,7 @@ class App:
             now_ms=clock_ms,
             risk_level=risk.risk_level,
         )
+        reports = ReportService(store, queries, market_store, config.risk)
         charts = ChartService(
             store, queries, market_store, theme=config.charts.theme, cache_entries=config.charts.cache_entries
         )
@@ -94,6 +95,7 @@ class App:
             history_days=config.digest.history_days,
             risk_note=risk.note,
             chart_of=lambda end_ms, tz, locale: charts.top_image(DAY_MS, end_ms, tz, locale),
+            write_up_of=lambda end_ms, tz: reports.write_up(None, Window(end_ms - DAY_MS, end_ms), end_ms, tz),
         )
         dispatcher = Dispatcher(
             queries,
@@ -105,7 +107,7 @@ class App:
             features={
                 **alert_handlers(alerts if config.alerts.enabled else None, digests if config.digest.enabled else None),
                 **risk_handlers(risk, charts),
-                **report_handlers(ReportService(store, queries, market_store, config.risk)),
+                **report_handlers(reports),
                 **clock_handlers(queries),
             },
             risk=risk,  # /liq of one asset carries the one-line risk note

@@ -14,7 +14,7 @@ from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.core.alerts import DigestSchedule, due_digest
 from bot.plumbing.delivery import DestinationGone
-from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side
+from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side, Window
 from bot.replies import numbers as fmt
 from bot.replies.locales import text
 from bot.replies.render_plain import render_plain
@@ -23,6 +23,7 @@ from bot.services.charts import ChartService
 from bot.services.digests import DigestService
 from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
+from bot.services.reports import ReportService
 from bot.storage.alerts_store import AlertsStore
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -371,3 +372,31 @@ async def test_a_failing_chart_still_sends_the_digest(store):
     finally:
         await notifier.close()
     assert outbox.replies["telegram:1"].image is None
+
+
+async def test_the_full_digest_is_the_write_up_in_the_chats_zone_composed_once_per_zone(store):
+    end = utc_ms(2025, 3, 21, 0)  # 08:00 in Shanghai
+    burst = [ev(400_000, end - 3 * HOUR_MS + k * 20_000) for k in range(15)]  # a cascade at 21:00 UTC
+    await store.add_events(burst + [ev(50_000, end - 10 * HOUR_MS)])
+    await store.add_span("binance", "usdm", end - 2 * DAY_MS, end)
+    outbox = Outbox()
+    notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
+    reports = ReportService(store, QueryService(store))
+    digests = DigestService(
+        store, notifier, now_ms=lambda: end,
+        write_up_of=lambda end_ms, tz: reports.write_up(None, Window(end_ms - DAY_MS, end_ms), end_ms, tz),
+    )
+    try:
+        for chat in ("telegram:1", "telegram:2"):
+            await digests.set_digest(chat, "08:00", "Asia/Shanghai", "en", end - 12 * HOUR_MS)
+        await digests.set_digest("telegram:3", "00:00", "UTC", "en", end - 12 * HOUR_MS)
+        assert await digests.set_digest_style("telegram:2", "brief", end - 12 * HOUR_MS)
+        assert await digests.send_due(end) == 3
+    finally:
+        await notifier.close()
+    assert digests.compositions == 3  # full in Shanghai, brief in Shanghai, full in UTC
+    full = dict(outbox.sent)["telegram:1"]
+    assert full.startswith("🔴 Daily liquidation digest · 2025-03-21 · Long squeeze: $6.05M liquidated in 24h")
+    assert "How it unfolded" in full and "2025-03-21 05:00 UTC+8 to 05:05" in full  # the chat's clock
+    assert "How it unfolded" not in dict(outbox.sent)["telegram:2"]  # brief
+    assert "2025-03-20 21:00 UTC to 21:05" in dict(outbox.sent)["telegram:3"]

@@ -68,6 +68,9 @@ SUBGRAMMAR_ERRORS = {
         "/digest chart",
         "/digest chart maybe",
         "/digest chart on",
+        "/digest style",
+        "/digest style fancy",
+        "/digest style full",
         "/digest off",
     ),
     "tz": (

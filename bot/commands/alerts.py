@@ -50,7 +50,8 @@ LEVEL_WORDS: dict[str, RiskLevel] = {
     "高": RiskLevel.HIGH,
     "极高": RiskLevel.EXTREME,
 }
-DIGEST_ACTIONS = ("on", "off", "status", "preview", "chart")
+DIGEST_ACTIONS = ("on", "off", "status", "preview", "chart", "style")
+DIGEST_STYLES = ("full", "brief")
 SWITCH_WORDS = {"on": True, "off": False}
 DEFAULT_TZ = "UTC"
 _AMOUNT = re.compile(r"^\$?(\d+(?:\.\d+)?)([kmb]?)$", re.IGNORECASE)
@@ -85,7 +86,9 @@ class DigestsPort(Protocol):
 
     async def digest(self, chat_key: str) -> DigestSchedule | None: ...
 
-    async def preview(self, locale: str, now_ms: int) -> Reply: ...
+    async def preview(self, locale: str, now_ms: int, chat_key: str | None = None) -> Reply: ...
+
+    async def set_digest_style(self, chat_key: str, style: str, now_ms: int) -> bool: ...
 
     async def set_digest_chart(self, chat_key: str, chart: bool, now_ms: int) -> bool: ...
 
@@ -349,9 +352,10 @@ def _digest_handler(port: DigestsPort) -> Callable[[Context], Awaitable[Reply]]:
                 last = schedule.last_sent_local_date or text(locale, "digest.never")
                 body = text(locale, "digest.status_on", time=schedule.local_time, tz=schedule.tz, last=last)
                 body += " " + text(locale, "digest.status_chart_on" if schedule.chart else "digest.status_chart_off")
+                body += " " + text(locale, f"digest.status_style_{schedule.style}")
                 return message_reply("title.digest", locale, body)
             if action == "preview":
-                return await port.preview(locale, ctx.now_ms)
+                return await port.preview(locale, ctx.now_ms, chat_key)
             if action not in DIGEST_ACTIONS:
                 raise _Bad("error.digest_unknown", words[0], _suggest(words[0], DIGEST_ACTIONS, "/digest"))
             if not await _may_change(ctx):
@@ -368,6 +372,15 @@ def _digest_handler(port: DigestsPort) -> Callable[[Context], Awaitable[Reply]]:
                     return message_reply("title.digest", locale, text(locale, "digest.chart_none"), Tone.WARNING,
                                          ephemeral=True)
                 return message_reply("title.digest", locale, text(locale, f"digest.chart_{switch}"))
+            if action == "style":
+                style = words[1].lower() if len(words) > 1 else ""
+                if style not in DIGEST_STYLES:
+                    raise _Bad("error.digest_bad_style", words[1] if len(words) > 1 else "",
+                               _suggest(style, DIGEST_STYLES, "/digest style") if style else None)
+                if not await port.set_digest_style(chat_key, style, ctx.now_ms):
+                    return message_reply("title.digest", locale, text(locale, "digest.chart_none"), Tone.WARNING,
+                                         ephemeral=True)
+                return message_reply("title.digest", locale, text(locale, f"digest.style_{style}"))
             if len(words) < 2:
                 raise _Bad("error.digest_bad_time", "", "08:00")
             local_time = parse_local_time(words[1])

@@ -663,6 +663,7 @@ class DigestSchedule:
     locale: str = "en"
     chart: bool = False  # attach the day's /chart top picture
     since_ms: int = 0  # turned on (or its time changed) at; earlier slots are never due
+    style: str = "full"  # "full": the write-up (/report); "brief": the table and notes
 
     @property
     def hour(self) -> int:

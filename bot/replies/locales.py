@@ -141,7 +141,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.alert_bad_id": "{value} is not an alert number: see /alert list.",
         "digest.usage": (
             "Digest: /digest on HH:MM [TZ] · /digest off · /digest status · /digest preview"
-            " · /digest chart on|off"
+            " · /digest chart on|off · /digest style full|brief"
         ),
         'digest.on': "Daily digest at {time} ({tz}), in this chat's language.",
         "digest.off": "Daily digest turned off.",
@@ -159,6 +159,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "digest.status_chart_on": "With the day's chart.",
         "digest.status_chart_off": "Without a chart (/digest chart on adds it).",
         "error.digest_bad_chart": "Write /digest chart on or /digest chart off.",
+        "error.digest_bad_style": "Write /digest style full (the write-up) or /digest style brief (the table).",
+        "digest.style_full": "The daily digest is the full write-up now: events, history, leverage after.",
+        "digest.style_brief": "The daily digest is brief now: the table and the notes.",
+        "digest.status_style_full": "Style: full write-up (/digest style brief shortens it).",
+        "digest.status_style_brief": "Style: brief (/digest style full for the write-up).",
         "error.digest_bad_time": "{value} is not a time of day: write HH:MM, like 08:00.",
         "error.digest_bad_tz": "{value} is not a time zone I know: write an IANA name like Europe/Berlin or Asia/Shanghai.",
         "error.digest_unknown": "Unknown digest command {value}.",
@@ -355,7 +360,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.alert_bad_id": "{value} 不是提醒编号：请看 /alert list。",
         "digest.usage": (
             "日报：/digest on HH:MM [时区] · /digest off · /digest status · /digest preview"
-            " · /digest chart on|off"
+            " · /digest chart on|off · /digest style full|brief"
         ),
         "digest.on": "每日日报时间 {time}（{tz}），使用本群语言。",
         "digest.off": "已关闭每日日报。",
@@ -373,6 +378,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "digest.status_chart_on": "附当日图表。",
         "digest.status_chart_off": "不附图表（/digest chart on 可添加）。",
         "error.digest_bad_chart": "请写 /digest chart on 或 /digest chart off。",
+        "error.digest_bad_style": "请写 /digest style full（完整分析）或 /digest style brief（简表）。",
+        "digest.style_full": "每日日报改为完整分析：事件、历史对比、事件后杠杆。",
+        "digest.style_brief": "每日日报改为简表：表格与备注。",
+        "digest.status_style_full": "样式：完整分析（/digest style brief 可精简）。",
+        "digest.status_style_brief": "样式：简表（/digest style full 可改为完整分析）。",
         "error.digest_bad_time": "{value} 不是有效时间：请写 HH:MM，如 08:00。",
         "error.digest_bad_tz": "{value} 不是已知时区：请写 IANA 名称，如 Asia/Shanghai 或 Europe/Berlin。",
         "error.digest_unknown": "未知的日报命令 {value}。",

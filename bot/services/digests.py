@@ -37,9 +37,12 @@ from bot.plumbing.clock import wall_clock_ms
 from bot.core.alerts import DIGEST_GRACE_MS, DigestSchedule, due_digest, latest_slot
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Summary, coverage_of, summarize
+from bot.core.report import WriteUp
 from bot.replies import compose
+from bot.replies import numbers as fmt
 from bot.replies.locales import text
 from bot.replies.model import Image, Note, Paragraph, Reply, line
+from bot.replies.report import report_reply
 from bot.services.notifier import Notifier
 from bot.storage.alerts_store import AlertsStore
 from bot.storage.store import Store
@@ -55,6 +58,8 @@ RiskNoteOf = Callable[[str, int, str], Awaitable[str | None] | str | None]
 RISK_NOTE_ASSETS = ("BTC",)  # always noted (when there is data); the dominant asset joins them
 # chart_of(end_ms, tz, locale): the 24 h /chart top picture ending at `end_ms`, drawn in `tz`.
 ChartOf = Callable[[int, str, str], Awaitable[Image | None]]
+# write_up_of(end_ms, tz): the all-assets write-up of the 24 h before `end_ms`, times in `tz`.
+WriteUpOf = Callable[[int, str | None], Awaitable[WriteUp]]
 
 
 
@@ -63,9 +68,9 @@ def _signed_change(current: float, reference: float) -> str:
     return f"{change:+.1f}%"
 
 
-def digest_reply(summary: Summary, local_date: str, locale: str) -> Reply:
-    """The digest of a 24 h summary (whose history ranks it against previous days)."""
-    base = compose.summary_reply(summary, locale, "/liq 24h")
+def digest_reply(summary: Summary, local_date: str, locale: str, tz: str | None = None) -> Reply:
+    """The brief digest of a 24 h summary (whose history ranks it against previous days)."""
+    base = compose.summary_reply(summary, locale, "/liq 24h", fmt.zone(tz))
     blocks = list(base.blocks)
     history = summary.history
     total = summary.total.total_usd
@@ -104,6 +109,7 @@ class DigestService:
         history_days: int = HISTORY_DAYS,
         risk_note: RiskNoteOf | None = None,
         chart_of: ChartOf | None = None,
+        write_up_of: WriteUpOf | None = None,
     ) -> None:
         self._store = store
         self._schedules = AlertsStore(store)
@@ -113,9 +119,10 @@ class DigestService:
         self._history_days = history_days
         self._risk_note = risk_note
         self._chart_of = chart_of
+        self._write_up_of = write_up_of
         self._charts: OrderedDict[tuple[int, str], Image | None] = OrderedDict()
         self._listeners: list[OnScheduleChange] = []
-        self._cache: OrderedDict[tuple[str, int, str], Reply] = OrderedDict()
+        self._cache: OrderedDict[tuple, Reply] = OrderedDict()
         self._summaries: OrderedDict[int, Summary] = OrderedDict()
         self.compositions = 0  # how many digests were composed (not sent)
         self.charts_drawn = 0  # how many digest pictures were asked for (not sent)
@@ -149,6 +156,13 @@ class DigestService:
         self._changed(await self._schedules.digest(chat_key))
         return True
 
+    async def set_digest_style(self, chat_key: str, style: str, now_ms: int) -> bool:
+        """The chat's digest as the full write-up or brief; False without a digest."""
+        existing = await self._schedules.digest(chat_key)
+        if existing is None or not existing.enabled:
+            return False
+        return await self._schedules.set_digest_style(chat_key, style, now_ms)
+
     async def set_digest_chart(self, chat_key: str, chart: bool, now_ms: int) -> bool:
         """Attach the day's chart to the chat's digest (or not); False without a digest."""
         existing = await self._schedules.digest(chat_key)
@@ -162,10 +176,14 @@ class DigestService:
     async def schedules(self) -> list[DigestSchedule]:
         return await self._schedules.digests()
 
-    async def preview(self, locale: str, now_ms: int) -> Reply:
+    async def preview(self, locale: str, now_ms: int, chat_key: str | None = None) -> Reply:
+        """The digest as it would be sent now: the chat's style (full without one) and zone."""
         end = now_ms - now_ms % MINUTE_MS
         local_date = time.strftime("%Y-%m-%d", time.gmtime(end / 1000))
-        return await self.compose(locale, end, local_date)
+        schedule = await self._schedules.digest(chat_key) if chat_key else None
+        style = schedule.style if schedule is not None else "full"
+        zone = await self._store.chat_timezone(chat_key) if chat_key else None
+        return await self.compose(locale, end, local_date, style, zone)
 
     # -- composing and sending ---------------------------------------------------------
 
@@ -188,10 +206,20 @@ class DigestService:
         largest = await self._store.largest(None, window, 1)
         return summarize(None, window, rows, largest[0] if largest else None, spans, preceding)
 
-    async def compose(self, locale: str, end_ms: int, local_date: str) -> Reply:
-        """The digest for the 24 h before `end_ms` (cached per (locale, end, date))."""
-        key = (locale, end_ms, local_date)
+    async def compose(
+        self, locale: str, end_ms: int, local_date: str, style: str = "brief", tz: str | None = None
+    ) -> Reply:
+        """The digest for the 24 h before `end_ms`, brief or the full write-up, its
+        times in `tz` (cached per (locale, end, date, style, zone): composed once
+        per distinct content, not per chat)."""
+        key = (locale, end_ms, local_date, style, tz)
         reply = self._cache.get(key)
+        if reply is None and style == "full" and self._write_up_of is not None:
+            write_up = await self._write_up_of(end_ms, tz)
+            full = report_reply(write_up, locale, "/report 24h")
+            title = f"{text(locale, 'title.digest_report', date=local_date)} · {full.title}"
+            reply = replace(full, title=title, actions=())
+            self._remember(key, reply)
         if reply is None:
             summaries = self._summaries
             summary = summaries.get(end_ms)
@@ -199,7 +227,7 @@ class DigestService:
                 summary = summaries[end_ms] = await self.summary(end_ms)
                 while len(summaries) > CACHED_DIGESTS:
                     summaries.popitem(last=False)
-            reply = digest_reply(summary, local_date, locale)
+            reply = digest_reply(summary, local_date, locale, tz)
             notes = await self._risk_notes(summary, locale, end_ms)
             if notes:
                 blocks = list(reply.blocks)
@@ -207,11 +235,14 @@ class DigestService:
                 at = next((i for i, block in enumerate(blocks) if isinstance(block, Note)), len(blocks))
                 blocks[at:at] = [Paragraph(line(note)) for note in notes]
                 reply = replace(reply, blocks=tuple(blocks))
-            self._cache[key] = reply
-            self.compositions += 1
-            while len(self._cache) > CACHED_DIGESTS:
-                self._cache.popitem(last=False)
+            self._remember(key, reply)
         return reply
+
+    def _remember(self, key: tuple, reply: Reply) -> None:
+        self._cache[key] = reply
+        self.compositions += 1
+        while len(self._cache) > CACHED_DIGESTS:
+            self._cache.popitem(last=False)
 
     async def _risk_notes(self, summary: Summary, locale: str, at_ms: int) -> list[str]:
         """The leverage notes of BTC and the dominant asset (those with market data)."""
@@ -258,7 +289,8 @@ class DigestService:
         now_ms = self._now_ms() if now_ms is None else now_ms
         wanted = set(only) if only is not None else None
         inactive = await self._schedules.inactive_chats()
-        due: dict[str, tuple[str, int, str, str | None]] = {}  # chat -> (locale, end ms, local date, chart zone)
+        # chat -> (locale, end ms, local date, style, zone, chart zone)
+        due: dict[str, tuple[str, int, str, str, str | None, str | None]] = {}
         for schedule in await self._schedules.digests():
             if wanted is not None and (schedule.local_time, schedule.tz) not in wanted:
                 continue
@@ -269,16 +301,19 @@ class DigestService:
                 continue
             _, slot_ms = latest_slot(schedule, now_ms)
             chart_tz = schedule.tz if schedule.chart and self._chart_of is not None else None
-            due[schedule.chat_key] = (schedule.locale, slot_ms - slot_ms % MINUTE_MS, local_date, chart_tz)
+            zone = await self._store.chat_timezone(schedule.chat_key)
+            due[schedule.chat_key] = (
+                schedule.locale, slot_ms - slot_ms % MINUTE_MS, local_date, schedule.style, zone, chart_tz
+            )
         # Record first (check-and-set in one transaction): whatever happens next,
         # a chat never gets the same local date twice.
         fresh = await self._schedules.mark_digests_sent({chat: key[2] for chat, key in due.items()}, now_ms)
-        groups: dict[tuple[str, int, str, str | None], list[str]] = {}
+        groups: dict[tuple[str, int, str, str, str | None, str | None], list[str]] = {}
         for chat_key in sorted(fresh):
             groups.setdefault(due[chat_key], []).append(chat_key)
         sent = 0
-        for (locale, end_ms, local_date, chart_tz), chat_keys in groups.items():
-            reply = await self.compose(locale, end_ms, local_date)
+        for (locale, end_ms, local_date, style, zone, chart_tz), chat_keys in groups.items():
+            reply = await self.compose(locale, end_ms, local_date, style, zone)
             if chart_tz is not None:
                 image = await self.chart(end_ms, chart_tz, locale)
                 if image is not None:

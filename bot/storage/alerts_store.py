@@ -11,7 +11,7 @@ from bot.core.models import Side, Window
 from bot.storage.store import Store
 
 _RULE_COLUMNS = "id, chat_key, user_key, kind, asset, threshold_usd, window_ms, share, paused, state"
-_DIGEST_COLUMNS = "chat_key, local_time, tz, enabled, last_sent_local_date, locale, chart, since_ms"
+_DIGEST_COLUMNS = "chat_key, local_time, tz, enabled, last_sent_local_date, locale, chart, since_ms, style"
 
 
 def _rule_of(row: Sequence) -> tuple[AlertRule, RuleState]:
@@ -21,8 +21,8 @@ def _rule_of(row: Sequence) -> tuple[AlertRule, RuleState]:
 
 
 def _digest_of(row: Sequence) -> DigestSchedule:
-    chat_key, local_time, tz, enabled, last_sent, locale, chart, since_ms = row
-    return DigestSchedule(chat_key, local_time, tz, bool(enabled), last_sent, locale, bool(chart), since_ms)
+    chat_key, local_time, tz, enabled, last_sent, locale, chart, since_ms, style = row
+    return DigestSchedule(chat_key, local_time, tz, bool(enabled), last_sent, locale, bool(chart), since_ms, style)
 
 
 class AlertsStore:
@@ -125,13 +125,20 @@ class AlertsStore:
         """Create or change a chat's digest; keeps `last_sent_local_date` and the
         chart choice of an existing one."""
         await self._write(
-            f"INSERT INTO digest_schedules ({_DIGEST_COLUMNS}, updated_ms) VALUES (?,?,?,?,?,?,?,?,?)"
+            f"INSERT INTO digest_schedules ({_DIGEST_COLUMNS}, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (chat_key) DO UPDATE SET local_time = excluded.local_time, tz = excluded.tz,"
             " enabled = excluded.enabled, locale = excluded.locale, since_ms = excluded.since_ms,"
             " updated_ms = excluded.updated_ms",
             (schedule.chat_key, schedule.local_time, schedule.tz, int(schedule.enabled),
-             schedule.last_sent_local_date, schedule.locale, int(schedule.chart), schedule.since_ms, now_ms),
+             schedule.last_sent_local_date, schedule.locale, int(schedule.chart), schedule.since_ms, schedule.style,
+             now_ms),
         )
+
+    async def set_digest_style(self, chat_key: str, style: str, now_ms: int) -> bool:
+        """A chat's digest style ("full" or "brief"); False when the chat has no digest."""
+        return bool(await self._write(
+            "UPDATE digest_schedules SET style = ?, updated_ms = ? WHERE chat_key = ?", (style, now_ms, chat_key)
+        ))
 
     async def set_digest_chart(self, chat_key: str, chart: bool, now_ms: int) -> bool:
         """Attach the day's chart to a chat's digest (or not); False when the chat has no digest."""
