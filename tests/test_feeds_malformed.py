@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.feeds.venues import binance, bitget, bybit, okx
+from bot.feeds.venues import binance, bitget, bybit, gate, okx
 from bot.feeds.errors import FrameError
 from bot.feeds.recording import decode
 from bot.feeds.synthetic import reference_books
@@ -32,6 +32,11 @@ OKX = {
                            "side": "sell", "sz": "10", "ts": "1742558400000"}]}],
 }
 
+GATE = {
+    "channel": "futures.public_liquidates", "event": "update", "time": 1742558400, "time_ms": 1742558400123,
+    "result": [{"price": "65000", "size": "-10", "time": 1742558400000, "contract": "BTC_USDT"}],
+}
+GATE_BOOK = gate.contracts_book([{"name": "BTC_USDT", "type": "direct", "quanto_multiplier": "0.0001"}])
 BITGET = {
     "data": [{"symbol": "BTCUSDT", "side": "buy", "price": "65000", "amount": "6500", "ts": "1742558400000"}],
     "arg": {"instType": "usdt-futures", "topic": "liquidation"}, "action": "update", "ts": 1742558400100,
@@ -48,6 +53,10 @@ def parse_bybit(frame):
 
 def parse_okx(frame):
     return okx.parse(frame, BOOKS["okx"])
+
+
+def parse_gate(frame):
+    return gate.parse(frame, GATE_BOOK, stream="usdt")
 
 
 def parse_bitget(frame):
@@ -89,6 +98,7 @@ NUMBER_FIELDS = {
     "binance": (parse_binance, BINANCE, [("o", "ap"), ("o", "z")]),
     "bybit": (parse_bybit, BYBIT, [("data", 0, "v"), ("data", 0, "p")]),
     "okx": (parse_okx, OKX, [("data", 0, "details", 0, "sz"), ("data", 0, "details", 0, "bkPx")]),
+    "gate": (parse_gate, GATE, [("result", 0, "price")]),  # a negative size is a valid long
     "bitget": (parse_bitget, BITGET, [("data", 0, "amount"), ("data", 0, "price")]),
 }
 

@@ -95,6 +95,11 @@ class StreamSpec:
     # A frame the venue wants answered (HTX `{"op":"ping","ts":T}`): the reply to
     # send, else None. An answered frame is a control frame and is not parsed.
     answer: Callable[[object], str | None] | None = None
+    # Extra HTTP headers of the websocket handshake (Gate's X-Gate-Size-Decimal: 1).
+    headers: tuple[tuple[str, str], ...] = ()
+    # A message about to be sent and the time (ms) -> the message as sent (Gate
+    # wants the send time in every request); None: messages go as they are.
+    stamp: Callable[[str, int], str] | None = None
 
 
 class MarketApi(Protocol):

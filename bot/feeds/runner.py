@@ -198,6 +198,8 @@ class StreamSource(Protocol):
     max_connection_s: float | None  # planned reconnect after this long, None: never
     unwrap: Callable[[str | bytes], str | bytes] | None  # raw message -> text to decode (gunzip)
     answer: Callable[[object], str | None] | None  # a frame the venue wants answered -> the reply
+    headers: tuple[tuple[str, str], ...]  # extra handshake headers
+    stamp: Callable[[str, int], str] | None  # (message, now_ms) -> the message as sent
     refresh_s: float | None  # call refresh() this often while connected, None: never
 
     def contracts(self) -> ContractBook | None:
@@ -397,6 +399,7 @@ class FeedRunner:
                 ping_interval=None,  # our keeper pings on the injected clock
                 ping_timeout=None,
                 max_size=self._max_message_bytes,
+                additional_headers=source.headers or None,
             )
         except asyncio.CancelledError:
             raise
@@ -425,7 +428,7 @@ class FeedRunner:
         reason = "closed"
         try:
             for message in source.subscribe_messages():
-                await ws.send(message)
+                await self._send(ws, message)
             keeper = asyncio.create_task(self._keep(connection), name=f"keeper {venue}/{stream}")
             await self._receive(connection)
         except ConnectionClosed as closed:
@@ -542,10 +545,14 @@ class FeedRunner:
                 quiet = now - connection.last_frame_ms if heartbeat.idle_only else since_beat
                 if quiet >= every_ms and since_beat >= every_ms:
                     connection.last_heartbeat_ms = now
-                    await ws.send(heartbeat.message)
+                    await self._send(ws, heartbeat.message)
             if refresh_ms is not None and now - connection.last_refresh_ms >= refresh_ms:
                 connection.last_refresh_ms = now
                 self._spawn(connection, self._refresh(connection), "refresh")
+
+    async def _send(self, ws: ClientConnection, message: str) -> None:
+        stamp = self.source.stamp
+        await ws.send(message if stamp is None else stamp(message, self._now_ms()))
 
     async def _ping(self, connection: _Connection) -> None:
         pong = await connection.ws.ping()
@@ -555,7 +562,7 @@ class FeedRunner:
     async def _refresh(self, connection: _Connection) -> None:
         messages = await self.source.refresh()
         for message in messages:
-            await connection.ws.send(message)
+            await self._send(connection.ws, message)
         if messages:
             log.info("%s/%s: subscribed %d more message(s) on the live connection",
                      self.source.venue, self.source.stream, len(messages))

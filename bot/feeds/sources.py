@@ -70,6 +70,8 @@ class VenueStream:
     refresh_s: float | None = None
     unwrap: Callable[[str | bytes], str | bytes] | None = None
     answer: Callable[[object], str | None] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    stamp: Callable[[str, int], str] | None = None
 
     def __init__(self, venue: str, stream: str, url: str, subscribe: Sequence[str] = ()) -> None:
         self.venue = venue
@@ -321,5 +323,6 @@ def build_sources(
             if spec.max_connection_s is not None:
                 source.max_connection_s = spec.max_connection_s(tuning)
             source.unwrap, source.answer = spec.unwrap, spec.answer
+            source.headers, source.stamp = spec.headers, spec.stamp
             sources.append(source)
     return sources

@@ -6,11 +6,15 @@
   body shipped in bot/data, minus `okx_hidden` ids until a test reveals them);
 - Binance `GET /dapi/v1/exchangeInfo` (the real COIN-M body).
 
+Any other venue's metadata: `bodies[path] = body_of(params)`, set by its tests.
+
 Every request is logged as (path, params). `fail_next[path] = n` answers the
 next n requests of a path with HTTP 500.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import httpx
 
@@ -38,6 +42,7 @@ class FakeVenueRest:
         self.okx_hidden: set[str] = set()
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.fail_next: dict[str, int] = {}
+        self.bodies: dict[str, Callable[[dict[str, str]], object]] = {}
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -63,6 +68,8 @@ class FakeVenueRest:
             return httpx.Response(200, json=self._okx(params.get("instType", "")))
         if path == "/dapi/v1/exchangeInfo":
             return httpx.Response(200, json=binance_coinm_exchange_info_body())
+        if path in self.bodies:
+            return httpx.Response(200, json=self.bodies[path](params))
         return httpx.Response(404, json={"msg": "not found"})
 
     def _bybit(self, params: dict[str, str]) -> dict:

@@ -84,6 +84,17 @@ def _compact(message: object) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
+def _gate_answer(message: str | bytes) -> Answer:
+    request = json.loads(message)
+    head = {"time": request.get("time"), "time_ms": request.get("time", 0) * 1000, "channel": request.get("channel")}
+    if request.get("channel") == "futures.ping":
+        return Answer((_compact({**head, "channel": "futures.pong", "event": "", "result": None}),), ping=True)
+    if request.get("event") != "subscribe":
+        return Answer()
+    reply = _compact({**head, "event": "subscribe", "result": {"status": "success"}})
+    return Answer((reply,), topics=tuple((request["channel"], item) for item in request["payload"]), subscribe=True)
+
+
 def _bitget_answer(message: str | bytes) -> Answer:
     if message == "ping":
         return Answer(("pong",), ping=True)
@@ -97,6 +108,8 @@ def _bitget_answer(message: str | bytes) -> Answer:
 
 
 PROTOCOLS: dict[str, WsProtocol] = {
+    # Every test subscribes Gate's `!all`.
+    "gate": WsProtocol(_gate_answer, lambda frame: (frame["channel"], "!all")),
     "bitget": WsProtocol(_bitget_answer, lambda frame: (frame["arg"]["instType"].lower(), frame["arg"]["topic"])),
 }
 
@@ -121,6 +134,7 @@ class FakeVenueServer:
         self.url = ""
         # What happened.
         self.attempts = 0  # handshakes seen, refused ones included
+        self.request_headers: list[dict[str, str]] = []  # of every handshake, refused ones included
         self.connections = 0  # handshakes accepted
         self.received: list[str] = []  # every message clients sent
         self.subscribe_requests: list[dict] = []
@@ -162,6 +176,7 @@ class FakeVenueServer:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         self.attempts += 1
+        self.request_headers.append(dict(request.headers.raw_items()))
         if self.refusals:
             status, headers = self.refusals.pop(0)
             response = connection.respond(status, f"refused with {status}\n")

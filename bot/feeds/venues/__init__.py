@@ -26,7 +26,9 @@ format or this registry: that would be an import cycle), and defines:
   `symbols` (`SymbolPaging`, for venues subscribed per symbol) and `caveat`
   (how the venue samples the feed, e.g. "one order per symbol per second";
   empty when it sends every liquidation), `unwrap` (raw message -> text, e.g.
-  gunzip; live only) and `answer(frame) -> reply | None` (venue pings to answer).
+  gunzip; live only), `answer(frame) -> reply | None` (venue pings to answer),
+  `headers` (extra handshake headers) and `stamp(message, now_ms) -> message`
+  (a request as sent, e.g. with the send time Gate checks).
 - Each stream's `parse(frame, contracts, received_ms) -> list[LiquidationEvent]`:
   pure. `frame` is the decoded JSON (or raw text, e.g. "pong"); `contracts`
   the venue's ContractBook (None when it has none); `received_ms` the receive
@@ -70,11 +72,11 @@ from typing import Annotated
 
 from bot.feeds.contract import FrameParser, StreamSpec
 from bot.feeds.instruments import ContractBook
-from bot.feeds.venues import aster, binance, bitget, bybit, okx
+from bot.feeds.venues import aster, binance, bitget, bybit, gate, okx
 from bot.plumbing.bounds import HTTP_URL, WS_URL
 
 # The registry: every venue liqbot knows, in the order /status and the README list them.
-VENUES: tuple[ModuleType, ...] = (binance, bybit, okx, aster, bitget)
+VENUES: tuple[ModuleType, ...] = (binance, bybit, okx, aster, bitget, gate)
 
 
 def _checked(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:
