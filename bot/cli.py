@@ -21,6 +21,7 @@ from bot.app import App, run_bot
 from bot.plumbing.clock import wall_clock_ms
 from bot.config import ConfigError, Secrets, load_config
 from bot.logsetup import install_logging
+from bot.progress import progress_bar
 from bot.services.ingest import replay
 from bot.services.recorder import record
 from bot.storage.doctor import examine
@@ -91,20 +92,6 @@ def _duration_s(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 90s, 10m or 2h)") from None
 
 
-def _progress_bar(stream):
-    """A one-line progress bar when stderr is a terminal, else nothing."""
-    if not stream.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        fraction = done / total if total else 1.0
-        filled = int(fraction * 30)
-        stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:6.1%}")
-        stream.flush()
-
-    return show
-
-
 async def _console(app: App, locale: str | None) -> None:
     if locale:
         await app.store.set_chat_locale("console:local", locale, app.clock_ms())
@@ -134,14 +121,12 @@ async def _cmd_replay(args, config) -> int:
     _stop_on_signals(stop.set)  # finish the batch in hand and record its spans, then report
     app = await App.open(config, Secrets.from_env(), args.db)
     try:
-        report = await replay(
-            app.store, args.files, progress=_progress_bar(sys.stderr), stop=stop,
-            market_assets=config.market.asset_list,
-        )
+        with progress_bar("replay", "liquidations stored", sys.stderr) as progress:
+            report = await replay(
+                app.store, args.files, progress=progress, stop=stop, market_assets=config.market.asset_list
+            )
     finally:
         await app.close()
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
     print(report.one_line())
     for sample in report.decode.error_samples:
         print(f"  {sample}")

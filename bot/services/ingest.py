@@ -122,12 +122,13 @@ def _last_market_polls() -> list[MarketPoll]:
 async def replay(
     store: Store,
     paths: Iterable[Path],
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
     batch_lines: int = REPLAY_BATCH_LINES,
     stop: asyncio.Event | None = None,
     market_assets: Sequence[str] = (),
 ) -> ReplayReport:
-    """Ingest recordings; `progress(done, total)` gets the bytes of the current file read.
+    """Ingest recordings; `progress(done, total, stored)` gets the bytes read of all
+    the files (compressed bytes for `.gz`) and the liquidations stored so far.
 
     When `stop` is set, the batch being written is finished and the rest left
     unread (`report.interrupted`). Interrupted or cancelled, the spans of what
@@ -135,6 +136,8 @@ async def replay(
     samples of `market_assets` (the assets the live poller tracks, `[market]
     assets`; none by default).
     """
+    paths = list(paths)
+    total_bytes = sum(os.path.getsize(path) for path in paths)
     report = ReplayReport()
     stored_spans: dict[tuple[str, str], Window] = {}
     market = _MarketSink(store, market_assets)
@@ -158,7 +161,6 @@ async def replay(
                 report.files += 1
                 pending: asyncio.Future | None = None
                 with open(path, "rb") as raw, _lines(raw, path) as lines:
-                    total = os.fstat(raw.fileno()).st_size
                     for batch in _batches(lines, batch_lines):
                         # The worker parses this batch while the previous one is written.
                         decoding = loop.run_in_executor(worker, _decode_batch, batch)
@@ -166,12 +168,14 @@ async def replay(
                             await write(pending)
                         pending = decoding
                         if progress is not None:
-                            progress(raw.tell(), total)
+                            progress(report.bytes_read + raw.tell(), total_bytes, report.stored)
                         if stop is not None and stop.is_set():
                             break
                     if pending is not None:
                         await write(pending)
                     report.bytes_read += raw.tell()
+                if progress is not None:
+                    progress(report.bytes_read, total_bytes, report.stored)
             report.market_samples += await market.add(await loop.run_in_executor(worker, _last_market_polls))
     finally:
         for (venue, stream), span in stored_spans.items():
