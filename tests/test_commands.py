@@ -155,6 +155,29 @@ async def test_a_flood_of_commands_gets_a_polite_wait(store):
     assert "Too many" not in replies[0]
 
 
+async def test_a_flood_is_told_once_per_minute_and_the_rest_dropped_typos_too(store):
+    clock = [1_742_601_600_000]
+    dispatcher = Dispatcher(QueryService(store), lambda: clock[0], limits=Limits(RateLimit(2, 1), RateLimit(100, 100)))
+    flood = ["/status", "/lqi", "/liq BTC 4h", "/liq XBT", "/alert big BTC 1e99"] * 7  # typos and usage errors
+    replies = [await reply_text(dispatcher, message, MEMBER) for message in flood]
+    answered, told = replies[:2], [r for r in replies[2:] if r is not None]
+    assert all(r and "Too many" not in r for r in answered)
+    assert len(told) == 1 and "Too many commands" in told[0]
+    assert dispatcher.dropped_commands == len(flood) - 3
+    # Someone else in the same chat is not held back by the flood.
+    other = Caller("telegram", "telegram:-100", "telegram:8", is_group=True)
+    assert "Too many" not in await reply_text(dispatcher, "/status", other)
+    # Plain chat and other bots' commands are no commands: neither limited nor counted.
+    assert await reply_text(dispatcher, "gm", MEMBER) is None
+    assert await reply_text(dispatcher, "/liq@otherbot BTC", MEMBER) is None
+    assert dispatcher.dropped_commands == len(flood) - 3
+    # A minute on, a token is back: answered; the next refusal is told again, once.
+    clock[0] += 60_000
+    assert "Too many" not in await reply_text(dispatcher, "/status", MEMBER)
+    assert "Too many commands" in await reply_text(dispatcher, "/status", MEMBER)
+    assert await reply_text(dispatcher, "/status", MEMBER) is None
+
+
 async def test_a_failing_handler_is_logged_and_answered(store, caplog):
     await store.close()  # every query now fails
     dispatcher = await dispatcher_for(store)

@@ -10,11 +10,11 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 
 from bot.commands.help import help_reply, start_reply
-from bot.commands.parse import Invocation, UsageError, parse_command
+from bot.commands.parse import Invocation, UsageError, is_command_for, parse_command
 from bot.commands.ports import Caller, DataPort, RiskPort
 from bot.commands.registry import COMMANDS
 from bot.core.models import HOUR_MS, Window
-from bot.core.ratelimit import RateLimit, TokenBuckets
+from bot.core.ratelimit import CommandGate, RateLimit, Refusal
 from bot.replies import compose
 from bot.replies import numbers as fmt
 from bot.replies.locales import text
@@ -90,8 +90,7 @@ class Dispatcher:
         self._clock_ms = clock_ms
         self._default_locale = default_locale
         self._risk = risk
-        self._user_buckets = TokenBuckets(limits.per_user) if limits else None
-        self._chat_buckets = TokenBuckets(limits.per_chat) if limits else None
+        self._gate = CommandGate(limits.per_user, limits.per_chat) if limits else None
         self._handlers: dict[str, Handler] = {
             "liq": self._liq,
             "top": self._top,
@@ -120,7 +119,16 @@ class Dispatcher:
         """The reply to a message, or None when it is not a command for this bot:
         `/cmd@name` is answered only when `name` is the `bot_username` the
         platform (the adapter) knows this bot by."""
+        if not is_command_for(message, bot_username):
+            return None
+        # Before parsing, so a flood of typos costs as little as a flood of commands.
+        refusal = self._refused(caller)
+        if refusal is not None and not refusal.notify:
+            return None  # told once this period already: dropped (and counted)
         locale = await self.locale_for(caller.chat_key)
+        if refusal is not None:
+            body = text(locale, "rate.body", seconds=math.ceil(refusal.wait_s))
+            return message_reply("title.rate_limited", locale, body, Tone.WARNING, ephemeral=True)
         try:
             invocation = parse_command(message, await self._data.assets(), bot_username)
         except UsageError as error:
@@ -129,12 +137,22 @@ class Dispatcher:
             return None
         return await self.run(invocation, caller, locale)
 
+    @property
+    def dropped_commands(self) -> int:
+        """Commands refused by the rate limits without a reply (the user was told once)."""
+        return self._gate.dropped if self._gate else 0
+
+    def _refused(self, caller: Caller) -> Refusal | None:
+        if self._gate is None or not caller.rate_limited:
+            return None
+        refusal = self._gate.check(caller.user_key, caller.chat_key, self._clock_ms())
+        if refusal is not None and refusal.notify:
+            log.info("rate limit: %s in %s told to slow down (%d dropped so far)", caller.user_key,
+                     caller.chat_key, self._gate.dropped)
+        return refusal
+
     async def run(self, invocation: Invocation, caller: Caller, locale: str) -> Reply:
         now_ms = self._clock_ms()
-        wait_s = self._rate_limited(caller, now_ms)
-        if wait_s:
-            body = text(locale, "rate.body", seconds=math.ceil(wait_s))
-            return message_reply("title.rate_limited", locale, body, Tone.WARNING, ephemeral=True)
         if invocation.spec.admin_only_in_groups and caller.is_group and not await caller.is_admin():
             return message_reply("title.denied", locale, text(locale, "denied.body"), Tone.WARNING, ephemeral=True)
         handler = self._handlers.get(invocation.spec.name)
@@ -147,13 +165,6 @@ class Dispatcher:
         except Exception:
             log.exception("command %s failed", invocation.spec.name)
             return message_reply("title.usage_error", locale, text(locale, "error.internal"), Tone.ERROR, True)
-
-    def _rate_limited(self, caller: Caller, now_ms: int) -> float:
-        if self._user_buckets is None or not caller.rate_limited:
-            return 0.0
-        return self._user_buckets.try_take(caller.user_key, now_ms) or self._chat_buckets.try_take(
-            caller.chat_key, now_ms
-        )
 
     # -- handlers ---------------------------------------------------------
 

@@ -149,20 +149,27 @@ def _command_suggestion(name: str) -> str | None:
     return f"/{find(close[0]).name}" if close else None
 
 
+def is_command_for(text: str, bot_username: str | None = None) -> bool:
+    """Whether `text` is a command for this bot: not plain chat, not `/cmd@otherbot`."""
+    text = text.strip()
+    if not text.startswith("/"):
+        return False
+    addressee = text.split(maxsplit=1)[0][1:].partition("@")[2]
+    return not addressee or (bot_username is not None and addressee.lower() == bot_username.lower())
+
+
 def parse_command(
     text: str, known_assets: Collection[str], bot_username: str | None = None
 ) -> Invocation | None:
     """None when the text is not a command for this bot (plain chat, /cmd@otherbot)."""
-    text = text.strip()
-    if not text.startswith("/"):
+    if not is_command_for(text, bot_username):
         return None
+    text = text.strip()
     if len(text) > MAX_COMMAND_LENGTH:
         raise UsageError("error.too_long")
     head, *tokens = text.split()
     rest = text[len(head):].strip()  # raw, for a TEXT argument
-    name, _, addressee = head[1:].partition("@")
-    if addressee and (bot_username is None or addressee.lower() != bot_username.lower()):
-        return None
+    name = head[1:].partition("@")[0]
     spec = find(name)
     if spec is None:
         raise UsageError("error.unknown_command", {"name": name}, None, _command_suggestion(name))

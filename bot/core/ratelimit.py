@@ -38,3 +38,41 @@ class TokenBuckets:
         full = [k for k in self._buckets if self._tokens(k, now_ms) >= self._limit.burst]
         for key in full:
             del self._buckets[key]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    wait_s: float  # until the refused bucket has a token again
+    notify: bool  # the first refusal of its bucket key this period: say so; the rest are dropped
+
+
+class CommandGate:
+    """Admits commands per user and per chat. A refused key hears "slow down" at
+    most once per `notice_period_ms`; the refusals in between are only counted,
+    so a flood costs the bot no messages (and the chat no pacing delay)."""
+
+    def __init__(self, per_user: RateLimit, per_chat: RateLimit, notice_period_ms: int = 60_000,
+                 max_keys: int = 100_000) -> None:
+        self._users = TokenBuckets(per_user, max_keys)
+        self._chats = TokenBuckets(per_chat, max_keys)
+        self._notice_period_ms = notice_period_ms
+        self._max_keys = max_keys
+        self._quiet_until_ms: dict[str, int] = {}  # bucket key -> end of its notice period
+        self.dropped = 0
+
+    def check(self, user_key: str, chat_key: str, now_ms: int) -> Refusal | None:
+        """None when admitted (a token of each bucket taken), else the refusal."""
+        wait_s = self._users.try_take(user_key, now_ms)
+        refused_key = f"user {user_key}"
+        if not wait_s:
+            wait_s = self._chats.try_take(chat_key, now_ms)
+            refused_key = f"chat {chat_key}"
+        if not wait_s:
+            return None
+        if now_ms < self._quiet_until_ms.get(refused_key, now_ms):
+            self.dropped += 1
+            return Refusal(wait_s, notify=False)
+        if len(self._quiet_until_ms) >= self._max_keys:
+            self._quiet_until_ms = {k: t for k, t in self._quiet_until_ms.items() if t > now_ms}
+        self._quiet_until_ms[refused_key] = now_ms + self._notice_period_ms
+        return Refusal(wait_s, notify=True)
