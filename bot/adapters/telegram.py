@@ -18,6 +18,8 @@ Bot API calls. Nothing else lives here: no storage, no services.
   my_chat_member update saying we were kicked) is reported once through
   `on_chat_gone`, never retried. Flood waits (429) are retried after
   `retry_after` by PTB's AIORateLimiter, which also paces sending.
+- Updates of different chats are handled at once, each chat's in order
+  (`ChatOrderedUpdates`): one chat's backlog never delays another's replies.
 - `stop()` takes no more updates, answers those already fetched for up to
   `drain_seconds`, and drops the rest with one log line.
 - The token is in every Bot API URL. None of our log lines or exceptions
@@ -64,6 +66,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.adapters.telegram_updates import ChatOrderedUpdates
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS, find
@@ -195,6 +198,7 @@ class TelegramAdapter:
         self._scrubber = RedactSecrets([self._token, self._webhook_secret or ""])
         self._app: Application | None = None
         self._requests: tuple[HTTPXRequest, ...] = ()
+        self._updates: ChatOrderedUpdates | None = None  # per start: its queues live on that loop
         self.bot_username: str | None = None
 
     def __repr__(self) -> str:  # PTB's Bot and Application put the token in theirs
@@ -215,6 +219,7 @@ class TelegramAdapter:
         self._check_settings()
         self._attach_scrubber()
         self._requests = (HTTPXRequest(read_timeout=10.0, write_timeout=10.0), HTTPXRequest())
+        self._updates = ChatOrderedUpdates()
         app = (
             ApplicationBuilder()
             .token(self._token)
@@ -224,6 +229,7 @@ class TelegramAdapter:
             .get_updates_request(self._requests[1])
             .rate_limiter(self._rate_limiter or default_rate_limiter())
             .job_queue(None)  # the app has its own scheduler
+            .concurrent_updates(self._updates)  # chats at once, each in order
             .build()
         )
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, self._on_message))
@@ -333,14 +339,19 @@ class TelegramAdapter:
     async def _drain(self, app: Application) -> None:
         """Answer the updates already fetched for up to `drain_seconds`; drop the rest in one line."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(app.update_queue.join(), self._drain_seconds)
-        dropped = 0
+            await asyncio.wait_for(self._all_handled(app), self._drain_seconds)
+        dropped = self._updates.drop_queued()
         while not app.update_queue.empty():
             app.update_queue.get_nowait()
             app.update_queue.task_done()
             dropped += 1
         if dropped:
             log.warning("telegram: stopping: %d queued update(s) dropped unanswered", dropped)
+        await self._updates.idle()  # those being answered finish while the bot can still send
+
+    async def _all_handled(self, app: Application) -> None:
+        await app.update_queue.join()  # handed to the chats' queues...
+        await self._updates.idle()  # ...and handled there
 
     def _attach_scrubber(self) -> None:
         for name in SCRUBBED_LOGGERS:

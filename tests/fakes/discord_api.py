@@ -118,6 +118,8 @@ class FakeDiscord:
         self.gateway_token = token  # set another value to have the gateway reject IDENTIFY (close 4004)
         # (status, code, message) to answer the next interaction callback with, once.
         self.fail_next_callback: tuple[int, int, str] | None = None
+        # Seconds the callbacks of interactions in a channel take to answer (a slow or busy channel).
+        self.callback_delay_s: dict[int, float] = {}
         self._interactions: dict[int, dict] = {}  # id -> the INTERACTION_CREATE payload
         self._by_token: dict[str, dict] = {}
         self._ids = itertools.count(1_000_000_000_000_000_001)
@@ -321,6 +323,7 @@ class FakeDiscord:
             (status, code, text), self.fail_next_callback = self.fail_next_callback, None
             return _error(status, code, text)
         interaction = self._interactions[int(request.match_info["id"])]
+        await asyncio.sleep(self.callback_delay_s.get(int(interaction["channel_id"]), 0.0))
         kind, data = recorded.json["type"], recorded.json.get("data") or {}
         message = None
         if kind == CHANNEL_MESSAGE:

@@ -71,6 +71,7 @@ class _Failure:
     description: str
     retry_after: int | None
     remaining: int
+    chat_id: int | None  # only calls to this chat fail (None: any)
 
 
 class ApiError(Exception):
@@ -189,9 +190,17 @@ class FakeTelegramAPI:
 
     # -- what the test programs -------------------------------------------
 
-    def fail(self, method: str, status: int, description: str, retry_after: int | None = None, times: int = 1):
-        """The next `times` calls of `method` fail like Telegram would."""
-        self._failures.setdefault(method, []).append(_Failure(status, description, retry_after, times))
+    def fail(
+        self,
+        method: str,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        times: int = 1,
+        chat_id: int | None = None,
+    ):
+        """The next `times` calls of `method` (to `chat_id`, if given) fail like Telegram would."""
+        self._failures.setdefault(method, []).append(_Failure(status, description, retry_after, times, chat_id))
 
     def make_admin(self, chat: dict, user: dict, owner: bool = False) -> None:
         self._admins.setdefault(chat["id"], {})[user["id"]] = "creator" if owner else "administrator"
@@ -315,7 +324,7 @@ class FakeTelegramAPI:
         try:
             if token != self.token:
                 raise ApiError(401, "Unauthorized")
-            self._injected_failure(method)
+            self._injected_failure(method, call.chat_id)
             handler = getattr(self, f"_api_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found")
@@ -349,14 +358,14 @@ class FakeTelegramAPI:
                     params[key] = value
         return params, files
 
-    def _injected_failure(self, method: str) -> None:
-        queue = self._failures.get(method)
+    def _injected_failure(self, method: str, chat_id: int | None) -> None:
+        queue = [f for f in self._failures.get(method, ()) if f.chat_id in (None, chat_id)]
         if not queue:
             return
         failure = queue[0]
         failure.remaining -= 1
         if failure.remaining <= 0:
-            queue.pop(0)
+            self._failures[method].remove(failure)
         parameters = {"retry_after": failure.retry_after} if failure.retry_after is not None else None
         raise ApiError(failure.status, failure.description, parameters)
 
