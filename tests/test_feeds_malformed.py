@@ -6,10 +6,11 @@ import random
 
 import pytest
 
-from bot.feeds.venues import binance, bitget, bybit, gate, okx
+from bot.feeds.venues import binance, bitget, bybit, gate, kraken, okx
 from bot.feeds.errors import FrameError
 from bot.feeds.recording import decode
 from bot.feeds.synthetic import reference_books
+from tests.fakes.venue_rest import kraken_instruments_body
 
 BOOKS = reference_books()
 
@@ -37,6 +38,9 @@ GATE = {
     "result": [{"price": "65000", "size": "-10", "time": 1742558400000, "contract": "BTC_USDT"}],
 }
 GATE_BOOK = gate.contracts_book([{"name": "BTC_USDT", "type": "direct", "quanto_multiplier": "0.0001"}])
+KRAKEN = {"feed": "trade", "product_id": "PF_XBTUSD", "uid": "u1", "side": "sell", "type": "liquidation",
+          "seq": 1, "time": 1742558400000, "qty": 0.5, "price": 65000}
+KRAKEN_BOOK = kraken.instruments_book(kraken_instruments_body())
 BITGET = {
     "data": [{"symbol": "BTCUSDT", "side": "buy", "price": "65000", "amount": "6500", "ts": "1742558400000"}],
     "arg": {"instType": "usdt-futures", "topic": "liquidation"}, "action": "update", "ts": 1742558400100,
@@ -59,8 +63,13 @@ def parse_gate(frame):
     return gate.parse(frame, GATE_BOOK, stream="usdt")
 
 
+def parse_kraken(frame):
+    return kraken.parse(frame, KRAKEN_BOOK)
+
+
 def parse_bitget(frame):
     return bitget.parse(frame, stream="usdt-futures")
+
 
 def changed(base, path, value):
     """A deep copy of `base` with the item at `path` replaced (or deleted if value is DELETE)."""
@@ -100,6 +109,7 @@ NUMBER_FIELDS = {
     "okx": (parse_okx, OKX, [("data", 0, "details", 0, "sz"), ("data", 0, "details", 0, "bkPx")]),
     "gate": (parse_gate, GATE, [("result", 0, "price")]),  # a negative size is a valid long
     "bitget": (parse_bitget, BITGET, [("data", 0, "amount"), ("data", 0, "price")]),
+    "kraken": (parse_kraken, KRAKEN, [("qty",), ("price",)]),
 }
 
 

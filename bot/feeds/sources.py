@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from bot.feeds.contract import MetadataRequest
 from bot.feeds.errors import FrameError, MetadataError
 from bot.feeds.instruments import EMPTY_BOOK, ContractBook
 from bot.feeds.runner import FeedSink, Heartbeat, NowMs, RunnerTuning, wall_clock_ms
@@ -205,7 +206,13 @@ class ContractsStream(VenueStream):
 class SymbolsStream(VenueStream):
     """A stream subscribed per symbol (Bybit's `allLiquidation.{symbol}`): the
     symbols come from the paged REST listing of the stream's `SymbolPaging`, are
-    re-read every `symbols_refresh_s`, and new ones join the live connection."""
+    re-read every `symbols_refresh_s`, and new ones join the live connection.
+
+    When the listing also prices the frames (its path is one of the stream's
+    `metadata` requests, as Kraken's instruments are), each page body is applied
+    to the contract book with `apply_rest` and handed to the sink, like a
+    `ContractsStream`'s: one request gives both, and a recording replays it.
+    """
 
     def __init__(
         self,
@@ -216,12 +223,16 @@ class SymbolsStream(VenueStream):
         http: httpx.AsyncClient,
         tuning: RunnerTuning,
         now_ms: NowMs,
+        sink: FeedSink | None = None,
     ) -> None:
         super().__init__(venue, stream, url)
         self._spec = stream_spec(venue, stream)
         if self._spec.symbols is None:
             raise ValueError(f"{venue}/{stream} is not subscribed per symbol")
         self._paging = self._spec.symbols
+        self._prices = self._paging.path in {request.path for request in self._spec.metadata}
+        self._sink = sink
+        self._book: ContractBook | None = None
         self.heartbeat = self._spec.heartbeat(tuning) if self._spec.heartbeat else None
         self.refresh_s = tuning.symbols_refresh_s
         self._rest_url = rest_url.rstrip("/")
@@ -238,13 +249,17 @@ class SymbolsStream(VenueStream):
         symbols: list[str] = []
         cursor: str | None = None
         seen_cursors: set[str] = set()
+        book = self._book or EMPTY_BOOK
+        priced: list[tuple[int, str, object]] = []  # bodies that price frames, for the sink
         for _ in range(paging.max_pages):
-            body = await get_json(
-                self._http, self._rest_url + paging.path, paging.params(self.stream, cursor),
-                self._tuning.rest_timeout_s,
-            )
+            params = paging.params(self.stream, cursor)
+            body = await get_json(self._http, self._rest_url + paging.path, params, self._tuning.rest_timeout_s)
             try:
                 page, cursor = paging.page(body)
+                if self._prices:
+                    path = MetadataRequest(paging.path, tuple(params.items())).recorded_path
+                    book = apply_rest(book, path, body, self.venue)
+                    priced.append((self._now_ms(), path, body))
             except FrameError as error:
                 raise MetadataError(str(error)) from None
             symbols += page
@@ -259,7 +274,15 @@ class SymbolsStream(VenueStream):
             log.warning("%s/%s: %s", self.venue, self.stream, warning)
         self.symbols = unique
         self._loaded_ms = self._now_ms()
+        if self._prices:
+            self._book = book
+            if self._sink is not None:
+                for at_ms, path, body in priced:
+                    await self._sink.on_rest(self.venue, at_ms, path, body)
         return unique
+
+    def contracts(self) -> ContractBook | None:
+        return self._book
 
     async def prepare(self) -> None:
         if self._loaded_ms is not None and self._now_ms() - self._loaded_ms < self.refresh_s * 1000:
@@ -306,7 +329,7 @@ def build_sources(
             rest_url = getattr(settings, spec.rest_url_key, "").rstrip("/")
             source: VenueStream
             if spec.symbols is not None:
-                source = SymbolsStream(module.VENUE, spec.name, url, rest_url, http, tuning, now_ms)
+                source = SymbolsStream(module.VENUE, spec.name, url, rest_url, http, tuning, now_ms, sink)
             elif spec.metadata:
                 requests = [
                     (rest_url + request.path, dict(request.params) or None, request.recorded_path)

@@ -99,3 +99,33 @@ class FakeVenueRest:
             return {"code": "51000", "msg": "Parameter instType error", "data": []}
         body["data"] = [entry for entry in body["data"] if entry["instId"] not in self.okx_hidden]
         return body
+
+
+def kraken_instruments_body(*, lower_case: bool = False) -> dict:
+    """`GET /derivatives/api/v3/instruments`, trimmed to the fields read, shaped
+    like the docs' example (docs.kraken.com/api-reference/instrument-details/get-instruments)
+    with real types: PF_ multi-collateral perpetuals are `flexible_futures` (1 base
+    coin a contract), PI_/FI_ are `futures_inverse` (1 USD a contract); an
+    expired future and an index (no contract size) too. `lower_case` spells the
+    ids as older responses did (`pi_xbtusd`)."""
+
+    def entry(symbol, kind, tradeable=True, **extra):
+        symbol = symbol.lower() if lower_case else symbol
+        return {"symbol": symbol, "type": kind, "tradeable": tradeable, **extra}
+
+    linear = {"contractSize": 1, "tickSize": 0.5, "contractValueTradePrecision": 4}
+    inverse = {"contractSize": 1, "tickSize": 0.5, "contractValueTradePrecision": 0}
+    return {
+        "result": "success",
+        "instruments": [
+            entry("PF_XBTUSD", "flexible_futures", base="XBT", quote="USD", **linear),
+            entry("PF_ETHUSD", "flexible_futures", base="ETH", quote="USD", **linear),
+            entry("PF_SOLUSD", "flexible_futures", base="SOL", quote="USD", **linear),
+            entry("PI_XBTUSD", "futures_inverse", underlying="rr_xbtusd", **inverse),
+            entry("PI_ETHUSD", "futures_inverse", underlying="rr_ethusd", **inverse),
+            entry("FI_XBTUSD_210326", "futures_inverse", tradeable=False, underlying="rr_xbtusd",
+                  lastTradingTime="2021-03-26T16:00:00.000Z", **inverse),
+            entry("IN_XBTUSD", "spot index", tradeable=False),
+        ],
+        "serverTime": "2025-06-15T15:06:40.000Z",
+    }

@@ -107,10 +107,28 @@ def _bitget_answer(message: str | bytes) -> Answer:
     return Answer(replies, topics=topics, subscribe=True)
 
 
+def _kraken_answer(message: str | bytes) -> Answer:
+    # {"event":"subscribe","feed":"trade","product_ids":[..]} and {"event":"subscribe","feed":"heartbeat"}
+    request = json.loads(message)
+    if request.get("event") != "subscribe":
+        return Answer()
+    feed, products = request.get("feed"), request.get("product_ids")
+    reply = {"event": "subscribed", "feed": feed, **({"product_ids": products} if products else {})}
+    topics = tuple((feed, product) for product in products) if products else ((feed, None),)
+    return Answer((_compact(reply),), topics=topics, subscribe=True)
+
+
+def _kraken_topic(frame: dict) -> object:
+    feed = frame.get("feed")
+    return ("heartbeat", None) if feed == "heartbeat" else ("trade", frame.get("product_id"))
+
+
 PROTOCOLS: dict[str, WsProtocol] = {
     # Every test subscribes Gate's `!all`.
     "gate": WsProtocol(_gate_answer, lambda frame: (frame["channel"], "!all")),
     "bitget": WsProtocol(_bitget_answer, lambda frame: (frame["arg"]["instType"].lower(), frame["arg"]["topic"])),
+    "aster": WsProtocol(lambda message: Answer(), lambda frame: None, url_subscribes=True),
+    "kraken": WsProtocol(_kraken_answer, _kraken_topic, greeting=(_compact({"event": "info", "version": 1}),)),
 }
 
 
