@@ -123,12 +123,26 @@ def _kraken_topic(frame: dict) -> object:
     return ("heartbeat", None) if feed == "heartbeat" else ("trade", frame.get("product_id"))
 
 
+def _bitmex_answer(message: str | bytes) -> Answer:
+    return Answer(("pong",), ping=True) if message == "ping" else Answer()
+
+
 PROTOCOLS: dict[str, WsProtocol] = {
     # Every test subscribes Gate's `!all`.
     "gate": WsProtocol(_gate_answer, lambda frame: (frame["channel"], "!all")),
     "bitget": WsProtocol(_bitget_answer, lambda frame: (frame["arg"]["instType"].lower(), frame["arg"]["topic"])),
     "aster": WsProtocol(lambda message: Answer(), lambda frame: None, url_subscribes=True),
     "kraken": WsProtocol(_kraken_answer, _kraken_topic, greeting=(_compact({"event": "info", "version": 1}),)),
+    "bitmex": WsProtocol(
+        _bitmex_answer, lambda frame: None, url_subscribes=True,
+        greeting=(
+            _compact({"info": "Welcome to the BitMEX Realtime API.", "version": "2020-10-09T21:10:34.000Z",
+                      "timestamp": "2020-10-12T16:46:20.255Z", "docs": "https://www.bitmex.com/app/wsAPI",
+                      "limit": {"remaining": 38}}),
+            _compact({"success": True, "subscribe": "liquidation",
+                      "request": {"op": "subscribe", "args": "liquidation"}}),
+        ),
+    ),
 }
 
 
