@@ -261,20 +261,6 @@ async def test_refresh_button_edits_the_message_in_place(bot):
     assert len(fake.calls_of("sendMessage")) == 1  # edited, not re-sent
 
 
-async def test_a_refused_button_press_is_an_alert_to_the_presser_only(bot):
-    fake = bot.fake
-    group = fake.supergroup(SUPERGROUP_ID)
-    fake.make_admin(group, ALICE)
-    command = fake.push_message(group, ALICE, "/lang zh")
-    (call,) = await reply_to(fake, command)
-    fake.push_callback(call.result, BOB, "/lang en")  # a forged button: still checked
-    (answer,) = await fake.wait_for("answerCallbackQuery")
-    assert answer.params["show_alert"] == "true"
-    assert text("zh", "denied.body") in answer.params["text"]
-    assert fake.calls_of("editMessageText") == [] and len(fake.calls_of("sendMessage")) == 1
-    assert await bot.store.chat_locale(f"telegram:{SUPERGROUP_ID}") == "zh"
-
-
 class LongDispatcher(Dispatcher):
     """The real dispatcher, plus one command whose reply is far over 4096 characters."""
 

@@ -10,7 +10,9 @@ Bot API calls. Nothing else lives here: no storage, no services.
   bot's.
 - Replies go out in HTML parse mode, one message per rendered part, the first
   as a reply to the command. `Reply.actions` become inline buttons on the last
-  part; pressing one re-runs its command and edits the message in place.
+  part; pressing one re-runs its command and edits the message in place. Only
+  a command that is on the pressed message's own keyboard runs: forged callback
+  data (another command, another message's button) is ignored.
   `Reply.image` goes out with sendPhoto.
 - Admin-only commands in groups ask getChatMember (cached briefly). Anonymous
   admins (posting as the group) count as admins.
@@ -47,6 +49,7 @@ from telegram import (
     InlineKeyboardMarkup,
     InputFile,
     LinkPreviewOptions,
+    MaybeInaccessibleMessage,
     Message,
     ReplyParameters,
     Update,
@@ -160,6 +163,13 @@ def menu_commands(locale: str) -> list[BotCommand]:
 
 async def _constant(value: bool) -> bool:
     return value
+
+
+def _offered(message: MaybeInaccessibleMessage, data: str) -> bool:
+    """Whether `data` is on one of the message's own buttons. A client can send any
+    callback data; Telegram fills in the message, so its keyboard is what we offered."""
+    markup = message.reply_markup if isinstance(message, Message) else None
+    return markup is not None and any(b.callback_data == data for row in markup.inline_keyboard for b in row)
 
 
 class TelegramAdapter:
@@ -513,7 +523,7 @@ class TelegramAdapter:
     async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         message = query.message
-        if not query.data or message is None:
+        if not query.data or message is None or not _offered(message, query.data):
             await self._answer_query(query)
             return
         chat = message.chat
