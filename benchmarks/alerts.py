@@ -27,7 +27,7 @@ from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side  
 from bot.services.digests import DigestService  # noqa: E402
 from bot.services.notifier import Notifier, NotifierSettings  # noqa: E402
 from bot.storage.alerts_store import AlertsStore  # noqa: E402
-from bot.core.alerts import DigestSchedule  # noqa: E402
+from bot.core.digest import DigestSchedule  # noqa: E402
 from bot.storage.store import Store  # noqa: E402
 
 ASSETS = [f"A{i}" for i in range(18)] + ["BTC", "ETH"]

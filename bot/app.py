@@ -14,6 +14,7 @@ from bot.adapters.console import run_console
 from bot.commands.alerts import alert_handlers
 from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.clock import clock_handlers
+from bot.commands.digest import digest_handlers
 from bot.commands.report import report_handlers
 from bot.commands.risk import risk_handlers
 from bot.config import Config, Secrets
@@ -105,7 +106,8 @@ class App:
                 RateLimit(bot.user_burst, bot.user_per_minute), RateLimit(bot.chat_burst, bot.chat_per_minute)
             ),
             features={
-                **alert_handlers(alerts if config.alerts.enabled else None, digests if config.digest.enabled else None),
+                **alert_handlers(alerts if config.alerts.enabled else None),
+                **digest_handlers(digests if config.digest.enabled else None),
                 **risk_handlers(risk, charts),
                 **report_handlers(reports),
                 **clock_handlers(queries),

@@ -20,7 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.plumbing.clock import wall_clock_ms
-from bot.core.alerts import DigestSchedule
+from bot.core.digest import DigestSchedule
 from bot.services.digests import DigestService
 
 log = logging.getLogger(__name__)

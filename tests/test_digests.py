@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands.alerts import alert_handlers
+from bot.commands.digest import digest_handlers
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
-from bot.core.alerts import DigestSchedule, due_digest
+from bot.core.digest import DigestSchedule, due_digest
 from bot.plumbing.delivery import DestinationGone
 from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side, Window
 from bot.replies import numbers as fmt
@@ -24,7 +24,7 @@ from bot.services.digests import DigestService
 from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
 from bot.services.reports import ReportService
-from bot.storage.alerts_store import AlertsStore
+from bot.storage.digests_store import DigestsStore
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -78,7 +78,7 @@ def test_due_in_the_schedules_time_zone():
     assert due_digest(sent, utc_ms(2025, 3, 21, 0, 5)) is None
 
 
-async def test_restart_inside_the_grace_catches_up_once_outside_it_skips(digests):
+async def test_restart_inside_the_grace_catches_up_once_outside_it_skips(digests, store):
     # Set the day before; the bot is down over the 08:00 Berlin slot (07:00 UTC in March).
     await schedule(digests, "telegram:1", "08:00", "Europe/Berlin", set_at_ms=utc_ms(2025, 3, 20, 12))
     await schedule(digests, "telegram:2", "02:00", "Europe/Berlin", set_at_ms=utc_ms(2025, 3, 20, 12))
@@ -86,9 +86,9 @@ async def test_restart_inside_the_grace_catches_up_once_outside_it_skips(digests
     assert await digests.send_due(now) == 1
     assert [chat for chat, _ in digests.outbox.sent] == ["telegram:1"]
     assert await digests.send_due(now + 1000) == 0  # a second catch-up: nothing
-    store = AlertsStore(digests._store)
-    assert (await store.digest("telegram:1")).last_sent_local_date == "2025-03-21"
-    assert (await store.digest("telegram:2")).last_sent_local_date is None  # nothing was ever sent
+    schedules = DigestsStore(store)
+    assert (await schedules.digest("telegram:1")).last_sent_local_date == "2025-03-21"
+    assert (await schedules.digest("telegram:2")).last_sent_local_date is None  # nothing was ever sent
 
 
 async def test_setting_a_time_already_passed_today_waits_for_tomorrow(digests):
@@ -162,7 +162,7 @@ async def _not_admin() -> bool:
 
 async def test_the_digest_command(digests, store):
     digests.clock[0] = utc_ms(2025, 3, 21, 12)
-    dispatcher = Dispatcher(QueryService(store), lambda: digests.clock[0], features=alert_handlers(digests=digests))
+    dispatcher = Dispatcher(QueryService(store), lambda: digests.clock[0], features=digest_handlers(digests))
     member = Caller("telegram", "telegram:-100", "telegram:7", is_group=True, is_admin=_not_admin)
     admin = Caller("telegram", "telegram:-100", "telegram:1", is_group=True)
 
@@ -183,7 +183,7 @@ async def test_the_digest_command(digests, store):
 
 async def test_status_right_after_on_claims_no_send_and_today_stays_skipped(digests, store):
     digests.clock[0] = utc_ms(2025, 3, 21, 12)  # 13:00 in Berlin: today's 08:00 has passed
-    dispatcher = Dispatcher(QueryService(store), lambda: digests.clock[0], features=alert_handlers(digests=digests))
+    dispatcher = Dispatcher(QueryService(store), lambda: digests.clock[0], features=digest_handlers(digests))
     admin = Caller("telegram", "telegram:-100", "telegram:1", is_group=True)
     await dispatcher.handle("/digest on 08:00 Europe/Berlin", admin)
     status = render_plain(await dispatcher.handle("/digest status", admin))
@@ -297,7 +297,7 @@ async def test_the_note_from_a_real_risk_service(store, digests):
 
 async def test_digest_chart_on_and_off_by_admins_and_shown_in_status(digests, store):
     digests.clock[0] = utc_ms(2025, 3, 21, 12)
-    dispatcher = Dispatcher(QueryService(store), lambda: digests.clock[0], features=alert_handlers(digests=digests))
+    dispatcher = Dispatcher(QueryService(store), lambda: digests.clock[0], features=digest_handlers(digests))
     member = Caller("telegram", "telegram:-100", "telegram:7", is_group=True, is_admin=_not_admin)
     admin = Caller("telegram", "telegram:-100", "telegram:1", is_group=True)
 

@@ -10,7 +10,7 @@ from bot.commands.dispatch import Context, Handler, message_reply, usage_error_r
 from bot.commands.parse import UsageError
 from bot.commands.ports import DataPort
 from bot.commands.registry import find
-from bot.core.alerts import valid_tz
+from bot.core.digest import valid_tz
 from bot.replies import numbers as fmt
 from bot.replies.locales import text
 from bot.replies.model import Reply

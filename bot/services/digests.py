@@ -34,7 +34,7 @@ from dataclasses import replace
 from itertools import takewhile
 
 from bot.plumbing.clock import wall_clock_ms
-from bot.core.alerts import DIGEST_GRACE_MS, DigestSchedule, due_digest, latest_slot
+from bot.core.digest import DIGEST_GRACE_MS, DigestSchedule, due_digest, latest_slot
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Summary, coverage_of, summarize
 from bot.core.report import WriteUp
@@ -44,7 +44,7 @@ from bot.replies.locales import text
 from bot.replies.model import Image, Note, Paragraph, Reply, line
 from bot.replies.report import report_reply
 from bot.services.notifier import Notifier
-from bot.storage.alerts_store import AlertsStore
+from bot.storage.digests_store import DigestsStore
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class DigestService:
         write_up_of: WriteUpOf | None = None,
     ) -> None:
         self._store = store
-        self._schedules = AlertsStore(store)
+        self._schedules = DigestsStore(store)
         self._notifier = notifier
         self._now_ms = now_ms
         self.grace_ms = grace_ms
