@@ -20,14 +20,8 @@ import pytest
 from bot.config import FeedRunnerConfig, FeedsConfig
 from bot.core.models import Side
 from bot.feeds.errors import FrameError
-from bot.feeds.runner import (
-    FanOutSink,
-    FeedRunner,
-    NullSink,
-    RunnerTuning,
-    backoff_delay,
-    retry_after_s,
-)
+from bot.feeds.http_policy import backoff_delay, retry_after_s
+from bot.feeds.runner import MAX_RETRY_AFTER_S, FanOutSink, FeedRunner, NullSink, RunnerTuning
 from bot.feeds.synthetic import LiquidationSpec, batch_frame_for, frame_for
 from bot.feeds.sources import (
     ContractsStream,
@@ -105,15 +99,17 @@ def test_backoff_doubles_with_jitter_and_is_capped():
     rng = random.Random(7)
     for failures in range(1, 12):
         ceiling = min(120.0, 1.0 * 2 ** (failures - 1))
-        delay = backoff_delay(failures, 1.0, 120.0, rng)
+        delay = backoff_delay(failures, 1.0, 120.0, rng.random())
         assert ceiling / 2 <= delay < ceiling
 
 
-def test_retry_after_header():
-    assert retry_after_s({"Retry-After": "120"}) == 120.0
-    assert retry_after_s({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
-    assert retry_after_s({"Retry-After": "999999"}) == 3600.0
-    assert retry_after_s({}) is None
+def test_retry_after_header_of_a_refused_handshake_is_capped_at_an_hour():
+    at_ms = 1_445_412_360_000  # 2015-10-21T07:26:00Z
+    assert retry_after_s("120", at_ms, MAX_RETRY_AFTER_S) == 120.0
+    assert retry_after_s("999999", at_ms, MAX_RETRY_AFTER_S) == 3600.0
+    assert retry_after_s(None, at_ms, MAX_RETRY_AFTER_S) is None
+    # The HTTP-date form counts too (the same policy as the REST poller's).
+    assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT", at_ms, MAX_RETRY_AFTER_S) == 120.0
 
 
 def test_bybit_subscriptions_are_chunked_to_ten_args():
@@ -180,7 +176,7 @@ async def test_drop_mid_stream_reconnects_after_the_expected_backoff():
         await stop(task)
 
     twin = random.Random(3)
-    expected = [backoff_delay(1, 2.0, 120.0, twin), backoff_delay(2, 2.0, 120.0, twin)]
+    expected = [backoff_delay(1, 2.0, 120.0, twin.random()), backoff_delay(2, 2.0, 120.0, twin.random())]
     assert backoffs(clock) == expected
     assert 1.0 <= expected[0] < 2.0 and 2.0 <= expected[1] < 4.0
     assert [e.quantity for e in sink.events] == [0.001 * (n + 1) for n in range(8)]

@@ -22,7 +22,8 @@ from bot.core.market import (
     points,
 )
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
-from bot.feeds.market import MarketPoller, MarketPollerSettings, RequestBudget, make_client, retry_after_s
+from bot.feeds.http_policy import RequestBudget, retry_after_s
+from bot.feeds.market import MAX_RETRY_AFTER_S, MarketPoller, MarketPollerSettings, make_client
 from bot.feeds.marketdata import MarketDataError, VenueError
 from bot.feeds.recording import rest_line
 from bot.feeds.venues import SETTINGS
@@ -358,14 +359,14 @@ def test_venue_error_envelopes():
 
 
 def test_retry_after_header():
-    assert retry_after_s("120", T0) == 120.0
-    assert retry_after_s(" 1.5 ", T0) == 1.5
-    assert retry_after_s(None, T0) is None
-    assert retry_after_s("soon", T0) is None
+    assert retry_after_s("120", T0, MAX_RETRY_AFTER_S) == 120.0
+    assert retry_after_s(" 1.5 ", T0, MAX_RETRY_AFTER_S) == 1.5
+    assert retry_after_s(None, T0, MAX_RETRY_AFTER_S) is None
+    assert retry_after_s("soon", T0, MAX_RETRY_AFTER_S) is None
     # An HTTP date, relative to the injected clock (T0 = 2023-11-14T22:13:20Z).
-    assert retry_after_s("Tue, 14 Nov 2023 22:14:20 GMT", T0) == 60.0
-    assert retry_after_s("Tue, 14 Nov 2023 22:00:00 GMT", T0) == 0.0
-    assert retry_after_s("99999999", T0) == 86_400.0
+    assert retry_after_s("Tue, 14 Nov 2023 22:14:20 GMT", T0, MAX_RETRY_AFTER_S) == 60.0
+    assert retry_after_s("Tue, 14 Nov 2023 22:00:00 GMT", T0, MAX_RETRY_AFTER_S) == 0.0
+    assert retry_after_s("99999999", T0, MAX_RETRY_AFTER_S) == 86_400.0
 
 
 def test_request_budget_sliding_window():

@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,74 +34,14 @@ import orjson
 
 from bot.core.market import MarketSample
 from bot.feeds.errors import shown
+from bot.feeds.http_policy import BLOCKING_STATUSES, RequestBudget, backoff_delay, retry_after_s
 from bot.feeds.marketdata import MarketDataError, VenueError
 from bot.feeds.venues import BY_NAME, MARKET_VENUES
 
 log = logging.getLogger(__name__)
 
-BLOCKING_STATUSES = frozenset({403, 418, 429})
+# A Retry-After longer than a day is treated as a day.
 MAX_RETRY_AFTER_S = 86_400.0
-
-
-# -- request budget -----------------------------------------------------
-
-
-class RequestBudget:
-    """At most `limit` units spent in any sliding window of `window_ms`. Pure."""
-
-    def __init__(self, limit: float, window_ms: int) -> None:
-        if limit <= 0 or window_ms <= 0:
-            raise ValueError("a budget needs a positive limit and window")
-        self.limit = limit
-        self.window_ms = window_ms
-        self._spent: deque[tuple[int, float]] = deque()
-        self._used = 0.0
-
-    def _expire(self, now_ms: int) -> None:
-        while self._spent and self._spent[0][0] <= now_ms - self.window_ms:
-            self._used -= self._spent.popleft()[1]
-
-    def used(self, now_ms: int) -> float:
-        self._expire(now_ms)
-        return self._used
-
-    def wait_ms(self, cost: float, now_ms: int) -> int:
-        """0 when `cost` fits now, else the milliseconds until it does."""
-        cost = min(cost, self.limit)
-        self._expire(now_ms)
-        excess = self._used + cost - self.limit
-        if excess <= 1e-9:
-            return 0
-        for at_ms, spent in self._spent:
-            excess -= spent
-            if excess <= 1e-9:
-                return max(1, at_ms + self.window_ms - now_ms)
-        return self.window_ms  # not reached: cost <= limit
-
-    def spend(self, cost: float, now_ms: int) -> None:
-        self._expire(now_ms)
-        self._spent.append((now_ms, cost))
-        self._used += cost
-
-
-def retry_after_s(value: str | None, now_ms: int) -> float | None:
-    """A `Retry-After` header (seconds or an HTTP date) as seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - now_ms / 1000
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 # -- poller -------------------------------------------------------------
@@ -384,7 +321,7 @@ class MarketPoller:
                 stats.failures += 1
                 log.warning("market %s: %s, giving up after %d attempts", venue, problem, attempt + 1)
                 raise _RequestFailed(problem, venue_down=True)
-            delay = self._backoff_s(attempt)
+            delay = backoff_delay(attempt + 1, self.settings.backoff_base_s, self.settings.backoff_max_s, self._rng())
             attempt += 1
             stats.retries += 1
             log.info("market %s: %s, retry %d in %.1fs", venue, problem, attempt, delay)
@@ -406,15 +343,10 @@ class MarketPoller:
                 return
             await self._sleep(wait_ms / 1000)
 
-    def _backoff_s(self, attempt: int) -> float:
-        """Exponential, capped, with jitter over the upper half (never ~0)."""
-        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**attempt)
-        return ceiling * (0.5 + 0.5 * self._rng())
-
     def _block(self, venue: str, status: int, retry_after: str | None, what: str) -> None:
         stats = self.stats[venue]
         now = self._now_ms()
-        delay_s = retry_after_s(retry_after, now)
+        delay_s = retry_after_s(retry_after, now, MAX_RETRY_AFTER_S)
         if delay_s is None:
             delay_s = self.settings.rate_limit_backoff_s if status == 429 else self.settings.ban_backoff_s
         stats.rate_limited += 1

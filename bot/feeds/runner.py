@@ -15,7 +15,8 @@ Reconnect policy (every delay goes through the injected `sleep`):
   once after an open-then-drop, hence our own loop);
 - after a connection that stayed healthy the count restarts: one short delay;
 - a handshake refused with HTTP 5xx waits at least `unavailable_backoff_s`,
-  with 403/418/429 at least `refused_backoff_s` or the server's Retry-After;
+  with 403/418/429 at least `refused_backoff_s` or the server's Retry-After
+  (backoff, Retry-After and blocking statuses: `bot.feeds.http_policy`);
 - no frame and no pong for `watchdog_s` (clock time) means a dead connection:
   it is aborted and reopened;
 - a stream with `max_connection_s` (Binance: 24 h cut-off) is closed and
@@ -34,7 +35,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -43,6 +44,7 @@ from bot.plumbing.clock import wall_clock_ms
 from bot.core.models import LiquidationEvent
 from bot.feeds.contract import Heartbeat
 from bot.feeds.errors import FrameError, UnknownInstrument
+from bot.feeds.http_policy import BLOCKING_STATUSES, backoff_delay, retry_after_s
 from bot.feeds.instruments import ContractBook
 from bot.feeds.recording import control_error, decode, decoder_for
 
@@ -51,8 +53,6 @@ log = logging.getLogger(__name__)
 NowMs = Callable[[], int]
 Sleep = Callable[[float], Awaitable[None]]
 
-# Handshake statuses that mean "you are asking too often / you are blocked".
-REFUSED_STATUSES = frozenset({403, 418, 429})
 # A Retry-After longer than this is treated as this (a typo must not park a stream for days).
 MAX_RETRY_AFTER_S = 3600.0
 # Malformed-frame logging: the first LOG_FIRST of a kind, then every LOG_EVERY-th.
@@ -249,26 +249,6 @@ class RunnerStatus:
     consecutive_failures: int = 0
 
 
-def backoff_delay(failures: int, base_s: float, max_s: float, rng: random.Random) -> float:
-    """The delay before attempt number `failures + 1`: exponential, capped, with
-    "equal jitter" (a uniform draw in [ceiling/2, ceiling))."""
-    exponent = min(max(failures, 1) - 1, 60)
-    ceiling = min(max_s, base_s * (2.0**exponent))
-    return ceiling * (0.5 + 0.5 * rng.random())
-
-
-def retry_after_s(headers: Any) -> float | None:
-    """The Retry-After of a refused handshake, in seconds (delta-seconds form only)."""
-    value = headers.get("Retry-After") if headers is not None else None
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return min(seconds, MAX_RETRY_AFTER_S) if seconds >= 0 else None
-
-
 class _Connection:
     """Per-connection bookkeeping shared by the receive loop and the keeper."""
 
@@ -365,9 +345,9 @@ class FeedRunner:
                 lived_ms = outcome.closed_ms - outcome.opened_ms if outcome.opened_ms is not None else -1
                 healthy = lived_ms >= tuning.healthy_after_s * 1000
                 failures = 1 if healthy else failures + 1
-                delay = backoff_delay(failures, tuning.backoff_base_s, tuning.backoff_max_s, self._rng)
+                delay = backoff_delay(failures, tuning.backoff_base_s, tuning.backoff_max_s, self._rng.random())
                 if outcome.refused_status is not None:
-                    if outcome.refused_status in REFUSED_STATUSES:
+                    if outcome.refused_status in BLOCKING_STATUSES:
                         floor = max(tuning.refused_backoff_s, outcome.retry_after_s or 0.0)
                         # Keep growing past the floor on repeated refusals, up to 6x it.
                         delay = max(delay, floor * min(failures, 6) * (0.9 + 0.2 * self._rng.random()))
@@ -410,7 +390,7 @@ class FeedRunner:
                 self._now_ms(),
                 f"handshake refused: HTTP {response.status_code}",
                 refused_status=response.status_code,
-                retry_after_s=retry_after_s(response.headers),
+                retry_after_s=retry_after_s(response.headers.get("Retry-After"), self._now_ms(), MAX_RETRY_AFTER_S),
             )
         except Exception as error:
             return _Outcome(None, self._now_ms(), f"connect failed: {type(error).__name__}: {error}")
