@@ -82,3 +82,15 @@ def test_apply_rest_merges_newer_sizes_and_ignores_unknown_paths():
 def test_error_or_malformed_metadata_bodies_raise_frame_error(path, body):
     with pytest.raises(FrameError):
         apply_rest(ContractBook(), path, body)
+
+
+def test_a_contract_size_above_float_range_is_left_out_not_a_crash():
+    # stdlib json (httpx's Response.json) turns 1e400 written as digits into an int float() cannot take.
+    coinm = coinm_exchange_info_book(
+        {"symbols": [{"symbol": "BTCUSD_PERP", "contractSize": 10**400}, {"symbol": "ETHUSD_PERP", "contractSize": 10}]}
+    )
+    assert "BTCUSD_PERP" not in coinm and coinm["ETHUSD_PERP"] == ContractSpec(10.0, inverse=True)
+    okx = instruments_book(
+        {"code": "0", "data": [{"instId": "BTC-USDT-SWAP", "ctType": "linear", "ctVal": 10**400, "ctMult": "1"}]}
+    )
+    assert len(okx) == 0

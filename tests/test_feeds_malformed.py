@@ -100,6 +100,8 @@ BAD_VALUES = [
     ("zero", "0"),
     ("negative", "-5"),
     ("absurdly large", "1e13"),
+    ("an integer above 1.8e308 (stdlib json makes these)", 10**400),
+    ("an integer too long to print in an error message", 10**5000),
     ("boolean", True),
     ("null", None),
 ]
@@ -171,7 +173,7 @@ def test_decode_keeps_text_pong_and_decodes_json():
     assert decode(b'{"op":"pong"}') == {"op": "pong"}
 
 
-JUNK = [None, True, 0, -1, 1e300, float("nan"), "", "x", "1e999", [], {}, [1, 2], {"a": 1}, "Buy", "net", "SELL"]
+JUNK = [None, True, 0, -1, 1e300, 10**400, float("nan"), "", "x", "1e999", [], {}, [1, 2], {"a": 1}, "Buy", "net", "SELL"]
 
 
 def mutations(base, rng, count):

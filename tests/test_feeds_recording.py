@@ -119,6 +119,15 @@ def test_bad_lines_are_counted_never_raised(line, sample):
     assert sample in message and message.startswith("line 1: ")
 
 
+def test_an_order_that_rounds_to_no_cent_is_a_bad_frame_not_an_event():
+    # 0.04 DOGE at $0.1 = $0.004: $0.00 to the cent, a unit mix-up rather than a liquidation.
+    spec = LiquidationSpec("binance", "usdm", "DOGEUSDT", Side.LONG, 0.1, 0.04, T0)
+    decoder = RecordingDecoder()
+    assert decoder.feed(frame_line("binance", "usdm", T0, frame_for(spec))) == []
+    assert (decoder.stats.bad_lines, decoder.stats.events) == (1, 0)
+    assert "cent" in decoder.stats.error_samples[0]
+
+
 def test_error_samples_are_capped_and_counting_goes_on():
     decoder = RecordingDecoder(max_error_samples=3)
     for _ in range(10):

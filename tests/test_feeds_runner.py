@@ -35,7 +35,7 @@ from bot.feeds.venues.bybit import MAX_ARGS_PER_MESSAGE as BYBIT_MAX_ARGS_PER_ME
 from bot.feeds.venues.bybit import subscribe_messages as bybit_subscribe_messages
 from bot.feeds.venues.okx import subscribe_message as okx_subscribe_message
 from tests.fakes.venue_rest import REST_BASE, FakeVenueRest
-from tests.fakes.venue_ws import FakeVenueServer, VirtualClock
+from tests.fakes.venue_ws import BASE_MS, FakeVenueServer, VirtualClock
 from tests.support import until
 
 TICK_S = 0.5
@@ -460,6 +460,28 @@ async def test_binance_coinm_prices_with_exchange_info_contract_sizes():
         await stop(task)
     assert [e.notional_usd for e in sink.events] == [300.0, 70.0]
     assert sink.rest == [("binance", "/dapi/v1/exchangeInfo")]
+
+
+async def test_a_metadata_refresh_that_fails_to_apply_keeps_the_last_good_book():
+    now = [BASE_MS]
+    rest = FakeVenueRest()
+    async with rest.client() as http:
+        source = ContractsStream(
+            "binance", "coinm", "ws://127.0.0.1:9/unused",
+            [(REST_BASE + "/dapi/v1/exchangeInfo", None, "/dapi/v1/exchangeInfo")],
+            http, NullSink(), RunnerTuning(contracts_refresh_s=60.0), lambda: now[0],
+        )
+        await source.prepare()
+        assert source.contracts()["BTCUSD_PERP"].size == 100
+        for bad in (
+            {"symbols": [{"symbol": "BTCUSD_PERP", "contractSize": 10**400}]},  # OverflowError before
+            {"symbols": "none today"},
+        ):
+            rest.bodies["/dapi/v1/exchangeInfo"] = lambda params, bad=bad: bad
+            now[0] += 61_000  # stale: prepare() refreshes before the next connect
+            await source.prepare()  # never raises while a book is known: the stream reconnects with it
+            assert source.contracts()["BTCUSD_PERP"].size == 100
+        assert rest.count("/dapi/v1/exchangeInfo") == 3
 
 
 async def test_metadata_failure_is_a_failed_attempt_with_backoff():

@@ -331,7 +331,7 @@ def test_parsers_reject_broken_fields():
         return [{**BINANCE_PREMIUM_INDEX_DOC[0], **fields}]
 
     for bad in ({"markPrice": "abc"}, {"markPrice": "-1"}, {"markPrice": "NaN"}, {"lastFundingRate": True},
-                {"lastFundingRate": "1.5"}, {"markPrice": None}):
+                {"lastFundingRate": "1.5"}, {"markPrice": None}, {"markPrice": 10**400}):
         with pytest.raises(MarketDataError):
             parse_binance_premium_index(premium(**bad), ["BTC"], T0)
     with pytest.raises(MarketDataError):  # an answer for another symbol

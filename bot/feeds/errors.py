@@ -59,7 +59,10 @@ class MetadataError(Exception):
 
 def shown(value: object) -> str:
     """A value's repr, cut short enough for a log line."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (over 4300 digits)
+        return f"<int of {value.bit_length()} bits>"  # type: ignore[union-attr]
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
@@ -69,7 +72,7 @@ def positive_number(value: object, field: str, cap: float) -> float:
         raise FrameError(f"{field} is not a number: {shown(value)}")
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int above 1.8e308
         raise FrameError(f"{field} is not a number: {shown(value)}") from None
     # Written so that NaN (every comparison false) fails too.
     if not 0.0 < number <= cap:

@@ -58,6 +58,6 @@ def positive_or_none(value: object) -> float | None:
         return None
     try:
         number = float(value)  # type: ignore[arg-type]
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an int above 1.8e308
         return None
     return number if 0.0 < number < float("inf") else None

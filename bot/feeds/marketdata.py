@@ -41,7 +41,7 @@ def finite_number(value: object, what: str) -> float:
         raise MarketDataError(f"{what} is not a number: {shown(value)}")
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int above 1.8e308
         raise MarketDataError(f"{what} is not a number: {shown(value)}") from None
     if not math.isfinite(number):
         raise MarketDataError(f"{what} is not finite: {shown(value)}")

@@ -9,7 +9,8 @@
 Any other venue's metadata: `bodies[path] = body_of(params)`, set by its tests.
 
 Every request is logged as (path, params). `fail_next[path] = n` answers the
-next n requests of a path with HTTP 500.
+next n requests of a path with HTTP 500; `bodies[path]` (any path) answers instead
+of the default body.
 """
 
 from __future__ import annotations
@@ -62,14 +63,14 @@ class FakeVenueRest:
         if self.fail_next.get(path, 0) > 0:
             self.fail_next[path] -= 1
             return httpx.Response(500, text="busy")
+        if path in self.bodies:  # a test's own body, over the defaults below too
+            return httpx.Response(200, json=self.bodies[path](params))
         if path == "/v5/market/instruments-info":
             return httpx.Response(200, json=self._bybit(params))
         if path == "/api/v5/public/instruments":
             return httpx.Response(200, json=self._okx(params.get("instType", "")))
         if path == "/dapi/v1/exchangeInfo":
             return httpx.Response(200, json=binance_coinm_exchange_info_body())
-        if path in self.bodies:
-            return httpx.Response(200, json=self.bodies[path](params))
         return httpx.Response(404, json={"msg": "not found"})
 
     def _bybit(self, params: dict[str, str]) -> dict:
