@@ -98,7 +98,7 @@ def _signed_size(value: object) -> float:
         raise FrameError(f"result[].size is not a number: {shown(value)}")
     try:
         size = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an int above 1.8e308
         raise FrameError(f"result[].size is not a number: {shown(value)}") from None
     # Written so that NaN fails too.
     if not 0.0 < abs(size) <= MAX_QUANTITY:
