@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.feeds.venues import binance, bitget, bybit, gate, kraken, okx
+from bot.feeds.venues import binance, bitget, bybit, gate, htx, kraken, okx
 from bot.feeds.errors import FrameError
 from bot.feeds.recording import decode
 from bot.feeds.synthetic import reference_books
@@ -45,6 +45,12 @@ BITGET = {
     "data": [{"symbol": "BTCUSDT", "side": "buy", "price": "65000", "amount": "6500", "ts": "1742558400000"}],
     "arg": {"instType": "usdt-futures", "topic": "liquidation"}, "action": "update", "ts": 1742558400100,
 }
+HTX = {
+    "op": "notify", "topic": "public.BTC-USDT.liquidation_orders", "ts": 1742558400100,
+    "data": [{"symbol": "BTC", "contract_code": "BTC-USDT", "direction": "sell", "offset": "close", "volume": 100,
+              "price": 65000, "created_at": 1742558400000, "amount": 0.1, "trade_turnover": 6500,
+              "contract_type": "swap", "pair": "BTC-USDT", "business_type": "swap"}],
+}
 
 
 def parse_binance(frame):
@@ -69,6 +75,10 @@ def parse_kraken(frame):
 
 def parse_bitget(frame):
     return bitget.parse(frame, stream="usdt-futures")
+
+
+def parse_htx(frame):
+    return htx.parse(frame, stream="linear-swap")
 
 
 def changed(base, path, value):
@@ -112,6 +122,7 @@ NUMBER_FIELDS = {
     "gate": (parse_gate, GATE, [("result", 0, "price")]),  # a negative size is a valid long
     "bitget": (parse_bitget, BITGET, [("data", 0, "amount"), ("data", 0, "price")]),
     "kraken": (parse_kraken, KRAKEN, [("qty",), ("price",)]),
+    "htx": (parse_htx, HTX, [("data", 0, "volume"), ("data", 0, "price"), ("data", 0, "trade_turnover")]),
 }
 
 

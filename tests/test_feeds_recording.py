@@ -41,6 +41,7 @@ def test_one_dispatch_table_covers_every_venue_stream():
     }
     assert STREAMS["bitget"] == ("usdt-futures", "coin-futures", "usdc-futures")
     assert STREAMS["gate"] == ("usdt", "btc")
+    assert STREAMS["htx"] == ("linear-swap", "swap")
     assert decoder_for("binance", "coinm") is binance.parse_coinm
     with pytest.raises(ValueError):
         decoder_for("binance", "spot")

@@ -5,7 +5,7 @@ server): Bybit answers `{"op":"subscribe"}` (refusing more than 10 args, like
 its spot endpoint) and `{"op":"ping"}`; OKX answers `subscribe` and the text
 `ping`; Binance needs nothing; the other venues are described by a
 `WsProtocol` in `PROTOCOLS` (greeting, answers, which frames a subscription
-receives). Frames come from `bot.feeds.synthetic` or the
+receives, how frames are encoded). Frames come from `bot.feeds.synthetic` or the
 tests and are sent with `broadcast()` to the connections subscribed to them. A test can
 refuse handshakes (status + headers), close every connection at once on
 accept, drop connections, or make them go silent (stop reading: no pongs).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ class Answer:
     subscribe: bool = False  # a subscribe request (kept in `subscribe_requests`)
 
 
+def _as_sent(text: str) -> str | bytes:
+    return text
+
+
 @dataclass(frozen=True)
 class WsProtocol:
     """One venue's side of the conversation, for `FakeVenueServer`."""
@@ -78,6 +83,7 @@ class WsProtocol:
     topic_of: Callable[[object], object]  # the topic a frame belongs to; None: every connection
     greeting: tuple[str, ...] = ()  # sent on accept
     url_subscribes: bool = False  # the URL is the subscription: every connection receives
+    encode: Callable[[str], str | bytes] = _as_sent  # how every message leaves the server
 
 
 def _compact(message: object) -> str:
@@ -93,6 +99,19 @@ def _gate_answer(message: str | bytes) -> Answer:
         return Answer()
     reply = _compact({**head, "event": "subscribe", "result": {"status": "success"}})
     return Answer((reply,), topics=tuple((request["channel"], item) for item in request["payload"]), subscribe=True)
+
+
+HTX_PING = _compact({"op": "ping", "ts": "1750000000000"})
+
+
+def _htx_answer(message: str | bytes) -> Answer:
+    request = json.loads(message)
+    if request.get("op") == "pong":
+        return Answer(ping=True)
+    if request.get("op") != "sub":
+        return Answer()
+    reply = _compact({"op": "sub", "cid": request.get("cid"), "topic": request["topic"], "ts": 1750000000000, "err-code": 0})
+    return Answer((reply,), topics=(request["topic"],), subscribe=True)
 
 
 def _bitget_answer(message: str | bytes) -> Answer:
@@ -128,6 +147,11 @@ def _bitmex_answer(message: str | bytes) -> Answer:
 
 
 PROTOCOLS: dict[str, WsProtocol] = {
+    # HTX gzips everything it sends, and pings first: a client must answer with the same ts.
+    "htx": WsProtocol(
+        _htx_answer, lambda frame: "public.*.liquidation_orders", greeting=(HTX_PING,),
+        encode=lambda text: gzip.compress(text.encode()),
+    ),
     # Every test subscribes Gate's `!all`.
     "gate": WsProtocol(_gate_answer, lambda frame: (frame["channel"], "!all")),
     "bitget": WsProtocol(_bitget_answer, lambda frame: (frame["arg"]["instType"].lower(), frame["arg"]["topic"])),
@@ -240,7 +264,7 @@ class FakeVenueServer:
         self._clients[ws] = set()
         protocol = PROTOCOLS.get(self.venue)
         for greeting in protocol.greeting if protocol is not None else ():
-            await ws.send(greeting)
+            await ws.send(protocol.encode(greeting))
         await self._notify()
         try:
             async for message in ws:
@@ -292,7 +316,7 @@ class FakeVenueServer:
                 self.subscribe_requests.append(json.loads(message))
             self._clients[ws].update(answer.topics)
             for reply in answer.replies:
-                await ws.send(reply)
+                await ws.send(protocol.encode(reply))
             if answer.topics:
                 await self._notify()
         else:
@@ -313,8 +337,11 @@ class FakeVenueServer:
     # -- sending --------------------------------------------------------
 
     async def broadcast(self, frame: dict | list | str) -> int:
-        """Send one frame to every connection subscribed to it; how many got it."""
+        """Send one frame to every connection subscribed to it, encoded as the
+        venue encodes it (HTX: gzip); how many got it."""
+        protocol = PROTOCOLS.get(self.venue)
         text = frame if isinstance(frame, str) else _compact(frame)
+        data = protocol.encode(text) if protocol is not None else text
         topic = _topic_of(self.venue, frame) if not isinstance(frame, str) else None
         delivered = 0
         for ws, topics in list(self._clients.items()):
@@ -323,7 +350,7 @@ class FakeVenueServer:
             if topic is not None and topic not in topics:
                 continue
             try:
-                await ws.send(text)
+                await ws.send(data)
             except ConnectionClosed:
                 continue
             delivered += 1
