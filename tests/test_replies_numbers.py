@@ -10,6 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
+from bot.replies.compose import big_reply
+from bot.replies.render_plain import render_plain
+from tests.support import liquidation
 from bot.replies import numbers
 
 
@@ -69,15 +72,20 @@ def test_count(locale):
     [
         (97_234.5, "$97,234.5"),
         (97_234.56, "$97,234.6"),
-        (3_412.0, "$3,412"),
+        (3_412.0, "$3,412.00"),
         (1.23456789, "$1.23457"),
-        (0.000012345, "$0.000012345"),
+        (0.000012345, "$0.0000123450"),
         (0.0000123456789, "$0.0000123457"),
         (0, "$0"),
     ],
 )
 def test_price(price_usd, text):
     assert numbers.price(price_usd) == text
+
+
+def test_prices_of_one_asset_share_one_precision():
+    assert [numbers.price(p, 91_292.6) for p in (84_000.0, 91_292.6, 100.0)] == ["$84,000.0", "$91,292.6", "$100.0"]
+    assert numbers.price(99_999.96, 100_000.0) == "$100,000"
 
 
 def test_quantity():
@@ -179,3 +187,13 @@ def test_every_number_formatter_gives_a_string_for_any_number(value):
         assert numbers.share(value, locale)
     assert numbers.price(value)
     assert numbers.quantity(value, "BTC")
+
+
+def test_big_orders_of_one_asset_show_one_precision():
+    orders = [
+        liquidation(1_000, 2e6)._replace(price=91_292.6),
+        liquidation(2_000, 1e6)._replace(price=84_000.0),
+        liquidation(3_000, 5e5, asset="XRP")._replace(price=2.5),
+    ]
+    text = render_plain(big_reply(orders, None, DAY_MS, "en"))
+    assert "$91,292.6" in text and "$84,000.0" in text and "$2.50000" in text

@@ -273,6 +273,9 @@ def big_reply(
     title = text(locale, "title.big", scope=scope, window=fmt.window_label(window_ms, locale))
     if not events:
         return Reply(title=title, blocks=(Paragraph(line(text(locale, "empty"))),))
+    price_levels: dict[str, float] = {}  # per asset, so its prices share one precision
+    for e in events:
+        price_levels[e.asset] = max(price_levels.get(e.asset, 0.0), abs(e.price))
     table = Table(
         columns=(
             Column(f"{text(locale, 'col.time')} ({fmt.zone_label(tz, events[0].at_ms)})"),
@@ -289,7 +292,7 @@ def big_reply(
                 venue_name(e.venue),
                 text(locale, f"side.{e.liquidated.value}"),
                 fmt.usd(e.notional_usd, locale),
-                fmt.price(e.price),
+                fmt.price(e.price, price_levels[e.asset]),
             )
             for e in events
         ),

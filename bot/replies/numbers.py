@@ -135,13 +135,20 @@ def _significant(value: float, digits: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def price(price_usd: float) -> str:
-    """A USD price to six significant digits: `$97,234.5`, `$0.000012345`."""
+def price(price_usd: float, scale_usd: float | None = None) -> str:
+    """A USD price with the decimals of six significant digits at `scale_usd` (the
+    asset's price level; the price itself when None), trailing zeros kept, so every
+    price of one asset in a reply has the same precision: `$84,000.0`, `$91,292.6`,
+    `$3,412.00`, `$0.0000123450`."""
     odd = _non_finite(price_usd, "$")
     if odd is not None:
         return odd
+    scale = abs(_decimal(scale_usd if scale_usd is not None else price_usd))
+    if scale.is_zero() or not scale.is_finite():
+        return f"${_significant(abs(price_usd), PRICE_SIGNIFICANT_DIGITS)}"
+    decimals = max(0, PRICE_SIGNIFICANT_DIGITS - 1 - scale.adjusted())
     sign = "-" if price_usd < 0 else ""
-    return f"{sign}${_significant(abs(price_usd), PRICE_SIGNIFICANT_DIGITS)}"
+    return f"{sign}${_round(_decimal(abs(price_usd)), decimals):,f}"
 
 
 def quantity(amount: float, unit: str = "") -> str:

@@ -85,14 +85,15 @@ def _story_line(story: CascadeStory, locale: Locale, tz: str | None):
         )
     ]
     if story.move is not None:
+        level = max(abs(story.move.from_price), abs(story.move.to_price))  # one precision for both
         parts.append(
             text(
                 locale,
                 "report.event_move",
                 asset=story.move.asset,
                 change=_signed(story.move.change),
-                from_price=fmt.price(story.move.from_price),
-                to_price=fmt.price(story.move.to_price),
+                from_price=fmt.price(story.move.from_price, level),
+                to_price=fmt.price(story.move.to_price, level),
             )
         )
     if story.largest is not None:
