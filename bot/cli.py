@@ -21,7 +21,7 @@ from bot.app import App, run_bot
 from bot.plumbing.clock import wall_clock_ms
 from bot.config import ConfigError, Secrets, load_config
 from bot.logsetup import install_logging
-from bot.progress import progress_bar
+from bot.plumbing.progress import progress_bar
 from bot.services.ingest import replay
 from bot.services.recorder import record
 from bot.storage.doctor import examine
