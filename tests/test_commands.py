@@ -10,10 +10,12 @@ import pytest
 from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.parse import UsageError, format_window, parse_command
 from bot.commands.ports import Caller
-from bot.commands.registry import COMMANDS
+from bot.commands.help import help_reply
+from bot.commands.registry import COMMANDS, find
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
 from bot.core.ratelimit import RateLimit
 from bot.core.symbols import asset_of
+from bot.replies.render_discord import render_discord
 from bot.replies.render_plain import render_plain
 from bot.services.queries import QueryService
 
@@ -184,3 +186,13 @@ async def test_a_failing_handler_is_logged_and_answered(store, caplog):
     reply = await dispatcher.run(parse("/status"), MEMBER, "en")
     assert "Something went wrong on my side" in render_plain(reply)
     assert "command status failed" in caplog.text
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+def test_help_keeps_usage_apart_from_description(locale):
+    fields = [field for message in render_discord(help_reply(None, locale)) for e in message for field in e.get("fields", [])]
+    usages = [(f["name"].replace("\\", ""), f["value"]) for f in fields]  # Discord escapes the brackets
+    assert usages == [(spec.usage(), spec.summary[locale]) for spec in COMMANDS]
+    lines = render_plain(help_reply("liq", locale)).splitlines()
+    for arg in find("liq").args:  # a column of placeholders, a column of explanations
+        assert any(row.startswith(arg.placeholder) and row.endswith(arg.help[locale]) for row in lines)

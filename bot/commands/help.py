@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.commands.registry import COMMANDS, find
 from bot.replies.locales import text
-from bot.replies.model import Bullets, Note, Paragraph, Reply, bold, code, line
+from bot.replies.model import Field, Fields, Note, Paragraph, Reply, bold, code, line
 
 
 def help_reply(command: str | None, locale: str) -> Reply:
@@ -15,7 +15,7 @@ def help_reply(command: str | None, locale: str) -> Reply:
             Paragraph(line(text(locale, "help.usage", usage=""), code(spec.usage()))),
         ]
         if spec.args:
-            blocks.append(Bullets(tuple(line(code(a.placeholder), " ", a.help[locale]) for a in spec.args)))
+            blocks.append(Fields(tuple(Field(a.placeholder, line(a.help[locale]), inline=False) for a in spec.args)))
         if spec.examples:
             blocks.append(Paragraph(line(text(locale, "help.examples", examples=" · ".join(spec.examples)))))
         if spec.aliases:
@@ -24,12 +24,13 @@ def help_reply(command: str | None, locale: str) -> Reply:
         if spec.admin_only_in_groups:
             blocks.append(Note(line(text(locale, "help.admin"))))
         return Reply(title=text(locale, "title.help_command", name=spec.name), blocks=tuple(blocks))
-    items = tuple(line(code(spec.usage()), " ", spec.summary[locale]) for spec in COMMANDS)
+    # Usage and description as label and value: a column each in text, an embed field on Discord.
+    items = tuple(Field(spec.usage(), line(spec.summary[locale]), inline=False) for spec in COMMANDS)
     return Reply(
         title=text(locale, "title.help"),
         blocks=(
             Paragraph(line(text(locale, "help.intro"))),
-            Bullets(items),
+            Fields(items),
             Note(line(text(locale, "help.more"))),
         ),
     )
