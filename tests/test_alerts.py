@@ -5,6 +5,8 @@ and end to end through the Telegram adapter and its fake Bot API."""
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.adapters.telegram import TelegramAdapter
 from bot.commands.alerts import alert_handlers, parse_amount, parse_share
 from bot.commands.dispatch import Dispatcher
@@ -208,6 +210,19 @@ async def test_caps_per_user_and_per_chat(store):
     other = Caller("telegram", "telegram:42", "telegram:43")
     assert "#3" in await say(dispatcher, "/alert big ETH 1M", other)
     assert text("en", "alert.cap_chat", cap=3) in await say(dispatcher, "/alert big ETH 2M", other)
+    await notifier.close()
+
+
+async def test_the_user_cap_holds_against_concurrent_alert_commands(store):
+    """Reported: five concurrent /alert commands took a user from 18 rules to 23 against a cap of 20."""
+    clock, outbox = [NOW], Outbox()
+    service, notifier, dispatcher = await make_service(store, outbox, clock, caps=Caps(per_user=20, per_chat=50))
+    for n in range(18):
+        assert "#" in await say(dispatcher, f"/alert big BTC {n + 1}M")
+    replies = await asyncio.gather(*(say(dispatcher, f"/alert big ETH {n + 1}M") for n in range(5)))
+    assert sum("#" in r for r in replies) == 2
+    assert sum(text("en", "alert.cap_user", cap=20) in r for r in replies) == 3
+    assert len(await AlertsStore(store).rules()) == 20
     await notifier.close()
 
 

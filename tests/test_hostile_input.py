@@ -16,7 +16,7 @@ from bot.app import App
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS
 from bot.config import Config
-from bot.core.alerts import AlertRule, RuleKind
+from bot.core.alerts import AlertRule, Caps, RuleKind
 from bot.core.models import HOUR_MS, Side
 from bot.replies.locales import text
 from bot.replies.render_plain import render_plain
@@ -62,7 +62,7 @@ async def open_app(tmp_path) -> App:
         rules = AlertsStore(app.store)
         for threshold in STORED_THRESHOLDS:
             rule = AlertRule(0, PRIVATE.chat_key, PRIVATE.user_key, RuleKind.BIG, "BTC", threshold)
-            await rules.add_rule(rule, NOW_MS)
+            await rules.add_rule(rule, NOW_MS, Caps())
         await app.alerts.start()
     except BaseException:
         await app.close()

@@ -27,9 +27,9 @@ from bot.core.alerts import (
     MIN_THRESHOLD_USD,
     AlertRule,
     Caps,
+    CapReached,
     RuleKind,
     RuleState,
-    cap_exceeded,
     risk_rule,
 )
 from bot.core.risk import LEVELS, RiskLevel
@@ -56,11 +56,11 @@ class AlertsPort(Protocol):
 
     async def assets(self) -> list[str]: ...
 
-    async def create_rule(self, rule: AlertRule, now_ms: int) -> AlertRule: ...
+    async def create_rule(self, rule: AlertRule, now_ms: int) -> AlertRule:
+        """The rule as stored; raises CapReached when its user or chat is at a cap."""
+        ...
 
     async def rules_of_chat(self, chat_key: str) -> list[tuple[AlertRule, RuleState]]: ...
-
-    async def count_rules(self, chat_key: str, user_key: str) -> tuple[int, int]: ...
 
     async def remove_rule(self, chat_key: str, rule_id: int) -> bool: ...
 
@@ -226,12 +226,12 @@ def _alert_handler(port: AlertsPort) -> Callable[[Context], Awaitable[Reply]]:
             rule = parse_rule(words, await port.assets(), caller.chat_key, caller.user_key)
         except SubgrammarError as error:
             return subgrammar_reply(error, locale, "alert.usage")
-        over = cap_exceeded(port.caps, *await port.count_rules(caller.chat_key, caller.user_key))
-        if over is not None:
-            cap = port.caps.per_user if over == "user" else port.caps.per_chat
-            return message_reply("title.alerts", locale, text(locale, f"alert.cap_{over}", cap=cap), Tone.WARNING,
-                                 ephemeral=True)
-        rule = await port.create_rule(rule, ctx.now_ms)
+        try:
+            rule = await port.create_rule(rule, ctx.now_ms)
+        except CapReached as reached:
+            cap = port.caps.per_user if reached.which == "user" else port.caps.per_chat
+            body = text(locale, f"alert.cap_{reached.which}", cap=cap)
+            return message_reply("title.alerts", locale, body, Tone.WARNING, ephemeral=True)
         body = text(locale, "alert.created", id=rule.id, rule=describe_rule(rule, locale))
         return message_reply("title.alerts", locale, body)
 

@@ -120,6 +120,14 @@ class Caps:
     per_chat: int = 50  # rules in one chat
 
 
+class CapReached(Exception):
+    """One more rule would exceed a cap: `which` is "user" or "chat"."""
+
+    def __init__(self, which: str) -> None:
+        super().__init__(which)
+        self.which = which
+
+
 def cap_exceeded(caps: Caps, user_rules: int, chat_rules: int) -> str | None:
     """"user" or "chat" when one more rule would exceed a cap, else None."""
     if user_rules >= caps.per_user:

@@ -240,15 +240,13 @@ class AlertService:
         return await self._store.assets()
 
     async def create_rule(self, rule: AlertRule, now_ms: int) -> AlertRule:
-        stored = await self._alerts.add_rule(rule, now_ms)
+        """The rule as stored; raises CapReached when its user or chat is at a cap."""
+        stored = await self._alerts.add_rule(rule, now_ms, self.caps)
         self.engine.add(stored)
         return stored
 
     async def rules_of_chat(self, chat_key: str) -> list[tuple[AlertRule, RuleState]]:
         return await self._alerts.rules_of_chat(chat_key)
-
-    async def count_rules(self, chat_key: str, user_key: str) -> tuple[int, int]:
-        return await self._alerts.count_rules(chat_key, user_key)
 
     async def remove_rule(self, chat_key: str, rule_id: int) -> bool:
         found = await self._alerts.rule(rule_id)

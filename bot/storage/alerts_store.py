@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from bot.core.alerts import AlertRule, RuleKind, RuleState
+from bot.core.alerts import AlertRule, Caps, CapReached, RuleKind, RuleState, cap_exceeded
 from bot.core.models import Side, Window
 from bot.storage.sibling import SiblingStore
 
@@ -24,16 +24,33 @@ class AlertsStore(SiblingStore):
 
     # -- alert rules ----------------------------------------------------------
 
-    async def add_rule(self, rule: AlertRule, now_ms: int) -> AlertRule:
-        """Store a new rule (its id is ignored); returns it with its id."""
+    async def add_rule(self, rule: AlertRule, now_ms: int, caps: Caps) -> AlertRule:
+        """Store a new rule (its id is ignored); returns it with its id. Raises
+        CapReached when its user or chat has as many rules as `caps` allow: counted
+        and inserted in one transaction, so concurrent commands cannot overshoot."""
         async with self._store.write_lock:
-            cursor = await self._store.writer.execute(
-                "INSERT INTO alert_rules (chat_key, user_key, kind, asset, threshold_usd, window_ms, share,"
-                " paused, state, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (rule.chat_key, rule.user_key, rule.kind.value, rule.asset, rule.threshold_usd, rule.window_ms,
-                 rule.share, int(rule.paused), "{}", now_ms),
-            )
-            rule_id = cursor.lastrowid
+            db = self._store.writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                counts = []
+                for column, key in (("user_key", rule.user_key), ("chat_key", rule.chat_key)):
+                    cursor = await db.execute(f"SELECT COUNT(*) FROM alert_rules WHERE {column} = ?", (key,))
+                    counts.append((await cursor.fetchone())[0])
+                over = cap_exceeded(caps, *counts)
+                if over is not None:
+                    raise CapReached(over)
+                cursor = await db.execute(
+                    "INSERT INTO alert_rules (chat_key, user_key, kind, asset, threshold_usd, window_ms, share,"
+                    " paused, state, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (rule.chat_key, rule.user_key, rule.kind.value, rule.asset, rule.threshold_usd, rule.window_ms,
+                     rule.share, int(rule.paused), "{}", now_ms),
+                )
+                rule_id = cursor.lastrowid
+                await db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    await db.execute("ROLLBACK")
+                raise
         return AlertRule(rule_id, rule.chat_key, rule.user_key, rule.kind, rule.asset, rule.threshold_usd,
                          rule.window_ms, rule.share, rule.paused)
 
@@ -47,12 +64,6 @@ class AlertsStore(SiblingStore):
     async def rule(self, rule_id: int) -> tuple[AlertRule, RuleState] | None:
         rows = await self._read(f"SELECT {_RULE_COLUMNS} FROM alert_rules WHERE id = ?", (rule_id,))
         return _rule_of(rows[0]) if rows else None
-
-    async def count_rules(self, chat_key: str, user_key: str) -> tuple[int, int]:
-        """(rules of this user in all chats, rules of this chat)."""
-        (user,) = (await self._read("SELECT COUNT(*) FROM alert_rules WHERE user_key = ?", (user_key,)))[0]
-        (chat,) = (await self._read("SELECT COUNT(*) FROM alert_rules WHERE chat_key = ?", (chat_key,)))[0]
-        return user, chat
 
     async def remove_rule(self, rule_id: int) -> bool:
         return bool(await self._write("DELETE FROM alert_rules WHERE id = ?", (rule_id,)))
