@@ -111,10 +111,11 @@ def test_each_stream_subscribes_its_product_type_and_pings_with_text():
     assert bitget.HEARTBEAT_MESSAGE == "ping"
 
 
-async def test_liqbot_records_every_bitget_stream_and_a_replay_stores_it_once(store, tmp_path):
+async def test_liqbot_records_every_bitget_stream_skips_a_bad_frame_and_a_replay_stores_it_once(store, tmp_path):
     at = BASE_MS - 5_000
     frames = {
         "usdt-futures": [
+            frame("usdt-futures", item("BTCUSDT", "long", "97000.5", "1", str(at))),  # not Bitget's vocabulary
             frame("usdt-futures", item("BTCUSDT", "buy", "97000.5", "48500.25", str(at)),
                   item("BTCUSDT", "sell", "97010", "9701", str(at + 1))),
         ],
@@ -129,6 +130,7 @@ async def test_liqbot_records_every_bitget_stream_and_a_replay_stores_it_once(st
         ("usdc-futures", "ETHUSDC", Side.LONG, 1_250.5),
     ]
     assert trip.replayed == trip.live and trip.replayed_again == 0
+    assert trip.live_bad_frames == trip.replay_bad_lines == 1  # counted live and on replay, skipped
     for name, server in trip.servers.items():
         # Each client subscribed its own product type, and kept it alive with text pings.
         assert server.subscribe_requests == 2 * [{"op": "subscribe", "args": [{"instType": name, "topic": "liquidation"}]}]

@@ -180,7 +180,10 @@ async def test_liqbot_records_both_gate_streams_with_their_contract_sizes_and_a_
     rest.bodies["/api/v4/futures/btc/contracts"] = lambda params: BTC_CONTRACTS
     at = BASE_MS - 5_000
     frames = {
-        "usdt": [liquidations(item("BTC_USDT", "-125", "97000.1", at), item("ETH_USDT", "40", "2500", at + 1))],
+        "usdt": [
+            liquidations(item("BTC_USDT", "0", "97000.1", at)),  # a zero size is no liquidation
+            liquidations(item("BTC_USDT", "-125", "97000.1", at), item("ETH_USDT", "40", "2500", at + 1)),
+        ],
         "btc": [liquidations(item("BTC_USD", "-3000", "96990.5", at + 2))],
     }
     trip = await live_and_recorded(store, tmp_path, "gate", frames, expected_events=3, rest=rest)
@@ -190,6 +193,7 @@ async def test_liqbot_records_both_gate_streams_with_their_contract_sizes_and_a_
         ("btc", "BTC_USD", Side.LONG, 3_000.0),  # 3000 contracts of 1 USD
     ]
     assert trip.replayed == trip.live and trip.replayed_again == 0
+    assert trip.live_bad_frames == trip.replay_bad_lines == 1  # counted live and on replay, skipped
     for settle, server in trip.servers.items():
         # Decimal sizes asked for at every handshake; every request stamped with the
         # (virtual) send time, which Gate wants within 60 s of its own.

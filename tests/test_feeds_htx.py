@@ -178,13 +178,15 @@ def test_both_streams_subscribe_every_contract_with_one_wildcard_topic():
 async def test_liqbot_inflates_answers_and_records_both_htx_streams_and_a_replay_stores_them_once(store, tmp_path):
     rest = FakeVenueRest()
     rest.bodies[htx.CONTRACT_INFO_PATH] = lambda params: CONTRACT_INFO
-    frames = {"linear-swap": [DOC_EXAMPLE_LINEAR], "swap": [DOC_EXAMPLE_INVERSE]}
+    opening = notify("X-USDT", order("X-USDT", "sell", 1, 1, 1, offset="open"))  # a liquidation never opens
+    frames = {"linear-swap": [opening, DOC_EXAMPLE_LINEAR], "swap": [DOC_EXAMPLE_INVERSE]}
     trip = await live_and_recorded(store, tmp_path, "htx", frames, expected_events=2, rest=rest)
     assert [(e.stream, e.instrument, e.liquidated, e.notional_usd) for e in sorted(trip.live, key=lambda e: e.at_ms)] == [
         ("swap", "BTC-USD", Side.SHORT, 17_300.0),
         ("linear-swap", "O3-USDT", Side.LONG, 339.47),
     ]
     assert trip.replayed == trip.live and trip.replayed_again == 0
+    assert trip.live_bad_frames == trip.replay_bad_lines == 1  # counted live and on replay, skipped
     # Each client subscribed once and answered the fake's ping with its own ts.
     pong = json.dumps({"op": "pong", "ts": json.loads(HTX_PING)["ts"]}, separators=(",", ":"))
     for server in trip.servers.values():
