@@ -32,7 +32,6 @@ ALLOWED: dict[str, set[str] | None] = {
     "scheduler": {"services", "core"},
     "config": {"feeds", "core"},  # each venue's settings live with the venue
     "logsetup": set(),
-    "progress": set(),  # the command line's progress display (rich)
     "sample": {"feeds", "core"},  # the demo recording's generator
     "app": EVERYTHING,
     "cli": EVERYTHING,
