@@ -146,6 +146,20 @@ def _bitmex_answer(message: str | bytes) -> Answer:
     return Answer(("pong",), ping=True) if message == "ping" else Answer()
 
 
+def _deribit_answer(message: str | bytes) -> Answer:
+    request = json.loads(message)
+    method, request_id = request.get("method"), request.get("id")
+    if method == "public/test":
+        return Answer((_compact({"jsonrpc": "2.0", "id": request_id, "result": {"version": "1.2.26"}}),), ping=True)
+    if method == "public/set_heartbeat":
+        return Answer((_compact({"jsonrpc": "2.0", "id": request_id, "result": "ok"}),))
+    if method == "public/subscribe":
+        channels = tuple(request["params"]["channels"])
+        reply = _compact({"jsonrpc": "2.0", "id": request_id, "result": list(channels)})
+        return Answer((reply,), topics=channels, subscribe=True)
+    return Answer()
+
+
 PROTOCOLS: dict[str, WsProtocol] = {
     # HTX gzips everything it sends, and pings first: a client must answer with the same ts.
     "htx": WsProtocol(
@@ -167,6 +181,7 @@ PROTOCOLS: dict[str, WsProtocol] = {
                       "request": {"op": "subscribe", "args": "liquidation"}}),
         ),
     ),
+    "deribit": WsProtocol(_deribit_answer, lambda frame: frame.get("params", {}).get("channel")),
 }
 
 
