@@ -160,6 +160,20 @@ def _deribit_answer(message: str | bytes) -> Answer:
     return Answer()
 
 
+BITFINEX_CHANNEL_ID = 91684  # the docs' example chanId
+
+
+def _bitfinex_answer(message: str | bytes) -> Answer:
+    request = json.loads(message)
+    if request.get("event") == "ping":
+        return Answer((_compact({"event": "pong", "ts": 1750000000000, "cid": request.get("cid")}),), ping=True)
+    if request.get("event") == "subscribe":
+        reply = {"event": "subscribed", "channel": request["channel"], "chanId": BITFINEX_CHANNEL_ID,
+                 "key": request["key"]}
+        return Answer((_compact(reply),), topics=((request["channel"], request["key"]),), subscribe=True)
+    return Answer()
+
+
 PROTOCOLS: dict[str, WsProtocol] = {
     # HTX gzips everything it sends, and pings first: a client must answer with the same ts.
     "htx": WsProtocol(
@@ -182,6 +196,10 @@ PROTOCOLS: dict[str, WsProtocol] = {
         ),
     ),
     "deribit": WsProtocol(_deribit_answer, lambda frame: frame.get("params", {}).get("channel")),
+    "bitfinex": WsProtocol(
+        _bitfinex_answer, lambda frame: ("status", "liq:global"),
+        greeting=(_compact({"event": "info", "version": 2, "serverId": "fake", "platform": {"status": 1}}),),
+    ),
 }
 
 
