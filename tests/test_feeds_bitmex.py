@@ -185,6 +185,7 @@ def test_error_frames_are_reported_for_the_log():
         (insert(row("XBTUSD", "Sell", -1, 100)), "price"),
         (insert(row("", "Sell", 65000.0, 100)), "symbol"),
         (insert(row("XBTUSDT", "Sell", 5.0, 1)), "cent"),  # 1e-6 BTC at $5: a unit mix-up
+        (insert(row("XBTUSD", "Sell", 65000.0, 10**400)), "leavesQty"),
         ([REDDIT_INSERT], "object"),
     ],
 )
@@ -202,6 +203,11 @@ def test_an_insert_without_a_receive_time_is_refused(book):
 def test_malformed_instrument_bodies_raise_frame_error(body):
     with pytest.raises(FrameError):
         bitmex.instruments_book(body)
+
+
+def test_an_instrument_with_absurd_multipliers_is_left_out():
+    huge = [{**INSTRUMENTS[0], "multiplier": -(10**400)}, {**INSTRUMENTS[3], "underlyingToPositionMultiplier": 10**400}]
+    assert len(bitmex.instruments_book(huge)) == 0
 
 
 def recording_lines():

@@ -161,7 +161,10 @@ def _finite(value: object) -> float | None:
     """A signed metadata number (BitMEX inverse multipliers are negative), None if not one."""
     if type(value) not in (int, float):
         return None
-    number = float(value)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int above 1.8e308
+        return None
     return number if math.isfinite(number) and number != 0.0 else None
 
 
