@@ -152,7 +152,7 @@ async def run_cli_process(*argv: str, timeout_s: float = 60) -> tuple[int, str]:
     return process.returncode, out.decode()
 
 
-async def test_a_backup_taken_during_writes_restores_and_passes_doctor(filled_db, tmp_path):
+async def test_a_backup_taken_during_writes_restores_and_passes_doctor(filled_db, tmp_path, capsys):
     writer = await Store.open(filled_db)
     written = 0
     stop = asyncio.Event()
@@ -167,11 +167,9 @@ async def test_a_backup_taken_during_writes_restores_and_passes_doctor(filled_db
     writing = asyncio.create_task(keep_writing())
     try:
         await until(lambda: written >= 500, timeout=30)
-        code, out = await run_cli_process("backup", "--db", str(filled_db), str(tmp_path / "backup.sqlite"))
-        assert code == 0, out
-        assert "copied to" in out
-        refused, out = await run_cli_process("backup", "--db", str(filled_db), str(tmp_path / "backup.sqlite"))
-        assert refused == 1 and "never overwrites" in out
+        # In a thread, on its own connection, while this loop keeps writing: an online backup.
+        assert await cli("backup", "--db", str(filled_db), str(tmp_path / "backup.sqlite")) == 0
+        assert await cli("backup", "--db", str(filled_db), str(tmp_path / "backup.sqlite")) == 1
     finally:
         stop.set()
         await writing
@@ -180,6 +178,8 @@ async def test_a_backup_taken_during_writes_restores_and_passes_doctor(filled_db
     restored = tmp_path / "restored" / "liqbot.sqlite"
     restored.parent.mkdir()
     restored.write_bytes((tmp_path / "backup.sqlite").read_bytes())  # a restore is a file copy
+    said = capsys.readouterr()
+    assert "copied to" in said.out and "never overwrites" in said.err
     assert not Path(str(tmp_path / "backup.sqlite") + "-wal").exists()
     code, out = await run_cli_process("doctor", "--db", str(restored))
     assert code == 0, out
