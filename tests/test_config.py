@@ -239,7 +239,7 @@ def config_files(draw) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config_files())
 def test_any_config_file_loads_or_fails_with_a_config_error(text):
     try:
