@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.parse import UsageError, format_window, parse_command
@@ -196,3 +198,42 @@ def test_help_keeps_usage_apart_from_description(locale):
     lines = render_plain(help_reply("liq", locale)).splitlines()
     for arg in find("liq").args:  # a column of placeholders, a column of explanations
         assert any(row.startswith(arg.placeholder) and row.endswith(arg.help[locale]) for row in lines)
+
+
+@pytest.mark.parametrize(
+    "text, key, suggestion",
+    [
+        ("/liq BTC 0h", "error.bad_window", None),  # suggested 0h once
+        ("/liq BTC 0m", "error.bad_window", None),
+        ("/liq BTC 1000x", "error.bad_window", None),  # 1000h is over 30 days
+        ("/liq BTC 45x", "error.bad_window", "45h"),
+        ("/liq BTC 720x", "error.bad_window", "720h"),
+    ],
+)
+def test_window_suggestions_are_valid_windows(text, key, suggestion):
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    assert (caught.value.key, caught.value.suggestion) == (key, suggestion)
+
+
+def test_a_scaled_meme_contract_is_its_asset():
+    assert parse("/liq 1000PEPE").args == {"asset": "PEPE", "window": DAY_MS}  # once read as a window, 1000h
+    assert parse("/liq 1000PEPE 4h").args["asset"] == "PEPE"
+
+
+TOKENS = st.from_regex(r"[0-9]{1,5}[a-zA-Z]{0,5}", fullmatch=True) | st.text(max_size=8).filter(lambda t: t.strip() == t)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(token=TOKENS, template=st.sampled_from(["/liq BTC {}", "/liq {}", "/top {}", "/chart {}", "/big ETH {}"]))
+def test_every_suggestion_is_itself_valid(token, template):
+    try:
+        parse(template.format(token))
+    except UsageError as error:
+        if error.suggestion is None or error.key == "error.unknown_command":
+            return
+        suggested = template.format(error.suggestion)
+        try:
+            parse(suggested)
+        except UsageError as again:
+            pytest.fail(f"{template.format(token)!r} suggested {error.suggestion!r}, which is refused: {again.key}")

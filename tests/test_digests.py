@@ -174,6 +174,10 @@ async def test_the_digest_command(digests, store):
     assert "08:00" in await say("/digest status", member)
     assert "Europe/Berlin" in await say("/digest on 08:00 Europe/Berln")  # did you mean
     assert text("en", "error.digest_bad_time", value="25:00") in await say("/digest on 25:00")
+    # Only a time that means a time is suggested: 25:00 gets none (it once got an unrelated 08:00).
+    assert "Did you mean" not in await say("/digest on 25:00")
+    assert text("en", "error.did_you_mean", suggestion="20:00") in await say("/digest on 8pm")
+    assert text("en", "error.did_you_mean", suggestion="08:05") in await say("/digest on 8:5")
     assert "/digest status" in await say("/digest stauts")
     preview = await say("/digest preview", member)
     assert "Daily liquidation digest" in preview
