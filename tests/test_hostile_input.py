@@ -71,7 +71,7 @@ async def open_app(tmp_path) -> App:
 
 
 async def say(app: App, message: str, caller: Caller = PRIVATE) -> str:
-    reply = await app.dispatcher.handle(message, caller)
+    reply = await app.dispatcher.handle(message, caller, "liqbot")
     return render_plain(reply) if reply is not None else ""
 
 
@@ -172,7 +172,6 @@ def test_no_text_as_any_commands_arguments_reaches_an_internal_error(tmp_path):
     except BaseException:
         loop.close()
         raise
-    app.dispatcher.bot_username = "liqbot"
     errors = _Errors()
     logging.getLogger("bot").addHandler(errors)
 
