@@ -79,3 +79,13 @@ def test_completion_of_commands_and_their_arguments(typed, expected):
 
 def test_nothing_to_complete_after_an_unknown_command():
     assert completions("/nosuch ") == []
+
+
+async def test_chinese_replies_say_this_chat_and_use_full_width_punctuation(store):
+    await store.add_events([liquidation(NOW_MS - 60_000, 2_500_000.0)])
+    stdout = io.StringIO()
+    await run_console(Dispatcher(QueryService(store), lambda: NOW_MS), io.StringIO("/lang zh\n/liq BTC\n/liqq\n"), stdout)
+    out = stdout.getvalue()
+    assert "本聊天将使用中文回复。" in out and "本群" not in out  # the console is no group
+    assert "总计：" in out and "[🔄 刷新：/liq BTC" in out
+    assert "未知命令 /liqq。你是不是想输入 /liq？" in out

@@ -180,6 +180,11 @@ async def reply_of(case: Case, index: int, locale: str, apps: dict[str, App]) ->
     return reply, await app.store.chat_locale(chat_key)
 
 
+# Full-width punctuation takes no space after it, and Chinese text takes no ASCII , ; : .
+ZH_SPACED = re.compile(r"[，；：。、？！] ")
+ZH_ASCII_PUNCTUATION = re.compile(r"[\u4e00-\u9fff][,;:.](\s|$)")
+
+
 def _has_cjk(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
@@ -191,6 +196,8 @@ def problems_of(reply: Reply | None, locale: str) -> list[str]:
     found = []
     if re.search(r"\{[a-z_]+\}", plain) or "Traceback" in plain:
         found.append(f"unfilled or broken: {plain!r}")
+    if locale == "zh" and (ZH_SPACED.search(plain) or ZH_ASCII_PUNCTUATION.search(plain)):
+        found.append(f"Chinese punctuation: {plain!r}")
     if (locale == "zh") != _has_cjk(reply.title):
         found.append(f"title not in {locale}: {reply.title!r}")
     telegram = render_telegram(reply)

@@ -394,7 +394,7 @@ async def test_the_service_reads_the_store_and_caches_per_minute(store):
     "locale, expected",
     [
         ("en", ["BTC leverage risk: extreme", "Liquidation cascade under way", "Score 6", "Open interest:"]),
-        ("zh", ["BTC 杠杆风险：极高", "连环爆仓进行中", "得分 6", "持仓量:"]),
+        ("zh", ["BTC 杠杆风险：极高", "连环爆仓进行中", "得分 6", "持仓量："]),
     ],
 )
 async def test_risk_through_the_console(store, locale, expected):

@@ -34,7 +34,7 @@ from bot.core.alerts import (
 )
 from bot.core.risk import LEVELS, RiskLevel
 from bot.replies import numbers as fmt
-from bot.replies.locales import text
+from bot.replies.locales import sentences, text
 from bot.replies.model import Bullets, Reply, Tone, line
 from bot.replies.risk import level_text
 
@@ -247,7 +247,7 @@ async def _list(port: AlertsPort, ctx: Context) -> Reply:
     for rule, _state in rules:
         item = text(locale, "alert.list_item", id=rule.id, rule=describe_rule(rule, locale))
         if rule.paused:
-            item += " " + text(locale, "alert.paused_mark")
+            item = sentences(locale, (item, text(locale, "alert.paused_mark")))
         items.append(line(item))
     return Reply(title=text(locale, "title.alerts"), blocks=(Bullets(tuple(items)),))
 

@@ -10,7 +10,7 @@ from bot.commands.clock import tz_suggestion, zone_named
 from bot.commands.dispatch import Context, Handler, message_reply
 from bot.commands.subgrammar import SubgrammarError, denied_reply, may_change, subgrammar_reply, suggest
 from bot.core.digest import DigestSchedule, parse_local_time
-from bot.replies.locales import text
+from bot.replies.locales import sentences, text
 from bot.replies.model import Reply, Tone
 
 DIGEST_ACTIONS = ("on", "off", "status", "preview", "chart", "style")
@@ -74,9 +74,11 @@ def _digest_handler(port: DigestsPort) -> Handler:
                 if schedule is None or not schedule.enabled:
                     return message_reply("title.digest", locale, text(locale, "digest.status_off"))
                 last = schedule.last_sent_local_date or text(locale, "digest.never")
-                body = text(locale, "digest.status_on", time=schedule.local_time, tz=schedule.tz, last=last)
-                body += " " + text(locale, "digest.status_chart_on" if schedule.chart else "digest.status_chart_off")
-                body += " " + text(locale, f"digest.status_style_{schedule.style}")
+                body = sentences(locale, (
+                    text(locale, "digest.status_on", time=schedule.local_time, tz=schedule.tz, last=last),
+                    text(locale, "digest.status_chart_on" if schedule.chart else "digest.status_chart_off"),
+                    text(locale, f"digest.status_style_{schedule.style}"),
+                ))
                 return message_reply("title.digest", locale, body)
             if action == "preview":
                 return await port.preview(locale, ctx.now_ms, chat_key)

@@ -17,7 +17,7 @@ from bot.core.models import HOUR_MS, Window
 from bot.core.ratelimit import CommandGate, RateLimit, Refusal
 from bot.replies import compose
 from bot.replies import numbers as fmt
-from bot.replies.locales import text
+from bot.replies.locales import sentences, text
 from bot.replies.model import Note, Paragraph, Reply, Tone, line
 from bot.replies.risk import risk_note
 
@@ -61,7 +61,7 @@ def usage_error_reply(error: UsageError, locale: str) -> Reply:
         parts.append(text(locale, "error.did_you_mean", suggestion=error.suggestion))
     if error.spec is not None:
         parts.append(text(locale, "error.usage", usage=error.spec.usage()))
-    return message_reply("title.usage_error", locale, " ".join(parts), Tone.ERROR, ephemeral=True)
+    return message_reply("title.usage_error", locale, sentences(locale, parts), Tone.ERROR, ephemeral=True)
 
 
 def with_risk_note(reply: Reply, note: str | None) -> Reply:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.commands.registry import COMMANDS, find
-from bot.replies.locales import text
+from bot.replies.locales import listing, text
 from bot.replies.model import Field, Fields, Note, Paragraph, Reply, bold, code, line
 
 
@@ -19,7 +19,7 @@ def help_reply(command: str | None, locale: str) -> Reply:
         if spec.examples:
             blocks.append(Paragraph(line(text(locale, "help.examples", examples=" · ".join(spec.examples)))))
         if spec.aliases:
-            aliases = ", ".join(f"/{a}" for a in spec.aliases)
+            aliases = listing(locale, (f"/{a}" for a in spec.aliases))
             blocks.append(Note(line(text(locale, "help.aliases", aliases=aliases))))
         if spec.admin_only_in_groups:
             blocks.append(Note(line(text(locale, "help.admin"))))

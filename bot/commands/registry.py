@@ -129,7 +129,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "lang",
-        {"en": "Reply language for this chat: en or zh", "zh": "本群回复语言：en 或 zh"},
+        {"en": "Reply language for this chat: en or zh", "zh": "本聊天回复语言：en 或 zh"},
         args=(ArgSpec("language", ArgKind.LOCALE, {"en": "en or zh", "zh": "en 或 zh"}),),
         aliases=("language",),
         examples=("/lang zh", "/lang en"),
@@ -159,7 +159,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "digest",
-        {"en": "Daily liquidation digest for this chat", "zh": "本群每日爆仓日报"},
+        {"en": "Daily liquidation digest for this chat", "zh": "本聊天每日爆仓日报"},
         args=(
             ArgSpec(
                 "schedule",

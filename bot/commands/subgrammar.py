@@ -8,7 +8,7 @@ import difflib
 from bot.commands.dispatch import Context, message_reply
 from bot.core.alerts import MAX_THRESHOLD_USD, MIN_THRESHOLD_USD
 from bot.replies import numbers as fmt
-from bot.replies.locales import text
+from bot.replies.locales import sentences, text
 from bot.replies.model import Reply, Tone
 
 
@@ -31,7 +31,7 @@ def subgrammar_reply(error: SubgrammarError, locale: str, usage_key: str) -> Rep
     if error.suggestion:
         parts.append(text(locale, "error.did_you_mean", suggestion=error.suggestion))
     parts.append(text(locale, usage_key))
-    return message_reply("title.usage_error", locale, " ".join(parts), Tone.ERROR, ephemeral=True)
+    return message_reply("title.usage_error", locale, sentences(locale, parts), Tone.ERROR, ephemeral=True)
 
 
 def suggest(word: str, choices: tuple[str, ...], prefix: str) -> str | None:

@@ -10,7 +10,7 @@ from bot.core.models import LiquidationEvent
 from bot.core.status import StatusReport
 from bot.core.summary import FLUSH_SHARE, Split, Squeeze, Summary
 from bot.replies import numbers as fmt
-from bot.replies.locales import text
+from bot.replies.locales import listing, text
 from bot.replies.model import (
     Action,
     Align,
@@ -179,10 +179,10 @@ def coverage_notes(summary: Summary, locale: Locale, tz: tzinfo = UTC) -> list[N
         )
         inner_gaps = coverage.gaps
         if inner_gaps:
-            gaps = ", ".join(
+            gaps = listing(locale, (
                 f"{fmt.timestamp(start, locale, tz)} ({fmt.duration(end - start, locale)})"
                 for start, end in inner_gaps[:3]
-            )
+            ))
             notes.append(Note(line(text(locale, "note.coverage_gaps", gaps=gaps))))
     notes.append(Note(line(text(locale, "note.lower_bound"))))
     return notes

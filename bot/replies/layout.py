@@ -31,6 +31,14 @@ def display_width(text: str) -> int:
     )
 
 
+def labelled(label: str) -> tuple[str, str]:
+    """A label with its colon, and the space after that: `Total:` + " ", but `总计：` + ""
+    (a full-width colon after Chinese, which takes no space)."""
+    if label and display_width(label[-1]) == 2:
+        return label + "：", ""
+    return label + ":", " "
+
+
 def utf16_len(text: str) -> int:
     """Length in UTF-16 code units, the unit Telegram and Discord count limits in."""
     return len(text.encode("utf-16-le")) // 2

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bot.replies.locales_report import REPORT_MESSAGES
 from bot.replies.numbers import Locale
 
@@ -234,7 +236,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "title.status": "liqbot 状态",
         "title.help": "liqbot 命令",
         "title.help_command": "/{name}",
-        "title.start": "liqbot：本群的加密货币爆仓数据",
+        "title.start": "liqbot：本聊天的加密货币爆仓数据",
         "title.usage_error": "无法识别该命令",
         "title.lang": "语言",
         "title.tz": "时区",
@@ -314,10 +316,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.usage": "用法：{usage}",
         "error.internal": "内部出错，已记录日志，请稍后再试。",
         "error.not_enabled": "本机器人未启用 /{name}。",
-        "denied.body": "只有群管理员可以修改本群设置。",
+        "denied.body": "只有群管理员可以修改本聊天设置。",
         "rate.body": "命令过于频繁，请 {seconds} 秒后再试。",
-        "lang.set": "本群将使用中文回复。",
-        "lang.current": "本群使用中文回复。用 /lang en 切换为英文。",
+        "lang.set": "本聊天将使用中文回复。",
+        "lang.current": "本聊天使用中文回复。用 /lang en 切换为英文。",
         # alerts and digests
         "title.alerts": "提醒",
         "title.alert_big": "大额爆仓",
@@ -335,14 +337,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "alert.created": "已设置提醒 #{id}：{rule}。每次越过阈值只提醒一次。",
         "alert.list_item": "#{id} {rule}",
         "alert.paused_mark": "（已暂停）",
-        "alert.none": "本群还没有提醒。试试 /alert total BTC 50M 1h",
+        "alert.none": "本聊天还没有提醒。试试 /alert total BTC 50M 1h",
         "alert.removed": "已删除提醒 #{id}。",
-        "alert.not_found": "本群没有提醒 #{id}。",
+        "alert.not_found": "本聊天没有提醒 #{id}。",
         "alert.paused": "已暂停：{ids}。",
         "alert.resumed": "已恢复：{ids}。",
         "alert.unchanged": "没有需要更改的提醒。",
         "alert.cap_user": "你已有 {cap} 个提醒，达到个人上限。可用 /alert remove 编号 删除。",
-        "alert.cap_chat": "本群已有 {cap} 个提醒，达到本群上限。可用 /alert remove 编号 删除。",
+        "alert.cap_chat": "本聊天已有 {cap} 个提醒，达到本聊天上限。可用 /alert remove 编号 删除。",
         "alert.fired_total": "{asset} {window}内爆仓 {amount}（提醒阈值 {threshold}）：多单 {long_share}，空单 {short_share}。",
         "alert.fired_skew": "{asset} {window}内爆仓中{side}单占 {share}（总额 {amount}，提醒阈值 {threshold_share}）。",
         "alert.fired_big": "{count} 笔 ≥ {threshold} 的爆仓单，合计 {amount}。",
@@ -362,11 +364,11 @@ MESSAGES: dict[str, dict[str, str]] = {
             "日报：/digest on HH:MM [时区] · /digest off · /digest status · /digest preview"
             " · /digest chart on|off · /digest style full|brief"
         ),
-        "digest.on": "每日日报时间 {time}（{tz}），使用本群语言。",
+        "digest.on": "每日日报时间 {time}（{tz}），使用本聊天语言。",
         "digest.off": "已关闭每日日报。",
-        "digest.off_none": "本群没有开启每日日报。",
+        "digest.off_none": "本聊天没有开启每日日报。",
         "digest.status_on": "每日日报时间 {time}（{tz}）；上次发送：{last}。",
-        "digest.status_off": "本群没有每日日报。用 /digest on 08:00 Asia/Shanghai 开启",
+        "digest.status_off": "本聊天没有每日日报。用 /digest on 08:00 Asia/Shanghai 开启",
         "digest.never": "从未",
         "digest.change": "较前一个 24 小时：{previous}；较 30 日均值：{average}。",
         "digest.change_previous": "较前一个 24 小时：{previous}（尚无 30 日均值）。",
@@ -374,7 +376,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "digest.risk_note": "{asset}：{note}",
         "digest.chart_on": "每日日报将附上当日爆仓排行图。",
         "digest.chart_off": "每日日报不再附图。",
-        "digest.chart_none": "本群没有开启每日日报：请先用 /digest on 08:00 Asia/Shanghai 开启",
+        "digest.chart_none": "本聊天没有开启每日日报：请先用 /digest on 08:00 Asia/Shanghai 开启",
         "digest.status_chart_on": "附当日图表。",
         "digest.status_chart_off": "不附图表（/digest chart on 可添加）。",
         "error.digest_bad_chart": "请写 /digest chart on 或 /digest chart off。",
@@ -449,6 +451,25 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 for _locale, _messages in REPORT_MESSAGES.items():  # one catalog per feature, one lookup
     MESSAGES[_locale].update(_messages)
+
+
+# Chinese punctuation is full width and takes no space after it: sentences run on,
+# list items take 、 and clauses ； (English: a space, ", " and "; ").
+_SENTENCE_JOINER = {"en": " ", "zh": ""}
+_LIST_JOINER = {"en": ", ", "zh": "、"}
+_CLAUSE_JOINER = {"en": "; ", "zh": "；"}
+
+
+def sentences(locale: Locale, parts: Iterable[str]) -> str:
+    return _SENTENCE_JOINER[locale].join(parts)
+
+
+def listing(locale: Locale, items: Iterable[str]) -> str:
+    return _LIST_JOINER[locale].join(items)
+
+
+def clauses(locale: Locale, parts: Iterable[str]) -> str:
+    return _CLAUSE_JOINER[locale].join(parts)
 
 
 def text(locale: Locale, key: str, /, **values: object) -> str:

@@ -8,7 +8,7 @@ adapter decides where to save it).
 
 from __future__ import annotations
 
-from bot.replies.layout import BULLET, TONE_EMOJI, display_width, layout_table, pad
+from bot.replies.layout import BULLET, TONE_EMOJI, display_width, labelled, layout_table, pad
 from bot.replies.model import Block, Bullets, Fields, Line, Note, Paragraph, Reply, Table
 
 NOTE_MARK = "* "
@@ -19,10 +19,10 @@ def _text(spans: Line) -> str:
 
 
 def _fields(block: Fields) -> str:
-    labels = [f"{item.label}:" for item in block.items]
-    label_width = max((display_width(label) for label in labels), default=0)
+    labels = [labelled(item.label) for item in block.items]
+    label_width = max((display_width(label) for label, _ in labels), default=0)
     return "\n".join(
-        f"{pad(label, label_width)} {_text(item.value)}" for label, item in zip(labels, block.items)
+        f"{pad(label, label_width)}{space}{_text(item.value)}" for (label, space), item in zip(labels, block.items)
     )
 
 
@@ -47,5 +47,5 @@ def render_plain(reply: Reply) -> str:
     if reply.image is not None:
         parts.append(f"[image: {reply.image.filename}]")
     if reply.actions:
-        parts.append(" ".join(f"[{action.label}: {action.command}]" for action in reply.actions))
+        parts.append(" ".join("[{}{}{}]".format(*labelled(action.label), action.command) for action in reply.actions))
     return "\n\n".join(parts) + "\n"

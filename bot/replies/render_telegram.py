@@ -21,7 +21,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from bot.replies.layout import BULLET, TONE_EMOJI, layout_table, pack, utf16_len
+from bot.replies.layout import BULLET, TONE_EMOJI, labelled, layout_table, pack, utf16_len
 from bot.replies.model import Block, Bullets, Fields, Line, Note, Paragraph, Reply, Style, Table
 
 MESSAGE_LIMIT_UTF16 = 4096
@@ -91,7 +91,11 @@ def _block(block: Block) -> list[str]:
         case Paragraph(spans):
             rendered = _spans(spans)
         case Fields(items):
-            rendered = "\n".join(f"<b>{_escape(item.label)}:</b> {_spans(item.value)}" for item in items)
+            rendered = "\n".join(
+                "<b>{}</b>{}{}".format(_escape(label), space, _spans(item.value))
+                for item in items
+                for label, space in (labelled(item.label),)
+            )
         case Table():
             return _table(block)
         case Bullets(items):

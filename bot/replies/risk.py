@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core.risk import Reason, RiskLevel, RiskReport
 from bot.replies import numbers as fmt
 from bot.replies.compose import venue_name
-from bot.replies.locales import text
+from bot.replies.locales import clauses, listing, text
 from bot.replies.model import Action, Bullets, Field, Fields, Note, Paragraph, Reply, Span, Tone, bold, line
 from bot.replies.numbers import Locale
 
@@ -113,10 +113,10 @@ def _measure_fields(report: RiskReport, locale: Locale) -> Fields | None:
 def _notes(report: RiskReport, locale: Locale) -> list[Note]:
     notes = []
     if report.missing:
-        parts = "; ".join(text(locale, f"risk.part.{part}") for part in report.missing)
+        parts = clauses(locale, (text(locale, f"risk.part.{part}") for part in report.missing))
         notes.append(Note(line(text(locale, "risk.missing", parts=parts))))
     if report.stale:
-        venues = ", ".join(f"{venue_name(v)} ({fmt.age(age, locale)})" for v, age in report.stale)
+        venues = listing(locale, (f"{venue_name(v)} ({fmt.age(age, locale)})" for v, age in report.stale))
         notes.append(Note(line(text(locale, "risk.stale", venues=venues))))
     return notes
 
