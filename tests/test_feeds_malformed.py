@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.feeds.venues import binance, bitget, bybit, gate, htx, kraken, okx
+from bot.feeds.venues import binance, bitget, bybit, dydx, gate, htx, kraken, okx
 from bot.feeds.errors import FrameError
 from bot.feeds.recording import decode
 from bot.feeds.synthetic import reference_books
@@ -41,6 +41,9 @@ GATE_BOOK = gate.contracts_book([{"name": "BTC_USDT", "type": "direct", "quanto_
 KRAKEN = {"feed": "trade", "product_id": "PF_XBTUSD", "uid": "u1", "side": "sell", "type": "liquidation",
           "seq": 1, "time": 1742558400000, "qty": 0.5, "price": 65000}
 KRAKEN_BOOK = kraken.instruments_book(kraken_instruments_body())
+DYDX = {"type": "channel_data", "id": "BTC-USD", "channel": "v4_trades", "version": "1.1.0",
+        "contents": {"trades": [{"id": "t1", "size": "0.5", "price": "65000", "side": "SELL",
+                                 "createdAt": "2025-03-21T12:00:00.000Z", "type": "LIQUIDATED"}]}}
 BITGET = {
     "data": [{"symbol": "BTCUSDT", "side": "buy", "price": "65000", "amount": "6500", "ts": "1742558400000"}],
     "arg": {"instType": "usdt-futures", "topic": "liquidation"}, "action": "update", "ts": 1742558400100,
@@ -123,6 +126,7 @@ NUMBER_FIELDS = {
     "bitget": (parse_bitget, BITGET, [("data", 0, "amount"), ("data", 0, "price")]),
     "kraken": (parse_kraken, KRAKEN, [("qty",), ("price",)]),
     "htx": (parse_htx, HTX, [("data", 0, "volume"), ("data", 0, "price"), ("data", 0, "trade_turnover")]),
+    "dydx": (dydx.parse, DYDX, [("contents", "trades", 0, "size"), ("contents", "trades", 0, "price")]),
 }
 
 

@@ -56,6 +56,9 @@ class SymbolPaging:
     `page(body)` gives that page's symbols and the next cursor (None: last
     page) and raises FrameError for a body that is not what the venue documents;
     `warning(symbols)` may name a problem worth a log line (a limit approached).
+    `max_symbols`: the venue's cap on subscriptions per connection; the listing
+    comes ranked (most worth recording first) and only its first `max_symbols`
+    are subscribed (None: no cap).
     """
 
     path: str
@@ -63,6 +66,7 @@ class SymbolPaging:
     page: Callable[[object], tuple[list[str], str | None]]
     max_pages: int = 100
     warning: Callable[[Sequence[str]], str | None] = lambda symbols: None
+    max_symbols: int | None = None
 
 
 def no_messages(symbols: Sequence[str]) -> list[str]:

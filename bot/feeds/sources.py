@@ -295,13 +295,16 @@ class SymbolsStream(VenueStream):
             log.warning("%s/%s: keeping the symbol list we have: %s", self.venue, self.stream, error)
 
     def subscribe_messages(self) -> list[str]:
-        symbols = self.symbols or []
+        symbols = (self.symbols or [])[: self._paging.max_symbols]
         self._subscribed = set(symbols)
         return self._spec.subscribe(symbols) if symbols else []
 
     async def refresh(self) -> list[str]:
         symbols = await self.fetch_symbols()
         new = [symbol for symbol in symbols if symbol not in self._subscribed]
+        cap = self._paging.max_symbols
+        if cap is not None:  # the connection's room; a re-ranked list takes effect on the next connect
+            new = new[: max(0, cap - len(self._subscribed))]
         self._subscribed.update(new)
         if not new:
             return []

@@ -174,6 +174,17 @@ def _bitfinex_answer(message: str | bytes) -> Answer:
     return Answer()
 
 
+def _dydx_answer(message: str | bytes) -> Answer:
+    # {"type":"subscribe","channel":"v4_trades","id":"BTC-USD","batched":true}: an empty snapshot
+    request = json.loads(message)
+    if request.get("type") != "subscribe":
+        return Answer()
+    topic = (request.get("channel"), request.get("id"))
+    reply = {"type": "subscribed", "connection_id": "c1", "message_id": 1, "channel": topic[0], "id": topic[1],
+             "contents": {"trades": []}}
+    return Answer((_compact(reply),), topics=(topic,), subscribe=True)
+
+
 PROTOCOLS: dict[str, WsProtocol] = {
     # HTX gzips everything it sends, and pings first: a client must answer with the same ts.
     "htx": WsProtocol(
@@ -199,6 +210,10 @@ PROTOCOLS: dict[str, WsProtocol] = {
     "bitfinex": WsProtocol(
         _bitfinex_answer, lambda frame: ("status", "liq:global"),
         greeting=(_compact({"event": "info", "version": 2, "serverId": "fake", "platform": {"status": 1}}),),
+    ),
+    "dydx": WsProtocol(
+        _dydx_answer, lambda frame: (frame.get("channel"), frame.get("id")),
+        greeting=(_compact({"type": "connected", "connection_id": "c1", "message_id": 0}),),
     ),
 }
 

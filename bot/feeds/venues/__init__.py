@@ -72,11 +72,13 @@ from typing import Annotated
 
 from bot.feeds.contract import FrameParser, StreamSpec
 from bot.feeds.instruments import ContractBook
-from bot.feeds.venues import aster, binance, bitfinex, bitget, bitmex, bybit, deribit, gate, htx, kraken, okx
+from bot.feeds.venues import aster, binance, bitfinex, bitget, bitmex, bybit, deribit, dydx, gate, htx, kraken, okx
 from bot.plumbing.bounds import HTTP_URL, WS_URL
 
 # The registry: every venue liqbot knows, in the order /status and the README list them.
-VENUES: tuple[ModuleType, ...] = (binance, bybit, okx, kraken, aster, bitget, gate, bitmex, htx, deribit, bitfinex)
+VENUES: tuple[ModuleType, ...] = (
+    binance, bybit, okx, kraken, dydx, aster, bitget, gate, bitmex, htx, deribit, bitfinex,
+)
 
 
 def _checked(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:
