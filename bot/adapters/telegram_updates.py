@@ -31,12 +31,13 @@ class ChatOrderedUpdates(BaseUpdateProcessor):
     """A PTB update processor: per-chat queues and workers (see the module docstring)."""
 
     def __init__(self, max_concurrent: int = MAX_CONCURRENT_UPDATES) -> None:
-        # PTB's own limit only bounds hand-offs, which return at once; ours bounds the work.
+        # PTB's own limit only bounds hand-offs, which return at once (ours bounds the work);
+        # above 1 it hands updates over without waiting for the previous one.
         super().__init__(max_concurrent_updates=max(2, max_concurrent))
         self._max_concurrent = max_concurrent
         self._slots: asyncio.Semaphore | None = None
         self._queues: dict[int | None, deque[Coroutine[Any, Any, Any]]] = {}
-        self._workers: set[asyncio.Task] = set()
+        self._workers: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones
         self._idle = asyncio.Event()
         self._idle.set()
 
