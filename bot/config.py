@@ -14,25 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 from bot.core.risk import RiskThresholds
-from bot.feeds.venues import MARKET_VENUES
+from bot.feeds.settings import MarketDataConfig, RunnerTuning
 from bot.feeds.venues import SETTINGS as VENUE_SETTINGS
-from bot.plumbing.bounds import HTTP_URL, WS_URL, Between, Matches, NonEmpty, Url
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message names the key and the fix."""
+from bot.plumbing.bounds import HTTP_URL, SECONDS_A_DAY, WS_URL, Between, ConfigError, NonEmpty, Url
 
 
 # Every numeric key carries its range (`Between`), checked when a file is loaded;
 # string keys that must not be empty, and URLs, say so the same way.
-SECONDS_A_DAY = 86_400
-ASSET = Matches(r"[A-Za-z0-9]{1,20}", "letters and digits")
-
-
-def _ordered(section: str, settings: object, low: str, high: str) -> None:
-    """A relation between two keys that their ranges alone cannot state."""
-    if getattr(settings, low) > getattr(settings, high):
-        raise ConfigError(f"'{section}.{low}' must be at most '{section}.{high}' ({getattr(settings, high)!r})")
+# The feeds' own sections ([feeds.runner], [market]) are defined once, in
+# `bot.feeds.settings`, where the code that reads them lives.
 
 
 @dataclass(frozen=True)
@@ -73,51 +63,12 @@ class BotConfig:
     chat_per_minute: Annotated[float, Between(0.1, 100_000)] = 30.0
 
 
-@dataclass(frozen=True)
-class FeedRunnerConfig:
-    """Tuning of the reconnecting feed runner and of live ingest (`[feeds.runner]`)."""
-
-    # first reconnect delay after a failure; doubles per failure, with jitter
-    backoff_base_s: Annotated[float, Between(0.1, 3600)] = 1.0
-    # cap of the reconnect delay after ordinary failures
-    backoff_max_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 120.0
-    # a connection open this long resets the backoff; shorter ones count as failures
-    healthy_after_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 60.0
-    # at least this long after a handshake refused with HTTP 5xx
-    unavailable_backoff_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 30.0
-    # at least this long after HTTP 403/418/429 at handshake (longer if Retry-After says so)
-    refused_backoff_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 300.0
-    # no frame and no pong for this long: the connection is dead, reconnect
-    watchdog_s: Annotated[float, Between(5, 3600)] = 60.0
-    # websocket ping (and Bybit's {"op":"ping"}) every this many seconds
-    ping_interval_s: Annotated[float, Between(1, 3600)] = 20.0
-    # send OKX a text "ping" after this long without a frame (OKX cuts at 30 s)
-    okx_idle_ping_s: Annotated[float, Between(1, 29)] = 25.0
-    # planned reconnect before Binance's 24 h cut-off (23 h 50 m)
-    binance_reconnect_after_s: Annotated[float, Between(60, SECONDS_A_DAY)] = 85800.0
-    # re-read Bybit's symbol list this often; new symbols join the live connection
-    symbols_refresh_s: Annotated[float, Between(60, 7 * SECONDS_A_DAY)] = 86400.0
-    # re-read OKX / Binance COIN-M contract sizes this often
-    contracts_refresh_s: Annotated[float, Between(60, 7 * SECONDS_A_DAY)] = 21600.0
-    # an unknown instrument triggers a contract refresh at most this often
-    unknown_refresh_min_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 60.0
-    # timeout of each metadata REST request
-    rest_timeout_s: Annotated[float, Between(0.1, 300)] = 10.0
-    # store live events in batches of this many...
-    batch_events: Annotated[int, Between(1, 100_000)] = 500
-    # ...or after this many milliseconds, whichever comes first; spans are extended as often
-    batch_ms: Annotated[int, Between(1, 3_600_000)] = 1000
-
-    def __post_init__(self) -> None:
-        _ordered("feeds.runner", self, "backoff_base_s", "backoff_max_s")
-
-
 # [feeds.<venue>] for every venue of the registry (enabled, websocket and REST
 # URLs, as its module declares them), then [feeds.runner].
 FeedsConfig = make_dataclass(
     "FeedsConfig",
     [(venue, settings, field(default_factory=settings)) for venue, settings in VENUE_SETTINGS.items()]
-    + [("runner", FeedRunnerConfig, field(default_factory=FeedRunnerConfig))],
+    + [("runner", RunnerTuning, field(default_factory=RunnerTuning))],
     frozen=True,
     namespace={"__module__": __name__},
 )
@@ -158,41 +109,6 @@ class DiscordConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-
-@dataclass(frozen=True)
-class MarketDataConfig:
-    """[market]: funding, open interest and long/short ratios polled over REST."""
-
-    enabled: bool = True  # poll market context for leverage-risk reports
-    # which venues to poll: a list, or one string separated by spaces or commas
-    venues: Annotated[tuple[Literal[MARKET_VENUES], ...], NonEmpty()] = MARKET_VENUES
-    # USDT perpetuals to track: a list, or one string separated by spaces or commas
-    assets: Annotated[tuple[Annotated[str, ASSET], ...], NonEmpty()] = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")
-    interval_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 60.0  # seconds between two polls of a venue
-    # samples older than this are pruned (30-day percentiles need 30)
-    retention_days: Annotated[int, Between(1, 3650)] = 35
-    request_timeout_s: Annotated[float, Between(0.1, 300)] = 10.0  # per request (connect, read, write, pool)
-    retries: Annotated[int, Between(0, 10)] = 3  # retries of a request after a 5xx, timeout or connection error
-    backoff_base_s: Annotated[float, Between(0.1, 3600)] = 1.0  # first retry after ~this, doubling (with jitter)
-    backoff_max_s: Annotated[float, Between(0.1, SECONDS_A_DAY)] = 30.0  # cap of one retry delay
-    # pause of a venue after a 429 without Retry-After
-    rate_limit_backoff_s: Annotated[float, Between(0, SECONDS_A_DAY)] = 60.0
-    # pause of a venue after a 418/403 without Retry-After
-    ban_backoff_s: Annotated[float, Between(0, SECONDS_A_DAY)] = 600.0
-    # share of each venue's published request limit liqbot may use
-    budget_fraction: Annotated[float, Between(0.01, 1)] = 0.5
-
-    def __post_init__(self) -> None:
-        _ordered("market", self, "backoff_base_s", "backoff_max_s")
-
-    @property
-    def asset_list(self) -> list[str]:
-        return [a.upper() for a in self.assets]
-
-    @property
-    def venue_list(self) -> list[str]:
-        return list(self.venues)
 
 
 @dataclass(frozen=True)

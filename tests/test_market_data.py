@@ -23,7 +23,7 @@ from bot.core.market import (
 )
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
 from bot.feeds.http_policy import RequestBudget, retry_after_s
-from bot.feeds.market import MAX_RETRY_AFTER_S, MarketPoller, MarketPollerSettings, make_client
+from bot.feeds.market import MAX_RETRY_AFTER_S, MarketPoller, make_client
 from bot.feeds.marketdata import MarketDataError, VenueError
 from bot.feeds.recording import rest_line
 from bot.feeds.venues import SETTINGS
@@ -381,12 +381,14 @@ def test_request_budget_sliding_window():
     assert budget.wait_ms(50, T0 + 1300) == 0  # more than the limit: waits for an empty window only
 
 
-def test_settings_from_config():
+def test_the_poller_reads_the_market_section_and_each_venues_rest_url():
     config = Config()
-    settings = MarketPollerSettings.from_config(config)
+    poller = MarketPoller(config, client=None, sink=None, now_ms=lambda: T0)  # type: ignore[arg-type]
+    settings = poller.settings
+    assert settings is config.market  # one definition of [market], loaded by bot.config
     assert settings.assets == ASSETS
     assert settings.venues == (BINANCE, BYBIT, OKX)
-    assert settings.base_urls[BINANCE] == config.feeds.binance.usdm_rest_url
+    assert poller.base_urls[BINANCE] == config.feeds.binance.usdm_rest_url
     assert settings.interval_s == 60.0
 
 
@@ -630,7 +632,7 @@ async def test_run_survives_a_failing_sink_and_garbage(poller_parts, clock, venu
             raise RuntimeError("disk full")
 
     venues.script("/api/v5/public/open-interest", Scripted(body=b"<html>502 Bad Gateway</html>"))
-    only_okx = dataclasses.replace(MarketPollerSettings.from_config(config), venues=(OKX,))
+    only_okx = dataclasses.replace(config, market=dataclasses.replace(config.market, venues=(OKX,)))
     poller = MarketPoller(only_okx, client, flaky_sink, clock.now_ms, clock.sleep, rng=lambda: 0.5)
     task = asyncio.create_task(poller.run())
     try:

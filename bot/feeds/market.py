@@ -25,7 +25,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,6 +36,7 @@ from bot.core.market import MarketSample
 from bot.feeds.errors import shown
 from bot.feeds.http_policy import BLOCKING_STATUSES, RequestBudget, backoff_delay, retry_after_s
 from bot.feeds.marketdata import MarketDataError, VenueError
+from bot.feeds.settings import MarketDataConfig
 from bot.feeds.venues import BY_NAME, MARKET_VENUES
 
 log = logging.getLogger(__name__)
@@ -47,59 +48,18 @@ MAX_RETRY_AFTER_S = 86_400.0
 # -- poller -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MarketPollerSettings:
-    """What the poller needs from `Config` ([feeds.<venue>] REST URLs + [market])."""
-
-    base_urls: Mapping[str, str] = field(
-        default_factory=lambda: {
-            venue: BY_NAME[venue].REST_URLS[BY_NAME[venue].MARKET.rest_url_key] for venue in MARKET_VENUES
-        }
-    )
-    enabled: bool = True
-    venues: tuple[str, ...] = MARKET_VENUES
-    assets: tuple[str, ...] = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")
-    interval_s: float = 60.0
-    request_timeout_s: float = 10.0
-    retries: int = 3
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 30.0
-    rate_limit_backoff_s: float = 60.0
-    ban_backoff_s: float = 600.0
-    budget_fraction: float = 0.5
-
-    @classmethod
-    def from_config(cls, config: Any) -> MarketPollerSettings:
-        """From a `bot.config.Config` (duck-typed: feeds may not import config)."""
-        if isinstance(config, MarketPollerSettings):
-            return config
-        market, feeds = config.market, config.feeds
-        return cls(
-            base_urls={
-                venue: getattr(getattr(feeds, venue), BY_NAME[venue].MARKET.rest_url_key) for venue in MARKET_VENUES
-            },
-            enabled=market.enabled,
-            venues=tuple(market.venue_list),
-            assets=tuple(market.asset_list),
-            interval_s=market.interval_s,
-            request_timeout_s=market.request_timeout_s,
-            retries=market.retries,
-            backoff_base_s=market.backoff_base_s,
-            backoff_max_s=market.backoff_max_s,
-            rate_limit_backoff_s=market.rate_limit_backoff_s,
-            ban_backoff_s=market.ban_backoff_s,
-            budget_fraction=market.budget_fraction,
-        )
-
-    def base_url(self, venue: str) -> str:
-        return self.base_urls[venue].rstrip("/")
+def rest_urls(feeds: Any) -> dict[str, str]:
+    """Venue -> the REST base URL its `MARKET` polls, from `[feeds.<venue>]`."""
+    return {
+        venue: getattr(getattr(feeds, venue), BY_NAME[venue].MARKET.rest_url_key).rstrip("/")
+        for venue in MARKET_VENUES
+    }
 
 
 def make_client(config: Any) -> httpx.AsyncClient:
     """The one AsyncClient the poller shares across venues, with timeouts."""
-    settings = MarketPollerSettings.from_config(config)
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.request_timeout_s),
+        timeout=httpx.Timeout(config.market.request_timeout_s),
         limits=httpx.Limits(max_connections=10, max_keepalive_connections=6),
         headers={"User-Agent": "liqbot (market data)", "Accept": "application/json"},
         follow_redirects=False,
@@ -152,7 +112,8 @@ def query_path(path: str, params: Mapping[str, str] | None) -> str:
 class MarketPoller:
     """Polls funding, open interest and long/short ratios of every venue.
 
-    `config` is a `bot.config.Config` (or `MarketPollerSettings`); `sink`
+    `config` is a `bot.config.Config`: its `[market]` section (`settings`, a
+    `bot.feeds.settings.MarketDataConfig`) and the venues' REST URLs; `sink`
     receives each venue's samples of one poll (e.g. `MarketStore.add_samples`);
     `now_ms` and `sleep` are the clock, injected so tests run in virtual time.
     `run()` returns only when cancelled.
@@ -170,7 +131,9 @@ class MarketPoller:
         budgets: Mapping[str, RequestBudget] | None = None,
         on_response: ResponseSink | None = None,
     ) -> None:
-        self.settings = MarketPollerSettings.from_config(config)
+        self.settings: MarketDataConfig = config.market
+        self.base_urls = rest_urls(config.feeds)
+        self._assets = tuple(self.settings.asset_list)
         self._client = client
         self._sink = sink
         self._on_response = on_response
@@ -193,7 +156,7 @@ class MarketPoller:
 
     async def run(self) -> None:
         """Poll every venue until cancelled; one task per venue."""
-        if not self.settings.enabled or not self.settings.venues or not self.settings.assets:
+        if not self.settings.enabled or not self.settings.venues or not self._assets:
             log.info("market data polling is disabled")
             return
         async with asyncio.TaskGroup() as group:
@@ -225,7 +188,7 @@ class MarketPoller:
         at_ms = self._now_ms()
         samples: dict[str, MarketSample] = {}
         try:
-            await self._collectors[venue](_VenueApi(self, venue, at_ms), self.settings.assets, at_ms, samples)
+            await self._collectors[venue](_VenueApi(self, venue, at_ms), self._assets, at_ms, samples)
         except asyncio.CancelledError:
             raise
         except _Blocked:
@@ -286,7 +249,7 @@ class MarketPoller:
         """GET base_url + path as JSON, within the venue's budget, with retries;
         the body goes to `on_response` (a recorder) stamped with the poll's instant."""
         stats = self.stats[venue]
-        url = self.settings.base_url(venue) + path
+        url = self.base_urls[venue] + path
         cost = BY_NAME[venue].MARKET.weights.get(path, 1)
         attempt = 0
         while True:

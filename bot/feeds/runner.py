@@ -34,7 +34,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -46,6 +46,7 @@ from bot.feeds.contract import Heartbeat
 from bot.feeds.errors import FrameError, UnknownInstrument
 from bot.feeds.http_policy import BLOCKING_STATUSES, backoff_delay, retry_after_s
 from bot.feeds.instruments import ContractBook
+from bot.feeds.settings import RunnerTuning
 from bot.feeds.recording import control_error, decode, decoder_for
 
 log = logging.getLogger(__name__)
@@ -60,36 +61,6 @@ LOG_FIRST = 5
 LOG_EVERY = 1000
 
 
-
-
-@dataclass(frozen=True, slots=True)
-class RunnerTuning:
-    """The runner's knobs; the same names and defaults as `bot.config.FeedRunnerConfig`."""
-
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 120.0
-    healthy_after_s: float = 60.0
-    unavailable_backoff_s: float = 30.0
-    refused_backoff_s: float = 300.0
-    watchdog_s: float = 60.0
-    ping_interval_s: float = 20.0
-    okx_idle_ping_s: float = 25.0
-    binance_reconnect_after_s: float = 85800.0
-    symbols_refresh_s: float = 86400.0
-    contracts_refresh_s: float = 21600.0
-    unknown_refresh_min_s: float = 60.0
-    rest_timeout_s: float = 10.0
-    batch_events: int = 500
-    batch_ms: int = 1000
-
-    @classmethod
-    def of(cls, settings: object | None) -> RunnerTuning:
-        """A tuning from any object with (some of) these attributes, e.g. FeedRunnerConfig."""
-        if settings is None:
-            return cls()
-        if isinstance(settings, cls):
-            return settings
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)})
 
 
 # -- the sink -------------------------------------------------------------

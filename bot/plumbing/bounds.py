@@ -15,6 +15,19 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
+SECONDS_A_DAY = 86_400
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the key and the fix."""
+
+
+def ordered(section: str, settings: object, low: str, high: str) -> None:
+    """A relation between two keys that their ranges alone cannot state."""
+    if getattr(settings, low) > getattr(settings, high):
+        raise ConfigError(f"'{section}.{low}' must be at most '{section}.{high}' ({getattr(settings, high)!r})")
+
+
 def _number(value: float) -> str:
     return repr(value) if isinstance(value, float) and not value.is_integer() else str(int(value))
 
