@@ -1,4 +1,4 @@
-"""`liqbot` command line: run, console, demo, replay, record, doctor, backup."""
+"""`liqbot` command line: run, console, demo, replay, record, doctor, backup, health."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ from bot.plumbing.clock import wall_clock_ms
 from bot.config import ConfigError, Secrets, load_config
 from bot.logsetup import install_logging
 from bot.plumbing.progress import progress_bar
+from bot.feeds.sources import disabled_streams
+from bot.feeds.venues import ALL_STREAMS
+from bot.services.health import check_health
 from bot.services.ingest import replay
 from bot.services.recorder import record
 from bot.storage.doctor import examine
@@ -49,8 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"liqbot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    # LIQBOT_CONFIG lets `liqbot run` and a container's `liqbot health` read the same file.
+    config_help = "TOML config (default: $LIQBOT_CONFIG, else built-in defaults)"
+
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", metavar="PATH", help="TOML config (default: built-in defaults)")
+        p.add_argument("--config", metavar="PATH", default=os.environ.get("LIQBOT_CONFIG") or None, help=config_help)
         p.add_argument("--db", metavar="PATH", help="SQLite database (overrides storage.path)")
 
     console = sub.add_parser("console", help="answer commands typed on stdin, one per line")
@@ -72,12 +78,19 @@ def _parser() -> argparse.ArgumentParser:
     common(doctor)
     doctor.add_argument("--repair", action="store_true", help="rebuild rollups from the raw events")
 
+    health = sub.add_parser("health", help="one line and exit 0 when the database opens and the feeds record, else 1")
+    common(health)
+    health.add_argument(
+        "--stale-after", type=_duration_s, default=600.0, metavar="10m",
+        help="a stream that recorded nothing for this long is stale (default: 10m)",
+    )
+
     backup = sub.add_parser("backup", help="copy the database while liqbot keeps running (SQLite backup API)")
     common(backup)
     backup.add_argument("target", type=Path, metavar="PATH", help="the copy to write (must not exist)")
 
     record = sub.add_parser("record", help="record venue frames to a file you can replay")
-    record.add_argument("--config", metavar="PATH", help="TOML config (default: built-in defaults)")
+    record.add_argument("--config", metavar="PATH", default=os.environ.get("LIQBOT_CONFIG") or None, help=config_help)
     record.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl", help=".gz compresses")
     record.add_argument("--duration", type=_duration_s, metavar="10m", help="stop after this long (default: Ctrl-C)")
     return parser
@@ -240,6 +253,13 @@ async def _cmd_backup(args, config) -> int:
     return 0
 
 
+async def _cmd_health(args, config) -> int:
+    enabled = [key for key in ALL_STREAMS if key not in disabled_streams(config.feeds)]
+    health = check_health(Path(args.db or config.storage.path), enabled, wall_clock_ms(), int(args.stale_after * 1000))
+    print(health.line)
+    return 0 if health.ok else 1
+
+
 COMMANDS = {
     "console": _cmd_console,
     "replay": _cmd_replay,
@@ -248,6 +268,7 @@ COMMANDS = {
     "record": _cmd_record,
     "doctor": _cmd_doctor,
     "backup": _cmd_backup,
+    "health": _cmd_health,
 }
 
 
