@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.adapters.console import run_console
@@ -22,6 +22,7 @@ from bot.core.alerts import Caps, EngineSettings
 from bot.plumbing.clock import wall_clock_ms
 from bot.core.models import DAY_MS, HOUR_MS, Window
 from bot.core.ratelimit import RateLimit
+from bot.core.status import RuntimeStatus, ServiceStatus
 from bot.feeds.market import MarketPoller, make_client
 from bot.scheduler import DigestScheduler
 from bot.services.alerts import AlertService
@@ -32,7 +33,7 @@ from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
 from bot.services.queries import LiveStates, QueryService
 from bot.services.reports import ReportService
 from bot.services.risk import RiskService
-from bot.services.supervisor import supervise
+from bot.services.supervisor import TaskState, supervise
 from bot.storage.maintenance import RetentionPolicy, apply_retention
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
@@ -63,6 +64,7 @@ class App:
         db_path: str | Path | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
         live_states: LiveStates | None = None,
+        runtime: Callable[[], RuntimeStatus] | None = None,
     ) -> App:
         store = await Store.open(db_path or config.storage.path)
         bot = config.bot
@@ -70,7 +72,7 @@ class App:
             {"console": ConsoleDestination()},
             settings=NotifierSettings(rate_per_s=config.alerts.send_rate_per_s, retries=config.alerts.send_retries),
         )
-        queries = QueryService(store, live_states) if live_states else QueryService(store)
+        queries = QueryService(store, live_states, runtime=runtime) if live_states else QueryService(store, runtime=runtime)
         market_store = MarketStore(store)
         risk = RiskService(market_store, queries, config.risk)
         alerts = AlertService(
@@ -126,9 +128,10 @@ class App:
         await self.store.set_chat_active(chat_key, False, self.clock_ms())
 
 
-async def _adapter_forever(adapter) -> None:
+async def _adapter_forever(adapter, state: TaskState) -> None:
     """Start a chat adapter and keep it until cancelled."""
     await adapter.start()
+    state.state = "running"
     try:
         await asyncio.Event().wait()
     finally:
@@ -173,6 +176,36 @@ def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[
     return adapters
 
 
+@dataclass
+class _Running:
+    """What `/status` shows of this process; filled in as `run_bot` starts things."""
+
+    platforms: dict[str, TaskState] = field(default_factory=dict)
+    poller: MarketPoller | None = None
+    feeds: LiveFeeds | None = None
+
+    def status(self) -> RuntimeStatus:
+        market = self.poller.stats.items() if self.poller else ()
+        return RuntimeStatus(
+            platforms=tuple(ServiceStatus(name, s.state, s.last_error) for name, s in self.platforms.items()),
+            market=tuple(
+                ServiceStatus(venue, _poll_state(stats), stats.last_error, stats.last_success_ms)
+                for venue, stats in market
+            ),
+            stream_errors={
+                runner.key: runner.status.last_error
+                for runner in (self.feeds.runners if self.feeds else ())
+                if runner.status.last_error
+            },
+        )
+
+
+def _poll_state(stats) -> str:
+    if stats.last_success_ms is not None:
+        return "running"
+    return "retrying" if stats.last_error else "starting"
+
+
 def _start_line(config: Config, platforms: list[str], streams: list[tuple[str, str]], store_path) -> str:
     """What this process serves, in one line: chat platforms, venues (their streams), market polling."""
     venues: dict[str, list[str]] = {}
@@ -197,12 +230,15 @@ async def run_bot(
     store_path = db_path or config.storage.path
     # The query service reports the feeds' live states; the feeds are built after
     # the app (they feed its alert service), so it reads them through this closure.
-    app = await App.open(config, secrets, store_path, live_states=lambda: feeds.live_states())
+    running = _Running()
+    app = await App.open(
+        config, secrets, store_path, live_states=lambda: feeds.live_states(), runtime=running.status
+    )
     http = make_client(config)
     scheduler = DigestScheduler(app.digests, now_ms=app.clock_ms)
     try:
         extra_sinks = [app.alerts] if config.alerts.enabled else []
-        feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
+        feeds = running.feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
         async with asyncio.TaskGroup() as group:
             group.create_task(supervise("notifier", app.notifier.run))
             if config.alerts.enabled:
@@ -211,19 +247,22 @@ async def run_bot(
             group.create_task(supervise("feeds", feeds.run))
             group.create_task(supervise("retention", lambda: _retention_forever(app)))
             if config.market.enabled:
-                poller = MarketPoller(config, http, app.market_store.add_samples, now_ms=app.clock_ms)
+                poller = running.poller = MarketPoller(config, http, app.market_store.add_samples, now_ms=app.clock_ms)
                 group.create_task(supervise("market data", poller.run))
-            platforms = []
             for platform, adapter, fatal in _chat_adapters(app, secrets):
                 app.notifier.add_destination(platform, adapter)
-                group.create_task(supervise(platform, lambda a=adapter: _adapter_forever(a), permanent=fatal))
-                platforms.append(platform)
+                state = running.platforms[platform] = TaskState()
+                group.create_task(
+                    supervise(platform, lambda a=adapter, s=state: _adapter_forever(a, s), permanent=fatal, state=state)
+                )
             if config.digest.enabled:
                 await scheduler.start()
             if console if console is not None else sys.stdin.isatty():
                 group.create_task(supervise("console", lambda: run_console(app.dispatcher)))
-                platforms.append("console")
-            log.info("liqbot running: %s", _start_line(config, platforms, [runner.key for runner in feeds.runners], store_path))
+                running.platforms["console"] = TaskState("running")
+            log.info(
+                "liqbot running: %s", _start_line(config, list(running.platforms), [r.key for r in feeds.runners], store_path)
+            )
     finally:
         if config.digest.enabled:
             scheduler.shutdown()

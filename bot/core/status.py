@@ -1,4 +1,5 @@
-"""What `/status` reports: storage totals and each venue stream's recording state."""
+"""What `/status` reports: storage totals, each venue stream's recording state
+and, under `liqbot run`, the chat platforms and market polling."""
 
 from __future__ import annotations
 
@@ -13,6 +14,26 @@ class StreamStatus:
     last_frame_ms: int | None
     events_last_hour: int
     gaps_last_day: tuple[tuple[int, int], ...]
+    last_error: str | None = None  # why its last connection ended or attempt failed
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """A chat platform's connection, or one venue's market polling."""
+
+    name: str
+    state: str  # "running" | "retrying" | "stopped"
+    last_error: str | None = None
+    last_ok_ms: int | None = None  # market polling: the last successful poll
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeStatus:
+    """What a running `liqbot run` adds to the report."""
+
+    platforms: tuple[ServiceStatus, ...]
+    market: tuple[ServiceStatus, ...]  # empty: market polling is off
+    stream_errors: dict[tuple[str, str], str]  # (venue, stream) -> last error
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +43,4 @@ class StatusReport:
     last_at_ms: int | None
     events_by_venue: dict[str, int]
     streams: tuple[StreamStatus, ...]
+    runtime: RuntimeStatus | None = None  # None: no live process (console, demo)

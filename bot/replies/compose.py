@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, tzinfo
 
 from bot.core.models import LiquidationEvent
-from bot.core.status import StatusReport
+from bot.core.status import RuntimeStatus, ServiceStatus, StatusReport
 from bot.core.summary import FLUSH_SHARE, Split, Squeeze, Summary
 from bot.replies import numbers as fmt
 from bot.replies.locales import listing, text
@@ -301,7 +301,7 @@ def big_reply(
 
 
 def status_reply(report: StatusReport, now_ms: int, locale: Locale, tz: tzinfo = UTC) -> Reply:
-    if report.events_stored == 0 and not report.streams:
+    if report.events_stored == 0 and not report.streams and report.runtime is None:
         return Reply(title=text(locale, "title.status"), blocks=(Paragraph(line(text(locale, "status.none"))),))
     fields = [Field(text(locale, "status.events"), line(fmt.count(report.events_stored, locale)))]
     if report.first_at_ms is not None:
@@ -336,4 +336,33 @@ def status_reply(report: StatusReport, now_ms: int, locale: Locale, tz: tzinfo =
                 ),
             )
         )
+        errors = [s for s in report.streams if s.last_error]
+        if errors:
+            blocks.append(Paragraph(line(bold(text(locale, "status.errors")))))
+            blocks.append(Bullets(tuple(line(f"{venue_name(s.venue)} {s.stream}: {s.last_error}") for s in errors)))
+    if report.runtime is not None:
+        blocks += _runtime_blocks(report.runtime, now_ms, locale)
     return Reply(title=text(locale, "title.status"), blocks=tuple(blocks))
+
+
+def _runtime_blocks(runtime: RuntimeStatus, now_ms: int, locale: Locale) -> list:
+    """Chat platforms and market polling of a running `liqbot run`."""
+
+    def service(item: ServiceStatus, name: str) -> tuple:
+        parts = [text(locale, f"state.{item.state}")]
+        if item.last_ok_ms is not None:
+            parts.append(text(locale, "status.last_poll", age=fmt.age(now_ms - item.last_ok_ms, locale)))
+        if item.last_error:
+            parts.append(text(locale, "status.last_error", error=item.last_error))
+        return line(bold(name), ": " + text(locale, "status.joiner").join(parts))
+
+    platforms = runtime.platforms
+    market = runtime.market
+    return [
+        Paragraph(line(bold(text(locale, "status.platforms")))),
+        Bullets(tuple(service(p, p.name.capitalize()) for p in platforms))
+        if platforms else Paragraph(line(text(locale, "status.none_enabled"))),
+        Paragraph(line(bold(text(locale, "status.market")))),
+        Bullets(tuple(service(m, venue_name(m.name)) for m in market))
+        if market else Paragraph(line(text(locale, "status.market_off"))),
+    ]

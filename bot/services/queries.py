@@ -8,7 +8,7 @@ from collections.abc import Callable
 from itertools import takewhile
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Window
-from bot.core.status import StatusReport, StreamStatus
+from bot.core.status import RuntimeStatus, StatusReport, StreamStatus
 from bot.core.summary import RecordedSpan, Summary, coverage_of, summarize
 from bot.storage.store import Store
 
@@ -27,7 +27,11 @@ def _no_live_feeds() -> dict[tuple[str, str], tuple[str, int | None]]:
 
 class QueryService:
     def __init__(
-        self, store: Store, live_states: LiveStates = _no_live_feeds, monotonic: Callable[[], float] = time.monotonic
+        self,
+        store: Store,
+        live_states: LiveStates = _no_live_feeds,
+        monotonic: Callable[[], float] = time.monotonic,
+        runtime: Callable[[], RuntimeStatus] | None = None,
     ) -> None:
         self._store = store
         self._monotonic = monotonic
@@ -35,6 +39,8 @@ class QueryService:
         self._assets_until = float("-inf")
         # (venue, stream) -> (state, last frame ms) from the running feeds, if any.
         self._live_states = live_states
+        # Chat platforms, market polling and stream errors of a running `liqbot run`.
+        self._runtime = runtime
 
     async def summary(self, asset: str | None, window: Window) -> Summary:
         # Queued together, the reader thread runs them back to back.
@@ -104,6 +110,8 @@ class QueryService:
         spans = await self._store.spans(Window(0, now_ms + 1))
         events_last_hour = await self._store.events_since_by_stream(now_ms - HOUR_MS)
         live = self._live_states()
+        runtime = self._runtime() if self._runtime else None
+        errors = runtime.stream_errors if runtime else {}
         streams = sorted({(s.venue, s.stream) for s in spans} | set(live))
         return StatusReport(
             events_stored=stats.events,
@@ -111,13 +119,16 @@ class QueryService:
             last_at_ms=stats.last_at_ms,
             events_by_venue=stats.events_by_venue,
             streams=tuple(
-                _stream_status(venue, stream, spans, live.get((venue, stream)), events_last_hour, day)
+                _stream_status(venue, stream, spans, live.get((venue, stream)), events_last_hour, day, errors)
                 for venue, stream in streams
             ),
+            runtime=runtime,
         )
 
 
-def _stream_status(venue, stream, spans: list[RecordedSpan], live, events_last_hour, day: Window) -> StreamStatus:
+def _stream_status(
+    venue, stream, spans: list[RecordedSpan], live, events_last_hour, day: Window, errors
+) -> StreamStatus:
     own = [s for s in spans if (s.venue, s.stream) == (venue, stream)]
     if live is not None:
         state, last_frame_ms = live
@@ -130,4 +141,5 @@ def _stream_status(venue, stream, spans: list[RecordedSpan], live, events_last_h
         last_frame_ms=last_frame_ms,
         events_last_hour=events_last_hour.get((venue, stream), 0),
         gaps_last_day=coverage_of(day, own).gaps if own else (),
+        last_error=errors.get((venue, stream)),
     )

@@ -8,11 +8,20 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
 # A task that ran this long before crashing starts again with the shortest delay.
 HEALTHY_AFTER_S = 60.0
+
+
+@dataclass
+class TaskState:
+    """A supervised task as `/status` shows it; `supervise` updates it in place."""
+
+    state: str = "starting"  # "starting" | "running" (the task says so) | "retrying" | "stopped"
+    last_error: str | None = None
 
 
 async def supervise(
@@ -24,12 +33,15 @@ async def supervise(
     max_delay_s: float = 60.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    state: TaskState | None = None,
 ) -> None:
     """Run `run()` until it returns, restarting it after each crash.
 
     An exception of a `permanent` type (a rejected token, a config error) is
-    logged as one line and ends supervision: retrying cannot fix it.
+    logged as one line and ends supervision: retrying cannot fix it. `state`,
+    if given, follows along.
     """
+    state = state or TaskState()
     failures = 0
     while True:
         started = monotonic()
@@ -40,8 +52,10 @@ async def supervise(
             raise
         except permanent as error:
             log.error("%s stopped: %s", name, error)
+            state.state, state.last_error = "stopped", str(error)
             return
         except Exception as error:
+            state.state, state.last_error = "retrying", _one_line(error)
             failures = 1 if monotonic() - started >= HEALTHY_AFTER_S else failures + 1
             delay = min(max_delay_s, base_delay_s * 2 ** (failures - 1)) * (0.5 + random.random() / 2)
             # One line per retry (an unreachable server fails the same way every time);
