@@ -23,7 +23,7 @@ Frames: on subscribe, `{"feed":"trade_snapshot","product_id":..,"trades":[..]}`
 (recent history: it repeats on every reconnect; the store keeps each trade
 once), then one `{"feed":"trade",...}` per trade, each with `uid, side, type,
 seq, time (ms), qty, price`. A trade is a liquidation when `type ==
-"liquidation`" ("a result of a user being liquidated from their position");
+"liquidation"` ("a result of a user being liquidated from their position");
 `termination` and `block` trades are not counted (CHOICE: a termination is not
 a liquidation order on the book).
 
