@@ -4,6 +4,7 @@ store -> /liq in the console, in English and Chinese."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,13 @@ async def test_a_window_longer_than_the_recording_says_how_much_it_covers(refere
     text = await ask(reference_app, "/liq BTC 7d")
     assert "$78.47M" in text
     assert "Recording covers 1d of this 7d window (14.29%)" in text
+
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+async def test_the_readme_shows_the_real_reply(reference_app, locale):
+    await reference_app.store.set_chat_locale("console:local", locale, END_MS)
+    reply = (await ask(reference_app, "/liq")).strip()
+    assert f"```\n{reply}\n```" in README
