@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import resource
 import sqlite3
 import statistics
 import sys
@@ -40,6 +41,11 @@ BATCH = 5_000
 CALLER = Caller("console", "console:bench", "console:bench", rate_limited=False)
 
 
+def cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def raw_executemany(path: Path, rows: list[tuple]) -> float:
     """Seconds to insert the rows into the same events table, same batching and pragmas."""
     db = sqlite3.connect(path, isolation_level=None)
@@ -62,9 +68,13 @@ async def bench_replay(folder: Path, events: int) -> None:
     print(f"generating a recording of ~{events:,} events ...", flush=True)
     write_recording(recording, START_MS, hours, seed=1, events_per_hour=events / hours / 1.62)
     store = await Store.open(folder / "replay.sqlite")
+    # CPU seconds as well as wall time: on a loaded machine the wall ratio follows the CPU one.
+    cpu_before = cpu_s(resource.RUSAGE_SELF), cpu_s(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     report = await replay(store, [recording])
     replay_s = time.perf_counter() - started
+    writer_cpu_s = cpu_s(resource.RUSAGE_SELF) - cpu_before[0]
+    parser_cpu_s = cpu_s(resource.RUSAGE_CHILDREN) - cpu_before[1]  # the worker, joined when replay returns
     await store.close()
     stored = report.stored
     decoder = RecordingDecoder()
@@ -72,11 +82,17 @@ async def bench_replay(folder: Path, events: int) -> None:
     with open(recording, "rb") as lines:
         for line in lines:
             rows += map(event_row, decoder.feed(line))
+    raw_cpu_before = cpu_s(resource.RUSAGE_SELF)
     raw_s = raw_executemany(folder / "raw.sqlite", rows)
+    raw_cpu_s = cpu_s(resource.RUSAGE_SELF) - raw_cpu_before
     replay_rate, raw_rate = stored / replay_s, len(rows) / raw_s
     print(f"replay ingest (parse+normalise+store+rollup): {stored:,} events in {replay_s:.2f} s = {replay_rate:,.0f} events/s")
     print(f"baseline raw sqlite3 executemany, same rows, same table:  {len(rows):,} rows in {raw_s:.2f} s = {raw_rate:,.0f} rows/s")
     print(f"replay / baseline: {replay_rate / raw_rate:.0%}")
+    print(
+        f"CPU: parse worker {parser_cpu_s:.2f} s, writer {writer_cpu_s:.2f} s;"
+        f" baseline {raw_cpu_s:.2f} s (baseline / parse worker: {raw_cpu_s / parser_cpu_s:.0%})"
+    )
 
 
 def synthetic_events(count: int, span_ms: int, rng: random.Random):
