@@ -140,9 +140,10 @@ class AlertsConfig:
     """[alerts]: threshold alerts (/alert) and their delivery."""
 
     enabled: bool = True  # match live events against /alert rules
-    # at least this long between two alerts of one rule (big orders: of one chat)
+    # at least this long between two alerts of one window or risk rule (big orders never wait)
     cooldown_s: Annotated[float, Between(0, 7 * SECONDS_A_DAY)] = 900.0
-    group_s: Annotated[float, Between(0, 3600)] = 5.0  # matching big orders are collected this long into one alert
+    # matching big orders are collected this long into one alert (bounded: never held back long)
+    group_s: Annotated[float, Between(0, 5)] = 2.0
     max_per_user: Annotated[int, Between(1, 10_000)] = 20  # alert rules one user may own over all chats
     max_per_chat: Annotated[int, Between(1, 10_000)] = 50  # alert rules one chat may have
     # alert and digest messages sent per second per platform (paced, never dropped); 0: unpaced

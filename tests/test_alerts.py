@@ -40,8 +40,8 @@ def ev(usd: float, at_ms: int, side: Side = Side.LONG, asset: str = "BTC", venue
     return LiquidationEvent(venue, "usdm", f"{asset}USDT", asset, side, 80_000.0, usd / 80_000.0, usd, at_ms)
 
 
-def engine(*rules: AlertRule, cooldown_ms: int = COOLDOWN, group_ms: int = 5_000) -> AlertEngine:
-    e = AlertEngine(EngineSettings(cooldown_ms=cooldown_ms, group_ms=group_ms))
+def engine(*rules: AlertRule, cooldown_ms: int = COOLDOWN, group_ms: int = 5_000, listed_per_minute: int = 6) -> AlertEngine:
+    e = AlertEngine(EngineSettings(cooldown_ms=cooldown_ms, group_ms=group_ms, big_listed_per_minute=listed_per_minute))
     for rule in rules:
         e.add(rule)
     return e
@@ -99,12 +99,46 @@ def test_big_orders_of_a_burst_are_grouped_into_one_alert():
     (fired,) = e.flush(NOW + 5_300)  # 5 s after the burst was seen
     assert fired.kind is RuleKind.BIG and fired.rule_ids == (1, 2)
     assert [o.notional_usd for o in fired.orders] == [3_000_000, 2_500_000, 1_500_000]  # each order once
-    # The next matching order within the cooldown waits for it, then comes alone.
-    e.on_events([ev(1_200_000, NOW + 6_000)], NOW + 6_000)
-    assert e.flush(NOW + 12_000) == []
-    assert e.flush(NOW + 5_299 + COOLDOWN) == []
-    (later,) = e.flush(NOW + 5_300 + COOLDOWN)
-    assert [o.notional_usd for o in later.orders] == [1_200_000]
+
+
+def replay(e: AlertEngine, orders: list[LiquidationEvent], until_ms: int, start_ms: int = NOW) -> list[tuple[int, object]]:
+    """Each order reaches the engine at its own time, the timer ticks every 500 ms
+    on the virtual clock; (delivery time, alert) of everything fired."""
+    delivered, pending = [], sorted(orders, key=lambda o: o.at_ms)
+    for t in range(start_ms, until_ms + 1, 500):
+        arrived = [o for o in pending if o.at_ms <= t]
+        pending = pending[len(arrived):]
+        delivered += [(t, f) for f in e.on_events(arrived, t) + e.tick(t)]
+    return delivered
+
+
+def test_a_burst_25_s_after_a_big_order_alert_arrives_within_seconds_not_after_a_cooldown():
+    e = engine(AlertRule(1, "telegram:1", "telegram:42", RuleKind.BIG, "BTC", 1_000_000.0), group_ms=2_000)
+    first = ev(1_500_000, NOW)
+    burst = [ev(1_200_000, NOW + 25_000 + 500 * i) for i in range(5)]
+    delivered = replay(e, [first, *burst], NOW + 60_000)
+    (t0, alert0), *later = delivered
+    assert t0 - NOW <= 3_000 and [o.notional_usd for o in alert0.orders] == [1_500_000]
+    assert 1 <= len(later) <= 2
+    assert sorted(o.at_ms for _, f in later for o in f.orders) == [o.at_ms for o in burst]
+    for t, fired in later:  # every order of the burst is out within 3 s of its arrival
+        assert all(t - o.at_ms <= 3_000 for o in fired.orders)
+
+
+def test_past_the_chats_cap_a_burst_comes_as_one_summary_line_at_once():
+    e = engine(AlertRule(1, "telegram:1", "telegram:42", RuleKind.BIG, "BTC", 1_000_000.0), group_ms=2_000, listed_per_minute=2)
+    bursts = [ev(1_200_000, NOW + 10_000 * k + 100 * i) for k in range(4) for i in range(2)]
+    delivered = replay(e, bursts, NOW + 45_000)
+    assert [(t - NOW, len(f.orders), f.more_orders) for t, f in delivered] == [
+        (2_000, 2, 0), (12_000, 2, 0), (22_000, 0, 2), (32_000, 0, 2),
+    ]
+    summary = render_plain(alert_reply(delivered[2][1], "en"))
+    assert "2 more orders of $1.00M or more, $2.40M." in summary
+    assert "又有 2 笔" in render_plain(alert_reply(delivered[2][1], "zh"))
+    # A minute after the first listing alerts, bursts are listed again.
+    later = [ev(1_300_000, NOW + 62_500)]
+    ((t, again),) = replay(e, later, NOW + 66_000, start_ms=NOW + 45_500)
+    assert (t - NOW, len(again.orders)) == (64_500, 1)
 
 
 def test_skew_fires_once_when_one_sided_with_enough_volume():

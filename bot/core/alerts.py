@@ -27,9 +27,12 @@ Hysteresis: a window rule fires once per crossing, then is disarmed until its
 value falls below `REARM_FRACTION` of the threshold (for skew: the total falls
 below 80% of its minimum, or the share's excess over 50% falls below 80% of
 the rule's excess; for risk: the level falls below the rule's level; an
-unknown level (no market data) neither fires nor re-arms). A cooldown spaces the firings of one rule. Matching `big`
-orders of one chat are grouped: collected for `group_ms` (and while the
-chat's cooldown runs), then one alert lists them.
+unknown level (no market data) neither fires nor re-arms). A cooldown spaces
+the firings of one window or risk rule. Matching `big` orders of one chat are
+grouped: collected for `group_ms` (a couple of seconds), then one alert lists
+them. Big-order alerts never wait out a cooldown (a later burst is news the
+trader needs now): past `big_listed_per_minute` listing messages in a chat's
+last minute, a group is sent as one "N more orders, $X" line instead.
 
 State (armed, last fired) is a small dict per rule: persist it, load it back
 after a restart, and the engine neither re-fires nor forgets.
@@ -40,6 +43,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -153,7 +157,7 @@ class Fired:
     share: float = 0.0  # skew: the heavier side's share now
     rule_share: float = 0.0  # skew: the rule's share
     orders: tuple[LiquidationEvent, ...] = ()  # big: the grouped orders, largest first
-    more_orders: int = 0  # big: matched orders not listed
+    more_orders: int = 0  # big: matched orders not listed (all of them when the chat's cap is reached)
     level: RiskLevel | None = None  # risk: the level now
     rule_level: RiskLevel | None = None  # risk: the rule's level
 
@@ -164,8 +168,9 @@ class Fired:
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
-    cooldown_ms: int = 15 * MINUTE_MS  # between two firings of one rule (big: of one chat)
-    group_ms: int = 5_000  # matching big orders are collected this long into one alert
+    cooldown_ms: int = 15 * MINUTE_MS  # between two firings of one window or risk rule
+    group_ms: int = 2_000  # matching big orders are collected this long into one alert
+    big_listed_per_minute: int = 6  # per chat; further groups that minute are one summary line
 
 
 # -- window sums ---------------------------------------------------------------
@@ -289,7 +294,7 @@ class AlertEngine:
         self._windows: dict[tuple[str, int], _WindowIndex] = {}
         self._window_minutes: dict[str, dict[int, int]] = {}  # asset -> minutes -> rule count
         self._groups: dict[str, _Group] = {}
-        self._chat_last_big: dict[str, int] = {}
+        self._chat_listed_ms: dict[str, deque[int]] = {}  # chat -> when its recent listing alerts went out
         self._risk: dict[str, set[int]] = {}  # asset -> ids of its (unpaused) risk rules
         self._now_minute = 0
 
@@ -307,9 +312,6 @@ class AlertEngine:
             return
         if rule.kind is RuleKind.BIG:
             bisect.insort(self._big.setdefault(rule.asset or ANY_ASSET, []), (_cents(rule.threshold_usd), rule.id))
-            last = self.states[rule.id].last_fired_ms
-            if last is not None and last > self._chat_last_big.get(rule.chat_key, -1):
-                self._chat_last_big[rule.chat_key] = last
             return
         minutes = rule.window_ms // MINUTE_MS
         counts = self._window_minutes.setdefault(rule.asset, {})
@@ -444,7 +446,13 @@ class AlertEngine:
                 if state is not None:
                     state.last_fired_ms = now_ms
                     self.dirty.add(rule_id)
-            self._chat_last_big[chat_key] = now_ms
+            listed_ms = self._chat_listed_ms.setdefault(chat_key, deque())
+            while listed_ms and listed_ms[0] <= now_ms - MINUTE_MS:
+                listed_ms.popleft()
+            listed = 0
+            if len(listed_ms) < self.settings.big_listed_per_minute:
+                listed_ms.append(now_ms)
+                listed = MAX_ORDERS_LISTED
             assets = {e.asset for e in orders}
             fired.append(
                 Fired(
@@ -458,8 +466,8 @@ class AlertEngine:
                     else 0.0,
                     long_usd=sum(e.notional_usd for e in orders if e.liquidated is Side.LONG),
                     short_usd=sum(e.notional_usd for e in orders if e.liquidated is Side.SHORT),
-                    orders=tuple(orders[:MAX_ORDERS_LISTED]),
-                    more_orders=max(0, len(orders) - MAX_ORDERS_LISTED),
+                    orders=tuple(orders[:listed]),
+                    more_orders=max(0, len(orders) - listed),
                 )
             )
         return fired
@@ -516,11 +524,7 @@ class AlertEngine:
             chat_key = self.rules[rule_id].chat_key
             group = groups.get(chat_key)
             if group is None:
-                last = self._chat_last_big.get(chat_key)
-                due = now_ms + settings.group_ms
-                if last is not None:
-                    due = max(due, last + settings.cooldown_ms)
-                group = groups[chat_key] = _Group(chat_key, due, set(), {})
+                group = groups[chat_key] = _Group(chat_key, now_ms + settings.group_ms, set(), {})
             group.rule_ids.add(rule_id)
             if key is None:
                 key = _order_key(event)

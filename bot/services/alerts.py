@@ -70,6 +70,15 @@ def alert_reply(fired: Fired, locale: str) -> Reply:
             blocks=(Paragraph(line(body)), footer),
             tone=LEVEL_TONE[fired.level],
         )
+    if fired.kind is RuleKind.BIG and not fired.orders:  # the chat's cap: one line, never a delay
+        body = text(
+            locale,
+            "alert.big_summary",
+            count=fired.more_orders,
+            threshold=fmt.usd(fired.threshold_usd, locale),
+            amount=fmt.usd(fired.total_usd, locale),
+        )
+        return Reply(title=text(locale, "title.alert_big"), blocks=(Paragraph(line(body)), footer), tone=tone)
     if fired.kind is RuleKind.BIG:
         head = text(
             locale,
