@@ -54,6 +54,8 @@ SUBGRAMMAR_ERRORS = {
         "/alert skew ETH 80% 4h",
         "/alert risk BTC sky",
         "/alert risk BTC",
+        "/alert cascade XBT",
+        "/alert cascade all lots",
         "/alert remove",
         "/alert remove x",
         "/alert remove 999",

@@ -32,13 +32,14 @@ from bot.core.alerts import (
     RuleState,
     risk_rule,
 )
+from bot.core.cascade_alerts import DEFAULT_MIN_EVENT_USD
 from bot.core.risk import LEVELS, RiskLevel
 from bot.replies import numbers as fmt
 from bot.replies.locales import sentences, text
 from bot.replies.model import Bullets, Reply, Tone, line
 from bot.replies.risk import level_text
 
-ALERT_ACTIONS = ("big", "total", "skew", "risk", "list", "remove", "pause", "resume")
+ALERT_ACTIONS = ("big", "total", "skew", "risk", "cascade", "list", "remove", "pause", "resume")
 # Risk levels as people write them: the English names and the Chinese words of /risk.
 LEVEL_WORDS: dict[str, RiskLevel] = {
     **{level.value: level for level in LEVELS},
@@ -136,7 +137,7 @@ def _asset(token: str | None, known: list[str], allow_any: bool) -> str | None:
 
 
 def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_key: str) -> AlertRule:
-    """The rule of `/alert big|total|skew|risk ...` (words after /alert). Raises _Bad."""
+    """The rule of `/alert big|total|skew|risk|cascade ...` (words after /alert). Raises _Bad."""
     kind, args = words[0].lower(), words[1:]
 
     def arg(i: int) -> str | None:
@@ -148,6 +149,10 @@ def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_ke
     if kind == "total":
         asset = _asset(arg(0), known_assets, allow_any=False)
         return AlertRule(0, chat_key, user_key, RuleKind.TOTAL, asset, _amount(arg(1)), _window(arg(2)))
+    if kind == "cascade":  # cascade [ASSET|all] [MIN_USD]
+        asset = _asset(arg(0), known_assets, allow_any=True) if arg(0) is not None else None
+        minimum = _amount(arg(1)) if arg(1) is not None else DEFAULT_MIN_EVENT_USD
+        return AlertRule(0, chat_key, user_key, RuleKind.CASCADE, asset, minimum)
     if kind == "risk":
         asset = _asset(arg(0), known_assets, allow_any=False)
         return risk_rule(0, chat_key, user_key, asset, _level(arg(1)))
@@ -168,6 +173,8 @@ def describe_rule(rule: AlertRule, locale: str) -> str:
     if rule.kind is RuleKind.RISK:
         return text(locale, "alert.rule_risk", asset=rule.asset, level=level_text(rule.level, locale))
     amount = fmt.usd(rule.threshold_usd, locale)
+    if rule.kind is RuleKind.CASCADE:
+        return text(locale, "alert.rule_cascade", amount=amount, scope=rule.asset or text(locale, "alert.scope_all"))
     if rule.kind is RuleKind.BIG:
         if rule.asset is None:
             return text(locale, "alert.rule_big_any", amount=amount)

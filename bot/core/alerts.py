@@ -5,6 +5,8 @@ Rule kinds (what `/alert` creates):
 - `total ASSET USD WINDOW`: at least USD liquidated on ASSET in the trailing window;
 - `skew ASSET PCT WINDOW min USD`: the heavier side holds at least PCT of the
   window's liquidations, and the window holds at least USD;
+- `cascade ASSET|all [USD]`: a live liquidation event starts, and then ends
+  (bot.core.cascade_alerts watches these; the engine here ignores them);
 - `risk ASSET LEVEL`: the asset's leverage risk level (bot.core.risk) is at
   LEVEL or above. Levels come from outside (`on_risk(asset, level, now_ms)`,
   which the service calls about once a minute per asset); the rule stores the
@@ -47,9 +49,14 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from bot.core.models import DAY_MS, MINUTE_MS, LiquidationEvent, Side
 from bot.core.risk import LEVELS, RiskLevel
+
+if TYPE_CHECKING:
+    from bot.core.cascade_alerts import LargestOrder
+    from bot.core.events import Cascade
 
 REARM_FRACTION = 0.8
 MAX_ALERT_WINDOW_MS = DAY_MS
@@ -70,6 +77,7 @@ class RuleKind(StrEnum):
     TOTAL = "total"
     SKEW = "skew"
     RISK = "risk"
+    CASCADE = "cascade"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +86,9 @@ class AlertRule:
     chat_key: str
     user_key: str
     kind: RuleKind
-    asset: str | None  # None: any asset (big only)
-    threshold_usd: float  # big: order size; total: window total; skew: window minimum; risk: level rank
+    asset: str | None  # None: any asset (big), all assets (cascade)
+    # big: order size; total: window total; skew: window minimum; risk: level rank; cascade: event minimum
+    threshold_usd: float
     window_ms: int = 0  # total, skew
     share: float = 0.0  # skew: heavier side share, 0.5 < share <= 1
     paused: bool = False
@@ -160,6 +169,8 @@ class Fired:
     more_orders: int = 0  # big: matched orders not listed (all of them when the chat's cap is reached)
     level: RiskLevel | None = None  # risk: the level now
     rule_level: RiskLevel | None = None  # risk: the rule's level
+    cascade: Cascade | None = None  # cascade: the event (in progress: its start; else its end)
+    largest: LargestOrder | None = None  # cascade: the event's largest order
 
     @property
     def total_usd(self) -> float:

@@ -32,12 +32,13 @@ from bot.core.alerts import (
     RuleKind,
     RuleState,
 )
+from bot.core.cascade_alerts import KEEP_MINUTES, CascadeWatch
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side, Window
 from bot.core.risk import RiskLevel
 from bot.core.summary import Split, classify_squeeze
 from bot.replies import numbers as fmt
 from bot.replies.compose import order_line, tone_of
-from bot.replies.locales import text
+from bot.replies.locales import sentences, text
 from bot.replies.model import Bullets, Note, Paragraph, Reply, line, muted
 from bot.replies.risk import LEVEL_EMOJI, LEVEL_TONE, level_text
 from bot.services.notifier import Notifier
@@ -70,6 +71,8 @@ def alert_reply(fired: Fired, locale: str) -> Reply:
             blocks=(Paragraph(line(body)), footer),
             tone=LEVEL_TONE[fired.level],
         )
+    if fired.kind is RuleKind.CASCADE:
+        return _cascade_reply(fired, locale, total, footer)
     if fired.kind is RuleKind.BIG and not fired.orders:  # the chat's cap: one line, never a delay
         body = text(
             locale,
@@ -122,6 +125,29 @@ def alert_reply(fired: Fired, locale: str) -> Reply:
     return Reply(title=title, blocks=(Paragraph(line(body)), footer), tone=tone)
 
 
+def _cascade_reply(fired: Fired, locale: str, total: Split, footer: Note) -> Reply:
+    """A cascade's start (in progress) or its end, with its totals."""
+    cascade = fired.cascade
+    scope = fired.asset or text(locale, "alert.scope_all")
+    shares = {
+        "scope": scope,
+        "amount": fmt.usd(fired.total_usd, locale),
+        "long_share": fmt.share(total.long_share or 0.0, locale),
+        "short_share": fmt.share(total.short_share or 0.0, locale),
+    }
+    if cascade.in_progress:
+        body = text(locale, "alert.cascade_started", start=fmt.timestamp(cascade.start_ms, locale),
+                    threshold=fmt.usd(fired.threshold_usd, locale), **shares)
+    else:
+        parts = [text(locale, "alert.cascade_ended", duration=fmt.duration(cascade.duration_ms, locale), **shares)]
+        if fired.largest is not None:
+            parts.append(text(locale, "alert.cascade_largest", amount=fmt.usd(fired.largest.usd, locale),
+                              asset=fired.largest.asset, side=text(locale, f"side.{fired.largest.side.value}")))
+        body = sentences(locale, parts)
+    return Reply(title=text(locale, "title.alert_cascade", scope=scope), blocks=(Paragraph(line(body)), footer),
+                 tone=tone_of(classify_squeeze(total)))
+
+
 class AlertService:
     """Alerts: the engine, its persistence, delivery through the Notifier."""
 
@@ -143,6 +169,7 @@ class AlertService:
         self._alerts = AlertsStore(store)
         self._notifier = notifier
         self.engine = AlertEngine(settings)
+        self.cascades = CascadeWatch(settings.cooldown_ms)
         self.caps = caps
         self._default_locale = default_locale
         self._now_ms = now_ms
@@ -159,13 +186,19 @@ class AlertService:
     async def start(self) -> None:
         """Load rules and state; seed window sums from the last 24 h of minute rollups."""
         rules = await self._alerts.rules()
-        self.engine.add_many(rules)
+        for rule, state in rules:
+            self._matcher(rule).add(rule, state)
         now = self._now_ms()
         assets = {rule.asset for rule, _ in rules if rule.kind in (RuleKind.TOTAL, RuleKind.SKEW) and rule.asset}
         for asset, minute_ms, side, usd in await self._alerts.minute_totals(
             assets, Window(now - MAX_ALERT_WINDOW_MS, now + 1)
         ):
             self.engine.seed(asset, minute_ms, side, usd, now)
+        if any(rule.kind is RuleKind.CASCADE for rule, _ in rules):
+            for asset, minute_ms, side, usd, orders, largest_usd in await self._alerts.minute_rollups(
+                Window(now - KEEP_MINUTES * MINUTE_MS, now + 1)
+            ):
+                self.cascades.seed(asset, minute_ms, side, usd, orders, largest_usd)
         self._started = True
         log.info("alerts: %d rule(s) loaded", len(rules))
 
@@ -182,7 +215,7 @@ class AlertService:
 
     async def tick(self) -> None:
         now = self._now_ms()
-        fired = self.engine.tick(now)
+        fired = self.engine.tick(now) + self.cascades.tick(now)
         fired += await self._check_risk(now)
         await self._emit(fired)
 
@@ -217,6 +250,7 @@ class AlertService:
 
     async def on_events(self, venue: str, stream: str, events: list[LiquidationEvent]) -> None:
         fired = self.engine.on_events(events, self._now_ms())
+        self.cascades.on_events(events)
         if fired or self.engine.dirty:
             await self._emit(fired)
 
@@ -229,7 +263,7 @@ class AlertService:
     # -- delivery ----------------------------------------------------------------
 
     async def _emit(self, fired: Sequence[Fired]) -> None:
-        dirty = self.engine.take_dirty()
+        dirty = self.engine.take_dirty() | self.cascades.take_dirty()
         if dirty:  # persist first: a crash after sending must not send again
             await self._alerts.save_states(dirty)
         for alert in fired:
@@ -251,8 +285,11 @@ class AlertService:
     async def create_rule(self, rule: AlertRule, now_ms: int) -> AlertRule:
         """The rule as stored; raises CapReached when its user or chat is at a cap."""
         stored = await self._alerts.add_rule(rule, now_ms, self.caps)
-        self.engine.add(stored)
+        self._matcher(stored).add(stored)
         return stored
+
+    def _matcher(self, rule: AlertRule) -> AlertEngine | CascadeWatch:
+        return self.cascades if rule.kind is RuleKind.CASCADE else self.engine
 
     async def rules_of_chat(self, chat_key: str) -> list[tuple[AlertRule, RuleState]]:
         return await self._alerts.rules_of_chat(chat_key)
@@ -262,7 +299,7 @@ class AlertService:
         if found is None or found[0].chat_key != chat_key:
             return False
         await self._alerts.remove_rule(rule_id)
-        self.engine.remove(rule_id)
+        self._matcher(found[0]).remove(rule_id)
         return True
 
     async def set_paused(self, chat_key: str, rule_id: int | None, paused: bool) -> list[int]:
@@ -271,5 +308,6 @@ class AlertService:
             found = await self._alerts.rule(changed_id)
             if found is not None:
                 rule, state = found
-                self.engine.add(rule, self.engine.state(changed_id) or state)
+                matcher = self._matcher(rule)
+                matcher.add(rule, matcher.states.get(changed_id) or state)
         return changed

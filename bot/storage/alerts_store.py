@@ -111,3 +111,13 @@ class AlertsStore(SiblingStore):
             (*assets, window.start_ms, window.end_ms),
         )
         return [(asset, bucket, Side(side), cents / 100) for asset, bucket, side, cents in rows]
+
+    async def minute_rollups(self, window: Window) -> list[tuple[str, int, Side, float, int, float]]:
+        """(asset, minute start, side, usd, orders, largest order usd) of every asset,
+        to seed the cascade watch at start."""
+        rows = await self._read(
+            "SELECT asset, bucket_ms, liquidated, SUM(usd_cents), SUM(events), MAX(max_cents) FROM rollup_minute"
+            " WHERE bucket_ms >= ? AND bucket_ms < ? GROUP BY asset, bucket_ms, liquidated",
+            (window.start_ms, window.end_ms),
+        )
+        return [(asset, bucket, Side(side), cents / 100, n, top / 100) for asset, bucket, side, cents, n, top in rows]
