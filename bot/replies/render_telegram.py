@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from bot.replies.layout import BULLET, TONE_EMOJI, labelled, layout_table, pack, utf16_len
 from bot.replies.model import Block, Bullets, Fields, Line, Note, Paragraph, Reply, Style, Table
@@ -120,8 +120,7 @@ _ATOM = re.compile(r"</?\w+>|&\w+;|.", re.DOTALL)
 _BREAK_PRIORITY = {"\n": 2, " ": 1}  # line breaks first, then spaces, then anywhere
 
 
-@dataclass(frozen=True, slots=True)
-class _Cut:
+class _Cut(NamedTuple):
     priority: int
     end: int  # atoms[start:end] go into this chunk
     resume: int  # the next chunk starts here (skipping the break itself)
@@ -147,30 +146,34 @@ def _closing(tags: tuple[str, ...]) -> str:
 def split_html(rendered: str, budget_utf16: int) -> list[str]:
     """Split our HTML into chunks of at most `budget_utf16`, each with balanced tags.
 
-    Tags open at a cut are closed before it and reopened after it.
+    Tags open at a cut are closed before it and reopened after it. Cuts prefer
+    line breaks, then spaces, then anywhere between characters (the latest of
+    the best kind that fits).
     """
     atoms = _ATOM.findall(rendered)
+    sizes = [utf16_len(atom) for atom in atoms]  # once per atom, not once per look
     chunks: list[str] = []
     start, carried = 0, ()
     while start < len(atoms):
         open_tags = carried
         size = utf16_len(_opening(carried))
+        closing_size = _closing_size(open_tags)
         best: _Cut | None = None
         i = start
         while i < len(atoms):
             atom = atoms[i]
             after = _after(open_tags, atom)
-            if size + utf16_len(atom) + utf16_len(_closing(after)) > budget_utf16:
+            if after is not open_tags:
+                closing_size = _closing_size(after)
+            if size + sizes[i] + closing_size > budget_utf16:
                 break
-            if atom in _BREAK_PRIORITY and i > start:
-                cut = _Cut(_BREAK_PRIORITY[atom], i, i + 1, open_tags)
-            elif not atom.startswith("<"):
-                cut = _Cut(0, i + 1, i + 1, after)
-            else:
-                cut = None
-            if cut is not None and (best is None or cut.priority >= best.priority):
-                best = cut
-            size += utf16_len(atom)
+            priority = _BREAK_PRIORITY.get(atom) if i > start else None
+            if priority is not None:
+                if best is None or priority >= best.priority:
+                    best = _Cut(priority, i, i + 1, open_tags)
+            elif atom[0] != "<" and (best is None or best.priority == 0):
+                best = _Cut(0, i + 1, i + 1, after)
+            size += sizes[i]
             open_tags = after
             i += 1
         if i == len(atoms):
@@ -180,3 +183,8 @@ def split_html(rendered: str, budget_utf16: int) -> list[str]:
         chunks.append(_opening(carried) + "".join(atoms[start : best.end]) + _closing(best.open_tags))
         start, carried = best.resume, best.open_tags
     return chunks
+
+
+def _closing_size(tags: tuple[str, ...]) -> int:
+    """The UTF-16 length of `_closing(tags)`: tag names are ASCII, "</" + name + ">"."""
+    return sum(len(tag) + 3 for tag in tags)
