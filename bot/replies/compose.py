@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, tzinfo
 
+from bot.core import venues
 from bot.core.models import LiquidationEvent
 from bot.core.status import RuntimeStatus, ServiceStatus, StatusReport
 from bot.core.summary import FLUSH_SHARE, Split, Squeeze, Summary
@@ -29,11 +30,19 @@ from bot.replies.model import (
 from bot.replies.numbers import Locale
 
 TOP_ASSETS_SHOWN = 10
-VENUE_NAMES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX"}
 
 
 def venue_name(venue: str) -> str:
-    return VENUE_NAMES.get(venue, venue)
+    return venues.title_of(venue)
+
+
+def lower_bound_note(venue_ids: Iterable[str], locale: Locale) -> Note:
+    """The footnote naming the venues in the reply whose feeds are sampled, with how."""
+    found = venues.sampled(venue_ids)
+    if not found:
+        return Note(line(text(locale, "note.lower_bound_plain")))
+    sampled = listing(locale, (text(locale, "note.sampled_venue", venue=v.title, caveat=v.caveat) for v in found))
+    return Note(line(text(locale, "note.lower_bound", sampled=sampled)))
 
 
 def tone_of(squeeze: Squeeze) -> Tone:
@@ -184,7 +193,7 @@ def coverage_notes(summary: Summary, locale: Locale, tz: tzinfo = UTC) -> list[N
                 for start, end in inner_gaps[:3]
             ))
             notes.append(Note(line(text(locale, "note.coverage_gaps", gaps=gaps))))
-    notes.append(Note(line(text(locale, "note.lower_bound"))))
+    notes.append(lower_bound_note((split.name for split in summary.by_venue), locale))
     return notes
 
 
@@ -297,7 +306,7 @@ def big_reply(
             for e in events
         ),
     )
-    return Reply(title=title, blocks=(table, Note(line(text(locale, "note.lower_bound")))))
+    return Reply(title=title, blocks=(table, lower_bound_note((e.venue for e in events), locale)))
 
 
 def status_reply(report: StatusReport, now_ms: int, locale: Locale, tz: tzinfo = UTC) -> Reply:

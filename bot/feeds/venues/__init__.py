@@ -70,6 +70,7 @@ from dataclasses import make_dataclass
 from types import ModuleType
 from typing import Annotated
 
+from bot.core.venues import VenueInfo, register
 from bot.feeds.contract import FrameParser, StreamSpec
 from bot.feeds.instruments import ContractBook
 from bot.feeds.venues import aster, binance, bitfinex, bitget, bitmex, bybit, deribit, dydx, gate, htx, kraken, okx
@@ -125,6 +126,15 @@ PARSERS: dict[tuple[str, str], FrameParser] = {
 _SPECS: dict[tuple[str, str], StreamSpec] = {
     (module.VENUE, spec.name): spec for module in VENUES for spec in module.STREAMS
 }
+
+
+def venue_info(module: ModuleType) -> VenueInfo:
+    """The module's display name and its streams' distinct sampling caveats."""
+    caveats = dict.fromkeys(spec.caveat for spec in module.STREAMS if spec.caveat)
+    return VenueInfo(module.VENUE, module.TITLE, "; ".join(caveats))
+
+
+register(venue_info(module) for module in VENUES)
 MARKET_VENUES: tuple[str, ...] = tuple(module.VENUE for module in VENUES if module.MARKET is not None)
 
 
