@@ -10,7 +10,7 @@ from dataclasses import dataclass
 class StreamStatus:
     venue: str
     stream: str
-    state: str  # "live", "reconnecting", "disabled", or "recorded" (replayed data only)
+    state: str  # "live", "silent" (connected, no liquidations: bot.core.silence), "reconnecting", "disabled", or "recorded"
     last_frame_ms: int | None
     events_last_hour: int
     gaps_last_day: tuple[tuple[int, int], ...]

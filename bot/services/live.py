@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import httpx
 
 from bot.core.models import LiquidationEvent
+from bot.core.silence import SilenceRule, SilenceWatch
 from bot.feeds.runner import (
     FanOutSink,
     FeedRunner,
@@ -71,8 +72,11 @@ class LiveIngest:
         batch_events: int = 500,
         batch_ms: int = 1000,
         max_pending_events: int = MAX_PENDING_EVENTS,
+        silence: SilenceRule = SilenceRule(),
     ) -> None:
         self._store = store
+        self._silence = SilenceWatch(silence)
+        self._silent: set[StreamKey] = set()
         self._now_ms = now_ms
         self._sleep = sleep
         self._batch_events = max(1, batch_events)
@@ -101,7 +105,20 @@ class LiveIngest:
             self._states[key] = "disabled"
 
     def live_states(self) -> dict[StreamKey, tuple[str, int | None]]:
-        return {key: (state, self._last_frame.get(key)) for key, state in self._states.items()}
+        self._check_silence()
+        return {
+            key: ("silent" if state == "live" and key in self._silent else state, self._last_frame.get(key))
+            for key, state in self._states.items()
+        }
+
+    def _check_silence(self) -> None:
+        """Log each stream that turns silent (see bot.core.silence) and each that recovers."""
+        silent = self._silence.silent(self._now_ms())
+        for venue, stream in sorted(silent - self._silent):
+            log.warning("%s/%s is connected but silent: no liquidation while other venues report", venue, stream)
+        for venue, stream in sorted(self._silent - silent):
+            log.info("%s/%s carries liquidations again", venue, stream)
+        self._silent = silent
 
     @property
     def pending_events(self) -> int:
@@ -116,12 +133,15 @@ class LiveIngest:
             self._queue_span(venue, stream, previous, at_ms)
         self._open[key] = at_ms
         self._states[key] = "live"
+        self._silence.connected(key, at_ms)
         self._queue_span(venue, stream, at_ms, at_ms)
 
     async def on_frame(self, venue: str, stream: str, at_ms: int, frame: object) -> None:
         self._last_frame[(venue, stream)] = at_ms
 
     async def on_events(self, venue: str, stream: str, events: list[LiquidationEvent]) -> None:
+        if events:
+            self._silence.delivered((venue, stream), self._now_ms())
         pending = self._pending
         pending += events
         self.stats.events_received += len(events)
@@ -135,6 +155,7 @@ class LiveIngest:
     async def on_disconnected(self, venue: str, stream: str, at_ms: int, reason: str) -> None:
         key = (venue, stream)
         start = self._open.pop(key, None)
+        self._silence.disconnected(key)
         if start is not None:
             self._queue_span(venue, stream, start, at_ms)
         if self._states.get(key) != "disabled":
@@ -207,6 +228,7 @@ class LiveIngest:
         while True:
             await self._sleep(self._batch_s)
             self._extend_open_spans()
+            self._check_silence()
             await asyncio.shield(self._kick())
 
     async def close(self) -> None:
