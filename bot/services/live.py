@@ -275,6 +275,11 @@ class LiveFeeds:
             sleep=sleep,
             batch_events=self.tuning.batch_events,
             batch_ms=self.tuning.batch_ms,
+            silence=SilenceRule(
+                gap_factor=self.tuning.silence_gap_factor,
+                floor_ms=round(self.tuning.silence_floor_s * 1000),
+                others_min=self.tuning.silence_others_min,
+            ),
         )
         self.sink: FeedSink = FanOutSink(self.ingest, *extra_sinks) if extra_sinks else self.ingest
         sources = build_sources(feeds, http, self.sink, tuning=self.tuning, now_ms=now_ms)
