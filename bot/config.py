@@ -34,21 +34,6 @@ class StorageConfig:
 class RetentionConfig:
     """[retention]: how long raw detail is kept (hour rollups and spans are kept forever)."""
 
-    events_days: float = 90.0  # raw liquidations: /big and the exact edges of windows; 1 to 3650
-    minute_rollups_days: float = 90.0  # minute totals: history ranks of short windows; 1 to 3650
-    every_s: float = 3600.0  # seconds between two retention passes; 60 to 86400
-
-    def __post_init__(self) -> None:
-        for key, low, high in (("events_days", 1, 3650), ("minute_rollups_days", 1, 3650), ("every_s", 60, 86400)):
-            value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and low <= value <= high):
-                raise ConfigError(f"'retention.{key}' must be from {low} to {high}, not {value!r}")
-
-
-@dataclass(frozen=True)
-class RetentionConfig:
-    """[retention]: how long raw detail is kept (hour rollups and spans are kept forever)."""
-
     events_days: Annotated[float, Between(1, 3650)] = 90.0  # raw liquidations: /big and the exact edges of windows
     minute_rollups_days: Annotated[float, Between(1, 3650)] = 90.0  # minute totals: history ranks of short windows
     every_s: Annotated[float, Between(60, SECONDS_A_DAY)] = 3600.0  # seconds between two retention passes
