@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from pathlib import Path
 
@@ -51,3 +52,12 @@ def check_golden(name: str, actual: str) -> None:
         path.write_text(actual, encoding="utf-8")
     assert path.exists(), f"missing {path}; run with UPDATE_GOLDEN=1"
     assert actual == path.read_text(encoding="utf-8")
+
+
+async def ask(app, *commands: str) -> str:
+    """What the console prints for `commands`, typed one per line into `app`'s dispatcher."""
+    from bot.adapters.console import run_console
+
+    out = io.StringIO()
+    await run_console(app.dispatcher, io.StringIO("\n".join(commands) + "\n"), out)
+    return out.getvalue()

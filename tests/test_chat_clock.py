@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
-from bot.adapters.console import run_console
 from bot.app import App
 from bot.config import Config
 from bot.core.models import DAY_MS, HOUR_MS
-from tests.support import liquidation
+from tests.support import ask, liquidation
 
 NOW = 1_742_515_200_000 + 12 * HOUR_MS  # 2025-03-21 12:00 UTC, 20:00 in Shanghai
 
@@ -24,12 +21,6 @@ async def app(tmp_path):
         yield app
     finally:
         await app.close()
-
-
-async def ask(app: App, *commands: str) -> str:
-    out = io.StringIO()
-    await run_console(app.dispatcher, io.StringIO("\n".join(commands) + "\n"), out)
-    return out.getvalue()
 
 
 async def test_tz_moves_every_time_the_chat_sees(app):

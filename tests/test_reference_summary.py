@@ -3,16 +3,15 @@ store -> /liq in the console, in English and Chinese."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
-from bot.adapters.console import run_console
 from bot.app import App
 from bot.config import Config
 from bot.services.ingest import replay
 from tests.reference import END_MS, write_reference
+from tests.support import ask
 
 
 @pytest.fixture
@@ -26,12 +25,6 @@ async def reference_app(tmp_path):
         yield app
     finally:
         await app.close()
-
-
-async def ask(app: App, *commands: str) -> str:
-    out = io.StringIO()
-    await run_console(app.dispatcher, io.StringIO("\n".join(commands) + "\n"), out)
-    return out.getvalue()
 
 
 async def test_btc_24h_reads_as_the_reference(reference_app):

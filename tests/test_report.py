@@ -4,11 +4,8 @@ English and Chinese; and the write-up's judgements on their own."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
-from bot.adapters.console import run_console
 from bot.app import App
 from bot.config import Config
 from bot.core.market import MarketSample
@@ -17,7 +14,7 @@ from bot.core.report import Verdict, leverage_verdict, standings
 from bot.core.risk import RiskThresholds
 from bot.services.ingest import replay
 from tests.reference import END_MS, START_MS, write_reference
-from tests.support import check_golden
+from tests.support import ask, check_golden
 
 BEFORE_MS = START_MS + 5 * HOUR_MS - 10 * MINUTE_MS  # ten minutes before the first order
 
@@ -55,12 +52,6 @@ async def reference_app(tmp_path):
         yield app
     finally:
         await app.close()
-
-
-async def ask(app: App, *commands: str) -> str:
-    out = io.StringIO()
-    await run_console(app.dispatcher, io.StringIO("\n".join(commands) + "\n"), out)
-    return out.getvalue()
 
 
 @pytest.mark.parametrize("locale", ["en", "zh"])
