@@ -53,6 +53,29 @@ class UnknownInstrument(FrameError):
         super().__init__(f"no contract size for {shown}{more}")
 
 
+class Unpriced:
+    """What a frame's parser could not price, for its `UnknownInstrument`: the
+    instruments without a contract size (first seen first) and how many
+    liquidations they held."""
+
+    __slots__ = ("instruments", "count")
+
+    def __init__(self) -> None:
+        self.instruments: list[str] = []
+        self.count = 0
+
+    def add(self, instrument: str, liquidations: int = 1) -> None:
+        self.count += liquidations
+        if instrument not in self.instruments:
+            self.instruments.append(instrument)
+
+    def checked(self, events: list[LiquidationEvent]) -> list[LiquidationEvent]:
+        """`events` when everything was priced; else UnknownInstrument carrying them."""
+        if self.instruments:
+            raise UnknownInstrument(self.instruments, events=events, unpriced_count=self.count)
+        return events
+
+
 class MetadataError(Exception):
     """A metadata REST call failed (network, HTTP status, unexpected body)."""
 

@@ -44,7 +44,7 @@ from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
-    UnknownInstrument,
+    Unpriced,
     checked_notional,
     instrument_id,
     positive_number,
@@ -116,7 +116,7 @@ def parse_public(
     if records is None:
         return []
     events: list[LiquidationEvent] = []
-    unknown: list[str] = []
+    unpriced = Unpriced()
     for record in records:
         if type(record) is not list or len(record) < _MIN_FIELDS or record[0] != "pos":
             raise FrameError(f"not a 'pos' record: {shown(record)}")
@@ -135,7 +135,7 @@ def parse_public(
         if is_match == 1:
             continue  # a market execution of a trigger already counted
         if _pair(symbol)[1] not in USD_QUOTES:
-            unknown.append(symbol)
+            unpriced.add(symbol)
             continue
         events.append(
             LiquidationEvent(
@@ -143,9 +143,7 @@ def parse_public(
                 price, quantity, checked_notional(quantity * price, "|AMOUNT|*LIQUIDATION_PRICE"), at_ms,
             )
         )
-    if unknown:
-        raise UnknownInstrument(list(dict.fromkeys(unknown)), events=events, unpriced_count=len(unknown))
-    return events
+    return unpriced.checked(events)
 
 
 def error_message(frame: object) -> str | None:

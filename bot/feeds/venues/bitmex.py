@@ -48,7 +48,7 @@ from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
-    UnknownInstrument,
+    Unpriced,
     checked_notional,
     instrument_id,
     positive_number,
@@ -113,7 +113,7 @@ def parse_realtime(
         raise FrameError("bitmex rows carry no time: a receive time is needed")
     at_ms = timestamp_ms(received_ms, "received_ms")
     events: list[LiquidationEvent] = []
-    unknown: list[str] = []
+    unpriced = Unpriced()
     for row in rows:
         if type(row) is not dict:
             raise FrameError(f"data item is not an object: {shown(row)}")
@@ -130,7 +130,7 @@ def parse_realtime(
             raise FrameError(f"data[].side is not Buy/Sell: {shown(side)}")
         spec = contracts.get(symbol) if contracts is not None else None
         if spec is None:
-            unknown.append(symbol)
+            unpriced.add(symbol)
             continue
         if spec.inverse:
             notional_usd = checked_notional(quantity * spec.size, "data[].leavesQty*contract")
@@ -142,9 +142,7 @@ def parse_realtime(
                 price, quantity, notional_usd, at_ms,
             )
         )
-    if unknown:
-        raise UnknownInstrument(list(dict.fromkeys(unknown)), events=events, unpriced_count=len(unknown))
-    return events
+    return unpriced.checked(events)
 
 
 def error_message(frame: object) -> str | None:

@@ -45,7 +45,7 @@ from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
-    UnknownInstrument,
+    Unpriced,
     checked_notional,
     instrument_id,
     positive_number,
@@ -101,8 +101,7 @@ def parse_public(
     if trades is None:
         return []
     events: list[LiquidationEvent] = []
-    unknown: list[str] = []
-    unpriced_count = 0
+    unpriced = Unpriced()
     for trade in trades:
         if type(trade) is not dict:
             raise FrameError(f"data item is not an object: {shown(trade)}")
@@ -124,8 +123,7 @@ def parse_public(
             raise FrameError(f"data[].direction is not buy/sell: {shown(direction)}")
         spec = contracts.get(instrument) if contracts is not None else None
         if spec is None:
-            unknown.append(instrument)
-            unpriced_count += len(sides)
+            unpriced.add(instrument, len(sides))
             continue
         if spec.inverse:
             notional_usd = checked_notional(amount * spec.size, "data[].amount")
@@ -139,9 +137,7 @@ def parse_public(
                     price, amount, notional_usd, at_ms,
                 )
             )
-    if unknown:
-        raise UnknownInstrument(list(dict.fromkeys(unknown)), events=events, unpriced_count=unpriced_count)
-    return events
+    return unpriced.checked(events)
 
 
 def error_message(frame: object) -> str | None:

@@ -45,7 +45,7 @@ from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
-    UnknownInstrument,
+    Unpriced,
     checked_notional,
     instrument_id,
     positive_number,
@@ -111,8 +111,7 @@ def _parse(frame: object, contracts: ContractBook | None, stream: str) -> list[L
     if items is None:
         return []
     events: list[LiquidationEvent] = []
-    unknown: list[str] = []
-    unpriced_count = 0
+    unpriced = Unpriced()
     for item in items:
         if type(item) is not dict:
             raise FrameError(f"result item is not an object: {shown(item)}")
@@ -125,9 +124,7 @@ def _parse(frame: object, contracts: ContractBook | None, stream: str) -> list[L
             raise FrameError(f"missing field result[].{missing.args[0]}") from None
         spec = contracts.get(instrument) if contracts is not None else None
         if spec is None:
-            unpriced_count += 1
-            if instrument not in unknown:
-                unknown.append(instrument)
+            unpriced.add(instrument)
             continue
         quantity = abs(size)
         if spec.inverse:
@@ -141,9 +138,7 @@ def _parse(frame: object, contracts: ContractBook | None, stream: str) -> list[L
                 price, quantity, notional_usd, at_ms,
             )
         )
-    if unknown:
-        raise UnknownInstrument(unknown, events=events, unpriced_count=unpriced_count)
-    return events
+    return unpriced.checked(events)
 
 
 def parse_usdt(

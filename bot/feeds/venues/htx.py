@@ -47,7 +47,7 @@ from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
-    UnknownInstrument,
+    Unpriced,
     checked_notional,
     instrument_id,
     positive_number,
@@ -124,8 +124,7 @@ def _parse(frame: object, contracts: ContractBook | None, stream: str, linear: b
     if items is None:
         return []
     events: list[LiquidationEvent] = []
-    unknown: list[str] = []
-    unpriced_count = 0
+    unpriced = Unpriced()
     for item in items:
         if type(item) is not dict:
             raise FrameError(f"data item is not an object: {shown(item)}")
@@ -146,9 +145,7 @@ def _parse(frame: object, contracts: ContractBook | None, stream: str, linear: b
         else:
             spec = contracts.get(instrument) if contracts is not None else None
             if spec is None or not spec.inverse:
-                unpriced_count += 1
-                if instrument not in unknown:
-                    unknown.append(instrument)
+                unpriced.add(instrument)
                 continue
             notional_usd = checked_notional(volume * spec.size, "data[].volume*contract_size")
         events.append(
@@ -157,9 +154,7 @@ def _parse(frame: object, contracts: ContractBook | None, stream: str, linear: b
                 price, volume, notional_usd, at_ms,
             )
         )
-    if unknown:
-        raise UnknownInstrument(unknown, events=events, unpriced_count=unpriced_count)
-    return events
+    return unpriced.checked(events)
 
 
 def parse_linear_swap(

@@ -58,7 +58,7 @@ from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
-    UnknownInstrument,
+    Unpriced,
     checked_notional,
     instrument_id,
     positive_number,
@@ -119,8 +119,7 @@ def parse_futures(
     if trades is None:
         return []
     events: list[LiquidationEvent] = []
-    unknown: list[str] = []
-    unpriced_count = 0
+    unpriced = Unpriced()
     for trade in trades:
         if type(trade) is not dict:
             raise FrameError(f"trade is not an object: {shown(trade)}")
@@ -142,9 +141,7 @@ def parse_futures(
             raise FrameError(f"side is not buy/sell: {shown(side)}")
         spec = contracts.get(product) if contracts is not None else None
         if spec is None:
-            unpriced_count += 1
-            if product not in unknown:
-                unknown.append(product)
+            unpriced.add(product)
             continue
         if spec.inverse:
             notional_usd = checked_notional(quantity * spec.size, "qty*contractSize")
@@ -156,9 +153,7 @@ def parse_futures(
                 price, quantity, notional_usd, at_ms,
             )
         )
-    if unknown:
-        raise UnknownInstrument(unknown, events=events, unpriced_count=unpriced_count)
-    return events
+    return unpriced.checked(events)
 
 
 def error_message(frame: object) -> str | None:

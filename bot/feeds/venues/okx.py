@@ -16,7 +16,7 @@ long was liquidated when `posSide == "long"` (hedge mode), or when
 - inverse (BTC-USD-SWAP, ctVal in USD): notional `sz * ctVal`.
 
 Instruments missing from the book do not spoil the frame: the priced events
-come back inside UnknownInstrument, which names the missing ids.
+come back inside Unpriced, which names the missing ids.
 
 Market context (`MARKET`, 20 requests / 2 s per IP, per endpoint; we count
 them together): `mark-price` + `open-interest` (all SWAP), N x `funding-rate`.
@@ -36,7 +36,7 @@ from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
-    UnknownInstrument,
+    Unpriced,
     checked_notional,
     instrument_id,
     positive_number,
@@ -102,8 +102,7 @@ def parse_public(
     if entries is None:
         return []
     events: list[LiquidationEvent] = []
-    unknown: list[str] = []
-    unpriced_count = 0
+    unpriced = Unpriced()
     for entry in entries:
         if type(entry) is not dict:
             raise FrameError(f"data item is not an object: {shown(entry)}")
@@ -131,7 +130,7 @@ def parse_public(
             except KeyError as missing:
                 raise FrameError(f"missing field details[].{missing.args[0]}") from None
             if spec is None:
-                unpriced_count += 1
+                unpriced.add(instrument)
                 continue
             if spec.inverse:
                 notional_usd = checked_notional(quantity * spec.size, "details[].sz*ctVal")
@@ -145,11 +144,7 @@ def parse_public(
                     price, quantity, notional_usd, at_ms,
                 )
             )
-        if spec is None and details and instrument not in unknown:
-            unknown.append(instrument)
-    if unknown:
-        raise UnknownInstrument(unknown, events=events, unpriced_count=unpriced_count)
-    return events
+    return unpriced.checked(events)
 
 
 def error_message(frame: object) -> str | None:
