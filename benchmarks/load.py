@@ -51,7 +51,8 @@ from bot.app import App  # noqa: E402
 from bot.config import TelegramConfig, parse_config  # noqa: E402
 from bot.core.alerts import RuleKind  # noqa: E402
 from bot.core.models import HOUR_MS, Side  # noqa: E402
-from bot.feeds.runner import FanOutSink, FeedRunner  # noqa: E402
+from bot.feeds.runner import FeedRunner  # noqa: E402
+from bot.feeds.sinks import FanOutSink  # noqa: E402
 from bot.feeds.sources import VenueStream  # noqa: E402
 from bot.feeds.synthetic import LiquidationSpec, frame_for  # noqa: E402
 from bot.services.live import LiveIngest  # noqa: E402

@@ -20,7 +20,9 @@ from bot.config import FeedsConfig
 from bot.core.models import Side
 from bot.feeds.errors import FrameError
 from bot.feeds.http_policy import backoff_delay, retry_after_s
-from bot.feeds.runner import MAX_RETRY_AFTER_S, FanOutSink, FeedRunner, NullSink, RunnerTuning
+from bot.feeds.runner import MAX_RETRY_AFTER_S, FeedRunner
+from bot.feeds.settings import RunnerTuning
+from bot.feeds.sinks import FanOutSink, NullSink
 from bot.feeds.synthetic import LiquidationSpec, batch_frame_for, frame_for
 from bot.feeds.sources import (
     ContractsStream,

@@ -15,7 +15,8 @@ import pytest
 
 from bot.config import Config, FeedsConfig, MarketDataConfig
 from bot.core.models import DAY_MS, HOUR_MS, Side, Window
-from bot.feeds.runner import FeedRunner, RunnerTuning
+from bot.feeds.runner import FeedRunner
+from bot.feeds.settings import RunnerTuning
 from bot.feeds.synthetic import LiquidationSpec, batch_frame_for, frame_for
 from bot.feeds.venues import BY_NAME
 from bot.feeds.sources import VenueStream

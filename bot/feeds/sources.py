@@ -21,10 +21,13 @@ from typing import Any
 
 import httpx
 
-from bot.feeds.contract import MetadataRequest
+from bot.feeds.contract import Heartbeat, MetadataRequest
 from bot.feeds.errors import FrameError, MetadataError
 from bot.feeds.instruments import EMPTY_BOOK, ContractBook
-from bot.feeds.runner import FeedSink, Heartbeat, NowMs, RunnerTuning, wall_clock_ms
+from bot.feeds.session import NowMs
+from bot.feeds.settings import RunnerTuning
+from bot.feeds.sinks import FeedSink
+from bot.plumbing.clock import wall_clock_ms
 from bot.feeds.venues import ALL_STREAMS, VENUES, apply_rest, stream_spec
 
 log = logging.getLogger(__name__)

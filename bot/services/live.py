@@ -1,6 +1,6 @@
 """Live ingest: the feed sink that stores events in batches and records spans.
 
-`LiveIngest` receives what the runners see (see `bot.feeds.runner.FeedSink`):
+`LiveIngest` receives what the runners see (see `bot.feeds.sinks.FeedSink`):
 - events are buffered from every stream and written with `Store.add_events`
   when `batch_events` are pending or every `batch_ms`, whichever comes first;
   a write runs in its own task (parsing goes on meanwhile) and is never
@@ -26,16 +26,11 @@ import httpx
 
 from bot.core.models import LiquidationEvent
 from bot.core.silence import SilenceRule, SilenceWatch
-from bot.feeds.runner import (
-    FanOutSink,
-    FeedRunner,
-    FeedSink,
-    NowMs,
-    RunnerStatus,
-    RunnerTuning,
-    Sleep,
-    wall_clock_ms,
-)
+from bot.feeds.runner import FeedRunner
+from bot.feeds.session import NowMs, RunnerStatus, Sleep
+from bot.feeds.settings import RunnerTuning
+from bot.feeds.sinks import FanOutSink, FeedSink
+from bot.plumbing.clock import wall_clock_ms
 from bot.feeds.sources import FeedsSettings, build_sources, disabled_streams
 from bot.services.supervisor import supervise
 from bot.storage.store import Store

@@ -23,7 +23,10 @@ import httpx
 from bot.core.models import LiquidationEvent
 from bot.feeds.market import MarketPoller
 from bot.feeds.recording import frame_line, rest_line
-from bot.feeds.runner import FeedRunner, NowMs, RunnerStatus, RunnerTuning, Sleep, wall_clock_ms
+from bot.feeds.runner import FeedRunner
+from bot.feeds.session import NowMs, RunnerStatus, Sleep
+from bot.feeds.settings import RunnerTuning
+from bot.plumbing.clock import wall_clock_ms
 from bot.feeds.sources import FeedsSettings, build_sources
 
 log = logging.getLogger(__name__)
