@@ -134,6 +134,8 @@ def test_sources_follow_the_config():
     config = FeedsConfig()
     urls = stream_urls(config)
     assert urls["binance", "usdm"] == "wss://fstream.binance.com/market/ws/!forceOrder@arr"
+    # Binance's 2026 /ws -> /market/ws move is USD-M only; the COIN-M docs still say /ws.
+    assert urls["binance", "coinm"] == "wss://dstream.binance.com/ws/!forceOrder@arr"
     assert urls["okx", "public"] == config.okx.ws_url
     assert disabled_streams(config) == []
     sources = build_sources(config, http=None, sink=NullSink())  # type: ignore[arg-type]

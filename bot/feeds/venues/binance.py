@@ -3,8 +3,19 @@ contract sizes, and USD-M market context.
 
 Streams (the URL is the subscription; websockets answers the server's pings;
 Binance drops every connection after 24 h, so we reconnect before):
-- usdm `wss://fstream.binance.com/market/ws/!forceOrder@arr` (the legacy `/ws`
-  path stopped carrying data in 2026), coinm `wss://dstream.binance.com/ws/!forceOrder@arr`.
+- usdm `wss://fstream.binance.com/market/ws/!forceOrder@arr`: Binance split the
+  USD-M websocket into `/public`, `/market` and `/private` and retired the legacy
+  `/ws` path on 2026-04-23 (it still accepts a connection and sends nothing);
+  `forceOrder` is a `/market` stream.
+  https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Important-WebSocket-Change-Notice
+- coinm `wss://dstream.binance.com/ws/!forceOrder@arr`: that notice covers USD-M
+  only, and the COIN-M docs still give base `wss://dstream.binance.com` with raw
+  streams at `/ws/<streamName>` (checked 2026-12-02); one third-party report
+  (Tucsky/aggr#444, unmerged) says dstream `/ws` also went quiet. If Binance
+  moves it too, the silent-stream watchdog flags the stream and the URL is the
+  `coinm_ws_url` key.
+  https://developers.binance.com/docs/derivatives/coin-margined-futures/websocket-market-streams
+  https://developers.binance.com/docs/derivatives/coin-margined-futures/websocket-market-streams/All-Market-Liquidation-Order-Streams
 - Binance pushes at most one liquidation per symbol per 1000 ms: a sample.
 
 Each frame carries one liquidation order, raw (`{"e":"forceOrder","o":{..}}`)
