@@ -29,6 +29,7 @@ from bot.services.ingest import replay
 from bot.services.recorder import record
 from bot.storage.doctor import examine
 from bot.storage.maintenance import backup_database, rebuild_rollups
+from bot.storage.runlock import AlreadyRunning, single_runner
 from bot.storage.store import Store
 
 log = logging.getLogger("liqbot")
@@ -194,7 +195,11 @@ def _stop_on_signals(stop: Callable[[], None] | None = None) -> None:
 async def _cmd_run(args, config) -> int:
     _stop_on_signals()
     try:
-        await run_bot(config, Secrets.from_env(), args.db)
+        with single_runner(args.db or config.storage.path):  # before the database is opened
+            await run_bot(config, Secrets.from_env(), args.db)
+    except AlreadyRunning as error:
+        print(f"liqbot run: {error}", file=sys.stderr)
+        return 1
     except asyncio.CancelledError:
         log.info("liqbot stopped")
     return 0
