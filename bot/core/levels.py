@@ -1,0 +1,375 @@
+"""Estimated liquidation levels: where the leveraged positions opened in the
+recorded bars would be force-closed, and how well those estimates matched what
+was actually liquidated.
+
+Every liquidation map is a model; this one is small enough to check by hand.
+
+1. A closed bar whose open interest rose by dOI opened dOI of new positions near
+   the bar's typical price P = (high + low + close) / 3. Longs take the share
+   taker_buy / volume (aggressive buyers open longs); where a venue publishes no
+   taker split, the bar's direction decides: `direction_share` to the side it
+   moved, half each on a flat bar.
+2. The opened notional spreads over leverage tiers (`LevelSettings.tiers`). A long
+   opened at P with leverage L is liquidated near P * (1 - 1/L + mmr), a short
+   near P * (1 + 1/L - mmr), mmr the maintenance margin rate.
+3. Open interest falling by a fraction f removes f of every band, both sides.
+4. Price trading through a band consumes it: a bar whose low reaches a long band
+   (or whose high reaches a short band) empties it and reports a `Crossing`, which
+   the grade compares with the liquidations recorded near that price in that bar.
+   A bar consumes what was there before it, then adds what it opened.
+5. Bands live in a bounded grid per asset: `bins` equal price buckets spanning
+   +-half_span around the last close, the half span sized by recent volatility
+   between `min_half_span` and `max_half_span`. When the price leaves the middle
+   half of the grid or volatility moves it by half, the grid is re-centred and
+   notional that falls outside it is dropped (far from price, where the estimate
+   matters least).
+
+Since only rises of open interest add notional and every other step removes
+some, the estimate never exceeds the open interest it came from.
+
+Pure: no I/O, no clock; bars carry their own times.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bot.core.models import DAY_MS, MINUTE_MS, Side
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageTier:
+    leverage: float
+    weight: float
+
+
+# Retail-heavy perpetual books: most notional at 10-25x, a tail at 50-100x.
+DEFAULT_TIERS = (
+    LeverageTier(5, 0.10),
+    LeverageTier(10, 0.25),
+    LeverageTier(25, 0.30),
+    LeverageTier(50, 0.20),
+    LeverageTier(100, 0.15),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LevelSettings:
+    tiers: tuple[LeverageTier, ...] = DEFAULT_TIERS
+    maintenance_margin_rate: float = 0.005  # the venues' lowest tier for BTC/ETH, see feeds' margin tiers
+    direction_share: float = 0.6  # longs' share of a rising bar's new positions without taker data
+    bins: int = 240
+    min_half_span: float = 0.20  # of the price: at least +-20 %, where a 5x position opened now sits
+    max_half_span: float = 0.50  # at most +-50 %, for the most volatile coins
+    span_sigmas: float = 6.0  # half span = 6 daily standard deviations of the bar returns
+    volatility_bars: int = 96
+
+    def __post_init__(self) -> None:
+        if not self.tiers or any(t.leverage <= 1 or t.weight < 0 for t in self.tiers):
+            raise ValueError("leverage tiers need leverage > 1 and weight >= 0")
+        if not math.isclose(sum(t.weight for t in self.tiers), 1.0, abs_tol=1e-9):
+            raise ValueError("leverage tier weights must add up to 1")
+        if not 0 <= self.maintenance_margin_rate < 1 / max(t.leverage for t in self.tiers):
+            raise ValueError("maintenance margin rate must be below 1/leverage of every tier")
+        if not 0 < self.min_half_span <= self.max_half_span < 1:
+            raise ValueError("grid half span must satisfy 0 < min <= max < 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One closed bar of an asset, open interest summed over the venues polled."""
+
+    open_ms: int
+    close_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    open_interest_start_usd: float
+    open_interest_end_usd: float
+    volume_usd: float = 0.0
+    taker_buy_usd: float | None = None
+
+    @property
+    def typical_price(self) -> float:
+        return (self.high + self.low + self.close) / 3
+
+    def long_share(self, direction_share: float) -> float:
+        if self.taker_buy_usd is not None and self.volume_usd > 0:
+            return min(1.0, max(0.0, self.taker_buy_usd / self.volume_usd))
+        if self.close > self.open:
+            return direction_share
+        if self.close < self.open:
+            return 1 - direction_share
+        return 0.5
+
+
+def liquidation_price(entry: float, leverage: float, side: Side, maintenance_margin_rate: float) -> float:
+    """Where a position opened at `entry` with `leverage` is force-closed."""
+    if side is Side.LONG:
+        return entry * (1 - 1 / leverage + maintenance_margin_rate)
+    return entry * (1 + 1 / leverage - maintenance_margin_rate)
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """A band the price traded through: what the model expected to be liquidated there."""
+
+    side: Side
+    price: float
+    estimated_usd: float
+    open_ms: int
+    close_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    side: Side
+    low: float
+    high: float
+    usd: float
+
+    @property
+    def mid(self) -> float:
+        return (self.low + self.high) / 2
+
+    def distance(self, price: float) -> float:
+        """Signed distance from `price` to the band's middle, as a fraction of `price`."""
+        return self.mid / price - 1
+
+
+@dataclass(slots=True)
+class LevelBook:
+    """One asset's estimated bands. Feed it closed bars in order."""
+
+    settings: LevelSettings = field(default_factory=LevelSettings)
+    low: float = 0.0
+    high: float = 0.0
+    long_usd: list[float] = field(default_factory=list)
+    short_usd: list[float] = field(default_factory=list)
+    last_close: float | None = None
+    last_close_ms: int | None = None
+    closes: deque[float] = field(default_factory=deque)
+    bar_ms: int = 15 * MINUTE_MS  # the length of the bars seen, for scaling volatility to a day
+
+    # --- reading -------------------------------------------------------
+    @property
+    def width(self) -> float:
+        return (self.high - self.low) / self.settings.bins
+
+    def total_usd(self) -> float:
+        return sum(self.long_usd) + sum(self.short_usd)
+
+    def bands(self, side: Side) -> list[Band]:
+        """Every non-empty bucket of one side, lowest price first."""
+        amounts = self.long_usd if side is Side.LONG else self.short_usd
+        width = self.width
+        return [
+            Band(side, self.low + i * width, self.low + (i + 1) * width, usd)
+            for i, usd in enumerate(amounts)
+            if usd > 0
+        ]
+
+    def densest(self, side: Side, count: int, merge_pct: float = 0.005) -> list[Band]:
+        """The `count` largest clusters of one side: neighbouring buckets within
+        `merge_pct` of each other read as one band, as a trader would."""
+        clusters: list[Band] = []
+        for band in self.bands(side):
+            if clusters and band.low - clusters[-1].high <= clusters[-1].high * merge_pct:
+                last = clusters[-1]
+                clusters[-1] = Band(side, last.low, band.high, last.usd + band.usd)
+            else:
+                clusters.append(band)
+        return sorted(clusters, key=lambda band: band.usd, reverse=True)[:count]
+
+    def nearest(self, side: Side, price: float, min_usd: float, merge_pct: float = 0.005) -> Band | None:
+        """The closest cluster of `side` holding at least `min_usd`, or None."""
+        candidates = [b for b in self.densest(side, self.settings.bins, merge_pct) if b.usd >= min_usd]
+        return min(candidates, key=lambda band: abs(band.distance(price)), default=None)
+
+    # --- updating ------------------------------------------------------
+    def apply(self, bar: Bar) -> list[Crossing]:
+        """Fold one closed bar in; returns the bands its range consumed."""
+        if not 0 < bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
+            raise ValueError(f"bar prices out of order: {bar}")
+        if bar.open_interest_start_usd < 0 or bar.open_interest_end_usd < 0:
+            raise ValueError("open interest cannot be negative")
+        if not self.long_usd:
+            self._grid_around(bar.close, self._half_span())
+        crossings = self._consume(bar)
+        self._follow_open_interest(bar)
+        self.last_close, self.last_close_ms = bar.close, bar.close_ms
+        self.bar_ms = max(1, bar.close_ms - bar.open_ms)
+        self.closes.append(bar.close)
+        while len(self.closes) > self.settings.volatility_bars:
+            self.closes.popleft()
+        self._recentre_if_needed(bar.close)
+        return crossings
+
+    def _consume(self, bar: Bar) -> list[Crossing]:
+        crossings = []
+        width = self.width
+        for i in range(self.settings.bins):
+            mid = self.low + (i + 0.5) * width
+            if self.long_usd[i] > 0 and bar.low <= mid:
+                crossings.append(Crossing(Side.LONG, mid, self.long_usd[i], bar.open_ms, bar.close_ms))
+                self.long_usd[i] = 0.0
+            if self.short_usd[i] > 0 and bar.high >= mid:
+                crossings.append(Crossing(Side.SHORT, mid, self.short_usd[i], bar.open_ms, bar.close_ms))
+                self.short_usd[i] = 0.0
+        return crossings
+
+    def _follow_open_interest(self, bar: Bar) -> None:
+        start, end = bar.open_interest_start_usd, bar.open_interest_end_usd
+        if end < start:
+            kept = end / start
+            self.long_usd = [usd * kept for usd in self.long_usd]
+            self.short_usd = [usd * kept for usd in self.short_usd]
+            return
+        opened = end - start
+        if opened <= 0:
+            return
+        longs = opened * bar.long_share(self.settings.direction_share)
+        entry, mmr = bar.typical_price, self.settings.maintenance_margin_rate
+        for tier in self.settings.tiers:
+            self._add(Side.LONG, liquidation_price(entry, tier.leverage, Side.LONG, mmr), longs * tier.weight)
+            self._add(Side.SHORT, liquidation_price(entry, tier.leverage, Side.SHORT, mmr),
+                      (opened - longs) * tier.weight)
+
+    def _add(self, side: Side, price: float, usd: float) -> None:
+        index = self._index(price)
+        if index is not None and usd > 0:
+            (self.long_usd if side is Side.LONG else self.short_usd)[index] += usd
+
+    def _index(self, price: float) -> int | None:
+        if not self.low <= price < self.high:
+            return None
+        return min(self.settings.bins - 1, int((price - self.low) / self.width))
+
+    def _half_span(self) -> float:
+        s = self.settings
+        volatility = daily_volatility(self.closes, DAY_MS / self.bar_ms)
+        wanted = s.span_sigmas * volatility if volatility is not None else s.min_half_span
+        return min(s.max_half_span, max(s.min_half_span, wanted))
+
+    def _recentre_if_needed(self, price: float) -> None:
+        centre = (self.low + self.high) / 2
+        half_span = self._half_span()
+        current_half_span = (self.high - self.low) / 2 / centre
+        drifted = abs(price - centre) > (self.high - self.low) / 4
+        resized = not (current_half_span / 1.5 <= half_span <= current_half_span * 1.5)
+        if drifted or resized:
+            old = [(Side.LONG, band) for band in self.bands(Side.LONG)] + [
+                (Side.SHORT, band) for band in self.bands(Side.SHORT)
+            ]
+            self._grid_around(price, half_span)
+            for side, band in old:
+                self._add(side, band.mid, band.usd)
+
+    def _grid_around(self, price: float, half_span: float) -> None:
+        self.low, self.high = price * (1 - half_span), price * (1 + half_span)
+        self.long_usd = [0.0] * self.settings.bins
+        self.short_usd = [0.0] * self.settings.bins
+
+    # --- keeping across restarts ---------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "low": self.low,
+            "high": self.high,
+            "long_usd": self.long_usd,
+            "short_usd": self.short_usd,
+            "last_close": self.last_close,
+            "last_close_ms": self.last_close_ms,
+            "closes": list(self.closes),
+            "bar_ms": self.bar_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, settings: LevelSettings) -> LevelBook:
+        """A saved book; one saved under a different grid size starts afresh (it is an estimate)."""
+        book = cls(settings)
+        if len(data.get("long_usd", ())) != settings.bins or len(data.get("short_usd", ())) != settings.bins:
+            return book
+        book.low, book.high = float(data["low"]), float(data["high"])
+        book.long_usd = [float(v) for v in data["long_usd"]]
+        book.short_usd = [float(v) for v in data["short_usd"]]
+        book.last_close, book.last_close_ms = data.get("last_close"), data.get("last_close_ms")
+        book.bar_ms = max(1, int(data.get("bar_ms", book.bar_ms)))
+        book.closes = deque(float(v) for v in data.get("closes", ())[-settings.volatility_bars:])
+        return book
+
+
+def daily_volatility(closes: Sequence[float], bars_per_day: float) -> float | None:
+    """Standard deviation of log returns between closes, scaled to a day; None under 8 bars."""
+    if len(closes) < 8:
+        return None
+    returns = [math.log(b / a) for a, b in zip(closes, list(closes)[1:]) if a > 0 and b > 0]
+    if len(returns) < 2:
+        return None
+    mean = sum(returns) / len(returns)
+    variance = sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
+    return math.sqrt(variance * bars_per_day)
+
+
+@dataclass(frozen=True, slots=True)
+class Realized:
+    """One recorded liquidation, as the grade needs it."""
+
+    at_ms: int
+    side: Side
+    price: float
+    usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """Of `estimated_usd` the price crossed, `realized_usd` was liquidated within the tolerance."""
+
+    crossings: int
+    crossings_hit: int
+    estimated_usd: float
+    realized_usd: float
+
+    @property
+    def realized_share(self) -> float | None:
+        return self.realized_usd / self.estimated_usd if self.estimated_usd > 0 else None
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.crossings_hit / self.crossings if self.crossings else None
+
+    def __add__(self, other: Grade) -> Grade:
+        return Grade(self.crossings + other.crossings, self.crossings_hit + other.crossings_hit,
+                     self.estimated_usd + other.estimated_usd, self.realized_usd + other.realized_usd)
+
+
+NO_GRADE = Grade(0, 0, 0.0, 0.0)
+
+
+def grade(crossings: Iterable[Crossing], realized: Iterable[Realized], tolerance: float = 0.005) -> Grade:
+    """Compare crossed bands with the liquidations recorded during their bar.
+
+    Each recorded liquidation counts once, for the nearest crossed band of its side
+    within `tolerance` (a fraction of the band's price) whose bar it falls in.
+    """
+    crossed = list(crossings)
+    realized_by_band = [0.0] * len(crossed)
+    for order in realized:
+        best: tuple[float, int] | None = None
+        for index, band in enumerate(crossed):
+            if band.side is not order.side or not band.open_ms <= order.at_ms < band.close_ms:
+                continue
+            gap = abs(order.price / band.price - 1)
+            if gap <= tolerance and (best is None or gap < best[0]):
+                best = (gap, index)
+        if best is not None:
+            realized_by_band[best[1]] += order.usd
+    return Grade(
+        crossings=len(crossed),
+        crossings_hit=sum(1 for usd in realized_by_band if usd > 0),
+        estimated_usd=sum(band.estimated_usd for band in crossed),
+        realized_usd=sum(realized_by_band),
+    )
