@@ -18,7 +18,8 @@ from bot.commands.digest import digest_handlers
 from bot.commands.report import report_handlers
 from bot.commands.risk import risk_handlers
 from bot.config import Config, Secrets
-from bot.core.alerts import Caps, EngineSettings
+from bot.core.alert_rules import Caps
+from bot.core.alerts import EngineSettings
 from bot.plumbing.clock import wall_clock_ms
 from bot.core.models import DAY_MS, HOUR_MS, Window
 from bot.core.ratelimit import RateLimit

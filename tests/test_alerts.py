@@ -12,20 +12,15 @@ from bot.commands.alerts import alert_handlers, parse_amount, parse_share
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.config import TelegramConfig
-from bot.core.alerts import (
-    AlertEngine,
-    AlertRule,
-    Caps,
-    EngineSettings,
-    RuleKind,
-    RuleState,
-)
+from bot.core.alert_rules import AlertRule, Caps, RuleKind, RuleState
+from bot.core.alerts import AlertEngine, EngineSettings
 from bot.plumbing.delivery import DestinationGone
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
 from bot.feeds.venues import binance
 from bot.replies.locales import text
 from bot.replies.render_plain import render_plain
-from bot.services.alerts import AlertService, alert_reply
+from bot.replies.alerts import alert_reply
+from bot.services.alerts import AlertService
 from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
 from bot.storage.alerts_store import AlertsStore

@@ -4,12 +4,14 @@ cooldown, and reads in both locales."""
 
 from __future__ import annotations
 
-from bot.commands.alerts import describe_rule, parse_rule
-from bot.core.alerts import AlertRule, RuleKind, RuleState
+from bot.commands.alerts import parse_rule
+from bot.replies.alerts import describe_rule
+from bot.core.alert_rules import AlertRule, RuleKind, RuleState
 from bot.core.cascade_alerts import CascadeWatch
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
 from bot.replies.render_plain import render_plain
-from bot.services.alerts import AlertService, alert_reply
+from bot.replies.alerts import alert_reply
+from bot.services.alerts import AlertService
 from tests.support import until
 from tests.test_alerts import Outbox, make_service, say
 

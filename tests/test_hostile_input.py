@@ -16,7 +16,7 @@ from bot.app import App
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS
 from bot.config import Config
-from bot.core.alerts import AlertRule, Caps, RuleKind
+from bot.core.alert_rules import AlertRule, Caps, RuleKind
 from bot.core.models import HOUR_MS, Side
 from bot.replies.locales import text
 from bot.replies.render_plain import render_plain

@@ -10,12 +10,14 @@ import pytest
 
 from bot.commands.alerts import alert_handlers, parse_level
 from bot.commands.dispatch import Dispatcher
-from bot.core.alerts import AlertEngine, EngineSettings, RuleKind, RuleState, risk_rule
+from bot.core.alert_rules import RuleKind, RuleState, risk_rule
+from bot.core.alerts import AlertEngine, EngineSettings
 from bot.core.models import MINUTE_MS
 from bot.core.risk import RiskLevel
 from bot.replies.locales import text
 from bot.replies.render_plain import render_plain
-from bot.services.alerts import AlertService, alert_reply
+from bot.replies.alerts import alert_reply
+from bot.services.alerts import AlertService
 from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
 from bot.services.risk import RiskService

@@ -20,7 +20,7 @@ from typing import Protocol
 from bot.commands.dispatch import Context, Handler, message_reply
 from bot.commands.subgrammar import SubgrammarError, denied_reply, may_change, subgrammar_reply, suggest
 from bot.commands.parse import WELL_KNOWN_ASSETS, normalize_asset, parse_window, suggest_asset
-from bot.core.alerts import (
+from bot.core.alert_rules import (
     MAX_ALERT_WINDOW_MS,
     MAX_THRESHOLD_USD,
     MIN_ALERT_WINDOW_MS,
@@ -34,10 +34,9 @@ from bot.core.alerts import (
 )
 from bot.core.cascade_alerts import DEFAULT_MIN_EVENT_USD
 from bot.core.risk import LEVELS, RiskLevel
-from bot.replies import numbers as fmt
+from bot.replies.alerts import describe_rule
 from bot.replies.locales import sentences, text
 from bot.replies.model import Bullets, Reply, Tone, line
-from bot.replies.risk import level_text
 
 ALERT_ACTIONS = ("big", "total", "skew", "risk", "cascade", "list", "remove", "pause", "resume")
 # Risk levels as people write them: the English names and the Chinese words of /risk.
@@ -52,6 +51,8 @@ _AMOUNT = re.compile(r"^\$?(\d+(?:\.\d+)?)([kmb]?)$", re.IGNORECASE)
 _SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 # Rule ids are SQLite integers: more digits than this cannot be one.
 MAX_RULE_ID_DIGITS = 18
+
+
 class AlertsPort(Protocol):
     caps: Caps
 
@@ -66,9 +67,6 @@ class AlertsPort(Protocol):
     async def remove_rule(self, chat_key: str, rule_id: int) -> bool: ...
 
     async def set_paused(self, chat_key: str, rule_id: int | None, paused: bool) -> list[int]: ...
-
-
-
 
 
 def parse_amount(token: str) -> float | None:
@@ -169,23 +167,6 @@ def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_ke
     return AlertRule(0, chat_key, user_key, RuleKind.SKEW, asset, minimum, window, share)
 
 
-def describe_rule(rule: AlertRule, locale: str) -> str:
-    if rule.kind is RuleKind.RISK:
-        return text(locale, "alert.rule_risk", asset=rule.asset, level=level_text(rule.level, locale))
-    amount = fmt.usd(rule.threshold_usd, locale)
-    if rule.kind is RuleKind.CASCADE:
-        return text(locale, "alert.rule_cascade", amount=amount, scope=rule.asset or text(locale, "alert.scope_all"))
-    if rule.kind is RuleKind.BIG:
-        if rule.asset is None:
-            return text(locale, "alert.rule_big_any", amount=amount)
-        return text(locale, "alert.rule_big", asset=rule.asset, amount=amount)
-    window = fmt.window_label(rule.window_ms, locale)
-    if rule.kind is RuleKind.TOTAL:
-        return text(locale, "alert.rule_total", asset=rule.asset, amount=amount, window=window)
-    return text(locale, "alert.rule_skew", asset=rule.asset, amount=amount, window=window,
-                share=fmt.share(rule.share, locale))
-
-
 def _rule_id(token: str | None) -> int | None:
     if token is None:
         return None
@@ -262,7 +243,6 @@ async def _list(port: AlertsPort, ctx: Context) -> Reply:
 __all__ = [
     "AlertsPort",
     "alert_handlers",
-    "describe_rule",
     "parse_amount",
     "parse_level",
     "parse_rule",

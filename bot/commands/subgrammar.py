@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from bot.commands.dispatch import Context, message_reply
-from bot.core.alerts import MAX_THRESHOLD_USD, MIN_THRESHOLD_USD
+from bot.core.alert_rules import MAX_THRESHOLD_USD, MIN_THRESHOLD_USD
 from bot.replies import numbers as fmt
 from bot.replies.locales import sentences, text
 from bot.replies.model import Reply, Tone

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from bot.core.alerts import AlertRule, Fired, RuleKind, RuleState
+from bot.core.alert_rules import AlertRule, Fired, RuleKind, RuleState
 from bot.core.events import Cascade, EventRule, MinuteTotal, detect_cascades
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
 from bot.core.summary import Split

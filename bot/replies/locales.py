@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.replies.locales_alerts import ALERT_MESSAGES
 from bot.replies.locales_report import REPORT_MESSAGES
 from bot.replies.numbers import Locale
 
@@ -117,44 +118,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "lang.set": "This chat now gets replies in English.",
         "lang.current": "This chat gets replies in English. Change with /lang zh.",
         # alerts and digests
-        "title.alerts": "Alerts",
-        "title.alert_big": "Large liquidations",
-        "title.alert_total": "{asset} liquidation alert",
-        "title.alert_skew": "{asset} one-sided liquidations",
-        "title.alert_risk": "{asset} leverage risk",
         "title.digest": "Daily digest",
         "title.digest_report": "Daily liquidation digest · {date}",
-        "alert.usage": "Alerts: /alert big BTC 1M · /alert total BTC 50M 1h · /alert skew ETH 80% 4h min 10M · /alert risk BTC high · /alert cascade all 5M · /alert list · /alert remove ID · /alert pause|resume [ID]",
-        "alert.rule_big": "one {asset} order of {amount} or more",
-        "alert.rule_big_any": "any single order of {amount} or more",
-        "alert.rule_total": "{asset}: {amount} or more liquidated within {window}",
-        "alert.rule_skew": "{asset}: {share} or more on one side within {window} (at least {amount})",
-        "alert.rule_risk": "{asset}: leverage risk {level} or above",
-        "alert.created": "Alert #{id} set: {rule}. It fires once per crossing.",
-        "alert.list_item": "#{id} {rule}",
-        "alert.paused_mark": "(paused)",
-        "alert.none": "No alerts in this chat yet. Try /alert total BTC 50M 1h",
-        "alert.removed": "Alert #{id} removed.",
-        "alert.not_found": "There is no alert #{id} in this chat.",
-        "alert.paused": "Paused: {ids}.",
-        "alert.resumed": "Resumed: {ids}.",
-        "alert.unchanged": "Nothing to change.",
-        "alert.cap_user": "You already have {cap} alerts, the most one person may have. Remove one with /alert remove ID.",
-        "alert.cap_chat": "This chat already has {cap} alerts, the most a chat may have. Remove one with /alert remove ID.",
-        "alert.fired_total": "{amount} of {asset} liquidated within {window} (alert at {threshold}): longs {long_share}, shorts {short_share}.",
-        "alert.fired_skew": "{share} of {asset} liquidations within {window} were {side}s ({amount} in total, alert at {threshold_share}).",
-        "alert.fired_big": "{count} order(s) of {threshold} or more: {amount} in total.",
-        "alert.fired_risk": "{asset} leverage risk is now {level} (alert at {threshold} or above). Details: /risk {asset}",
-        "alert.order": "{amount} {side} · {venue} {instrument} at {price} · {time}",
-        "alert.more_orders": "…and {count} more.",
-        "alert.big_summary": "{count} more orders of {threshold} or more, {amount}.",
-        "title.alert_cascade": "{scope} liquidation cascade",
-        "alert.scope_all": "all assets",
-        "alert.rule_cascade": "a liquidation cascade of {amount} or more on {scope}",
-        "alert.cascade_started": "A liquidation cascade is under way on {scope}: {amount} since {start}, longs {long_share}, shorts {short_share} (alert at {threshold}).",
-        "alert.cascade_ended": "The cascade on {scope} is over: {amount} in {duration}, longs {long_share}, shorts {short_share}.",
-        "alert.cascade_largest": "Largest order: {amount} {asset} {side}.",
-        "alert.footer": "Alert {ids} · /alert list",
         "error.alert_bad_amount": "{value} is not an amount: write 1M, 500K or 2.5M.",
         "error.alert_amount_range": "{value} is out of range: alert amounts run from {min} to {max}.",
         "error.alert_bad_share": "{value} is not a share: write a percentage above 50%, like 80%.",
@@ -358,44 +323,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "lang.set": "本聊天将使用中文回复。",
         "lang.current": "本聊天使用中文回复。用 /lang en 切换为英文。",
         # alerts and digests
-        "title.alerts": "提醒",
-        "title.alert_big": "大额爆仓",
-        "title.alert_total": "{asset} 爆仓提醒",
-        "title.alert_skew": "{asset} 单边爆仓",
-        "title.alert_risk": "{asset} 杠杆风险",
         "title.digest": "每日日报",
         "title.digest_report": "每日爆仓日报 · {date}",
-        "alert.usage": "提醒：/alert big BTC 1M · /alert total BTC 50M 1h · /alert skew ETH 80% 4h min 10M · /alert risk BTC 高 · /alert cascade all 5M · /alert list · /alert remove 编号 · /alert pause|resume [编号]",
-        "alert.rule_big": "{asset} 单笔爆仓 ≥ {amount}",
-        "alert.rule_big_any": "任意币种单笔爆仓 ≥ {amount}",
-        "alert.rule_total": "{asset}：{window}内爆仓 ≥ {amount}",
-        "alert.rule_skew": "{asset}：{window}内单边占比 ≥ {share}（总额至少 {amount}）",
-        "alert.rule_risk": "{asset}：杠杆风险达到{level}及以上",
-        "alert.created": "已设置提醒 #{id}：{rule}。每次越过阈值只提醒一次。",
-        "alert.list_item": "#{id} {rule}",
-        "alert.paused_mark": "（已暂停）",
-        "alert.none": "本聊天还没有提醒。试试 /alert total BTC 50M 1h",
-        "alert.removed": "已删除提醒 #{id}。",
-        "alert.not_found": "本聊天没有提醒 #{id}。",
-        "alert.paused": "已暂停：{ids}。",
-        "alert.resumed": "已恢复：{ids}。",
-        "alert.unchanged": "没有需要更改的提醒。",
-        "alert.cap_user": "你已有 {cap} 个提醒，达到个人上限。可用 /alert remove 编号 删除。",
-        "alert.cap_chat": "本聊天已有 {cap} 个提醒，达到本聊天上限。可用 /alert remove 编号 删除。",
-        "alert.fired_total": "{asset} {window}内爆仓 {amount}（提醒阈值 {threshold}）：多单 {long_share}，空单 {short_share}。",
-        "alert.fired_skew": "{asset} {window}内爆仓中{side}单占 {share}（总额 {amount}，提醒阈值 {threshold_share}）。",
-        "alert.fired_big": "{count} 笔 ≥ {threshold} 的爆仓单，合计 {amount}。",
-        "alert.fired_risk": "{asset} 杠杆风险升至{level}（提醒阈值：{threshold}及以上）。详情：/risk {asset}",
-        "alert.order": "{amount} {side} · {venue} {instrument} 价格 {price} · {time}",
-        "alert.more_orders": "……另有 {count} 笔。",
-        "alert.big_summary": "又有 {count} 笔 ≥ {threshold} 的爆仓单，合计 {amount}。",
-        "title.alert_cascade": "{scope} 连环爆仓",
-        "alert.scope_all": "全部币种",
-        "alert.rule_cascade": "{scope}：连环爆仓 ≥ {amount}",
-        "alert.cascade_started": "{scope} 正在发生连环爆仓：自 {start} 起爆仓 {amount}，多单 {long_share}，空单 {short_share}（提醒阈值 {threshold}）。",
-        "alert.cascade_ended": "{scope} 连环爆仓已结束：{duration}内爆仓 {amount}，多单 {long_share}，空单 {short_share}。",
-        "alert.cascade_largest": "最大单笔：{amount} {asset} {side}。",
-        "alert.footer": "提醒 {ids} · /alert list",
         "error.alert_bad_amount": "{value} 不是有效金额：请写 1M、500K 或 2.5M。",
         "error.alert_amount_range": "{value} 超出范围：提醒金额须在 {min} 到 {max} 之间。",
         "error.alert_bad_share": "{value} 不是有效占比：请写高于 50% 的百分比，如 80%。",
@@ -493,8 +422,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
-for _locale, _messages in REPORT_MESSAGES.items():  # one catalog per feature, one lookup
-    MESSAGES[_locale].update(_messages)
+for _catalog in (REPORT_MESSAGES, ALERT_MESSAGES):  # one catalog per feature, one lookup
+    for _locale, _messages in _catalog.items():
+        MESSAGES[_locale].update(_messages)
 
 
 # Chinese punctuation is full width and takes no space after it: sentences run on,

@@ -22,25 +22,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.plumbing.clock import wall_clock_ms
-from bot.core.alerts import (
-    MAX_ALERT_WINDOW_MS,
-    AlertEngine,
-    AlertRule,
-    Caps,
-    EngineSettings,
-    Fired,
-    RuleKind,
-    RuleState,
-)
+from bot.core.alert_rules import MAX_ALERT_WINDOW_MS, AlertRule, Caps, Fired, RuleKind, RuleState
+from bot.core.alerts import AlertEngine, EngineSettings
 from bot.core.cascade_alerts import KEEP_MINUTES, CascadeWatch
-from bot.core.models import MINUTE_MS, LiquidationEvent, Side, Window
+from bot.core.models import MINUTE_MS, LiquidationEvent, Window
 from bot.core.risk import RiskLevel
-from bot.core.summary import Split, classify_squeeze
 from bot.replies import numbers as fmt
-from bot.replies.compose import order_line, tone_of
-from bot.replies.locales import sentences, text
-from bot.replies.model import Bullets, Note, Paragraph, Reply, line, muted
-from bot.replies.risk import LEVEL_EMOJI, LEVEL_TONE, level_text
+from bot.replies.alerts import alert_reply
 from bot.services.notifier import Notifier
 from bot.storage.alerts_store import AlertsStore
 from bot.storage.store import Store
@@ -50,102 +38,6 @@ log = logging.getLogger(__name__)
 # risk_level(asset, now_ms): the asset's leverage risk level, None without market data (sync or async).
 RiskLevelOf = Callable[[str, int], Awaitable[RiskLevel | None] | RiskLevel | None]
 
-
-
-def alert_reply(fired: Fired, locale: str) -> Reply:
-    """The message of one alert, in `locale`."""
-    total = Split(fired.asset or "all", fired.long_usd, fired.short_usd)
-    tone = tone_of(classify_squeeze(total))
-    ids = ", ".join(f"#{i}" for i in fired.rule_ids)
-    footer = Note(line(muted(text(locale, "alert.footer", ids=ids))))
-    if fired.kind is RuleKind.RISK:
-        body = f"{LEVEL_EMOJI[fired.level]} " + text(
-            locale,
-            "alert.fired_risk",
-            asset=fired.asset,
-            level=level_text(fired.level, locale),
-            threshold=level_text(fired.rule_level, locale),
-        )
-        return Reply(
-            title=text(locale, "title.alert_risk", asset=fired.asset),
-            blocks=(Paragraph(line(body)), footer),
-            tone=LEVEL_TONE[fired.level],
-        )
-    if fired.kind is RuleKind.CASCADE:
-        return _cascade_reply(fired, locale, total, footer)
-    if fired.kind is RuleKind.BIG and not fired.orders:  # the chat's cap: one line, never a delay
-        body = text(
-            locale,
-            "alert.big_summary",
-            count=fired.more_orders,
-            threshold=fmt.usd(fired.threshold_usd, locale),
-            amount=fmt.usd(fired.total_usd, locale),
-        )
-        return Reply(title=text(locale, "title.alert_big"), blocks=(Paragraph(line(body)), footer), tone=tone)
-    if fired.kind is RuleKind.BIG:
-        head = text(
-            locale,
-            "alert.fired_big",
-            count=len(fired.orders) + fired.more_orders,
-            threshold=fmt.usd(fired.threshold_usd, locale),
-            amount=fmt.usd(fired.total_usd, locale),
-        )
-        orders = tuple(order_line(e, locale, "alert.order") for e in fired.orders)
-        blocks: list = [Paragraph(line(head)), Bullets(orders)]
-        if fired.more_orders:
-            blocks.append(Paragraph(line(text(locale, "alert.more_orders", count=fired.more_orders))))
-        blocks.append(footer)
-        return Reply(title=text(locale, "title.alert_big"), blocks=tuple(blocks), tone=tone)
-    window = fmt.window_label(fired.window_ms, locale)
-    if fired.kind is RuleKind.TOTAL:
-        body = text(
-            locale,
-            "alert.fired_total",
-            asset=fired.asset,
-            amount=fmt.usd(fired.total_usd, locale),
-            window=window,
-            threshold=fmt.usd(fired.threshold_usd, locale),
-            long_share=fmt.share(total.long_share or 0.0, locale),
-            short_share=fmt.share(total.short_share or 0.0, locale),
-        )
-        title = text(locale, "title.alert_total", asset=fired.asset)
-    else:
-        heavier = Side.LONG if fired.long_usd >= fired.short_usd else Side.SHORT
-        body = text(
-            locale,
-            "alert.fired_skew",
-            asset=fired.asset,
-            share=fmt.share(fired.share, locale),
-            window=window,
-            side=text(locale, f"side.{heavier.value}"),
-            amount=fmt.usd(fired.total_usd, locale),
-            threshold_share=fmt.share(fired.rule_share, locale),
-        )
-        title = text(locale, "title.alert_skew", asset=fired.asset)
-    return Reply(title=title, blocks=(Paragraph(line(body)), footer), tone=tone)
-
-
-def _cascade_reply(fired: Fired, locale: str, total: Split, footer: Note) -> Reply:
-    """A cascade's start (in progress) or its end, with its totals."""
-    cascade = fired.cascade
-    scope = fired.asset or text(locale, "alert.scope_all")
-    shares = {
-        "scope": scope,
-        "amount": fmt.usd(fired.total_usd, locale),
-        "long_share": fmt.share(total.long_share or 0.0, locale),
-        "short_share": fmt.share(total.short_share or 0.0, locale),
-    }
-    if cascade.in_progress:
-        body = text(locale, "alert.cascade_started", start=fmt.timestamp(cascade.start_ms, locale),
-                    threshold=fmt.usd(fired.threshold_usd, locale), **shares)
-    else:
-        parts = [text(locale, "alert.cascade_ended", duration=fmt.duration(cascade.duration_ms, locale), **shares)]
-        if fired.largest is not None:
-            parts.append(text(locale, "alert.cascade_largest", amount=fmt.usd(fired.largest.usd, locale),
-                              asset=fired.largest.asset, side=text(locale, f"side.{fired.largest.side.value}")))
-        body = sentences(locale, parts)
-    return Reply(title=text(locale, "title.alert_cascade", scope=scope), blocks=(Paragraph(line(body)), footer),
-                 tone=tone_of(classify_squeeze(total)))
 
 
 class AlertService:
@@ -270,12 +162,10 @@ class AlertService:
             if not await self._store.chat_active(alert.chat_key):
                 continue
             locale = await self._store.chat_locale(alert.chat_key) or self._default_locale
+            zone = fmt.zone(await self._store.chat_timezone(alert.chat_key))
             self.sent.append((alert.chat_key, alert))
             del self.sent[:-100]
-            self._notifier.submit([alert.chat_key], self._reply(alert, locale))
-
-    def _reply(self, fired: Fired, locale: str) -> Reply:
-        return alert_reply(fired, locale)
+            self._notifier.submit([alert.chat_key], alert_reply(alert, locale, zone))
 
     # -- AlertsPort (the /alert command) ------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from bot.core.alerts import AlertRule, Caps, CapReached, RuleKind, RuleState, cap_exceeded
+from bot.core.alert_rules import AlertRule, Caps, CapReached, RuleKind, RuleState, cap_exceeded
 from bot.core.models import Side, Window
 from bot.storage.sibling import SiblingStore
 

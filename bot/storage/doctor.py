@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from bot.core.alerts import RuleKind, RuleState
+from bot.core.alert_rules import RuleKind, RuleState
 from bot.core.digest import parse_local_time
 from bot.storage.maintenance import ROLLUP_TABLES, rollup_difference_sql, rollup_horizon_ms
 from bot.storage.store import Store

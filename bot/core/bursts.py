@@ -1,0 +1,161 @@
+"""Orders to chats as they happen, without lag: threshold matching, and burst
+grouping under a per-chat message cap. Pure. Big-order alerts (bot.core.alerts)
+and the live channel feed (bot.core.feed) both deliver through these.
+
+- `ThresholdIndex`: per asset (and for any asset), subscribers sorted by their
+  threshold in cents: an order finds the subscribers it reaches with one bisect,
+  so its cost is proportional to the matches, not to the number of subscribers.
+- `BurstGrouper`: the matched orders of one chat are collected for `group_ms`
+  from the first one (a couple of seconds), then released together as one
+  `Burst` that lists them, largest first (at most `max_listed`; the rest are
+  counted). Nothing waits longer than that: past `listed_per_minute` listing
+  messages in a chat's last minute, a burst is released as a count and a sum
+  only (one "N more orders, $X" line), never held back until the minute is over.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass
+from operator import itemgetter
+
+from bot.core.models import MINUTE_MS, LiquidationEvent, Side
+
+ANY_ASSET = "*"
+_UNREACHABLE_CENTS = 2**63
+_threshold_of = itemgetter(0)
+
+
+def cents_of(usd: float) -> int:
+    """A threshold in integer cents (exact comparisons with order sizes)."""
+    cents = usd * 100
+    # A threshold stored before amounts were bounded (inf, nan, 1e308) is one no order reaches.
+    return round(cents) if math.isfinite(cents) else _UNREACHABLE_CENTS
+
+
+class ThresholdIndex:
+    """Subscribers (a rule id, a chat key: any sortable key of one type) by asset and threshold."""
+
+    __slots__ = ("_by_asset",)
+
+    def __init__(self) -> None:
+        self._by_asset: dict[str, list[tuple[int, Hashable]]] = {}  # asset | ANY_ASSET -> sorted (cents, key)
+
+    def add(self, asset: str | None, threshold_usd: float, key: Hashable) -> None:
+        """Subscribe `key` to orders of `asset` (None: any asset) of at least `threshold_usd`."""
+        bisect.insort(self._by_asset.setdefault(asset or ANY_ASSET, []), (cents_of(threshold_usd), key))
+
+    def remove(self, asset: str | None, threshold_usd: float, key: Hashable) -> None:
+        entries = self._by_asset.get(asset or ANY_ASSET, [])
+        entry = (cents_of(threshold_usd), key)
+        at = bisect.bisect_left(entries, entry)
+        if at < len(entries) and entries[at] == entry:
+            del entries[at]
+
+    def matches(self, asset: str, cents: int) -> list[Hashable]:
+        """The keys an order of `asset` and size `cents` reaches (its asset's, then any asset's)."""
+        found: list[Hashable] = []
+        for entries in (self._by_asset.get(asset), self._by_asset.get(ANY_ASSET)):
+            if entries:
+                end = bisect.bisect_right(entries, cents, key=_threshold_of)
+                found += [key for _cents, key in entries[:end]]
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class BurstSettings:
+    group_ms: int = 2_000  # orders of one chat arriving within this are one message
+    listed_per_minute: int = 6  # listing messages per chat and minute; further bursts are one summary line
+    max_listed: int = 10  # orders listed in one message (the rest are counted)
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """The orders of one chat released together."""
+
+    chat_key: str
+    at_ms: int
+    tags: frozenset  # what matched them (alerts: the rule ids)
+    orders: tuple[LiquidationEvent, ...]  # listed, largest first; () past the chat's cap
+    more_orders: int  # matched but not listed
+    long_usd: float
+    short_usd: float
+    assets: frozenset[str]
+
+    @property
+    def total_usd(self) -> float:
+        return self.long_usd + self.short_usd
+
+    @property
+    def count(self) -> int:
+        return len(self.orders) + self.more_orders
+
+
+@dataclass(slots=True)
+class _Open:
+    due_ms: int
+    tags: set
+    orders: dict[tuple, LiquidationEvent]
+
+
+def _order_key(event: LiquidationEvent) -> tuple:
+    return (event.at_ms, event.venue, event.instrument, event.liquidated, event.quantity, event.price)
+
+
+class BurstGrouper:
+    """`add` matched orders as they arrive; `due(now_ms)` (about every second, or
+    at `next_due_ms()`) releases the bursts whose collection time has passed."""
+
+    def __init__(self, settings: BurstSettings = BurstSettings()) -> None:
+        self.settings = settings
+        self._open: dict[str, _Open] = {}
+        self._listed_ms: dict[str, deque[int]] = {}  # chat -> when its recent listing messages went out
+
+    def add(self, chat_key: str, event: LiquidationEvent, now_ms: int, tag: Hashable | None = None) -> None:
+        """One order for one chat (the same order twice counts once)."""
+        group = self._open.get(chat_key)
+        if group is None:
+            group = self._open[chat_key] = _Open(now_ms + self.settings.group_ms, set(), {})
+        if tag is not None:
+            group.tags.add(tag)
+        group.orders[_order_key(event)] = event
+
+    def next_due_ms(self) -> int | None:
+        return min((group.due_ms for group in self._open.values()), default=None)
+
+    def discard(self, chat_key: str) -> None:
+        """Forget a chat's open burst (its subscription ended)."""
+        self._open.pop(chat_key, None)
+
+    def due(self, now_ms: int) -> list[Burst]:
+        released = []
+        for chat_key in [key for key, group in self._open.items() if group.due_ms <= now_ms]:
+            group = self._open.pop(chat_key)
+            orders = sorted(group.orders.values(), key=lambda e: -e.notional_usd)
+            listed = self.settings.max_listed if self._may_list(chat_key, now_ms) else 0
+            released.append(
+                Burst(
+                    chat_key=chat_key,
+                    at_ms=now_ms,
+                    tags=frozenset(group.tags),
+                    orders=tuple(orders[:listed]),
+                    more_orders=max(0, len(orders) - listed),
+                    long_usd=sum(e.notional_usd for e in orders if e.liquidated is Side.LONG),
+                    short_usd=sum(e.notional_usd for e in orders if e.liquidated is Side.SHORT),
+                    assets=frozenset(e.asset for e in orders),
+                )
+            )
+        return released
+
+    def _may_list(self, chat_key: str, now_ms: int) -> bool:
+        """Whether the chat is under its cap of listing messages in the last minute (and count this one)."""
+        listed_ms = self._listed_ms.setdefault(chat_key, deque())
+        while listed_ms and listed_ms[0] <= now_ms - MINUTE_MS:
+            listed_ms.popleft()
+        if len(listed_ms) >= self.settings.listed_per_minute:
+            return False
+        listed_ms.append(now_ms)
+        return True
