@@ -89,6 +89,22 @@ class DiscordConfig:
     # Hash of the last synced command definitions; commands sync at start only when they
     # changed. Empty: sync at every start.
     sync_state_path: str = "data/discord_commands.json"
+    # Sharding (see bot/adapters/discord.py): 0 is one unsharded connection (Discord requires
+    # shards from 2,500 guilds on). With N, this process connects `shard_ids` (empty: all of
+    # 0..N-1); replicas share the shards by each listing its own ids with the same count.
+    shard_count: Annotated[int, Between(0, 100_000)] = 0
+    shard_ids: tuple[Annotated[int, Between(0, 99_999)], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.shard_ids and not self.shard_count:
+            raise ConfigError("'discord.shard_ids' needs 'discord.shard_count' (the total over all replicas)")
+        too_big = [i for i in self.shard_ids if i >= self.shard_count]
+        if too_big:
+            raise ConfigError(
+                f"'discord.shard_ids' must be below 'discord.shard_count' ({self.shard_count}), not {too_big[0]}"
+            )
+        if len(set(self.shard_ids)) != len(self.shard_ids):
+            raise ConfigError(f"'discord.shard_ids' lists a shard twice: {list(self.shard_ids)}")
 
 
 @dataclass(frozen=True)

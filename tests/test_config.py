@@ -136,6 +136,9 @@ def test_no_file_means_defaults():
         ("[logging]\nlevel = 'LOUD'", "'logging.level' must be DEBUG, INFO, WARNING or ERROR, not 'LOUD'"),
         ("[charts]\ntheme = 'blue'", "'charts.theme' must be dark or light, not 'blue'"),
         ("[discord]\nguild_ids = [0]", "'discord.guild_ids' must be from 1 to 9223372036854775807, not 0"),
+        ("[discord]\nshard_ids = [0]", "'discord.shard_ids' needs 'discord.shard_count'"),
+        ("[discord]\nshard_count = 2\nshard_ids = [0, 2]", "'discord.shard_ids' must be below 'discord.shard_count' \\(2\\), not 2"),
+        ("[discord]\nshard_count = 4\nshard_ids = [1, 1]", "'discord.shard_ids' lists a shard twice: [1, 1]"),
         ("[risk]\nelevated_at = 5", "'risk.high_at' must be between elevated_at and extreme_at"),
     ],
 )

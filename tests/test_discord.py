@@ -156,6 +156,7 @@ async def test_logs_in_reaches_ready_and_syncs_the_commands_once(fake, dispatche
         assert fake.requests_to("GET", "/oauth2/applications/@me")
         [identify] = [f for f in fake.gateway_frames if f["op"] == 2]
         assert identify["d"]["intents"] == discord.Intents.default().value  # no privileged intents
+        assert "shard" not in identify["d"]  # no shard_count: one unsharded connection
         [put] = fake.requests_to("PUT", GUILD_COMMANDS)
         assert not fake.requests_to("PUT", f"/applications/{APP_ID}/commands")  # test guild only
         assert [c["name"] for c in put.json] == [spec.name for spec in COMMANDS]
@@ -207,6 +208,22 @@ async def test_a_token_the_gateway_rejects_is_a_login_error(fake, dispatcher, tm
 
 
 # -- commands ----------------------------------------------------------------
+
+
+async def test_connects_the_configured_shards_and_answers_on_the_guilds_shard(fake, dispatcher, tmp_path):
+    # This replica runs shards 1 and 3 of 4; Discord routes the test guild to shard 1.
+    config = config_for(fake, tmp_path, shard_count=4, shard_ids=(1, 3))
+    # discord.py waits Discord's 5 s between two shards' IDENTIFYs.
+    adapter = DiscordAdapter(config, TOKEN, dispatcher, Gone(), ready_timeout_s=30.0, guild_ready_timeout_s=0.01)
+    await adapter.start()
+    try:
+        assert fake.identified_shards == [[1, 4], [3, 4]]
+        assert adapter.client.shard_count == 4 and sorted(adapter.client.shards) == [1, 3]
+        assert [guild.id for guild in adapter.client.guilds] == [GUILD_ID]
+        callback, _ = await answer(fake, await fake.slash("liq", {"asset": "btc"}, admin=False))
+        assert "BTC" in callback["data"]["embeds"][0]["title"]
+    finally:
+        await adapter.stop()
 
 
 async def test_liq_answers_with_an_embed_and_a_refresh_button(fake, bot):

@@ -25,6 +25,15 @@ Choices made here:
 - Refresh buttons carry their command in the button's custom id (a discord.py
   DynamicItem), so they keep working after a restart.
 
+- Sharding (`discord.shard_count`, `discord.shard_ids`): with a shard count the
+  client is discord.py's AutoShardedClient on exactly those shards (each IDENTIFY
+  carries `"shard": [id, count]`); replicas split the shards between them. Discord
+  routes a guild's events to shard `(guild_id >> 22) % count` and events without a
+  guild (DMs) to shard 0 only, and allows one IDENTIFY per 5 s per `max_concurrency`
+  bucket (discord.py waits 5 s between its shards' IDENTIFYs). Without a count: one
+  unsharded connection, as Discord allows below 2,500 guilds.
+  Source: https://discord.com/developers/docs/events/gateway#sharding
+
 Only default intents are used (no privileged intents): slash commands need none.
 """
 
@@ -88,6 +97,8 @@ class DiscordSettings(Protocol):
     gateway_url: str
     guild_ids: tuple[int, ...]
     sync_state_path: str
+    shard_count: int  # 0: unsharded
+    shard_ids: tuple[int, ...]  # empty: all shards of shard_count
 
 
 class DiscordStartError(RuntimeError):
@@ -257,6 +268,18 @@ class _Client(discord.Client):
     liqbot_adapter: DiscordAdapter | None = None
 
 
+class _ShardedClient(_Client, discord.AutoShardedClient):
+    pass
+
+
+def _client_for(config: DiscordSettings, guild_ready_timeout_s: float) -> _Client:
+    # READY waits guild_ready_timeout_s after the last GUILD_CREATE before it fires.
+    options: dict[str, Any] = {"intents": discord.Intents.default(), "guild_ready_timeout": guild_ready_timeout_s}
+    if not config.shard_count:
+        return _Client(**options)
+    return _ShardedClient(**options, shard_count=config.shard_count, shard_ids=list(config.shard_ids) or None)
+
+
 class DiscordAdapter:
     """Connects the bot to Discord: slash commands -> Dispatcher -> embeds."""
 
@@ -277,8 +300,7 @@ class DiscordAdapter:
         self._ready_timeout_s = ready_timeout_s
         # No voice here: silence discord.py's start-up warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-        # READY waits this long after the last GUILD_CREATE before it fires.
-        self._client = _Client(intents=discord.Intents.default(), guild_ready_timeout=guild_ready_timeout_s)
+        self._client = _client_for(config, guild_ready_timeout_s)
         self._client.liqbot_adapter = self
         self._tree = app_commands.CommandTree(self._client)
         self._translator = RegistryTranslator()

@@ -53,6 +53,12 @@ AUTOCOMPLETE_RESULT = 8
 
 
 RECORDED = web.RequestKey("recorded", "Request")
+UNSHARDED = (0, 1)
+
+
+def _shard_of(guild_id: int, shard_count: int) -> int:
+    """Discord's routing of a guild's events (https://discord.com/developers/docs/events/gateway#sharding)."""
+    return (guild_id >> 22) % shard_count
 
 
 def user(user_id: int, name: str, bot: bool = False) -> dict:
@@ -125,6 +131,7 @@ class FakeDiscord:
         self._ids = itertools.count(1_000_000_000_000_000_001)
         self._sequence = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
+        self._shards: dict[web.WebSocketResponse, tuple[int, int]] = {}  # identified socket -> (id, count)
         self._identified = asyncio.Event()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -396,23 +403,27 @@ class FakeDiscord:
                 if payload["d"].get("token") != self.gateway_token:
                     await ws.close(code=4004, message=b"Authentication failed.")
                     break
-                await self._dispatch(ws, "READY", self._ready_payload())
-                await self._dispatch(ws, "GUILD_CREATE", self._guild_payload())
+                shard = self._shards[ws] = tuple(payload["d"].get("shard") or UNSHARDED)
+                serves_guild = _shard_of(GUILD_ID, shard[1]) == shard[0]
+                await self._dispatch(ws, "READY", self._ready_payload(shard, serves_guild))
+                if serves_guild:
+                    await self._dispatch(ws, "GUILD_CREATE", self._guild_payload())
                 self._identified.set()
         self._sockets.remove(ws)
+        self._shards.pop(ws, None)
         return ws
 
     async def _dispatch(self, ws: web.WebSocketResponse, event: str, data: dict) -> None:
         await ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._sequence), "d": data}))
 
-    def _ready_payload(self) -> dict:
+    def _ready_payload(self, shard: tuple[int, int], serves_guild: bool) -> dict:
         return {
             "v": 10,
             "user": BOT_USER,
-            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+            "guilds": [{"id": str(GUILD_ID), "unavailable": True}] if serves_guild else [],
             "session_id": "fake-session",
             "resume_gateway_url": self.gateway_url,
-            "shard": [0, 1],
+            "shard": list(shard),
             "application": {"id": str(APP_ID), "flags": 0},
             "private_channels": [],
             "relationships": [],
@@ -543,10 +554,21 @@ class FakeDiscord:
         return base
 
     async def _send_interaction(self, interaction: dict) -> Injected:
+        """Sent on the shard Discord routes it to: the guild's, or shard 0 without a guild."""
         injected = self._store(interaction)
-        assert self._sockets, "the bot is not connected to the fake gateway"
-        await self._dispatch(self._sockets[-1], "INTERACTION_CREATE", interaction)
+        guild_id = int(interaction.get("guild_id") or 0)
+        routed = [
+            ws for ws in self._sockets
+            if (shard := self._shards.get(ws)) and (_shard_of(guild_id, shard[1]) if guild_id else 0) == shard[0]
+        ]
+        assert routed, f"no shard of the bot on the fake gateway receives this (shards: {list(self._shards.values())})"
+        await self._dispatch(routed[-1], "INTERACTION_CREATE", interaction)
         return injected
+
+    @property
+    def identified_shards(self) -> list[list[int] | None]:
+        """The `shard` of every IDENTIFY the bot sent (None: unsharded), in order."""
+        return [frame["d"].get("shard") for frame in self.gateway_frames if frame["op"] == 2]
 
     def _command_data(self, name: str, options: dict[str, str], guild: bool, focused: str | None = None) -> dict:
         command = self._registered(name, guild)
