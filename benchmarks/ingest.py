@@ -33,8 +33,9 @@ from bot.feeds.recording import RecordingDecoder  # noqa: E402
 from bot.sample import write_recording  # noqa: E402
 from bot.services.ingest import replay  # noqa: E402
 from bot.services.queries import QueryService  # noqa: E402
-from bot.storage.migrations import MIGRATIONS  # noqa: E402
-from bot.storage.store import Store, event_row  # noqa: E402
+from bot.storage.migrations import migrations  # noqa: E402
+from bot.storage.rows import event_row  # noqa: E402
+from bot.storage.store import Store  # noqa: E402
 
 START_MS = 1_742_515_200_000
 BATCH = 5_000
@@ -51,7 +52,7 @@ def raw_executemany(path: Path, rows: list[tuple]) -> float:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(MIGRATIONS[0].split("CREATE TABLE rollup_minute")[0])
+    db.executescript(migrations("sqlite")[0][1].split("CREATE TABLE rollup_minute")[0])
     started = time.perf_counter()
     for start in range(0, len(rows), BATCH):
         db.execute("BEGIN")

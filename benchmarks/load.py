@@ -117,15 +117,12 @@ async def seed(app: App, rules: int, digests: int, chats: int, instruments: int,
         else:
             kind, threshold, window_ms = RuleKind.TOTAL, rng.uniform(20e6, 39e6), HOUR_MS
         rows.append((chat, chat, kind.value, asset, threshold, window_ms, 0.0, 0, "{}", now_ms))
-    async with app.store.write_lock:
-        db = app.store.writer
-        await db.execute("BEGIN IMMEDIATE")
-        await db.executemany(
+    async with app.store.db.transaction() as tx:
+        await tx.executemany(
             "INSERT INTO alert_rules (chat_key, user_key, kind, asset, threshold_usd, window_ms, share,"
             " paused, state, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-        await db.execute("COMMIT")
     for n in range(digests):
         chat = f"telegram:{FIRST_USER_ID + n % chats}" if n < chats else f"telegram:{FIRST_USER_ID + n}"
         await app.digests.set_digest(chat, f"{n % 24:02d}:{n % 60:02d}", "UTC", "en", now_ms)

@@ -54,13 +54,11 @@ def day_of_events(day: int, count: int, rng: random.Random) -> list[LiquidationE
 
 
 async def rows(store: Store, table: str) -> int:
-    cursor = await store.reader.execute(f"SELECT COUNT(*) FROM {table}")
-    return (await cursor.fetchone())[0]
+    return (await store.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0]
 
 
 async def free_mb(store: Store) -> float:
-    cursor = await store.reader.execute("SELECT freelist_count * page_size FROM pragma_freelist_count, pragma_page_size")
-    return (await cursor.fetchone())[0] / 1e6
+    return (await store.db.fetchone("SELECT freelist_count * page_size FROM pragma_freelist_count, pragma_page_size"))[0] / 1e6
 
 
 def size_mb(path: Path) -> float:

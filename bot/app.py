@@ -126,7 +126,7 @@ class App:
         await self.store.close()
 
     async def mark_chat_gone(self, chat_key: str) -> None:
-        await self.store.set_chat_active(chat_key, False, self.clock_ms())
+        await self.store.chats.set_active(chat_key, False, self.clock_ms())
 
 
 async def _adapter_forever(adapter, state: TaskState) -> None:

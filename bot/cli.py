@@ -108,7 +108,7 @@ def _duration_s(text: str) -> float:
 
 async def _console(app: App, locale: str | None) -> None:
     if locale:
-        await app.store.set_chat_locale("console:local", locale, app.clock_ms())
+        await app.store.chats.set_locale("console:local", locale, app.clock_ms())
     _stop_on_signals()
     try:
         await run_console(app.dispatcher)

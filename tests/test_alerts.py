@@ -263,7 +263,7 @@ async def test_usage_errors_suggest_in_both_locales(store):
     assert text("en", "error.alert_bad_amount", value="lots") in await say(dispatcher, "/alert big BTC lots")
     assert "24h" in await say(dispatcher, "/alert total BTC 1M 7d")
     assert "BTC" in await say(dispatcher, "/alert big XBT 1M")  # did you mean BTC?
-    await store.set_chat_locale(PRIVATE.chat_key, "zh", NOW)
+    await store.chats.set_locale(PRIVATE.chat_key, "zh", NOW)
     zh = await say(dispatcher, "/alert skew ETH 40% 4h min 1M")
     assert text("zh", "error.alert_bad_share", value="40%") in zh and text("zh", "alert.usage") in zh
     await notifier.close()
@@ -296,7 +296,7 @@ async def test_pause_resume_and_a_restart_neither_refires_nor_forgets(store):
 
 async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
     clock = [NOW]
-    outbox = Outbox(on_chat_gone=lambda chat_key: store.set_chat_active(chat_key, False, clock[0]))
+    outbox = Outbox(on_chat_gone=lambda chat_key: store.chats.set_active(chat_key, False, clock[0]))
     service, notifier, dispatcher = await make_service(store, outbox, clock)
     gone = Caller("telegram", "telegram:666", "telegram:666")
     await say(dispatcher, "/alert big BTC 1M", gone)
@@ -307,7 +307,7 @@ async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
     await service.tick()
     await until(lambda: notifier.stats.sent + notifier.stats.gone >= 2)
     assert [chat for chat, _ in outbox.sent] == ["telegram:42"]
-    assert await store.chat_active("telegram:666") is False
+    assert await store.chats.active("telegram:666") is False
     await notifier.close()
 
 

@@ -246,7 +246,7 @@ async def test_a_zone_gone_from_the_zone_database_charts_in_utc(store):
     await seed(store)
     queries = QueryService(store)
     service = ChartService(store, queries, MarketStore(store))
-    await store.set_chat_timezone("telegram:-100", "Mars/Olympus", NOW)  # stored by an older liqbot, say
+    await store.chats.set_timezone("telegram:-100", "Mars/Olympus", NOW)  # stored by an older liqbot, say
     dispatcher = Dispatcher(queries, lambda: NOW, features=risk_handlers(None, service))
     reply = await dispatcher.handle("/chart top", Caller("telegram", "telegram:-100", "telegram:1"))
     assert reply.image is not None and service.renders == 1

@@ -143,10 +143,10 @@ async def test_changing_a_group_setting_needs_an_admin(store):
     member = Caller("telegram", "telegram:-100", "telegram:7", is_group=True, is_admin=_not_admin)
     refused = await dispatcher.handle("/lang zh", member)
     assert refused.ephemeral and "Only chat admins" in render_plain(refused)
-    assert await store.chat_locale("telegram:-100") is None
+    assert await store.chats.locale("telegram:-100") is None
     accepted = await dispatcher.handle("/lang zh", MEMBER)  # default is_admin: True
     assert "中文" in render_plain(accepted)
-    assert await store.chat_locale("telegram:-100") == "zh"
+    assert await store.chats.locale("telegram:-100") == "zh"
     # In a private chat nobody needs to be an admin.
     private = Caller("telegram", "telegram:7", "telegram:7", is_admin=_not_admin)
     assert "中文" in render_plain(await dispatcher.handle("/lang zh", private))

@@ -58,7 +58,7 @@ def ev(usd, at_ms, side=Side.LONG, asset="BTC", venue="binance"):
 @pytest.fixture
 async def digests(store):
     clock = [0]
-    outbox = Outbox(on_chat_gone=lambda key: store.set_chat_active(key, False, clock[0]))
+    outbox = Outbox(on_chat_gone=lambda key: store.chats.set_active(key, False, clock[0]))
     notifier = Notifier({"telegram": outbox, "discord": outbox}, settings=NotifierSettings(rate_per_s=0))
     service = DigestService(store, notifier, now_ms=lambda: clock[0])
     service.clock, service.outbox, service.notifier = clock, outbox, notifier
@@ -125,7 +125,7 @@ async def test_a_gone_destination_is_disabled_and_others_still_get_theirs(digest
     digests.outbox.gone.add("telegram:2")
     assert await digests.send_due(utc_ms(2025, 3, 21, 8, 0)) == 2
     assert sorted(chat for chat, _ in digests.outbox.sent) == ["discord:3", "telegram:1"]
-    assert await store.chat_active("telegram:2") is False
+    assert await store.chats.active("telegram:2") is False
     # The next day, the gone chat is not even tried.
     digests.outbox.gone.clear()
     assert await digests.send_due(utc_ms(2025, 3, 22, 8, 0)) == 2
@@ -321,8 +321,8 @@ async def test_digest_chart_on_and_off_by_admins_and_shown_in_status(digests, st
     assert "/digest chart on" in await say("/digest chart onn")  # did you mean
     assert text("en", "digest.chart_off") in await say("/digest chart off")
     assert text("en", "digest.status_chart_off") in await say("/digest status")
-    assert await store.chat_timezone("telegram:-100") == "Asia/Shanghai"  # the digest's zone is the chat's clock
-    assert await store.chat_timezone("telegram:-999") is None
+    assert await store.chats.timezone("telegram:-100") == "Asia/Shanghai"  # the digest's zone is the chat's clock
+    assert await store.chats.timezone("telegram:-999") is None
     await QueryService(store).set_chat_locale("telegram:-100", "zh", digests.clock[0])
     assert text("zh", "digest.chart_on") in await say("/digest chart on")
     assert text("zh", "digest.status_chart_on") in await say("/digest status")

@@ -276,11 +276,11 @@ async def test_lang_needs_manage_server_in_a_guild(fake, bot, store):
     refused, _ = await answer(fake, await fake.slash("lang", {"language": "zh"}, admin=False))
     assert refused["data"]["flags"] & EPHEMERAL
     assert "Admins only" in refused["data"]["embeds"][0]["title"]
-    assert await store.chat_locale(CHAT) is None
+    assert await store.chats.locale(CHAT) is None
 
     accepted, _ = await answer(fake, await fake.slash("lang", {"language": "zh"}, admin=True))
     assert not (accepted["data"].get("flags") or 0) & EPHEMERAL
-    assert await store.chat_locale(CHAT) == "zh"
+    assert await store.chats.locale(CHAT) == "zh"
 
     chinese, _ = await answer(fake, await fake.slash("liq", {"asset": "BTC"}, admin=False))
     assert "美元" in embed_text(chinese["data"]["embeds"][0])
@@ -294,7 +294,7 @@ async def test_in_a_dm_anyone_may_set_the_language(fake, dispatcher, tmp_path, s
     finally:
         await adapter.stop()
     assert not (callback["data"].get("flags") or 0) & EPHEMERAL
-    assert await store.chat_locale(f"discord:{DM_CHANNEL_ID}") == "zh"
+    assert await store.chats.locale(f"discord:{DM_CHANNEL_ID}") == "zh"
 
 
 async def test_an_oversized_reply_is_split_into_followups_within_limits(fake, bot, store, dispatcher):

@@ -172,14 +172,14 @@ async def reply_of(case: Case, index: int, locale: str, apps: dict[str, App]) ->
     if case.bot == "broken":  # its store is closed: the handler fails, not the locale look-up
         invocation = parse_command(case.text, ["BTC"], None)
         return await app.dispatcher.run(invocation, caller(chat_key, case.user, case.member, limited), locale), locale
-    await app.store.set_chat_locale(chat_key, locale, NOW_MS)
+    await app.store.chats.set_locale(chat_key, locale, NOW_MS)
     dispatcher = app.dispatcher
     if case.bot == "bare":
         dispatcher = Dispatcher(QueryService(app.store), lambda: NOW_MS)
     for user, command in case.setup:
         await dispatcher.handle(command, caller(chat_key, user, False, limited))
     reply = await dispatcher.handle(case.text, caller(chat_key, case.user, case.member, limited))
-    return reply, await app.store.chat_locale(chat_key)
+    return reply, await app.store.chats.locale(chat_key)
 
 
 # Full-width punctuation takes no space after it, and Chinese text takes no ASCII , ; : .

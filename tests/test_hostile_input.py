@@ -57,7 +57,7 @@ async def open_app(tmp_path) -> App:
             event = liquidation(NOW_MS - (i + 2) * 60_000, 10_000.0 * (i + 1), Side.SHORT)
             events.append(event._replace(asset=asset, instrument=asset + "USDT"))
         await app.store.add_events(events)
-        await app.store.set_chat_locale(ZH_ADMIN.chat_key, "zh", NOW_MS)
+        await app.store.chats.set_locale(ZH_ADMIN.chat_key, "zh", NOW_MS)
         # Rules stored before amounts were bounded, as they are in existing databases.
         rules = AlertsStore(app.store)
         for threshold in STORED_THRESHOLDS:

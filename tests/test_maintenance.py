@@ -30,9 +30,8 @@ def daily_events(days: int, per_day: int) -> list[LiquidationEvent]:
     return [event(NOW - d * DAY_MS - k * (DAY_MS // per_day) - 7) for d in range(days) for k in range(per_day)]
 
 
-async def count(store: Store, table: str, where: str = "1") -> int:
-    cursor = await store.reader.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}")
-    return (await cursor.fetchone())[0]
+async def count(store: Store, table: str, where: str = "TRUE") -> int:
+    return (await store.db.fetchone(f"SELECT COUNT(*) FROM {table} WHERE {where}"))[0]
 
 
 async def test_retention_keeps_hour_totals_and_drops_old_detail(store):

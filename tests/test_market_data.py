@@ -696,11 +696,11 @@ async def test_store_round_trip_latest_series_and_retention(store):
 
 
 async def test_store_latest_uses_the_key(store):
-    cursor = await store.reader.execute(
+    rows = await store.db.fetch(
         "EXPLAIN QUERY PLAN SELECT * FROM market_samples WHERE asset = ? AND venue = ? AND at_ms >= ?",
         ("BTC", "okx", 0),
     )
-    plan = " ".join(str(row[-1]) for row in await cursor.fetchall())
+    plan = " ".join(str(row[-1]) for row in rows)
     assert "PRIMARY KEY" in plan or "USING" in plan
 
 

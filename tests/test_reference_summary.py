@@ -83,6 +83,6 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 
 @pytest.mark.parametrize("locale", ["en", "zh"])
 async def test_the_readme_shows_the_real_reply(reference_app, locale):
-    await reference_app.store.set_chat_locale("console:local", locale, END_MS)
+    await reference_app.store.chats.set_locale("console:local", locale, END_MS)
     reply = (await ask(reference_app, "/liq")).strip()
     assert f"```\n{reply}\n```" in README

@@ -254,7 +254,7 @@ async def test_the_risk_grammar_explains_and_suggests_in_both_locales(store):
     assert "/alert risk" in await say(dispatcher, "/alert rsk BTC high")
     assert "risk BTC high" in text("en", "alert.usage")
     assert await AlertsStore(store).rules() == []
-    await store.set_chat_locale(PRIVATE.chat_key, "zh", NOW)
+    await store.chats.set_locale(PRIVATE.chat_key, "zh", NOW)
     zh = await say(dispatcher, "/alert risk ETH 很高")
     assert text("zh", "error.alert_bad_level", value="很高") in zh and text("zh", "alert.usage") in zh
     created = await say(dispatcher, "/alert risk ETH 偏高")

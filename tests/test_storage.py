@@ -8,8 +8,9 @@ import aiosqlite
 import pytest
 
 from bot.core.models import HOUR_MS, MINUTE_MS, Side, Window
-from bot.storage.migrations import MIGRATIONS
-from bot.storage.store import Store, decompose
+from bot.storage.migrations import migrations
+from bot.storage.store import Store
+from bot.storage.windows import decompose
 from tests.support import liquidation as event
 
 T0 = 1_742_558_400_000  # 2025-03-21 12:00:00 UTC, on an hour boundary
@@ -103,12 +104,12 @@ async def test_spans_merge_when_they_overlap(store):
 async def test_chat_locale_survives_a_restart(tmp_path):
     path = tmp_path / "db.sqlite"
     store = await Store.open(path)
-    await store.set_chat_locale("telegram:-100", "zh", now_ms=T0)
+    await store.chats.set_locale("telegram:-100", "zh", now_ms=T0)
     await store.close()
     store = await Store.open(path)
     try:
-        assert await store.chat_locale("telegram:-100") == "zh"
-        assert await store.chat_locale("telegram:-200") is None
+        assert await store.chats.locale("telegram:-100") == "zh"
+        assert await store.chats.locale("telegram:-200") is None
     finally:
         await store.close()
 
@@ -116,9 +117,10 @@ async def test_chat_locale_survives_a_restart(tmp_path):
 async def test_migrations_are_recorded_and_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "db.sqlite"
     await (await Store.open(path)).close()
+    known = len(migrations("sqlite"))
     async with aiosqlite.connect(path) as db:
-        assert (await (await db.execute("PRAGMA user_version")).fetchone())[0] == len(MIGRATIONS)
-        await db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        assert (await (await db.execute("PRAGMA user_version")).fetchone())[0] == known
+        await db.execute(f"PRAGMA user_version = {known + 1}")
         await db.commit()
     with pytest.raises(RuntimeError, match="newer than this liqbot"):
         await Store.open(path)

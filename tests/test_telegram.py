@@ -212,12 +212,12 @@ async def test_lang_needs_an_admin_in_groups(bot):
     (call,) = await reply_to(fake, refused)
     assert text("en", "denied.body") in call.params["text"]
     assert [c.params["user_id"] for c in fake.calls_of("getChatMember")] == [str(BOB["id"])]
-    assert await bot.store.chat_locale(f"telegram:{SUPERGROUP_ID}") is None
+    assert await bot.store.chats.locale(f"telegram:{SUPERGROUP_ID}") is None
 
     accepted = fake.push_message(group, ALICE, "/lang zh")
     calls = await reply_to(fake, accepted, 2)
     assert text("zh", "lang.set") in calls[1].params["text"]
-    assert await bot.store.chat_locale(f"telegram:{SUPERGROUP_ID}") == "zh"
+    assert await bot.store.chats.locale(f"telegram:{SUPERGROUP_ID}") == "zh"
 
     # Cached for a minute, then asked again.
     again = fake.push_message(group, ALICE, "/lang en")

@@ -39,7 +39,7 @@ async def test_forged_callback_data_overwrites_nothing_and_runs_nothing(fake, st
         assert [a.params.get("text") for a in answers] == [None, None, None]  # answered, silently
         assert fake.calls_of("editMessageText") == [] and len(fake.calls_of("sendMessage")) == 3
         assert fake.message(SUPERGROUP_ID, summary_call.result["message_id"])["text"] == shown
-        assert await store.chat_locale(f"telegram:{SUPERGROUP_ID}") == "zh"
+        assert await store.chats.locale(f"telegram:{SUPERGROUP_ID}") == "zh"
 
         # The button the message does carry still works (now in the chat's new language).
         fake.push_callback(summary_call.result, BOB, "/liq BTC 4h")

@@ -159,10 +159,10 @@ class AlertService:
         if dirty:  # persist first: a crash after sending must not send again
             await self._alerts.save_states(dirty)
         for alert in fired:
-            if not await self._store.chat_active(alert.chat_key):
+            if not await self._store.chats.active(alert.chat_key):
                 continue
-            locale = await self._store.chat_locale(alert.chat_key) or self._default_locale
-            zone = fmt.zone(await self._store.chat_timezone(alert.chat_key))
+            locale = await self._store.chats.locale(alert.chat_key) or self._default_locale
+            zone = fmt.zone(await self._store.chats.timezone(alert.chat_key))
             self.sent.append((alert.chat_key, alert))
             del self.sent[:-100]
             self._notifier.submit([alert.chat_key], alert_reply(alert, locale, zone))

@@ -145,7 +145,7 @@ class DigestService:
         schedule = DigestSchedule(chat_key, local_time, tz, True, None, locale, since_ms=now_ms)
         await self._schedules.set_digest(schedule, now_ms)
         # The digest's zone becomes the chat's clock for every reply (/tz changes it later).
-        await self._store.set_chat_timezone(chat_key, None if tz == "UTC" else tz, now_ms)
+        await self._store.chats.set_timezone(chat_key, None if tz == "UTC" else tz, now_ms)
         self._changed(await self._schedules.digest(chat_key))
 
     async def disable_digest(self, chat_key: str, now_ms: int) -> bool:
@@ -182,7 +182,7 @@ class DigestService:
         local_date = time.strftime("%Y-%m-%d", time.gmtime(end / 1000))
         schedule = await self._schedules.digest(chat_key) if chat_key else None
         style = schedule.style if schedule is not None else "full"
-        zone = await self._store.chat_timezone(chat_key) if chat_key else None
+        zone = await self._store.chats.timezone(chat_key) if chat_key else None
         return await self.compose(locale, end, local_date, style, zone)
 
     # -- composing and sending ---------------------------------------------------------
@@ -301,7 +301,7 @@ class DigestService:
                 continue
             _, slot_ms = latest_slot(schedule, now_ms)
             chart_tz = schedule.tz if schedule.chart and self._chart_of is not None else None
-            zone = await self._store.chat_timezone(schedule.chat_key)
+            zone = await self._store.chats.timezone(schedule.chat_key)
             due[schedule.chat_key] = (
                 schedule.locale, slot_ms - slot_ms % MINUTE_MS, local_date, schedule.style, zone, chart_tz
             )

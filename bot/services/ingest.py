@@ -24,7 +24,8 @@ from bot.core.models import Window
 from bot.feeds.market_replay import MarketPoll, MarketReplayer
 from bot.feeds.recording import DecodeStats, RecordingDecoder
 from bot.storage.market_store import MarketStore
-from bot.storage.store import Store, event_row
+from bot.storage.rows import event_row
+from bot.storage.store import Store
 
 REPLAY_BATCH_LINES = 5_000
 

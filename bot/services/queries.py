@@ -93,16 +93,16 @@ class QueryService:
         return self._assets
 
     async def chat_locale(self, chat_key: str) -> str | None:
-        return await self._store.chat_locale(chat_key)
+        return await self._store.chats.locale(chat_key)
 
     async def chat_timezone(self, chat_key: str) -> str | None:
-        return await self._store.chat_timezone(chat_key)
+        return await self._store.chats.timezone(chat_key)
 
     async def set_chat_timezone(self, chat_key: str, tz: str | None, now_ms: int) -> None:
-        await self._store.set_chat_timezone(chat_key, tz, now_ms)
+        await self._store.chats.set_timezone(chat_key, tz, now_ms)
 
     async def set_chat_locale(self, chat_key: str, locale: str, now_ms: int) -> None:
-        await self._store.set_chat_locale(chat_key, locale, now_ms)
+        await self._store.chats.set_locale(chat_key, locale, now_ms)
 
     async def status(self, now_ms: int) -> StatusReport:
         stats = await self._store.stats()

@@ -1,5 +1,4 @@
-"""Digest schedules in the liqbot database, on the connections of a `Store`
-(tables from migrations 0003, 0004, 0005 and 0007). Writes share the Store's write lock."""
+"""Digest schedules in the liqbot database (tables from migrations 0003, 0004, 0005 and 0007)."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ class DigestsStore(SiblingStore):
     async def set_digest(self, schedule: DigestSchedule, now_ms: int) -> None:
         """Create or change a chat's digest; keeps `last_sent_local_date` and the
         chart choice of an existing one."""
-        await self._write(
+        await self._db.execute(
             f"INSERT INTO digest_schedules ({_DIGEST_COLUMNS}, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (chat_key) DO UPDATE SET local_time = excluded.local_time, tz = excluded.tz,"
             " enabled = excluded.enabled, locale = excluded.locale, since_ms = excluded.since_ms,"
@@ -34,28 +33,28 @@ class DigestsStore(SiblingStore):
 
     async def set_digest_style(self, chat_key: str, style: str, now_ms: int) -> bool:
         """A chat's digest style ("full" or "brief"); False when the chat has no digest."""
-        return bool(await self._write(
+        return bool(await self._db.execute(
             "UPDATE digest_schedules SET style = ?, updated_ms = ? WHERE chat_key = ?", (style, now_ms, chat_key)
         ))
 
     async def set_digest_chart(self, chat_key: str, chart: bool, now_ms: int) -> bool:
         """Attach the day's chart to a chat's digest (or not); False when the chat has no digest."""
-        return bool(await self._write(
+        return bool(await self._db.execute(
             "UPDATE digest_schedules SET chart = ?, updated_ms = ? WHERE chat_key = ?", (int(chart), now_ms, chat_key)
         ))
 
     async def disable_digest(self, chat_key: str, now_ms: int) -> bool:
-        return bool(await self._write(
+        return bool(await self._db.execute(
             "UPDATE digest_schedules SET enabled = 0, updated_ms = ? WHERE chat_key = ?", (now_ms, chat_key)
         ))
 
     async def digest(self, chat_key: str) -> DigestSchedule | None:
-        rows = await self._read(f"SELECT {_DIGEST_COLUMNS} FROM digest_schedules WHERE chat_key = ?", (chat_key,))
+        rows = await self._db.fetch(f"SELECT {_DIGEST_COLUMNS} FROM digest_schedules WHERE chat_key = ?", (chat_key,))
         return _digest_of(rows[0]) if rows else None
 
     async def digests(self, enabled_only: bool = True) -> list[DigestSchedule]:
         where = " WHERE enabled = 1" if enabled_only else ""
-        rows = await self._read(f"SELECT {_DIGEST_COLUMNS} FROM digest_schedules{where} ORDER BY chat_key")
+        rows = await self._db.fetch(f"SELECT {_DIGEST_COLUMNS} FROM digest_schedules{where} ORDER BY chat_key")
         return [_digest_of(r) for r in rows]
 
     async def mark_digests_sent(self, due: dict[str, str], now_ms: int) -> set[str]:
@@ -64,27 +63,18 @@ class DigestsStore(SiblingStore):
         guard against double sends); returns the chats whose date was recorded now."""
         if not due:
             return set()
-        async with self._store.write_lock:
-            db = self._store.writer
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = await db.execute("SELECT chat_key, last_sent_local_date FROM digest_schedules")
-                last = dict(await cursor.fetchall())
-                fresh = {
-                    chat: date for chat, date in due.items()
-                    if chat in last and (last[chat] is None or last[chat] < date)
-                }
-                await db.executemany(
-                    "UPDATE digest_schedules SET last_sent_local_date = ?, updated_ms = ? WHERE chat_key = ?",
-                    [(date, now_ms, chat) for chat, date in fresh.items()],
-                )
-                await db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
-                raise
+        async with self._db.transaction() as tx:
+            last = dict(await tx.fetch("SELECT chat_key, last_sent_local_date FROM digest_schedules"))
+            fresh = {
+                chat: date for chat, date in due.items()
+                if chat in last and (last[chat] is None or last[chat] < date)
+            }
+            await tx.executemany(
+                "UPDATE digest_schedules SET last_sent_local_date = ?, updated_ms = ? WHERE chat_key = ?",
+                [(date, now_ms, chat) for chat, date in fresh.items()],
+            )
         return set(fresh)
 
     async def inactive_chats(self) -> set[str]:
         """Chats marked inactive (the bot was blocked or removed there)."""
-        return {row[0] for row in await self._read("SELECT chat_key FROM chats WHERE active = 0")}
+        return {row[0] for row in await self._db.fetch("SELECT chat_key FROM chats WHERE active = 0")}

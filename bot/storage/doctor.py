@@ -2,7 +2,7 @@
 
 Each check returns a `Finding` (ok or not, one line a person can act on):
 
-- integrity: SQLite's own `PRAGMA integrity_check`;
+- integrity: the backend's own check (SQLite's `PRAGMA integrity_check`);
 - rollups: minute and hour rollups equal a recomputation from the raw events
   still stored (older buckets, whose events retention removed, are trusted);
 - alert rules: a known kind, a finite positive threshold, a readable state;
@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 
 from bot.core.alert_rules import RuleKind, RuleState
 from bot.core.digest import parse_local_time
-from bot.storage.maintenance import ROLLUP_TABLES, rollup_difference_sql, rollup_horizon_ms
+from bot.storage.maintenance import rollup_difference_sql, rollup_horizon_ms
+from bot.storage.rows import ROLLUP_TABLES
 from bot.storage.store import Store
 
 SHOWN_PROBLEMS = 5
@@ -49,9 +50,7 @@ def _finding(check: str, problems: list[str], counted: str) -> Finding:
 
 
 async def check_integrity(store: Store) -> Finding:
-    cursor = await store.reader.execute("PRAGMA integrity_check")
-    messages = [row[0] for row in await cursor.fetchall()]
-    return _finding("integrity", [] if messages == ["ok"] else messages, "SQLite integrity_check ok")
+    return _finding("integrity", await store.db.integrity_problems(), f"{store.db.backend} integrity check ok")
 
 
 async def check_rollups(store: Store) -> Finding:
@@ -60,8 +59,7 @@ async def check_rollups(store: Store) -> Finding:
         horizon = await rollup_horizon_ms(store, bucket_ms)
         if horizon is None:
             continue
-        cursor = await store.reader.execute(rollup_difference_sql(table, bucket_ms), (horizon,) * 4)
-        (differing,) = await cursor.fetchone()
+        (differing,) = await store.db.fetchone(rollup_difference_sql(table, bucket_ms), (horizon,) * 4)
         if differing:
             problems.append(f"{table}: {differing} bucket(s) differ from the raw events (liqbot doctor --repair rebuilds)")
     return _finding("rollups", problems, "minute and hour rollups match the raw events")
@@ -82,8 +80,7 @@ def _rule_problem(kind: str, threshold: object, state: str | None) -> str | None
 
 
 async def check_alert_rules(store: Store) -> Finding:
-    cursor = await store.reader.execute("SELECT id, kind, threshold_usd, state FROM alert_rules ORDER BY id")
-    rows = await cursor.fetchall()
+    rows = await store.db.fetch("SELECT id, kind, threshold_usd, state FROM alert_rules ORDER BY id")
     problems = [
         f"rule {rule_id}: {problem}"
         for rule_id, kind, threshold, state in rows
@@ -108,10 +105,9 @@ def _digest_problem(local_time: str, tz: str, last_sent: str | None) -> str | No
 
 
 async def check_digests(store: Store) -> Finding:
-    cursor = await store.reader.execute(
+    rows = await store.db.fetch(
         "SELECT chat_key, local_time, tz, last_sent_local_date FROM digest_schedules ORDER BY chat_key"
     )
-    rows = await cursor.fetchall()
     problems = [
         f"{chat_key}: {problem}"
         for chat_key, local_time, tz, last_sent in rows
@@ -121,10 +117,9 @@ async def check_digests(store: Store) -> Finding:
 
 
 async def check_spans(store: Store, now_ms: int) -> Finding:
-    cursor = await store.reader.execute(
+    rows = await store.db.fetch(
         "SELECT venue, stream, start_ms, end_ms FROM recorded_spans ORDER BY venue, stream, start_ms"
     )
-    rows = await cursor.fetchall()
     problems = []
     previous: tuple[str, str, int] | None = None
     for venue, stream, start_ms, end_ms in rows:

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
+from bot.storage.rows import ROLLUP_COLUMNS, ROLLUP_TABLES
 from bot.storage.store import Store
 
 DEFAULT_BATCH_ROWS = 5_000
-ROLLUP_TABLES = (("rollup_minute", MINUTE_MS), ("rollup_hour", HOUR_MS))
-_ROLLUP_COLUMNS = "asset, bucket_ms, venue, liquidated, usd_cents, events, max_cents"
 # The one definition of a rollup row as derived from raw events (check and rebuild).
 _ROLLUP_OF_EVENTS = (
     "SELECT asset, at_ms - at_ms % {bucket} AS bucket_ms, venue, liquidated,"
@@ -66,18 +65,16 @@ async def _delete_before(store: Store, table: str, column: str, cutoff_ms: int, 
     write lock between batches."""
     deleted = 0
     while True:
-        async with store.write_lock:
-            cursor = await store.writer.execute(
+        async with store.db.transaction() as tx:
+            boundary = await tx.fetchone(
                 f"SELECT {column} FROM {table} WHERE {column} < ? ORDER BY {column} LIMIT 1 OFFSET ?",
                 (cutoff_ms, batch_rows - 1),
             )
-            boundary = await cursor.fetchone()
             last_batch = boundary is None
-            cursor = await store.writer.execute(
+            deleted += await tx.execute(
                 f"DELETE FROM {table} WHERE {column} < ? AND {column} <= ?",
                 (cutoff_ms, cutoff_ms if last_batch else boundary[0]),
             )
-            deleted += cursor.rowcount
         if last_batch:
             return deleted
         await asyncio.sleep(0)  # queued writers (ingest) take the lock between batches
@@ -115,8 +112,7 @@ async def rollup_horizon_ms(store: Store, bucket_ms: int) -> int | None:
     Retention removes old events, so older buckets can't be recomputed; the
     bucket holding the oldest kept event may have lost part of its events.
     """
-    cursor = await store.reader.execute("SELECT MIN(at_ms) FROM events")
-    (first_ms,) = await cursor.fetchone()
+    (first_ms,) = await store.db.fetchone("SELECT MIN(at_ms) FROM events")
     if first_ms is None:
         return None
     return -(-first_ms // bucket_ms) * bucket_ms if first_ms % bucket_ms else first_ms
@@ -126,11 +122,11 @@ def rollup_difference_sql(table: str, bucket_ms: int) -> str:
     """How many buckets of `table` differ from their recomputation from events
     (wrong, missing or extra), from a horizon given four times as a parameter."""
     derived = _ROLLUP_OF_EVENTS.format(bucket=bucket_ms)
-    stored = f"SELECT {_ROLLUP_COLUMNS} FROM {table} WHERE bucket_ms >= ?"
+    stored = f"SELECT {ROLLUP_COLUMNS} FROM {table} WHERE bucket_ms >= ?"
     key = "asset, bucket_ms, venue, liquidated"
     return (
-        f"SELECT COUNT(*) FROM (SELECT {key} FROM ({derived} EXCEPT {stored})"
-        f" UNION SELECT {key} FROM ({stored} EXCEPT {derived}))"
+        f"SELECT COUNT(*) FROM (SELECT {key} FROM ({derived} EXCEPT {stored}) AS missing"
+        f" UNION SELECT {key} FROM ({stored} EXCEPT {derived}) AS extra) AS differing"
     )
 
 
@@ -145,21 +141,11 @@ async def rebuild_rollups(store: Store) -> int:
         horizon = await rollup_horizon_ms(store, bucket_ms)
         if horizon is None:
             continue
-        async with store.write_lock:
-            db = store.writer
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                await db.execute(f"DELETE FROM {table} WHERE bucket_ms >= ?", (horizon,))
-                cursor = await db.execute(
-                    f"INSERT INTO {table} ({_ROLLUP_COLUMNS}) {_ROLLUP_OF_EVENTS.format(bucket=bucket_ms)}",
-                    (horizon,),
-                )
-                written += cursor.rowcount
-                await db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
-                raise
+        async with store.db.transaction() as tx:
+            await tx.execute(f"DELETE FROM {table} WHERE bucket_ms >= ?", (horizon,))
+            written += await tx.execute(
+                f"INSERT INTO {table} ({ROLLUP_COLUMNS}) {_ROLLUP_OF_EVENTS.format(bucket=bucket_ms)}", (horizon,)
+            )
     return written
 
 

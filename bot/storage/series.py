@@ -1,5 +1,5 @@
 """Long/short liquidations per interval (chart bars) and per minute (cascade
-detection), over a `Store`'s reader.
+detection), over a `Store`.
 
 Intervals sit on a UTC grid of `step_ms` (hourly bars start at :00, daily bars
 at 00:00 UTC); the first and last are clipped to the window. Like
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from bot.core.events import MinuteTotal
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Split
-from bot.storage.store import Store, decompose
+from bot.storage.store import Store
+from bot.storage.windows import asset_filter, decompose
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ async def liquidation_bars(store: Store, asset: str | None, window: Window, step
         return []
     origin = window.start_ms - window.start_ms % step_ms
     hour_buckets_fit = step_ms % HOUR_MS == 0
-    where_asset, asset_args = ("", ()) if asset is None else (" AND asset = ?", (asset,))
+    where_asset, asset_args = asset_filter(asset)
     selects, args = [], []
     for piece in decompose(window):
         table = piece.table
@@ -67,8 +68,7 @@ async def liquidation_bars(store: Store, asset: str | None, window: Window, step
         )
         args += [origin, step_ms, piece.start_ms, piece.end_ms, *asset_args]
     acc = [[0, 0, 0] for _ in intervals]  # long cents, short cents, events
-    cursor = await store.reader.execute(" UNION ALL ".join(selects), args)
-    for bar, liquidated, cents, count in await cursor.fetchall():
+    for bar, liquidated, cents, count in await store.db.fetch(" UNION ALL ".join(selects), args):
         entry = acc[bar]
         entry[0 if liquidated == "long" else 1] += cents
         entry[2] += count
@@ -81,15 +81,15 @@ async def liquidation_bars(store: Store, asset: str | None, window: Window, step
 async def minute_totals(store: Store, asset: str | None, start_ms: int, end_ms: int) -> list[MinuteTotal]:
     """Per-minute, per-asset long/short USD of the whole minutes in [start, end)
     (minute rollups; empty minutes left out), oldest first: cascade detection's input."""
-    where_asset, asset_args = ("", ()) if asset is None else (" AND asset = ?", (asset,))
-    cursor = await store.reader.execute(
+    where_asset, asset_args = asset_filter(asset)
+    rows = await store.db.fetch(
         "SELECT bucket_ms, asset, liquidated, SUM(usd_cents), SUM(events) FROM rollup_minute"
         f" WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset} GROUP BY bucket_ms, asset, liquidated"
         " ORDER BY bucket_ms",
         (start_ms, end_ms, *asset_args),
     )
     by_minute: dict[int, dict[str, list[int]]] = {}
-    for bucket_ms, row_asset, liquidated, cents, count in await cursor.fetchall():
+    for bucket_ms, row_asset, liquidated, cents, count in rows:
         entry = by_minute.setdefault(bucket_ms, {}).setdefault(row_asset, [0, 0, 0])
         entry[0 if liquidated == "long" else 1] += cents
         entry[2] += count
@@ -108,10 +108,9 @@ async def largest_day(store: Store, asset: str | None) -> tuple[int, float] | No
     Hour rollups are kept forever, so this covers all the history liqbot recorded.
     """
     where_asset, asset_args = ("", ()) if asset is None else (" WHERE asset = ?", (asset,))
-    cursor = await store.reader.execute(
+    row = await store.db.fetchone(
         f"SELECT bucket_ms - bucket_ms % {DAY_MS} AS day, SUM(usd_cents) FROM rollup_hour{where_asset}"
         " GROUP BY day ORDER BY 2 DESC, day LIMIT 1",
         asset_args,
     )
-    row = await cursor.fetchone()
     return (row[0], row[1] / 100) if row else None

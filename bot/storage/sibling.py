@@ -1,23 +1,18 @@
-"""What every store beside `Store` (alerts, digests) shares: its connections and
-the one-statement read and write."""
+"""What every store beside the events `Store` (chats, alerts, digests, market
+data) shares: the install's one `Database`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Protocol
 
-from bot.storage.store import Store
+from bot.storage.database import Database
+
+
+class _HoldsDatabase(Protocol):
+    db: Database
 
 
 class SiblingStore:
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def _write(self, sql: str, args: Sequence = ()) -> int:
-        """One statement under the Store's write lock; returns the rows it changed."""
-        async with self._store.write_lock:
-            cursor = await self._store.writer.execute(sql, args)
-            return cursor.rowcount
-
-    async def _read(self, sql: str, args: Sequence = ()) -> list:
-        cursor = await self._store.reader.execute(sql, args)
-        return list(await cursor.fetchall())
+    def __init__(self, storage: Database | _HoldsDatabase) -> None:
+        """Over a `Database`, or over the `Store` of the same install (its `db`)."""
+        self._db = storage if isinstance(storage, Database) else storage.db

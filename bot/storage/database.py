@@ -1,0 +1,75 @@
+"""One `Database`: the connections, the write path, transactions and migrations
+of a backend, under which the sibling stores (events + rollups, chats, alerts,
+digests, market data) keep their SQL.
+
+Stores write portable SQL with `?` placeholders; each backend runs it on its
+driver. Reads never wait for a write: both backends read on connections of
+their own. Writes of one process go one at a time (a write lock), so a
+check-then-write inside `transaction()` is never interleaved with another of
+this process.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened (unreachable, refused, misnamed): one line for a person."""
+
+
+class Transaction(ABC):
+    """Statements inside one transaction (see `Database.transaction`)."""
+
+    @abstractmethod
+    async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]: ...
+
+    async def fetchone(self, sql: str, args: Sequence = ()) -> tuple | None:
+        rows = await self.fetch(sql, args)
+        return rows[0] if rows else None
+
+    @abstractmethod
+    async def execute(self, sql: str, args: Sequence = ()) -> int:
+        """Run one statement; returns the rows it changed."""
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence]) -> None: ...
+
+
+class Database(ABC):
+    """A backend's connections. Open with `open_database` (bot.storage.backends)."""
+
+    backend: str  # "sqlite" or "postgresql"
+
+    @abstractmethod
+    async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        """Rows of one read."""
+
+    async def fetchone(self, sql: str, args: Sequence = ()) -> tuple | None:
+        rows = await self.fetch(sql, args)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, args: Sequence = ()) -> int:
+        """One write statement in a transaction of its own; returns the rows it changed."""
+        async with self.transaction() as tx:
+            return await tx.execute(sql, args)
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """`async with db.transaction() as tx:` commits at the end, rolls back on an exception."""
+
+    @abstractmethod
+    async def insert_events(self, rows: list[tuple]) -> int:
+        """The bulk write path: store event rows (`rows.event_row`) once each, a
+        duplicate of a stored row or of another in the batch skipped, and add the
+        new ones to the minute and hour rollups, in one transaction. Returns how
+        many were new."""
+
+    @abstractmethod
+    async def integrity_problems(self) -> list[str]:
+        """What the backend's own integrity check reports (empty: fine)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...

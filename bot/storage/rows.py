@@ -1,0 +1,85 @@
+"""Event rows as both backends store them, pure: the events table's columns, an
+event as a row and back, and a batch's rollup deltas.
+
+Amounts are integer cents (BIGINT on PostgreSQL) so sums are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from bot.core.models import HOUR_MS, MINUTE_MS, LiquidationEvent, Side
+
+EVENT_COLUMNS = "at_ms, venue, instrument, liquidated, quantity, price, stream, asset, notional_cents"
+# The dedup identity of a venue report (the same frame replayed is the same key).
+EVENT_KEY = "at_ms, venue, instrument, liquidated, quantity, price"
+ROLLUP_COLUMNS = "asset, bucket_ms, venue, liquidated, usd_cents, events, max_cents"
+ROLLUP_TABLES = (("rollup_minute", MINUTE_MS), ("rollup_hour", HOUR_MS))
+# Adds deltas to a rollup table (columns qualified by the table, as PostgreSQL wants them).
+ROLLUP_MERGE = """
+ON CONFLICT (asset, bucket_ms, venue, liquidated) DO UPDATE SET
+    usd_cents = {table}.usd_cents + excluded.usd_cents,
+    events = {table}.events + excluded.events,
+    max_cents = CASE WHEN excluded.max_cents > {table}.max_cents THEN excluded.max_cents ELSE {table}.max_cents END
+"""
+ROLLUP_UPSERT = f"INSERT INTO {{table}} ({ROLLUP_COLUMNS}) VALUES (?,?,?,?,?,?,?) {ROLLUP_MERGE}"
+
+
+def event_row(event: LiquidationEvent) -> tuple:
+    """An event as a row of the events table (what `Store.add_rows` takes)."""
+    return (
+        event.at_ms,
+        event.venue,
+        event.instrument,
+        event.liquidated.value,
+        event.quantity,
+        event.price,
+        event.stream,
+        event.asset,
+        round(event.notional_usd * 100),
+    )
+
+
+def event_of(row: Sequence) -> LiquidationEvent:
+    at_ms, venue, instrument, liquidated, quantity, price, stream, asset, cents = row
+    return LiquidationEvent(
+        venue=venue,
+        stream=stream,
+        instrument=instrument,
+        asset=asset,
+        liquidated=Side(liquidated),
+        price=price,
+        quantity=quantity,
+        notional_usd=cents / 100,
+        at_ms=at_ms,
+    )
+
+
+def rollup_rows(rows: Iterable[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """Group event rows into (asset, bucket, venue, side) deltas: per minute, per hour."""
+    minutes: dict[tuple, list[int]] = {}
+    for at_ms, venue, _instrument, liquidated, _q, _p, _stream, asset, cents in rows:
+        key = (asset, at_ms - at_ms % MINUTE_MS, venue, liquidated)
+        delta = minutes.get(key)
+        if delta is None:
+            minutes[key] = [cents, 1, cents]
+        else:
+            delta[0] += cents
+            delta[1] += 1
+            if cents > delta[2]:
+                delta[2] = cents
+    hours: dict[tuple, list[int]] = {}
+    for (asset, minute, venue, liquidated), (cents, count, top) in minutes.items():
+        key = (asset, minute - minute % HOUR_MS, venue, liquidated)
+        delta = hours.get(key)
+        if delta is None:
+            hours[key] = [cents, count, top]
+        else:
+            delta[0] += cents
+            delta[1] += count
+            if top > delta[2]:
+                delta[2] = top
+    return (
+        [(*key, *delta) for key, delta in minutes.items()],
+        [(*key, *delta) for key, delta in hours.items()],
+    )

@@ -1,0 +1,147 @@
+"""The embedded SQLite backend (aiosqlite): one writer and one read-only connection.
+
+Writes go through the writer connection in explicit transactions under a
+write lock; reads use a second connection so a long ingest batch never stalls
+a `/liq` answer (WAL lets them run side by side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from bot.storage.database import Database, Transaction
+from bot.storage.migrations import migrations, newer_schema
+from bot.storage.rows import EVENT_COLUMNS, EVENT_KEY, ROLLUP_UPSERT, rollup_rows
+
+_INSERT_EVENT = f"INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+_KEY_MATCH = " AND ".join(f"e.{column} = i.{column}" for column in EVENT_KEY.split(", "))
+
+
+class _SqliteTransaction(Transaction):
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+
+    async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        cursor = await self._db.execute(sql, args)
+        return [tuple(row) for row in await cursor.fetchall()]
+
+    async def execute(self, sql: str, args: Sequence = ()) -> int:
+        cursor = await self._db.execute(sql, args)
+        return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
+        await self._db.executemany(sql, rows)
+
+
+class SqliteDatabase(Database):
+    backend = "sqlite"
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteDatabase:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(str(path), isolation_level=None)
+        try:
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute("PRAGMA synchronous=NORMAL")
+            await writer.execute("PRAGMA busy_timeout=5000")
+            await _migrate(writer)
+            await writer.execute(f"CREATE TEMP TABLE incoming AS SELECT {EVENT_COLUMNS} FROM events WHERE 0")
+            reader = await aiosqlite.connect(str(path), isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=1")
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self._writer.close()
+        await self._reader.close()
+
+    async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        cursor = await self._reader.execute(sql, args)
+        return [tuple(row) for row in await cursor.fetchall()]
+
+    async def execute(self, sql: str, args: Sequence = ()) -> int:
+        # One statement commits by itself (autocommit): no BEGIN/COMMIT round trips.
+        async with self._write_lock:
+            cursor = await self._writer.execute(sql, args)
+            return cursor.rowcount
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_lock:
+            db = self._writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTransaction(db)
+                await db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    await db.execute("ROLLBACK")
+                raise
+
+    async def insert_events(self, rows: list[tuple]) -> int:
+        async with self._write_lock:
+            db = self._writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                changes_before = db.total_changes
+                await db.executemany(_INSERT_EVENT, rows)
+                inserted = rows
+                if db.total_changes - changes_before != len(rows):
+                    # Some rows were duplicates (of stored rows or of each other): redo the
+                    # batch keeping only new rows, so rollups count each event once.
+                    # Rare: replays and reconnect overlaps.
+                    await db.execute("ROLLBACK")
+                    await db.execute("BEGIN IMMEDIATE")
+                    inserted = await self._insert_new_only(rows)
+                minute_rows, hour_rows = rollup_rows(inserted)
+                await db.executemany(ROLLUP_UPSERT.format(table="rollup_minute"), minute_rows)
+                await db.executemany(ROLLUP_UPSERT.format(table="rollup_hour"), hour_rows)
+                await db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    await db.execute("ROLLBACK")
+                raise
+        return len(inserted)
+
+    async def _insert_new_only(self, rows: list[tuple]) -> list[tuple]:
+        db = self._writer
+        await db.execute("DELETE FROM incoming")
+        await db.executemany(f"INSERT INTO incoming ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        cursor = await db.execute(
+            f"SELECT {EVENT_COLUMNS} FROM incoming AS i WHERE NOT EXISTS (SELECT 1 FROM events AS e WHERE {_KEY_MATCH})"
+        )
+        # dict: the batch may repeat a row (a venue resending a frame within a batch).
+        fresh = list({tuple(r)[:6]: tuple(r) for r in await cursor.fetchall()}.values())
+        await db.executemany(_INSERT_EVENT, fresh)
+        await db.execute("DELETE FROM incoming")
+        return fresh
+
+    async def integrity_problems(self) -> list[str]:
+        messages = [row[0] for row in await self.fetch("PRAGMA integrity_check")]
+        return [] if messages == ["ok"] else messages
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    scripts = migrations("sqlite")
+    cursor = await db.execute("PRAGMA user_version")
+    (version,) = await cursor.fetchone()
+    if version > len(scripts):
+        raise newer_schema(version, len(scripts))
+    for number, (_name, script) in enumerate(scripts[version:], start=version + 1):
+        await db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
