@@ -15,13 +15,14 @@ from bot.commands.alerts import alert_handlers
 from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.clock import clock_handlers
 from bot.commands.digest import digest_handlers
+from bot.commands.levels import levels_handlers
 from bot.commands.report import report_handlers
 from bot.commands.risk import risk_handlers
 from bot.config import Config, Secrets
 from bot.core.alert_rules import Caps
 from bot.core.alerts import EngineSettings
 from bot.plumbing.clock import wall_clock_ms
-from bot.core.models import DAY_MS, HOUR_MS, Window
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.ratelimit import RateLimit
 from bot.core.status import RuntimeStatus, ServiceStatus
 from bot.feeds.market import MarketPoller, make_client
@@ -29,17 +30,21 @@ from bot.scheduler import DigestScheduler
 from bot.services.alerts import AlertService
 from bot.services.charts import ChartService
 from bot.services.digests import DigestService
+from bot.services.levels import LevelsService, LevelsSettings
 from bot.services.live import LiveFeeds
 from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
 from bot.services.queries import LiveStates, QueryService
 from bot.services.reports import ReportService
 from bot.services.risk import RiskService
 from bot.services.supervisor import TaskState, supervise
+from bot.storage.levels_store import LevelsStore
 from bot.storage.maintenance import RetentionPolicy, apply_retention
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 
 log = logging.getLogger("liqbot")
+# A bar's last market poll may land a little after its close: fold it in then.
+LEVELS_AFTER_CLOSE_S = 90.0
 
 
 
@@ -56,6 +61,7 @@ class App:
     alerts: AlertService
     digests: DigestService
     dispatcher: Dispatcher
+    levels: LevelsService | None = None
 
     @classmethod
     async def open(
@@ -101,6 +107,20 @@ class App:
             chart_of=lambda end_ms, tz, locale: charts.top_image(DAY_MS, end_ms, tz, locale),
             write_up_of=lambda end_ms, tz: reports.write_up(None, Window(end_ms - DAY_MS, end_ms), end_ms, tz),
         )
+        levels = None
+        if config.levels.enabled:
+            levels = LevelsService(
+                store,
+                market_store,
+                LevelsStore(store),
+                config.market.venue_list,
+                LevelsSettings(
+                    model=config.levels.model(),
+                    bar_ms=config.levels.bar_minutes * MINUTE_MS,
+                    warmup_days=config.levels.warmup_days,
+                    grade_tolerance=config.levels.grade_tolerance_pct / 100,
+                ),
+            )
         dispatcher = Dispatcher(
             queries,
             clock_ms,
@@ -113,12 +133,14 @@ class App:
                 **digest_handlers(digests if config.digest.enabled else None),
                 **risk_handlers(risk, charts),
                 **report_handlers(reports),
+                **levels_handlers(levels),
                 **clock_handlers(queries),
             },
             risk=risk,  # /liq of one asset carries the one-line risk note
         )
         return cls(
-            config, secrets or Secrets(), store, clock_ms, queries, market_store, notifier, alerts, digests, dispatcher
+            config, secrets or Secrets(), store, clock_ms, queries, market_store, notifier, alerts, digests, dispatcher,
+            levels,
         )
 
     async def close(self) -> None:
@@ -149,6 +171,15 @@ async def _retention_forever(app: App) -> None:
         pruned = await apply_retention(app.store, policy, app.clock_ms())
         log.info("%s", pruned.one_line())
         await asyncio.sleep(app.config.retention.every_s)
+
+
+async def _levels_forever(app: App, levels: LevelsService) -> None:
+    """Fold each closed bar into every polled asset's levels shortly after it closes."""
+    bar_ms = levels.settings.bar_ms
+    while True:
+        await levels.update_all(app.config.market.asset_list, app.clock_ms())
+        now = app.clock_ms()
+        await asyncio.sleep((bar_ms - now % bar_ms) / 1000 + LEVELS_AFTER_CLOSE_S)
 
 
 def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[type[BaseException], ...]]]:
@@ -250,6 +281,8 @@ async def run_bot(
             if config.market.enabled:
                 poller = running.poller = MarketPoller(config, http, app.market_store.add_samples, now_ms=app.clock_ms)
                 group.create_task(supervise("market data", poller.run))
+                if app.levels is not None:
+                    group.create_task(supervise("levels", lambda: _levels_forever(app, app.levels)))
             for platform, adapter, fatal in _chat_adapters(app, secrets):
                 app.notifier.add_destination(platform, adapter)
                 state = running.platforms[platform] = TaskState()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
+from bot.core.levels import LevelSettings, LeverageTier
 from bot.core.risk import RiskThresholds
 from bot.feeds.settings import MarketDataConfig, RunnerTuning
 from bot.feeds.venues import SETTINGS as VENUE_SETTINGS
@@ -164,9 +165,46 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class LevelsConfig:
+    """[levels]: the estimated liquidation levels of /levels (the model: bot/core/levels.py)."""
+
+    enabled: bool = True  # /levels and its bars; needs [market] polling for prices and open interest
+    bar_minutes: Annotated[int, Between(5, 240)] = 15  # the model folds in one bar this long at a time
+    warmup_days: Annotated[float, Between(0, 30)] = 7.0  # a fresh book starts from this much stored history
+    # leverage tiers the opened notional spreads over, and the share of each (adding up to 1)
+    leverage: tuple[Annotated[float, Between(1.5, 200)], ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
+    leverage_weights: tuple[Annotated[float, Between(0, 1)], ...] = (0.10, 0.25, 0.30, 0.20, 0.15)
+    maintenance_margin_rate: Annotated[float, Between(0, 0.1)] = 0.005  # below 1/leverage of every tier
+    direction_share: Annotated[float, Between(0.5, 1)] = 0.6  # longs' share of a rising bar without taker data
+    grid_bins: Annotated[int, Between(20, 2000)] = 240  # price buckets per asset
+    min_half_span: Annotated[float, Between(0.01, 0.9)] = 0.20  # the grid spans at least +-20 % of the price
+    max_half_span: Annotated[float, Between(0.01, 0.9)] = 0.50  # and at most +-50 %
+    span_sigmas: Annotated[float, Between(0.5, 50)] = 6.0  # half span in daily standard deviations
+    grade_tolerance_pct: Annotated[float, Between(0.01, 10)] = 0.5  # a liquidation this near a crossed band counts
+
+    def __post_init__(self) -> None:
+        if len(self.leverage) != len(self.leverage_weights):
+            raise ConfigError("'levels.leverage' and 'levels.leverage_weights' must have as many entries")
+        try:
+            self.model()
+        except ValueError as error:
+            raise ConfigError(f"[levels]: {error}") from None
+
+    def model(self) -> LevelSettings:
+        return LevelSettings(
+            tiers=tuple(LeverageTier(lev, w) for lev, w in zip(self.leverage, self.leverage_weights)),
+            maintenance_margin_rate=self.maintenance_margin_rate,
+            direction_share=self.direction_share,
+            bins=self.grid_bins,
+            min_half_span=self.min_half_span,
+            max_half_span=self.max_half_span,
+            span_sigmas=self.span_sigmas,
+        )
+
+
+@dataclass(frozen=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
-    retention: RetentionConfig = field(default_factory=RetentionConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
@@ -178,6 +216,7 @@ class Config:
     charts: ChartsConfig = field(default_factory=ChartsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    levels: LevelsConfig = field(default_factory=LevelsConfig)
 
 
 @dataclass(frozen=True)

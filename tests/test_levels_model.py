@@ -14,6 +14,7 @@ from bot.core.levels import (
     LeverageTier,
     Realized,
     grade,
+    realized_near,
     liquidation_price,
 )
 from bot.core.models import MINUTE_MS, Side
@@ -129,7 +130,9 @@ def test_the_grade_counts_each_liquidation_once_for_the_nearest_band_in_its_bar(
         Realized(T0 + BAR_MS, Side.LONG, 90_500, 9e6),  # after the bar
         Realized(T0 + 4, Side.SHORT, 90_500, 9e6),  # wrong side
     ]
-    result = grade(crossed, realized, tolerance=0.005)
+    near = realized_near(crossed, realized, tolerance=0.005)
+    assert near == [3e6, 1e6, 0.0]
+    result = grade(crossed, near)
     assert (result.crossings, result.crossings_hit) == (3, 2)
     assert result.estimated_usd == 16e6 and result.realized_usd == 4e6
     assert result.realized_share == pytest.approx(0.25) and result.hit_rate == pytest.approx(2 / 3)

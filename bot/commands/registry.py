@@ -88,6 +88,19 @@ COMMANDS: tuple[CommandSpec, ...] = (
         examples=("/risk", "/risk ETH"),
     ),
     CommandSpec(
+        "levels",
+        {"en": "Estimated liquidation levels: where leveraged longs and shorts would be wiped out", "zh": "预估清算价位：杠杆多空会在哪里被强平"},
+        args=(
+            ArgSpec(
+                "asset",
+                ArgKind.ASSET,
+                {"en": "Asset such as BTC, ETH, SOL (default BTC)", "zh": "币种，如 BTC、ETH、SOL（默认 BTC）"},
+            ),
+        ),
+        aliases=("liqmap",),
+        examples=("/levels", "/levels ETH"),
+    ),
+    CommandSpec(
         "chart",
         {"en": "Chart of long vs short liquidations, or top assets", "zh": "多空爆仓图，或爆仓排行图"},
         args=(

@@ -154,6 +154,7 @@ class LevelBook:
     last_close_ms: int | None = None
     closes: deque[float] = field(default_factory=deque)
     bar_ms: int = 15 * MINUTE_MS  # the length of the bars seen, for scaling volatility to a day
+    first_bar_ms: int | None = None  # the open of the first bar folded in: the estimate knows nothing before
 
     # --- reading -------------------------------------------------------
     @property
@@ -199,6 +200,7 @@ class LevelBook:
             raise ValueError("open interest cannot be negative")
         if not self.long_usd:
             self._grid_around(bar.close, self._half_span())
+            self.first_bar_ms = bar.open_ms
         crossings = self._consume(bar)
         self._follow_open_interest(bar)
         self.last_close, self.last_close_ms = bar.close, bar.close_ms
@@ -285,6 +287,7 @@ class LevelBook:
             "last_close_ms": self.last_close_ms,
             "closes": list(self.closes),
             "bar_ms": self.bar_ms,
+            "first_bar_ms": self.first_bar_ms,
         }
 
     @classmethod
@@ -298,6 +301,7 @@ class LevelBook:
         book.short_usd = [float(v) for v in data["short_usd"]]
         book.last_close, book.last_close_ms = data.get("last_close"), data.get("last_close_ms")
         book.bar_ms = max(1, int(data.get("bar_ms", book.bar_ms)))
+        book.first_bar_ms = data.get("first_bar_ms")
         book.closes = deque(float(v) for v in data.get("closes", ())[-settings.volatility_bars:])
         return book
 
@@ -349,27 +353,46 @@ class Grade:
 NO_GRADE = Grade(0, 0, 0.0, 0.0)
 
 
-def grade(crossings: Iterable[Crossing], realized: Iterable[Realized], tolerance: float = 0.005) -> Grade:
-    """Compare crossed bands with the liquidations recorded during their bar.
+def realized_near(crossings: Sequence[Crossing], realized: Iterable[Realized], tolerance: float = 0.005) -> list[float]:
+    """The USD recorded near each crossed band during its bar, in the order given.
 
     Each recorded liquidation counts once, for the nearest crossed band of its side
     within `tolerance` (a fraction of the band's price) whose bar it falls in.
     """
-    crossed = list(crossings)
-    realized_by_band = [0.0] * len(crossed)
+    found = [0.0] * len(crossings)
     for order in realized:
         best: tuple[float, int] | None = None
-        for index, band in enumerate(crossed):
+        for index, band in enumerate(crossings):
             if band.side is not order.side or not band.open_ms <= order.at_ms < band.close_ms:
                 continue
             gap = abs(order.price / band.price - 1)
             if gap <= tolerance and (best is None or gap < best[0]):
                 best = (gap, index)
         if best is not None:
-            realized_by_band[best[1]] += order.usd
+            found[best[1]] += order.usd
+    return found
+
+
+def grade(crossings: Sequence[Crossing], realized_usd: Sequence[float]) -> Grade:
+    """The grade of crossed bands given what was liquidated near each (`realized_near`)."""
     return Grade(
-        crossings=len(crossed),
-        crossings_hit=sum(1 for usd in realized_by_band if usd > 0),
-        estimated_usd=sum(band.estimated_usd for band in crossed),
-        realized_usd=sum(realized_by_band),
+        crossings=len(crossings),
+        crossings_hit=sum(1 for usd in realized_usd if usd > 0),
+        estimated_usd=sum(band.estimated_usd for band in crossings),
+        realized_usd=sum(realized_usd),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LevelsView:
+    """What /levels shows of one asset: the price, the densest bands on each side, the grade."""
+
+    asset: str
+    price: float | None
+    at_ms: int | None  # the close of the last bar folded in
+    first_bar_ms: int | None  # the estimate has data since then
+    longs_below: tuple[Band, ...]
+    shorts_above: tuple[Band, ...]
+    grade_7d: Grade
+    grade_30d: Grade
+    tolerance: float

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.replies.locales_alerts import ALERT_MESSAGES
+from bot.replies.locales_levels import LEVELS_MESSAGES
 from bot.replies.locales_report import REPORT_MESSAGES
 from bot.replies.numbers import Locale
 
@@ -422,7 +423,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
-for _catalog in (REPORT_MESSAGES, ALERT_MESSAGES):  # one catalog per feature, one lookup
+for _catalog in (REPORT_MESSAGES, ALERT_MESSAGES, LEVELS_MESSAGES):  # one catalog per feature, one lookup
     for _locale, _messages in _catalog.items():
         MESSAGES[_locale].update(_messages)
 

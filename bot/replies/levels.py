@@ -1,0 +1,61 @@
+"""A LevelsView as a Reply (/levels)."""
+
+from __future__ import annotations
+
+from bot.core.levels import Band, Grade, LevelsView
+from bot.replies import numbers as fmt
+from bot.replies.locales import text
+from bot.replies.model import Action, Bullets, Note, Paragraph, Reply, Tone, bold, line
+from bot.replies.numbers import Locale
+
+GRADED_DAYS = (7, 30)
+
+
+def _band(band: Band, price: float, locale: Locale) -> str:
+    return text(
+        locale,
+        "levels.band",
+        low=fmt.price(band.low, price),
+        high=fmt.price(band.high, price),
+        amount=fmt.usd(band.usd, locale),
+        distance=f"{band.distance(price) * 100:+.1f}%",
+    )
+
+
+def _side(title_key: str, bands: tuple[Band, ...], price: float, locale: Locale) -> list:
+    rows = [_band(band, price, locale) for band in bands] or [text(locale, "levels.side_empty")]
+    return [Paragraph(line(bold(text(locale, title_key)))), Bullets(tuple(line(row) for row in rows))]
+
+
+def _grade(days: int, grade: Grade, tolerance: float, locale: Locale) -> str:
+    if not grade.crossings:
+        return text(locale, "levels.grade_none", days=days)
+    return text(
+        locale,
+        "levels.grade",
+        days=days,
+        estimated=fmt.usd(grade.estimated_usd, locale),
+        realized=fmt.usd(grade.realized_usd, locale),
+        tolerance=f"{tolerance * 100:g}%",
+        hit=grade.crossings_hit,
+        crossed=grade.crossings,
+    )
+
+
+def levels_reply(view: LevelsView, locale: Locale, tz: str | None = None, refresh_command: str | None = None) -> Reply:
+    title = text(locale, "levels.title", asset=view.asset)
+    actions = (Action(text(locale, "action.refresh"), refresh_command),) if refresh_command else ()
+    if view.price is None or view.at_ms is None:
+        return Reply(title=title, blocks=(Paragraph(line(text(locale, "levels.none", asset=view.asset))),),
+                     tone=Tone.NEUTRAL, actions=actions)
+    span = fmt.duration(view.at_ms - (view.first_bar_ms or view.at_ms), locale)
+    when = fmt.timestamp(view.at_ms, locale, fmt.zone(tz))
+    blocks = [
+        Paragraph(line(text(locale, "levels.price", price=fmt.price(view.price), time=when, span=span))),
+        *_side("levels.shorts_above", view.shorts_above, view.price, locale),
+        *_side("levels.longs_below", view.longs_below, view.price, locale),
+        Note(line(_grade(7, view.grade_7d, view.tolerance, locale))),
+        Note(line(_grade(30, view.grade_30d, view.tolerance, locale))),
+        Note(line(text(locale, "levels.model"))),
+    ]
+    return Reply(title=title, blocks=tuple(blocks), tone=Tone.NEUTRAL, actions=actions)

@@ -1,0 +1,45 @@
+"""/levels wording, merged into `bot.replies.locales.MESSAGES`. Chinese uses full-width punctuation."""
+
+from __future__ import annotations
+
+LEVELS_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "levels.title": "{asset} liquidation levels (estimate)",
+        "levels.price": "Price {price} at {time} · estimated from {span} of open-interest changes",
+        "levels.none": (
+            "No estimate for {asset} yet: it needs mark prices and open interest from the market poller"
+            " ([market] enabled, {asset} among [market] assets)."
+        ),
+        "levels.shorts_above": "Shorts would be liquidated above",
+        "levels.longs_below": "Longs would be liquidated below",
+        "levels.band": "{low} – {high}: {amount} ({distance})",
+        "levels.side_empty": "no dense band within the grid",
+        "levels.grade": (
+            "Last {days} days: of {estimated} estimated in bands the price crossed, {realized} was liquidated"
+            " within {tolerance} ({hit} of {crossed} bands hit)"
+        ),
+        "levels.grade_none": "Last {days} days: the price crossed no estimated band, so there is nothing to grade yet",
+        "levels.model": (
+            "An estimate, not positions reported by venues: open-interest rises split long/short by taker flow"
+            " or the bar's direction, spread over 5x–100x leverage; a band empties when the price trades through it."
+        ),
+    },
+    "zh": {
+        "levels.title": "{asset} 清算价位（估算）",
+        "levels.price": "价格 {price}（{time}）· 依据 {span} 的持仓量变化估算",
+        "levels.none": (
+            "{asset} 暂无估算：需要行情轮询提供的标记价格和持仓量"
+            "（开启 [market] enabled，并把 {asset} 加入 [market] assets）。"
+        ),
+        "levels.shorts_above": "上方空单清算区",
+        "levels.longs_below": "下方多单清算区",
+        "levels.band": "{low} – {high}：{amount}（{distance}）",
+        "levels.side_empty": "价格网格内没有密集区",
+        "levels.grade": "近 {days} 天：价格穿过的估算区共 {estimated}，其中 {realized} 在 {tolerance} 以内实际爆仓（{crossed} 个区中命中 {hit} 个）",
+        "levels.grade_none": "近 {days} 天：价格尚未穿过任何估算区，暂无可评估的数据",
+        "levels.model": (
+            "此为估算，并非交易所公布的持仓：持仓量增加按主动买卖量或K线方向分为多空，"
+            "按 5–100 倍杠杆分布；价格穿过即视为清空。"
+        ),
+    },
+}

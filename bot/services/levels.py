@@ -1,0 +1,140 @@
+"""Estimated liquidation levels kept up to date from storage (the model is
+`bot.core.levels`, its bars `bot.core.bars`).
+
+Each asset's book folds in every closed bar since the last one it saw, built
+from the stored market samples; a fresh book starts `warmup_days` back (so an
+install with an open-interest history backfill has levels at once). Bands the
+price crossed are graded against the liquidations stored in that bar and kept;
+an hourly snapshot of the bands feeds the heatmap. Book, crossings and
+snapshots are saved together, so a restart continues where it stopped.
+
+`update` runs on the leader's schedule (every bar) and before each `/levels`
+answer, so the console and a replayed database answer without a scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.core.bars import bars_from_samples
+from bot.core.levels import (
+    Crossing,
+    LevelBook,
+    LevelSettings,
+    LevelsView,
+    Realized,
+    realized_near,
+)
+from bot.core.market import DEFAULT_TOLERANCE_MS
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Side, Window
+from bot.storage.levels_store import LevelsStore
+from bot.storage.market_store import MarketStore
+from bot.storage.store import Store
+
+# Liquidations of one bar read for the grade; a 15-minute bar with more is a
+# cascade whose smallest orders change the grade by less than the rounding.
+GRADE_ORDERS_PER_BAR = 20_000
+SHOWN_BANDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class LevelsSettings:
+    model: LevelSettings = LevelSettings()
+    bar_ms: int = 15 * MINUTE_MS
+    warmup_days: float = 7.0
+    grade_tolerance: float = 0.005  # a liquidation within 0.5 % of a crossed band counts for it
+
+
+class LevelsService:
+    def __init__(
+        self,
+        store: Store,
+        market: MarketStore,
+        levels: LevelsStore,
+        price_venues: Sequence[str],
+        settings: LevelsSettings = LevelsSettings(),
+    ) -> None:
+        self._store = store
+        self._market = market
+        self._levels = levels
+        self._venues = tuple(price_venues)
+        self.settings = settings
+        self._books: dict[str, LevelBook] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def update(self, asset: str, now_ms: int) -> LevelBook:
+        """Fold in every bar of `asset` closed by `now_ms`; returns the book."""
+        lock = self._locks.setdefault(asset, asyncio.Lock())
+        async with lock:
+            book = await self._book(asset)
+            bar_ms = self.settings.bar_ms
+            start = book.last_close_ms or (now_ms - round(self.settings.warmup_days * DAY_MS))
+            end = now_ms - now_ms % bar_ms
+            if end - start < bar_ms:
+                return book
+            samples = []
+            for venue in self._venues:
+                samples += await self._market.series(asset, venue, start - DEFAULT_TOLERANCE_MS, end)
+            graded: list[tuple[Crossing, float]] = []
+            snapshots: list[tuple[int, dict]] = []
+            for bar in bars_from_samples(samples, start, end, bar_ms, self._venues):
+                crossings = book.apply(bar)
+                if crossings:
+                    graded += zip(crossings, await self._realized(asset, crossings, bar.open_ms, bar.close_ms))
+                if bar.close_ms % HOUR_MS == 0:
+                    snapshots.append((bar.close_ms, book.to_dict()))
+            if book.last_close_ms is None:
+                return book  # nothing recorded yet: nothing to save
+            await self._levels.save(asset, book.to_dict(), graded, snapshots, now_ms)
+            return book
+
+    async def update_all(self, assets: Sequence[str], now_ms: int) -> None:
+        for asset in assets:
+            await self.update(asset, now_ms)
+
+    async def view(self, asset: str, now_ms: int) -> LevelsView:
+        book = await self.update(asset, now_ms)
+        price, at_ms = await self._price_now(asset, now_ms)
+        if price is None:
+            price, at_ms = book.last_close, book.last_close_ms
+        grade_7d = await self._levels.grade(asset, now_ms - 7 * DAY_MS, now_ms)
+        grade_30d = await self._levels.grade(asset, now_ms - 30 * DAY_MS, now_ms)
+        longs = shorts = ()
+        if price is not None:
+            longs = tuple(b for b in book.densest(Side.LONG, SHOWN_BANDS) if b.mid < price)
+            shorts = tuple(b for b in book.densest(Side.SHORT, SHOWN_BANDS) if b.mid > price)
+        return LevelsView(
+            asset=asset,
+            price=price,
+            at_ms=at_ms,
+            first_bar_ms=book.first_bar_ms,
+            longs_below=tuple(sorted(longs, key=lambda b: -b.mid)),
+            shorts_above=tuple(sorted(shorts, key=lambda b: b.mid)),
+            grade_7d=grade_7d,
+            grade_30d=grade_30d,
+            tolerance=self.settings.grade_tolerance,
+        )
+
+    async def _price_now(self, asset: str, now_ms: int) -> tuple[float | None, int | None]:
+        """The newest mark price of the first venue that has one from the last few polls."""
+        latest = await self._market.latest(asset, since_ms=now_ms - DEFAULT_TOLERANCE_MS)
+        for venue in self._venues:
+            sample = latest.get(venue)
+            if sample is not None and sample.mark_price:
+                return sample.mark_price, sample.at_ms
+        return None, None
+
+    async def _book(self, asset: str) -> LevelBook:
+        book = self._books.get(asset)
+        if book is None:
+            saved = await self._levels.book_state(asset)
+            book = LevelBook.from_dict(saved, self.settings.model) if saved else LevelBook(self.settings.model)
+            self._books[asset] = book
+        return book
+
+    async def _realized(self, asset: str, crossings: list[Crossing], open_ms: int, close_ms: int) -> list[float]:
+        orders = await self._store.largest(asset, Window(open_ms, close_ms), GRADE_ORDERS_PER_BAR)
+        realized = [Realized(o.at_ms, o.liquidated, o.price, o.notional_usd) for o in orders]
+        return realized_near(crossings, realized, self.settings.grade_tolerance)
