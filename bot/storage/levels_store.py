@@ -17,7 +17,7 @@ def _cents(usd: float) -> int:
 
 class LevelsStore(SiblingStore):
     async def book_state(self, asset: str) -> dict | None:
-        rows = await self._read("SELECT state FROM level_books WHERE asset = ?", (asset,))
+        rows = await self._db.fetch("SELECT state FROM level_books WHERE asset = ?", (asset,))
         return orjson.loads(rows[0][0]) if rows else None
 
     async def save(
@@ -35,34 +35,26 @@ class LevelsStore(SiblingStore):
             for c, realized in graded
         ]
         shots = [(asset, at_ms, orjson.dumps(shot).decode()) for at_ms, shot in snapshots]
-        async with self._store.write_lock:
-            db = self._store.writer
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                await db.execute(
-                    "INSERT INTO level_books (asset, state, updated_ms) VALUES (?,?,?)"
-                    " ON CONFLICT (asset) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
-                    (asset, orjson.dumps(state).decode(), now_ms),
-                )
-                await db.executemany(
-                    "INSERT INTO level_crossings (asset, side, price, open_ms, close_ms, estimated_cents,"
-                    " realized_cents) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                    crossings,
-                )
-                await db.executemany(
-                    "INSERT INTO level_snapshots (asset, at_ms, state) VALUES (?,?,?)"
-                    " ON CONFLICT (asset, at_ms) DO UPDATE SET state = excluded.state",
-                    shots,
-                )
-                await db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
-                raise
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO level_books (asset, state, updated_ms) VALUES (?,?,?)"
+                " ON CONFLICT (asset) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+                (asset, orjson.dumps(state).decode(), now_ms),
+            )
+            await tx.executemany(
+                "INSERT INTO level_crossings (asset, side, price, open_ms, close_ms, estimated_cents,"
+                " realized_cents) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                crossings,
+            )
+            await tx.executemany(
+                "INSERT INTO level_snapshots (asset, at_ms, state) VALUES (?,?,?)"
+                " ON CONFLICT (asset, at_ms) DO UPDATE SET state = excluded.state",
+                shots,
+            )
 
     async def grade(self, asset: str, since_ms: int, until_ms: int) -> Grade:
         """The grade of the bands crossed in bars closing in [since_ms, until_ms)."""
-        rows = await self._read(
+        rows = await self._db.fetch(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN realized_cents > 0 THEN 1 ELSE 0 END), 0),"
             " COALESCE(SUM(estimated_cents), 0), COALESCE(SUM(realized_cents), 0)"
             " FROM level_crossings WHERE asset = ? AND close_ms >= ? AND close_ms < ?",
@@ -75,7 +67,7 @@ class LevelsStore(SiblingStore):
 
     async def snapshots(self, asset: str, since_ms: int, until_ms: int) -> list[tuple[int, dict]]:
         """(at_ms, book state) of the hourly snapshots in [since_ms, until_ms), oldest first."""
-        rows = await self._read(
+        rows = await self._db.fetch(
             "SELECT at_ms, state FROM level_snapshots WHERE asset = ? AND at_ms >= ? AND at_ms < ? ORDER BY at_ms",
             (asset, since_ms, until_ms),
         )
