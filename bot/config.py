@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 from bot.core.levels import LevelSettings, LeverageTier
 from bot.core.risk import RiskThresholds
-from bot.feeds.settings import MarketDataConfig, RunnerTuning
+from bot.feeds.settings import BackfillConfig, MarketDataConfig, RunnerTuning
 from bot.feeds.venues import SETTINGS as VENUE_SETTINGS
 from bot.plumbing.bounds import HTTP_URL, SECONDS_A_DAY, WS_URL, Between, ConfigError, NonEmpty, Url
 
@@ -50,11 +50,12 @@ class BotConfig:
 
 
 # [feeds.<venue>] for every venue of the registry (enabled, websocket and REST
-# URLs, as its module declares them), then [feeds.runner].
+# URLs, as its module declares them), then [feeds.runner] and [feeds.backfill].
 FeedsConfig = make_dataclass(
     "FeedsConfig",
     [(venue, settings, field(default_factory=settings)) for venue, settings in VENUE_SETTINGS.items()]
-    + [("runner", RunnerTuning, field(default_factory=RunnerTuning))],
+    + [("runner", RunnerTuning, field(default_factory=RunnerTuning)),
+       ("backfill", BackfillConfig, field(default_factory=BackfillConfig))],
     frozen=True,
     namespace={"__module__": __name__},
 )

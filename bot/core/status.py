@@ -13,8 +13,10 @@ class StreamStatus:
     state: str  # "live", "silent" (connected, no liquidations: bot.core.silence), "reconnecting", "disabled", or "recorded"
     last_frame_ms: int | None
     events_last_hour: int
-    gaps_last_day: tuple[tuple[int, int], ...]
+    gaps_last_day: tuple[tuple[int, int], ...]  # unrecorded stretches between spans, backfilled ones not counted
     last_error: str | None = None  # why its last connection ended or attempt failed
+    # stretches of the last day filled from the venue's REST history (bot.feeds.backfill)
+    backfilled_last_day: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,12 +34,15 @@ class TotalRow:
 
 @dataclass(frozen=True, slots=True)
 class RecordedSpan:
-    """A time range during which a venue stream was being recorded."""
+    """A time range during which a venue stream was being recorded, or that was
+    filled afterwards from the venue's REST history (`backfilled`): both count
+    as covered."""
 
     venue: str
     stream: str
     start_ms: int
     end_ms: int
+    backfilled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

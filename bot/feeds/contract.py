@@ -106,6 +106,46 @@ class StreamSpec:
     stamp: Callable[[str, int], str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of a venue's REST history of liquidations, read by `HistorySpec.page`.
+
+    `events`: the liquidations it priced; `unpriced`: those without a contract
+    size; `oldest_ms`: the oldest order's time on the page (None: an empty page);
+    `full`: the page holds as many orders as asked for, so an older page may follow.
+    """
+
+    events: list[LiquidationEvent]
+    unpriced: int
+    oldest_ms: int | None
+    full: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySpec:
+    """A public REST history of liquidations, newest first, that fills a stream's
+    gaps (`bot.feeds.backfill`): the same orders the stream carries, priced by the
+    same parser, so a backfilled row and a live one share the store's dedup key.
+
+    `queries(contracts)`: the first page's query of each series to ask
+    (OKX: one per instrument family); `older(query, page)`: the query of the
+    page before `page`, None when there is none; `page(body, contracts)` reads
+    a body (FrameError when it is not as documented, `marketdata.VenueError`
+    for the venue's error codes). `horizon_ms`: how far back the venue keeps
+    it; `limit` requests per `window_ms`: its published rate limit.
+    """
+
+    stream: str  # the stream whose gaps it fills (and whose name its events carry)
+    path: str
+    queries: Callable[[ContractBook | None], list[dict[str, str]]]
+    older: Callable[[dict[str, str], HistoryPage], dict[str, str] | None]
+    page: Callable[[object, ContractBook | None], HistoryPage]
+    horizon_ms: int
+    limit: float
+    window_ms: int
+    rest_url_key: str = "rest_url"
+
+
 class MarketApi(Protocol):
     """What a market collector may call (`bot.feeds.market.MarketPoller`)."""
 

@@ -2,8 +2,8 @@
 same venue collectors that handled them live.
 
 A recording's `rest` line whose path is not one of the venue's contract
-metadata paths, from a venue with market polling (`MARKET`), is a market
-response. Its `path` carries the query exactly as the collector asked for it
+metadata paths nor its liquidation history (`HISTORY`), from a venue with
+market polling (`MARKET`), is a market response. Its `path` carries the query exactly as the collector asked for it
 (`/fapi/v1/openInterest?symbol=BTCUSDT`) and its `at` is the instant of the
 poll it belongs to, so the lines of one poll share (venue, at). Replaying a
 poll runs the venue's collector against those bodies: a request the poll did
@@ -22,13 +22,16 @@ from bot.core.market import MarketSample
 from bot.feeds.contract import Collector
 from bot.feeds.market import has_measure, query_path
 from bot.feeds.marketdata import MarketDataError
-from bot.feeds.venues import BY_NAME
+from bot.feeds.venues import BY_NAME, history_of
 
 
 def is_market_path(venue: str, path: str) -> bool:
     """A REST path of `venue` that is market data (not contract metadata)."""
     module = BY_NAME.get(venue)
-    return module is not None and module.MARKET is not None and path.partition("?")[0] not in module.METADATA
+    return (
+        module is not None and module.MARKET is not None
+        and path.partition("?")[0] not in module.METADATA and history_of(venue, path) is None
+    )
 
 
 @dataclass(slots=True)

@@ -8,9 +8,11 @@ One object per line:
 
 A `frame` line is a websocket message as received (decoded JSON, or the raw
 text when it is not JSON, like OKX's "pong"); a `rest` line is a REST response
-a parser needs: contract sizes (`at`: when it was received), or one response
-of a market poll (funding, open interest, long/short; `at`: the poll's instant,
-shared by the poll's lines; see `bot.feeds.market_replay`). `at` is in ms since
+a parser needs: contract sizes (`at`: when it was received), one page of a
+venue's liquidation history fetched to fill a gap (`at`: when it was received;
+its orders replay as the stream's events, see `bot.feeds.backfill`), or one
+response of a market poll (funding, open interest, long/short; `at`: the poll's
+instant, shared by the poll's lines; see `bot.feeds.market_replay`). `at` is in ms since
 the epoch. Venues and streams are those of the registry (`bot.feeds.venues`).
 
 The live feed runner reuses `decode`, `decoder_for` and `control_error`, so a
@@ -30,7 +32,8 @@ from bot.feeds.contract import FrameParser
 from bot.feeds.errors import FrameError, UnknownInstrument, shown
 from bot.feeds.instruments import EMPTY_BOOK, ContractBook
 from bot.feeds.market_replay import MarketPoll, is_market_path
-from bot.feeds.venues import BY_NAME, PARSERS, apply_rest
+from bot.feeds.marketdata import MarketDataError
+from bot.feeds.venues import BY_NAME, PARSERS, apply_rest, history_of
 
 
 def decoder_for(venue: str, stream: str) -> FrameParser:
@@ -85,7 +88,7 @@ class DecodeStats:
     """What a RecordingDecoder has seen so far."""
 
     frames: int = 0  # frame lines parsed, control frames (pong, errors) included
-    rest_responses: int = 0  # REST lines applied to a contract book
+    rest_responses: int = 0  # REST lines applied to a contract book, or read as liquidation history
     market_responses: int = 0  # REST lines of market polls (funding, open interest, ...)
     events: int = 0  # events decoded and returned
     bad_lines: int = 0  # unusable lines: bad JSON or envelope, unknown venue, a frame or REST body refused
@@ -139,8 +142,7 @@ class RecordingDecoder:
         if "frame" in record:
             return self._feed_frame(venue, record.get("stream"), at_ms, record["frame"])
         if "rest" in record:
-            self._feed_rest(venue, at_ms, record["rest"])
-            return []
+            return self._feed_rest(venue, at_ms, record["rest"])
         self._bad("line has neither 'frame' nor 'rest'")
         return []
 
@@ -200,24 +202,40 @@ class RecordingDecoder:
         stats.events += len(events)
         return events
 
-    def _feed_rest(self, venue: object, at_ms: int, rest: object) -> None:
+    def _feed_rest(self, venue: object, at_ms: int, rest: object) -> list[LiquidationEvent]:
         if type(venue) is not str or venue not in BY_NAME:
             self._bad(f"unknown venue {shown(venue)}")
-            return
+            return []
         if type(rest) is not dict or type(rest.get("path")) is not str:
             self._bad("'rest' has no 'path'")
-            return
+            return []
+        history = history_of(venue, rest["path"])
+        if history is not None:
+            return self._feed_history(venue, history.page, rest["path"], rest.get("body"))
         if is_market_path(venue, rest["path"]):
             self._feed_market(venue, at_ms, rest["path"], rest.get("body"))
-            return
+            return []
         try:
             self.books[venue] = apply_rest(
                 self.books.get(venue, EMPTY_BOOK), rest["path"], rest.get("body"), venue
             )
         except FrameError as error:
             self._bad(f"{venue} REST {rest['path']}: {error}")
-            return
+            return []
         self.stats.rest_responses += 1
+        return []
+
+    def _feed_history(self, venue: str, read_page, path: str, body: object) -> list[LiquidationEvent]:
+        """A page of liquidation history a backfill fetched: its orders, as the backfill stored them."""
+        try:
+            page = read_page(body, self.books.get(venue))
+        except (FrameError, MarketDataError) as error:
+            self._bad(f"{venue} REST {path}: {error}")
+            return []
+        self.stats.rest_responses += 1
+        self.stats.unpriced_events += page.unpriced
+        self.stats.events += len(page.events)
+        return page.events
 
     def _bad(self, message: str) -> None:
         self.stats.bad_lines += 1

@@ -1,5 +1,6 @@
 """The settings of the feeds layer, defined once: `bot.config` loads
-`[feeds.runner]` into `RunnerTuning` and `[market]` into `MarketDataConfig`,
+`[feeds.runner]` into `RunnerTuning`, `[feeds.backfill]` into `BackfillConfig`
+and `[market]` into `MarketDataConfig`,
 checking the bounds declared here (`bot.plumbing.bounds`) when a file is read.
 """
 
@@ -62,6 +63,31 @@ class RunnerTuning:
     def of(cls, settings: RunnerTuning | None) -> RunnerTuning:
         """`settings`, or the defaults when None."""
         return cls() if settings is None else settings
+
+
+@dataclass(frozen=True)
+class BackfillConfig:
+    """[feeds.backfill]: filling a stream's gaps from its venue's REST history of
+    liquidations (`bot.feeds.backfill`; the venues with one are in the README's venue table)."""
+
+    enabled: bool = True  # backfill on start and after every reconnect
+    # after a connect, wait this long (the new span is stored) before reading the gaps
+    delay_s: Annotated[float, Between(0, 600)] = 5.0
+    # missing stretches shorter than this are left alone
+    min_gap_s: Annotated[float, Between(0, 3600)] = 5.0
+    # at most this many pages of one series (OKX: one instrument family) per backfill
+    max_pages: Annotated[int, Between(1, 1000)] = 30
+    # share of the venue's published request limit a backfill may use
+    budget_fraction: Annotated[float, Between(0.01, 1)] = 0.5
+    request_timeout_s: Annotated[float, Between(0.1, 300)] = 10.0  # per request
+    retries: Annotated[int, Between(0, 10)] = 3  # retries of a request after a 429, 5xx, timeout or rate-limit code
+    backoff_base_s: Annotated[float, Between(0.1, 3600)] = 2.0  # first retry after ~this, doubling (with jitter)
+    backoff_max_s: Annotated[float, Between(0.1, SECONDS_A_DAY)] = 60.0  # cap of one retry delay
+    # a backfill that could not finish is tried again after this long
+    retry_s: Annotated[float, Between(1, SECONDS_A_DAY)] = 300.0
+
+    def __post_init__(self) -> None:
+        ordered("feeds.backfill", self, "backoff_base_s", "backoff_max_s")
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,13 @@ def insights(summary: Summary, locale: Locale) -> list:
     return found
 
 
+def stretches(ranges: Sequence[tuple[int, int]], locale: Locale, tz: tzinfo = UTC, shown: int = 3) -> str:
+    """The first `shown` time ranges as "start (duration)", listed."""
+    return listing(locale, (
+        f"{fmt.timestamp(start, locale, tz)} ({fmt.duration(end - start, locale)})" for start, end in ranges[:shown]
+    ))
+
+
 def coverage_notes(summary: Summary, locale: Locale, tz: tzinfo = UTC) -> list[Note]:
     coverage = summary.coverage
     window_text = fmt.window_label(summary.window.duration_ms, locale)
@@ -186,13 +193,8 @@ def coverage_notes(summary: Summary, locale: Locale, tz: tzinfo = UTC) -> list[N
                 )
             )
         )
-        inner_gaps = coverage.gaps
-        if inner_gaps:
-            gaps = listing(locale, (
-                f"{fmt.timestamp(start, locale, tz)} ({fmt.duration(end - start, locale)})"
-                for start, end in inner_gaps[:3]
-            ))
-            notes.append(Note(line(text(locale, "note.coverage_gaps", gaps=gaps))))
+        if coverage.gaps:
+            notes.append(Note(line(text(locale, "note.coverage_gaps", gaps=stretches(coverage.gaps, locale, tz)))))
     notes.append(lower_bound_note((split.name for split in summary.by_venue), locale))
     return notes
 
@@ -345,6 +347,13 @@ def status_reply(report: StatusReport, now_ms: int, locale: Locale, tz: tzinfo =
                 ),
             )
         )
+        backfilled = [s for s in report.streams if s.backfilled_last_day]
+        if backfilled:
+            blocks.append(Paragraph(line(bold(text(locale, "status.backfilled")))))
+            blocks.append(Bullets(tuple(
+                line(f"{venue_name(s.venue)} {s.stream}: " + stretches(s.backfilled_last_day, locale, tz))
+                for s in backfilled
+            )))
         errors = [s for s in report.streams if s.last_error]
         if errors:
             blocks.append(Paragraph(line(bold(text(locale, "status.errors")))))

@@ -11,7 +11,9 @@
 - `live_states()` answers QueryService's `(venue, stream) -> (state, last frame ms)`.
 
 `LiveFeeds` is what `liqbot run` starts: the runners of every enabled stream
-feeding one LiveIngest (and any extra sink, such as a Recorder), in one task.
+feeding one LiveIngest (and any extra sink, such as a Recorder), in one task,
+with the backfill of the streams whose venue keeps a REST history
+(`bot.services.backfill`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from bot.feeds.session import NowMs, RunnerStatus, Sleep
 from bot.feeds.settings import RunnerTuning
 from bot.feeds.sinks import FanOutSink, FeedSink
 from bot.plumbing.clock import wall_clock_ms
-from bot.feeds.sources import FeedsSettings, build_sources, disabled_streams
+from bot.feeds.sources import FeedsSettings, VenueStream, build_sources, disabled_streams
+from bot.services.backfill import build_backfiller
 from bot.services.supervisor import supervise
 from bot.storage.store import Store
 
@@ -276,8 +279,21 @@ class LiveFeeds:
                 others_min=self.tuning.silence_others_min,
             ),
         )
-        self.sink: FeedSink = FanOutSink(self.ingest, *extra_sinks) if extra_sinks else self.ingest
+        sources_by_key: dict[StreamKey, VenueStream] = {}
+
+        async def record_page(venue: str, at_ms: int, path: str, body: object) -> None:
+            await self.sink.on_rest(venue, at_ms, path, body)  # a recorder among the sinks keeps it
+
+        # Fills what the streams missed from the venues' REST histories; its orders go
+        # to the store only, never to the live sinks (alerts).
+        self.backfiller = build_backfiller(
+            feeds, store, http, contracts_of=lambda venue, stream: sources_by_key[venue, stream].contracts(),
+            on_response=record_page, now_ms=now_ms, sleep=sleep,
+        )
+        sinks = [self.ingest, *extra_sinks, *([self.backfiller] if self.backfiller else [])]
+        self.sink: FeedSink = FanOutSink(*sinks) if len(sinks) > 1 else self.ingest
         sources = build_sources(feeds, http, self.sink, tuning=self.tuning, now_ms=now_ms)
+        sources_by_key.update(((source.venue, source.stream), source) for source in sources)
         self.runners = [
             FeedRunner(source, self.sink, tuning=self.tuning, now_ms=now_ms, sleep=sleep, tick_s=tick_s)
             for source in sources
@@ -299,6 +315,8 @@ class LiveFeeds:
                     name = f"feed {runner.key[0]}/{runner.key[1]}"
                     # One runner's crash (a bug) restarts that runner only.
                     group.create_task(supervise(name, runner.run, sleep=self._sleep), name=name)
+                if self.backfiller is not None:
+                    group.create_task(supervise("backfill", self.backfiller.run, sleep=self._sleep), name="backfill")
         finally:
             timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

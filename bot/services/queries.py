@@ -9,7 +9,7 @@ from itertools import takewhile
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Window
 from bot.core.status import RuntimeStatus, StatusReport, StreamStatus
-from bot.core.summary import RecordedSpan, Summary, coverage_of, summarize
+from bot.core.summary import RecordedSpan, Summary, coverage_of, merge_ranges, summarize
 from bot.storage.store import Store
 
 # A summary is ranked against this many preceding windows of the same length,
@@ -133,7 +133,12 @@ def _stream_status(
     if live is not None:
         state, last_frame_ms = live
     else:
-        state, last_frame_ms = "recorded", max((s.end_ms for s in own), default=None)
+        state, last_frame_ms = "recorded", max((s.end_ms for s in own if not s.backfilled), default=None)
+    backfilled = merge_ranges(
+        (max(s.start_ms, day.start_ms), min(s.end_ms, day.end_ms))
+        for s in own
+        if s.backfilled and s.start_ms < day.end_ms and s.end_ms > day.start_ms
+    )
     return StreamStatus(
         venue=venue,
         stream=stream,
@@ -142,4 +147,5 @@ def _stream_status(
         events_last_hour=events_last_hour.get((venue, stream), 0),
         gaps_last_day=coverage_of(day, own).gaps if own else (),
         last_error=errors.get((venue, stream)),
+        backfilled_last_day=tuple(backfilled),
     )

@@ -1,4 +1,4 @@
-"""Liquidation events, their minute and hour rollups, and recorded spans.
+"""Liquidation events, their minute and hour rollups, and recorded (and backfilled) spans.
 
 `Store` is also the handle of an install's storage: its `db` (the `Database`
 every sibling store shares) and its `chats`. Amounts are stored as integer
@@ -69,20 +69,27 @@ class Store:
 
     async def add_span(self, venue: str, stream: str, start_ms: int, end_ms: int) -> None:
         """Record that a stream was being recorded over [start, end); merges overlaps."""
+        await self._merge_span("recorded_spans", venue, stream, start_ms, end_ms)
+
+    async def add_backfilled_span(self, venue: str, stream: str, start_ms: int, end_ms: int) -> None:
+        """Record that a stream's [start, end) was filled from the venue's REST history; merges overlaps."""
+        await self._merge_span("backfilled_spans", venue, stream, start_ms, end_ms)
+
+    async def _merge_span(self, table: str, venue: str, stream: str, start_ms: int, end_ms: int) -> None:
         async with self.db.transaction() as tx:
             overlapping = await tx.fetch(
-                "SELECT start_ms, end_ms FROM recorded_spans WHERE venue = ? AND stream = ?"
+                f"SELECT start_ms, end_ms FROM {table} WHERE venue = ? AND stream = ?"
                 " AND start_ms <= ? AND end_ms >= ?",
                 (venue, stream, end_ms, start_ms),
             )
             for old_start, old_end in overlapping:
                 start_ms, end_ms = min(start_ms, old_start), max(end_ms, old_end)
             await tx.executemany(
-                "DELETE FROM recorded_spans WHERE venue = ? AND stream = ? AND start_ms = ?",
+                f"DELETE FROM {table} WHERE venue = ? AND stream = ? AND start_ms = ?",
                 [(venue, stream, old_start) for old_start, _ in overlapping],
             )
             await tx.execute(
-                "INSERT INTO recorded_spans (venue, stream, start_ms, end_ms) VALUES (?,?,?,?)",
+                f"INSERT INTO {table} (venue, stream, start_ms, end_ms) VALUES (?,?,?,?)",
                 (venue, stream, start_ms, end_ms),
             )
 
@@ -190,12 +197,17 @@ class Store:
         return await self.db.fetch(sql, args)
 
     async def spans(self, window: Window) -> list[RecordedSpan]:
+        """Spans touching the window, recorded live and backfilled (`RecordedSpan.backfilled`)."""
         rows = await self.db.fetch(
-            "SELECT venue, stream, start_ms, end_ms FROM recorded_spans"
+            "SELECT venue, stream, start_ms, end_ms, 0 AS backfilled FROM recorded_spans"
+            " WHERE start_ms < ? AND end_ms > ?"
+            " UNION ALL SELECT venue, stream, start_ms, end_ms, 1 AS backfilled FROM backfilled_spans"
             " WHERE start_ms < ? AND end_ms > ? ORDER BY start_ms",
-            (window.end_ms, window.start_ms),
+            (window.end_ms, window.start_ms, window.end_ms, window.start_ms),
         )
-        return [RecordedSpan(*row) for row in rows]
+        return [
+            RecordedSpan(venue, stream, start, end, bool(backfilled)) for venue, stream, start, end, backfilled in rows
+        ]
 
     async def assets(self) -> list[str]:
         """Assets with at least one stored event, most liquidated first."""

@@ -45,6 +45,9 @@ format or this registry: that would be an import cycle), and defines:
   (`apply_rest`) both go through it, so a recording replays exactly.
 - `MARKET: MarketSpec | None`: funding / open interest / long-short polling
   (rest URL key, published request limit, a collector factory, path weights).
+- Optionally `HISTORY: HistorySpec`: a public REST history of liquidations that
+  fills one stream's gaps (`bot.feeds.backfill`); its bodies are recorded and
+  replay into the same events (`history_of`). Absent: the venue has none.
 - The module docstring says what each fact comes from (the venue's docs, with URLs).
 
 Skeleton:
@@ -71,7 +74,7 @@ from types import ModuleType
 from typing import Annotated
 
 from bot.core.venues import VenueInfo, register
-from bot.feeds.contract import FrameParser, StreamSpec
+from bot.feeds.contract import FrameParser, HistorySpec, StreamSpec
 from bot.feeds.instruments import ContractBook
 from bot.feeds.venues import aster, binance, bitfinex, bitget, bitmex, bybit, deribit, dydx, gate, htx, kraken, okx
 from bot.plumbing.bounds import HTTP_URL, WS_URL
@@ -105,6 +108,11 @@ def _checked(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:
                     raise TypeError(f"{venue}/{spec.name}: no METADATA loader for {request.path}")
         if module.MARKET is not None and module.MARKET.rest_url_key not in module.REST_URLS:
             raise TypeError(f"{venue}: MARKET.rest_url_key is not in REST_URLS")
+        history = getattr(module, "HISTORY", None)
+        if history is not None and (
+            history.stream not in names or history.rest_url_key not in module.REST_URLS or history.path in module.METADATA
+        ):
+            raise TypeError(f"{venue}: HISTORY must fill one of its streams from a REST_URLS base, off its METADATA paths")
         for path in module.METADATA:
             if path in endpoints:
                 raise TypeError(f"{venue}: metadata path {path} is also {endpoints[path]}'s")
@@ -136,6 +144,16 @@ def venue_info(module: ModuleType) -> VenueInfo:
 
 register(venue_info(module) for module in VENUES)
 MARKET_VENUES: tuple[str, ...] = tuple(module.VENUE for module in VENUES if module.MARKET is not None)
+# Venue -> its REST history of liquidations, for the venues that publish one.
+HISTORIES: dict[str, HistorySpec] = {
+    module.VENUE: module.HISTORY for module in VENUES if getattr(module, "HISTORY", None) is not None
+}
+
+
+def history_of(venue: str, path: str) -> HistorySpec | None:
+    """The history spec whose endpoint `path` (with or without its query) is, else None."""
+    spec = HISTORIES.get(venue)
+    return spec if spec is not None and spec.path == path.split("?", 1)[0] else None
 
 
 def stream_spec(venue: str, stream: str) -> StreamSpec:
@@ -178,9 +196,16 @@ SETTINGS: dict[str, type] = {module.VENUE: settings_class(module) for module in 
 
 def venue_table() -> str:
     """The README's venue table (Markdown), one row per stream."""
-    rows = ["| venue | stream | config | sampling |", "| --- | --- | --- | --- |"]
+    rows = ["| venue | stream | config | sampling | gaps backfilled from |", "| --- | --- | --- | --- | --- |"]
     for module in VENUES:
+        history = HISTORIES.get(module.VENUE)
         for spec in module.STREAMS:
             caveat = spec.caveat or "every liquidation"
-            rows.append(f"| {module.TITLE} | `{spec.name}` | `[feeds.{module.VENUE}] {spec.url_key}` | {caveat} |")
+            backfill = (
+                f"`{history.path}` (last {history.horizon_ms // 3_600_000} h)"
+                if history is not None and history.stream == spec.name else "-"
+            )
+            rows.append(
+                f"| {module.TITLE} | `{spec.name}` | `[feeds.{module.VENUE}] {spec.url_key}` | {caveat} | {backfill} |"
+            )
     return "\n".join(rows)

@@ -20,6 +20,28 @@ come back inside Unpriced, which names the missing ids.
 
 Market context (`MARKET`, 20 requests / 2 s per IP, per endpoint; we count
 them together): `mark-price` + `open-interest` (all SWAP), N x `funding-rate`.
+
+Backfill (`HISTORY`): `GET /api/v5/public/liquidation-orders`
+(https://www.okx.com/docs-v5/en/#public-data-rest-api-get-liquidation-orders),
+"liquidation orders in the last day", public, 40 requests / 2 s per IP.
+We ask `instType` SWAP or FUTURES, `instFamily` (the docs want `uly` or
+`instFamily` for those types: one request per family, the families of the
+contract book), `state=filled` (the default is `unfilled`: orders still
+queued) and `limit=100` (the maximum, also the default); `after=<ts>` pages
+to orders older than `ts` (`before` would page to newer ones). The body is
+`{"code":"0","msg":"","data":[{instId, instFamily, instType, uly,
+details:[{side, posSide, bkPx, sz, ts, bkLoss, ccy}]}]}`: the stream's `data`
+under a REST envelope, so `parse_public` prices both and a backfilled order
+is the same row as the live one. A non-"0" `code` is a VenueError (50011 /
+50061: rate limited).
+Sources: the docs' Public-data section (the endpoint's parameters and limits
+as OKX's own SDKs and the OKX.Net client quote them, the stream example from a
+mirror of the page). Where they differ from issue 10: the endpoint needs a
+family per request (no market-wide query for SWAP/FUTURES), and `after` is a
+timestamp cursor, not an id. Whether the REST list is complete where the
+stream is sampled ("not the total number") the docs do not say; one public
+client measured exactly 24 h through `after` paging, another reported `after`
+ignored: a page that does not reach further back ends the paging.
 """
 
 from __future__ import annotations
@@ -29,13 +51,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.core.market import MarketSample
-from bot.core.models import HOUR_MS, LiquidationEvent, Side
+from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side
 from bot.feeds import marketdata as md
-from bot.feeds.contract import Heartbeat, MarketApi, MarketSpec, MetadataRequest, StreamSpec, dispatch
+from bot.feeds.contract import (
+    HistoryPage,
+    HistorySpec,
+    Heartbeat,
+    MarketApi,
+    MarketSpec,
+    MetadataRequest,
+    StreamSpec,
+    dispatch,
+)
 from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
+    UnknownInstrument,
     Unpriced,
     checked_notional,
     instrument_id,
@@ -55,6 +87,8 @@ INSTRUMENTS_PATH = "/api/v5/public/instruments"
 FUNDING_RATE_PATH = "/api/v5/public/funding-rate"
 OPEN_INTEREST_PATH = "/api/v5/public/open-interest"
 MARK_PRICE_PATH = "/api/v5/public/mark-price"
+LIQUIDATION_ORDERS_PATH = "/api/v5/public/liquidation-orders"
+HISTORY_PAGE_ROWS = 100  # `limit`: the documented maximum
 RATE_LIMIT_CODES = frozenset({"50011", "50061"})  # codes that mean "slow down"
 _LIQUIDATED_BY_POS_SIDE = {"long": Side.LONG, "short": Side.SHORT}
 # Net mode has no position side: a sell order closes a long.
@@ -152,6 +186,64 @@ def error_message(frame: object) -> str | None:
     if type(frame) is not dict or frame.get("event") != "error":
         return None
     return f"error {shown(frame.get('code'))}: {shown(frame.get('msg'))}"
+
+
+# -- liquidation history (backfill) ----------------------------------------
+
+
+def history_page(body: object, contracts: ContractBook | None = None) -> HistoryPage:
+    """One `liquidation-orders` REST body: the stream's parser over its `data`."""
+    if type(body) is not dict:
+        raise FrameError("liquidation-orders: body is not an object")
+    code = body.get("code")
+    if code != "0":
+        raise md.VenueError(VENUE, code, body.get("msg"), rate_limited=code in RATE_LIMIT_CODES)
+    if "arg" in body:
+        raise FrameError("liquidation-orders: a stream frame, not a REST body")
+    try:
+        events, unpriced = parse_public(body, contracts), 0
+    except UnknownInstrument as unknown:
+        events, unpriced = unknown.events, unknown.unpriced_count
+    # parse_public checked every detail: their times are valid.
+    stamps = [timestamp_ms(d["ts"], "ts") for entry in body["data"] for d in entry["details"]]
+    return HistoryPage(events, unpriced, min(stamps, default=None), len(stamps) >= HISTORY_PAGE_ROWS)
+
+
+def history_queries(contracts: ContractBook | None) -> list[dict[str, str]]:
+    """The first page of every instrument family the book prices, SWAP and FUTURES."""
+    families = sorted({(_inst_type_of(inst_id), _family_of(inst_id)) for inst_id in contracts or ()})
+    return [
+        {"instType": inst_type, "instFamily": family, "state": "filled", "limit": str(HISTORY_PAGE_ROWS)}
+        for inst_type, family in families
+    ]
+
+
+def older_history(query: dict[str, str], page: HistoryPage) -> dict[str, str] | None:
+    """The next (older) page: orders before the page's oldest, while pages come full."""
+    if not page.full or page.oldest_ms is None:
+        return None
+    return {**query, "after": str(page.oldest_ms)}
+
+
+def _family_of(inst_id: str) -> str:
+    """BTC-USDT-SWAP, BTC-USD-250328 -> BTC-USDT, BTC-USD."""
+    return "-".join(inst_id.split("-")[:2])
+
+
+def _inst_type_of(inst_id: str) -> str:
+    return "SWAP" if inst_id.endswith("-SWAP") else "FUTURES"
+
+
+HISTORY = HistorySpec(
+    stream="public",
+    path=LIQUIDATION_ORDERS_PATH,
+    queries=history_queries,
+    older=older_history,
+    page=history_page,
+    horizon_ms=DAY_MS,
+    limit=40,  # requests per 2 s per IP
+    window_ms=2_000,
+)
 
 
 # -- contract sizes --------------------------------------------------------
