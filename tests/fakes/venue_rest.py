@@ -8,9 +8,17 @@
 
 Any other venue's metadata: `bodies[path] = body_of(params)`, set by its tests.
 
+OKX's liquidation history, `GET /api/v5/public/liquidation-orders`: the orders
+in `okx_liquidations` (data items of one detail each, as `bot.feeds.synthetic`
+writes the stream's), those of the asked `instType` + `instFamily`, newest
+first, `limit` at most (100 by default and at most, as documented), older than
+`after` when given, grouped per instrument under the REST envelope; it refuses
+a query without a family (code 51000), as the docs require one.
+
 Every request is logged as (path, params). `fail_next[path] = n` answers the
-next n requests of a path with HTTP 500; `bodies[path]` (any path) answers instead
-of the default body.
+next n requests of a path with HTTP 500; `scripted[path]` answers with its
+responses first, one per request (a 429 with Retry-After, a broken body);
+`bodies[path]` (any path) answers instead of the default body.
 """
 
 from __future__ import annotations
@@ -43,7 +51,9 @@ class FakeVenueRest:
         self.okx_hidden: set[str] = set()
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.fail_next: dict[str, int] = {}
+        self.scripted: dict[str, list[httpx.Response]] = {}
         self.bodies: dict[str, Callable[[dict[str, str]], object]] = {}
+        self.okx_liquidations: list[dict] = []
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -63,6 +73,8 @@ class FakeVenueRest:
         if self.fail_next.get(path, 0) > 0:
             self.fail_next[path] -= 1
             return httpx.Response(500, text="busy")
+        if self.scripted.get(path):
+            return self.scripted[path].pop(0)
         if path in self.bodies:  # a test's own body, over the defaults below too
             return httpx.Response(200, json=self.bodies[path](params))
         if path == "/v5/market/instruments-info":
@@ -71,7 +83,28 @@ class FakeVenueRest:
             return httpx.Response(200, json=self._okx(params.get("instType", "")))
         if path == "/dapi/v1/exchangeInfo":
             return httpx.Response(200, json=binance_coinm_exchange_info_body())
+        if path == "/api/v5/public/liquidation-orders":
+            return httpx.Response(200, json=self._okx_liquidation_orders(params))
         return httpx.Response(404, json={"msg": "not found"})
+
+    def _okx_liquidation_orders(self, params: dict[str, str]) -> dict:
+        family, inst_type = params.get("instFamily") or params.get("uly"), params.get("instType")
+        if not family or inst_type not in ("SWAP", "FUTURES"):
+            return {"code": "51000", "msg": "Parameter instFamily error", "data": []}
+        if params.get("state") != "filled":  # the default, unfilled, lists orders still queued
+            return {"code": "0", "msg": "", "data": []}
+        after = int(params["after"]) if "after" in params else None
+        matching = [
+            item for item in self.okx_liquidations
+            if item["instType"] == inst_type and "-".join(item["instId"].split("-")[:2]) == family
+            and (after is None or int(item["details"][0]["ts"]) < after)
+        ]
+        matching.sort(key=lambda item: -int(item["details"][0]["ts"]))
+        groups: dict[str, dict] = {}
+        for item in matching[: min(int(params.get("limit", "100")), 100)]:
+            group = groups.setdefault(item["instId"], {**item, "details": []})
+            group["details"].append(item["details"][0])
+        return {"code": "0", "msg": "", "data": list(groups.values())}
 
     def _bybit(self, params: dict[str, str]) -> dict:
         category = params.get("category", "")
