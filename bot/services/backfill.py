@@ -40,7 +40,7 @@ from bot.core.models import LiquidationEvent, Window
 from bot.core.summary import coverage_of
 from bot.feeds.backfill import HistoryFetcher, OnResponse
 from bot.feeds.instruments import ContractBook
-from bot.feeds.runner import NowMs, Sleep
+from bot.feeds.session import NowMs, Sleep
 from bot.feeds.settings import BackfillConfig
 from bot.feeds.venues import HISTORIES
 from bot.storage.store import Store
