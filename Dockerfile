@@ -34,6 +34,10 @@ VOLUME ["/data"]
 # `liqbot health`: the database opens and a feed recorded in the last 10 minutes.
 HEALTHCHECK --interval=60s --timeout=20s --start-period=120s --retries=3 CMD ["liqbot", "health"]
 
+# /healthz and /metrics ([ops] http_port; set [ops] http_host = "0.0.0.0" to reach them from outside
+# the container, e.g. `-p 127.0.0.1:8321:8321` or a Prometheus on the same network).
+EXPOSE 8321
+
 # Tokens come from the environment only (LIQBOT_TELEGRAM_TOKEN, LIQBOT_DISCORD_TOKEN).
 ENTRYPOINT ["liqbot"]
 CMD ["run"]

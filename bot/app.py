@@ -31,7 +31,10 @@ from bot.services.alerts import AlertService
 from bot.services.charts import ChartService
 from bot.services.digests import DigestService
 from bot.services.levels import LevelsService, LevelsSettings
+from bot.services.health import Health, live_health
+from bot.services.leadership import Leadership
 from bot.services.live import LiveFeeds
+from bot.services.metrics import Metrics
 from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
 from bot.services.queries import LiveStates, QueryService
 from bot.services.reports import ReportService
@@ -61,6 +64,8 @@ class App:
     alerts: AlertService
     digests: DigestService
     dispatcher: Dispatcher
+    leadership: Leadership
+    metrics: Metrics
     levels: LevelsService | None = None
 
     @classmethod
@@ -75,6 +80,8 @@ class App:
     ) -> App:
         store = await Store.open(db_path or config.storage.path)
         bot = config.bot
+        leadership = Leadership()  # on SQLite the one runner is the leader (bot.storage.runlock)
+        metrics = Metrics(clock_ms, leadership)
         notifier = Notifier(
             {"console": ConsoleDestination()},
             settings=NotifierSettings(rate_per_s=config.alerts.send_rate_per_s, retries=config.alerts.send_retries),
@@ -84,7 +91,7 @@ class App:
         risk = RiskService(market_store, queries, config.risk)
         alerts = AlertService(
             store,
-            notifier,
+            metrics.counted(notifier, "alert"),
             settings=EngineSettings(
                 cooldown_ms=int(config.alerts.cooldown_s * 1000), group_ms=int(config.alerts.group_s * 1000)
             ),
@@ -99,7 +106,7 @@ class App:
         )
         digests = DigestService(
             store,
-            notifier,
+            metrics.counted(notifier, "digest"),
             now_ms=clock_ms,
             grace_ms=int(config.digest.grace_hours * HOUR_MS),
             history_days=config.digest.history_days,
@@ -137,10 +144,12 @@ class App:
                 **clock_handlers(queries),
             },
             risk=risk,  # /liq of one asset carries the one-line risk note
+            on_answered=metrics.command_answered,
         )
+        metrics.watch_dropped_commands(lambda: dispatcher.dropped_commands)
         return cls(
             config, secrets or Secrets(), store, clock_ms, queries, market_store, notifier, alerts, digests, dispatcher,
-            levels,
+            leadership, metrics, levels,
         )
 
     async def close(self) -> None:
@@ -208,6 +217,23 @@ def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[
     return adapters
 
 
+def _ops_server(app: App, feeds: LiveFeeds, db_file: Path):
+    """/healthz and /metrics of this process ([ops])."""
+    # Imported here: aiohttp costs ~0.15 s to load, and the console does not serve HTTP.
+    from bot.services.ops_http import OpsServer
+
+    streams = [runner.key for runner in feeds.runners]
+    stale_after_ms = int(app.config.ops.stale_after_s * 1000)
+
+    async def health() -> Health:
+        return await live_health(
+            app.store, db_file, app.leadership.is_leader, streams, app.clock_ms(), stale_after_ms
+        )
+
+    ops = app.config.ops
+    return OpsServer(ops.http_host, ops.http_port, health, app.leadership, app.metrics)
+
+
 @dataclass
 class _Running:
     """What `/status` shows of this process; filled in as `run_bot` starts things."""
@@ -271,8 +297,11 @@ async def run_bot(
     try:
         extra_sinks = [app.alerts] if config.alerts.enabled else []
         feeds = running.feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
+        app.metrics.watch_feeds(feeds)
         async with asyncio.TaskGroup() as group:
             group.create_task(supervise("notifier", app.notifier.run))
+            if config.ops.http_port:
+                group.create_task(supervise("ops http", _ops_server(app, feeds, Path(store_path)).run))
             if config.alerts.enabled:
                 await app.alerts.start()
                 group.create_task(supervise("alerts", app.alerts.run))

@@ -110,6 +110,17 @@ class DiscordConfig:
 
 
 @dataclass(frozen=True)
+class OpsConfig:
+    """[ops]: the monitoring endpoint of `liqbot run` (GET /healthz and /metrics)."""
+
+    # 0.0.0.0 (or the container's address) to be scraped from another machine or container
+    http_host: Annotated[str, NonEmpty()] = "127.0.0.1"
+    http_port: Annotated[int, Between(0, 65535)] = 8321  # 0: no endpoint
+    # /healthz of the leader: unhealthy when no enabled stream recorded for this long
+    stale_after_s: Annotated[float, Between(10, SECONDS_A_DAY)] = 600.0
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -211,6 +222,7 @@ class Config:
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     market: MarketDataConfig = field(default_factory=MarketDataConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)

@@ -129,3 +129,7 @@ def test_dockerignore_keeps_everything_the_image_installs():
     needed = shipped.stdout.split() + ["pyproject.toml", "README.md"]
     assert "bot/data/sample.jsonl.gz" in needed
     assert [path for path in needed if ignored(path)] == []
+
+
+def test_the_monitoring_port_is_exposed():
+    assert ("EXPOSE", str(Config().ops.http_port)) in instructions()

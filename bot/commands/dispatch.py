@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import tzinfo
@@ -83,10 +84,16 @@ class Dispatcher:
         limits: Limits | None = None,
         features: Mapping[str, Handler] | None = None,
         risk: RiskPort | None = None,
+        on_answered: Callable[[str, float, bool], None] | None = None,
+        timer_s: Callable[[], float] = time.perf_counter,
     ) -> None:
         """`features`: the handlers of feature modules (alerts, digests, risk, charts);
-        `risk`: with it, a /liq of one asset carries its one-line leverage risk note."""
+        `risk`: with it, a /liq of one asset carries its one-line leverage risk note;
+        `on_answered(command, seconds, failed)`: told of every command a handler answered,
+        with the time it took by `timer_s` (for /metrics)."""
         self._data = data
+        self._on_answered = on_answered
+        self._timer_s = timer_s
         self._clock_ms = clock_ms
         self._default_locale = default_locale
         self._risk = risk
@@ -159,12 +166,17 @@ class Dispatcher:
         if handler is None:  # a feature this bot runs without (e.g. no market data)
             body = text(locale, "error.not_enabled", name=invocation.spec.name)
             return message_reply("title.usage_error", locale, body, Tone.WARNING, ephemeral=True)
+        started_s = self._timer_s()
         try:
             tz = await self._data.chat_timezone(caller.chat_key)
-            return await handler(Context(invocation, caller, locale, now_ms, tz))
+            reply, failed = await handler(Context(invocation, caller, locale, now_ms, tz)), False
         except Exception:
             log.exception("command %s failed", invocation.spec.name)
-            return message_reply("title.usage_error", locale, text(locale, "error.internal"), Tone.ERROR, True)
+            failed = True
+            reply = message_reply("title.usage_error", locale, text(locale, "error.internal"), Tone.ERROR, True)
+        if self._on_answered is not None:
+            self._on_answered(invocation.spec.name, self._timer_s() - started_s, failed)
+        return reply
 
     # -- handlers ---------------------------------------------------------
 
