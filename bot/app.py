@@ -217,11 +217,13 @@ def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[
     return adapters
 
 
-def _ops_server(app: App, feeds: LiveFeeds, db_file: Path):
+def _ops_server(app: App, feeds: LiveFeeds, store_path: str | Path):
     """/healthz and /metrics of this process ([ops])."""
     # Imported here: aiohttp costs ~0.15 s to load, and the console does not serve HTTP.
     from bot.services.ops_http import OpsServer
 
+    # The SQLite file to watch (the store has created it by now); a database URL has none.
+    db_file = Path(store_path) if Path(store_path).is_file() else None
     streams = [runner.key for runner in feeds.runners]
     stale_after_ms = int(app.config.ops.stale_after_s * 1000)
 
@@ -301,7 +303,7 @@ async def run_bot(
         async with asyncio.TaskGroup() as group:
             group.create_task(supervise("notifier", app.notifier.run))
             if config.ops.http_port:
-                group.create_task(supervise("ops http", _ops_server(app, feeds, Path(store_path)).run))
+                group.create_task(supervise("ops http", _ops_server(app, feeds, store_path).run))
             if config.alerts.enabled:
                 await app.alerts.start()
                 group.create_task(supervise("alerts", app.alerts.run))
