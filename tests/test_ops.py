@@ -2,9 +2,9 @@
 
 In process, on the injected clock: /healthz follows the database connection, the
 database file, the feeds' freshness and the replica's role; /metrics reads the
-streams' counters and last-frame age. End to end: a real `liqbot run` against a fake
-venue and a fake Telegram counts the events it stored, the command and the alert it
-sent."""
+streams' counters and last-frame age; commands are timed and failures counted; digest
+sends are counted by outcome. End to end: a real `liqbot run` against a fake venue and a
+fake Telegram counts the events it stored, the command and the alert it sent."""
 
 from __future__ import annotations
 
@@ -18,18 +18,21 @@ import time
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.commands.dispatch import Dispatcher
+from bot.commands.ports import Caller
 from bot.config import parse_config
 from bot.core.models import MINUTE_MS, Side
 from bot.feeds.settings import RunnerTuning
 from bot.feeds.synthetic import LiquidationSpec, frame_for
 from bot.feeds.venues import BY_NAME
-from bot.replies.model import Paragraph, Reply, line
+from bot.replies.model import Paragraph, Reply, Tone, line
 from bot.services.health import live_health
 from bot.services.leadership import Leadership
 from bot.services.live import LiveFeeds
 from bot.services.metrics import Metrics
 from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
 from bot.services.ops_http import OpsServer
+from bot.services.queries import QueryService
 from bot.storage.store import Store
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.venue_ws import BASE_MS, FakeVenueServer
@@ -244,3 +247,27 @@ async def test_digest_sends_are_counted_by_outcome():
     assert delivered == 1 and len(printed) == 1
     assert scraped["liqbot_sends_total", (("kind", "digest"), ("outcome", "sent"))] == 1
     assert scraped["liqbot_sends_total", (("kind", "digest"), ("outcome", "failed"))] == 2
+
+
+async def test_each_answered_command_is_timed_and_a_failing_handler_counted(store):
+    ticks = iter([10.0, 10.25, 20.0, 20.5])  # the dispatcher's timer: /liq takes 0.25 s, /risk 0.5 s
+    metrics = Metrics(lambda: BASE_MS, Leadership())
+
+    async def broken_risk(context):
+        raise RuntimeError("market data store unreadable")
+
+    dispatcher = Dispatcher(
+        QueryService(store), lambda: BASE_MS, features={"risk": broken_risk},
+        on_answered=metrics.command_answered, timer_s=lambda: next(ticks),
+    )
+    caller = Caller("telegram", "telegram:7", "telegram:7")
+    await dispatcher.handle("/liq BTC 4h", caller)
+    failed = await dispatcher.handle("/risk BTC", caller)
+    await dispatcher.handle("/liq BTC 9y", caller)  # a usage error: no handler ran, nothing timed
+    scraped = samples(metrics.exposition(None)[0].decode())
+    assert failed.tone is Tone.ERROR
+    assert scraped["liqbot_command_seconds_count", (("command", "liq"),)] == 1
+    assert scraped["liqbot_command_seconds_sum", (("command", "liq"),)] == 0.25
+    assert scraped["liqbot_command_seconds_sum", (("command", "risk"),)] == 0.5
+    assert scraped["liqbot_command_failures_total", (("command", "risk"),)] == 1
+    assert ("liqbot_command_failures_total", (("command", "liq"),)) not in scraped
