@@ -1,16 +1,27 @@
 """A stream that stays connected but stops carrying liquidations while other
-venues report is flagged silent in /status (and the log), and recovers with its next liquidation."""
+venues report is reconnected once; if that does not help it is flagged silent in
+/status, the log and the /liq, /top and /big footnotes, and recovers with its next liquidation."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import logging
 
+from bot.commands.dispatch import Dispatcher
+from bot.commands.ports import Caller
 from bot.core.models import MINUTE_MS
 from bot.replies.compose import status_reply
 from bot.replies.render_plain import render_plain
-from bot.services.live import LiveIngest
+from bot.services.live import LiveFeeds, LiveIngest
 from bot.services.queries import QueryService
-from tests.support import liquidation
+from tests.fakes.all_venues import feeds_config, liquidation_frame
+from tests.fakes.venue_rest import FakeVenueRest
+from tests.fakes.venue_ws import FakeVenueServer, VirtualClock
+from tests.support import liquidation, until
+
+CONSOLE = Caller("console", "console:local", "console:local", rate_limited=False)
 
 BASE_MS = 1_742_601_600_000
 STREAMS = [("binance", "usdm"), ("bybit", "linear"), ("okx", "public")]
@@ -88,3 +99,107 @@ async def test_a_stream_that_is_normally_sparse_gets_its_own_longer_allowance(st
             await deliver(ingest, now, key, t)
     assert (await status_of(store, ingest, t))["okx/public"] == "silent"
     await ingest.close()
+
+
+# -- through the real runners: the silent stream is reconnected once ------------------
+
+# Binance COIN-M goes quiet (its connection stays up and answers pings); the others report.
+QUIET = ("binance", "coinm")
+REPORTING = [("binance", "usdm"), ("aster", "futures"), ("bitfinex", "public")]
+EVERY_S = 30.0  # virtual seconds between two liquidations of a reporting stream
+
+
+@contextlib.asynccontextmanager
+async def four_streams(store, clock):
+    """LiveFeeds of Binance (usdm, coinm), Aster and Bitfinex against loopback fakes;
+    a background task broadcasts one liquidation per reporting stream every EVERY_S
+    (the streams in the yielded set: add QUIET to make it report)."""
+    async with contextlib.AsyncExitStack() as stack:
+        servers = {key: await stack.enter_async_context(FakeVenueServer(*key)) for key in (QUIET, *REPORTING)}
+        http = await stack.enter_async_context(FakeVenueRest().client())
+        feeds = LiveFeeds(feeds_config(servers), store, http, now_ms=clock.now_ms, sleep=clock.quiet_sleep, tick_s=0.5)
+        reporting = {QUIET, *REPORTING}
+
+        async def market() -> None:
+            for n in itertools.count(1):
+                for key in sorted(reporting):
+                    await servers[key].broadcast(liquidation_frame(*key, n, clock.now_ms()))
+                await clock.quiet_sleep(EVERY_S)
+
+        tasks = [asyncio.create_task(feeds.run())]
+        try:
+            for server in servers.values():
+                await server.wait_for(lambda s: s.subscribed_connections() == 1)
+            tasks.append(asyncio.create_task(market()))
+            yield feeds, servers, reporting
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def state_of(feeds, key=QUIET) -> str:
+    return feeds.live_states()[key][0]
+
+
+async def test_a_silent_stream_is_reconnected_once_then_flagged_with_a_footnote_and_recovers(store, caplog):
+    clock = VirtualClock(100)
+    caplog.set_level(logging.INFO, logger="bot.services.live")
+    async with four_streams(store, clock) as (feeds, servers, reporting):
+        quiet = servers[QUIET]
+        await clock.quiet_sleep(5 * 60)  # five normal minutes: every stream reports every 30 s
+        reporting.discard(QUIET)
+        went_quiet_ms = clock.now_ms()
+        # Judged silent after max(6 x 30 s, 10 min): the runner drops the connection and opens another.
+        await quiet.wait_for(lambda s: s.connections == 2, timeout=15)
+        reconnected_ms = clock.now_ms()
+        # (counted from its last liquidation, up to EVERY_S before it was taken off the market)
+        assert 10 * MINUTE_MS - EVERY_S * 1000 <= reconnected_ms - went_quiet_ms <= 11 * MINUTE_MS
+        assert "binance/coinm: silent: no liquidation while other venues report; reconnecting once" in caplog.text
+        await until(lambda: state_of(feeds) == "live", timeout=5)  # reconnected, not flagged: it may be cured
+        assert clock.now_ms() - reconnected_ms < 2 * MINUTE_MS
+        # Still silent 2 minutes (silence_recheck_s) after the reconnect: flagged.
+        await until(lambda: state_of(feeds) == "silent", timeout=15)
+        # (the reconnect was decided a keeper tick and a handshake before the fake saw it: 2 s of slack)
+        assert clock.now_ms() - reconnected_ms >= 2 * MINUTE_MS - 2_000
+        assert "binance/coinm is connected but silent" in caplog.text
+        assert {state_of(feeds, key) for key in REPORTING} == {"live"}
+
+        dispatcher = Dispatcher(QueryService(store, feeds.live_states), clock.now_ms)
+        for command in ("/liq", "/top", "/big"):
+            reply = render_plain(await dispatcher.handle(command, CONSOLE))
+            assert "Silent now: Binance coinm stay connected but send no liquidations" in reply, command
+        zh = Dispatcher(QueryService(store, feeds.live_states), clock.now_ms, default_locale="zh")
+        assert "推送中断：Binance coinm 连接正常但没有爆仓推送" in render_plain(await zh.handle("/liq", CONSOLE))
+
+        # Flagged, it is not reconnected again (checked after 3 more virtual minutes).
+        flagged_ms = clock.now_ms()
+        await clock.quiet_sleep(3 * 60)
+        assert clock.now_ms() - flagged_ms >= 3 * MINUTE_MS
+        assert (quiet.connections, state_of(feeds)) == (2, "silent")
+
+        # Its next liquidation ends it; the footnote goes with it.
+        reporting.add(QUIET)
+        await until(lambda: state_of(feeds) == "live", timeout=5)
+        assert "binance/coinm carries liquidations again" in caplog.text
+        reply = render_plain(await dispatcher.handle("/liq", CONSOLE))
+        assert "Silent now" not in reply
+
+
+async def test_a_stream_the_reconnect_cures_is_never_flagged(store, caplog):
+    clock = VirtualClock(100)
+    async with four_streams(store, clock) as (feeds, servers, reporting):
+        quiet = servers[QUIET]
+        await clock.quiet_sleep(5 * 60)
+        reporting.discard(QUIET)
+        await quiet.wait_for(lambda s: s.connections == 2, timeout=15)
+        reporting.add(QUIET)  # the new connection carries liquidations again
+        reconnected_ms = clock.now_ms()
+        await until(lambda: state_of(feeds) == "live", timeout=5)
+        states = set()
+        while clock.now_ms() - reconnected_ms < 4 * MINUTE_MS:  # well past the 2 min recheck
+            states.add(state_of(feeds))
+            await clock.quiet_sleep(5)
+        assert states == {"live"}
+        assert quiet.connections == 2
+        assert "is connected but silent" not in caplog.text

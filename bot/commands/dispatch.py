@@ -210,7 +210,7 @@ class Dispatcher:
     async def _big(self, ctx: Context) -> Reply:
         asset, window_ms = ctx.invocation.args["asset"], ctx.invocation.args["window"]
         events = await self._data.largest(asset, Window.trailing(window_ms, ctx.now_ms), BIG_ORDERS_SHOWN)
-        return compose.big_reply(events, asset, window_ms, ctx.locale, ctx.zone)
+        return compose.big_reply(events, asset, window_ms, ctx.locale, ctx.zone, self._data.silent_streams())
 
     async def _status(self, ctx: Context) -> Reply:
         return compose.status_reply(await self._data.status(ctx.now_ms), ctx.now_ms, ctx.locale, ctx.zone)

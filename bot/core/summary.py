@@ -188,6 +188,8 @@ class Summary:
     dominant_asset: Split | None
     most_one_sided: Split | None
     history: HistoryRank | None
+    # Streams connected but flagged silent now (bot.core.silence): these totals miss their orders.
+    silent_streams: tuple[tuple[str, str], ...] = ()
 
 
 def _splits(rows: Iterable[TotalRow], key) -> tuple[Split, ...]:
@@ -207,6 +209,7 @@ def summarize(
     largest: LiquidationEvent | None,
     spans: Iterable[RecordedSpan],
     preceding_usd: Sequence[float] = (),
+    silent_streams: Sequence[tuple[str, str]] = (),
 ) -> Summary:
     rows = [r for r in rows if asset is None or r.asset == asset]
     by_asset = _splits(rows, lambda r: r.asset)
@@ -231,4 +234,5 @@ def summarize(
         dominant_asset=by_asset[0] if by_asset else None,
         most_one_sided=max(contenders, key=lambda s: (s.dominant_share, s.total_usd), default=None),
         history=rank_against(total.total_usd, preceding_usd),
+        silent_streams=tuple(silent_streams),
     )

@@ -49,12 +49,15 @@ class RunnerTuning:
     batch_events: Annotated[int, Between(1, 100_000)] = 500
     # ...or after this many milliseconds, whichever comes first; spans are extended as often
     batch_ms: Annotated[int, Between(1, 3_600_000)] = 1000
-    # a connected stream is "silent" (bot.core.silence) after no liquidation for
+    # a connected stream is judged silent (bot.core.silence) after no liquidation for
     # max(silence_gap_factor x its longest recent gap, silence_floor_s)...
     silence_gap_factor: Annotated[float, Between(2, 100)] = 6.0
     silence_floor_s: Annotated[float, Between(60, SECONDS_A_DAY)] = 600.0
     # ...while at least this many other streams delivered liquidations meanwhile
     silence_others_min: Annotated[int, Between(1, 20)] = 2
+    # such a stream is reconnected once, and flagged if still silent this long after
+    # (or its longest recent gap, if longer) while others delivered
+    silence_recheck_s: Annotated[float, Between(10, SECONDS_A_DAY)] = 120.0
 
     def __post_init__(self) -> None:
         ordered("feeds.runner", self, "backoff_base_s", "backoff_max_s")

@@ -45,6 +45,15 @@ def lower_bound_note(venue_ids: Iterable[str], locale: Locale) -> Note:
     return Note(line(text(locale, "note.lower_bound", sampled=sampled)))
 
 
+def venue_notes(venue_ids: Iterable[str], silent_streams: Sequence[tuple[str, str]], locale: Locale) -> list[Note]:
+    """The sampled-venues footnote, and one naming the streams flagged silent now (if any)."""
+    notes = [lower_bound_note(venue_ids, locale)]
+    if silent_streams:
+        streams = listing(locale, (f"{venue_name(venue)} {stream}" for venue, stream in silent_streams))
+        notes.append(Note(line(text(locale, "note.silent_streams", streams=streams))))
+    return notes
+
+
 def tone_of(squeeze: Squeeze) -> Tone:
     return {Squeeze.LONG_SQUEEZE: Tone.LONGS_HIT, Squeeze.SHORT_SQUEEZE: Tone.SHORTS_HIT}.get(
         squeeze, Tone.NEUTRAL
@@ -195,7 +204,7 @@ def coverage_notes(summary: Summary, locale: Locale, tz: tzinfo = UTC) -> list[N
         )
         if coverage.gaps:
             notes.append(Note(line(text(locale, "note.coverage_gaps", gaps=stretches(coverage.gaps, locale, tz)))))
-    notes.append(lower_bound_note((split.name for split in summary.by_venue), locale))
+    notes += venue_notes((split.name for split in summary.by_venue), summary.silent_streams, locale)
     return notes
 
 
@@ -278,7 +287,12 @@ def top_reply(summary: Summary, locale: Locale, refresh_command: str, tz: tzinfo
 
 
 def big_reply(
-    events: Sequence[LiquidationEvent], asset: str | None, window_ms: int, locale: Locale, tz: tzinfo = UTC
+    events: Sequence[LiquidationEvent],
+    asset: str | None,
+    window_ms: int,
+    locale: Locale,
+    tz: tzinfo = UTC,
+    silent_streams: Sequence[tuple[str, str]] = (),
 ) -> Reply:
     scope = asset or text(locale, "scope.all")
     title = text(locale, "title.big", scope=scope, window=fmt.window_label(window_ms, locale))
@@ -308,7 +322,7 @@ def big_reply(
             for e in events
         ),
     )
-    return Reply(title=title, blocks=(table, lower_bound_note((e.venue for e in events), locale)))
+    return Reply(title=title, blocks=(table, *venue_notes((e.venue for e in events), silent_streams, locale)))
 
 
 def status_reply(report: StatusReport, now_ms: int, locale: Locale, tz: tzinfo = UTC) -> Reply:

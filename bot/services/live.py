@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -41,6 +41,8 @@ from bot.storage.store import Store
 log = logging.getLogger(__name__)
 
 StreamKey = tuple[str, str]
+# Ask the runner of a stream to reconnect it (with the reason to log); False: it has no open connection.
+Reconnect = Callable[[StreamKey, str], bool]
 # Never hold more than this many events in memory: on_events waits for the writer.
 MAX_PENDING_EVENTS = 200_000
 # One add_events call writes at most this many events.
@@ -71,9 +73,11 @@ class LiveIngest:
         batch_ms: int = 1000,
         max_pending_events: int = MAX_PENDING_EVENTS,
         silence: SilenceRule = SilenceRule(),
+        reconnect: Reconnect | None = None,
     ) -> None:
         self._store = store
         self._silence = SilenceWatch(silence)
+        self._reconnect = reconnect
         self._silent: set[StreamKey] = set()
         self._now_ms = now_ms
         self._sleep = sleep
@@ -110,8 +114,17 @@ class LiveIngest:
         }
 
     def _check_silence(self) -> None:
-        """Log each stream that turns silent (see bot.core.silence) and each that recovers."""
-        silent = self._silence.silent(self._now_ms())
+        """Reconnect each stream that turns silent once (see bot.core.silence); log each
+        that stays silent after it, and each that recovers."""
+        now = self._now_ms()
+        watch = self._silence
+        for key in sorted(watch.to_reconnect(now)):
+            reason = "silent: no liquidation while other venues report; reconnecting once"
+            reconnected = self._reconnect is not None and self._reconnect(key, reason)
+            watch.reconnected(key, now if reconnected else None)
+            if reconnected:
+                log.warning("%s/%s: %s", *key, reason)
+        silent = watch.flagged(now)
         for venue, stream in sorted(silent - self._silent):
             log.warning("%s/%s is connected but silent: no liquidation while other venues report", venue, stream)
         for venue, stream in sorted(self._silent - silent):
@@ -277,7 +290,9 @@ class LiveFeeds:
                 gap_factor=self.tuning.silence_gap_factor,
                 floor_ms=round(self.tuning.silence_floor_s * 1000),
                 others_min=self.tuning.silence_others_min,
+                recheck_floor_ms=round(self.tuning.silence_recheck_s * 1000),
             ),
+            reconnect=self._reconnect,
         )
         sources_by_key: dict[StreamKey, VenueStream] = {}
 
@@ -298,11 +313,16 @@ class LiveFeeds:
             FeedRunner(source, self.sink, tuning=self.tuning, now_ms=now_ms, sleep=sleep, tick_s=tick_s)
             for source in sources
         ]
+        self._runners_by_key = {runner.key: runner for runner in self.runners}
         self.ingest.expect(runner.key for runner in self.runners)
         self.ingest.disable(disabled_streams(feeds))
 
     def live_states(self) -> dict[StreamKey, tuple[str, int | None]]:
         return self.ingest.live_states()
+
+    def _reconnect(self, key: StreamKey, reason: str) -> bool:
+        runner = self._runners_by_key.get(key)
+        return runner is not None and runner.reconnect(reason)
 
     def statuses(self) -> list[RunnerStatus]:
         return [runner.status for runner in self.runners]

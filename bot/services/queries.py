@@ -49,7 +49,13 @@ class QueryService:
             self._store.largest(asset, window, 1),
             self._history(asset, window),
         )
-        return summarize(asset, window, rows, largest[0] if largest else None, spans, preceding)
+        return summarize(
+            asset, window, rows, largest[0] if largest else None, spans, preceding, self.silent_streams()
+        )
+
+    def silent_streams(self) -> tuple[tuple[str, str], ...]:
+        """The live streams flagged silent now (connected, no liquidations; bot.core.silence)."""
+        return tuple(sorted(key for key, (state, _) in self._live_states().items() if state == "silent"))
 
     async def _history(self, asset: str | None, window: Window) -> tuple[list[RecordedSpan], list[float]]:
         return await self.recorded_preceding(asset, window, HISTORY_WINDOWS)

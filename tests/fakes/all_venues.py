@@ -1,4 +1,4 @@
-"""Every venue of the registry at once, on loopback: one `FakeVenueServer` per
+"""Every venue of the registry at once (or some of them), on loopback: one `FakeVenueServer` per
 stream, one HTTP server answering every venue's metadata REST paths (the
 `FakeVenueRest` bodies, served for real so a `liqbot run` process can fetch
 them), and `liquidation_frame(venue, stream, n, at_ms)`: a frame carrying one
@@ -11,16 +11,18 @@ until it is added here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import httpx
 from aiohttp import web
 
+from bot.config import FeedsConfig
 from bot.core.models import Side
 from bot.feeds.synthetic import LiquidationSpec, frame_for
 from bot.feeds.venues import ALL_STREAMS, BY_NAME, bitmex, deribit, dydx, gate, htx, kraken
-from tests.fakes.venue_rest import FakeVenueRest, kraken_instruments_body
+from tests.fakes.venue_rest import REST_BASE, FakeVenueRest, kraken_instruments_body
 from tests.fakes.venue_ws import BITFINEX_CHANNEL_ID, FakeVenueServer
 
 # Metadata bodies, trimmed to the fields the parsers read (the venue tests pin their shapes).
@@ -216,3 +218,16 @@ def config_sections(servers: dict[tuple[str, str], FakeVenueServer], rest_url: s
         lines += [f'{key} = "{rest_url}"' for key in module.REST_URLS]
         sections.append("\n".join(lines))
     return "\n".join(sections)
+
+
+def feeds_config(servers: dict[tuple[str, str], FakeVenueServer], rest_url: str = REST_BASE) -> FeedsConfig:
+    """The default feeds config with only the venues of `servers` enabled (all
+    their streams must be there), their streams at the fakes, REST at `rest_url`."""
+    config = FeedsConfig()
+    sections = {}
+    for venue, module in BY_NAME.items():
+        urls = {spec.url_key: servers[venue, spec.name].url for spec in module.STREAMS if (venue, spec.name) in servers}
+        if urls:
+            urls.update({key: rest_url for key in module.REST_URLS})
+        sections[venue] = dataclasses.replace(getattr(config, venue), enabled=bool(urls), **urls)
+    return dataclasses.replace(config, **sections)
