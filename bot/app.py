@@ -310,7 +310,9 @@ async def run_bot(
             group.create_task(supervise("feeds", feeds.run))
             group.create_task(supervise("retention", lambda: _retention_forever(app)))
             if config.market.enabled:
-                poller = running.poller = MarketPoller(config, http, app.market_store.add_samples, now_ms=app.clock_ms)
+                poller = running.poller = MarketPoller(
+                    config, http, app.market_store.add_samples, now_ms=app.clock_ms, history=app.market_store
+                )
                 group.create_task(supervise("market data", poller.run))
                 if app.levels is not None:
                     group.create_task(supervise("levels", lambda: _levels_forever(app, app.levels)))

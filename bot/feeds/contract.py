@@ -168,6 +168,42 @@ Collector = Callable[[MarketApi, Sequence[str], int, dict[str, MarketSample]], A
 
 
 @dataclass(frozen=True, slots=True)
+class PathLimit:
+    """A venue's own limit on one endpoint, on top of its venue-wide one: at most
+    `limit` requests per `window_ms`, counted per value of the query parameter
+    `per_param` when the venue counts per instrument (OKX: "IP + Instrument ID")."""
+
+    limit: float
+    window_ms: int
+    per_param: str | None = None
+
+
+# One response of an open-interest history request: (path, query as asked, decoded body).
+OpenInterestResponse = tuple[str, Mapping[str, str], object]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInterestHistory:
+    """Open-interest history a venue's REST API serves, to backfill a gap in the
+    polled samples (`bot.feeds.market`).
+
+    `fetch(api, asset, after_ms, before_ms, into)` asks for the points strictly
+    between the two instants, appending each response to `into` as it arrives
+    (so what came before a failure is kept) after checking it parses; it raises
+    like `MarketApi.get`. `samples(responses)` is pure: the `MarketSample`s
+    (open interest in USD and a price) those responses hold, the same live and
+    in a replay of their recording.
+    """
+
+    paths: tuple[str, ...]  # every path `fetch` asks (a recording's history lines)
+    period_ms: int  # spacing of the points asked for
+    reach_ms: int | None  # how far back the venue serves them (None: as far as asked)
+    fetch: Callable[[MarketApi, str, int, int, list[OpenInterestResponse]], Awaitable[None]]
+    samples: Callable[[Sequence[OpenInterestResponse]], list[MarketSample]]
+    limits: Mapping[str, PathLimit] = field(default_factory=dict)  # path -> its own limit
+
+
+@dataclass(frozen=True, slots=True)
 class MarketSpec:
     """Market context (funding, open interest, long/short) a venue's REST API gives."""
 
@@ -176,6 +212,7 @@ class MarketSpec:
     window_ms: int  # ...per this sliding window
     collector: Callable[[], Collector]  # a fresh collector per poller (it may keep state)
     weights: Mapping[str, float] = field(default_factory=dict)  # path -> cost; others cost 1
+    open_interest_history: OpenInterestHistory | None = None  # for backfills (bot.feeds.market)
 
 
 def dispatch(venue: str, streams: Sequence[StreamSpec]) -> Callable[..., list[LiquidationEvent]]:

@@ -14,6 +14,20 @@ request limit, path weights); what they share is in `bot.feeds.marketdata`.
   and jitter. Nothing a venue sends crashes the poller: failures are counted
   in `stats` and logged.
 
+- Backfill: on start, and before the first poll after a gap longer than
+  `backfill_gap_s` (a restart, a venue's back-off), each venue with an
+  open-interest history (`MARKET.open_interest_history`) is asked for what
+  the store lacks: the holes longer than `backfill_gap_s` in the stored open
+  interest of the last `backfill_days` (`HistoryStore.open_interest_gaps`).
+  A restart asks only for what is missing; backfilled points never overwrite
+  polled samples (`add_backfill`), and they fall strictly inside holes,
+  between polls. The venue's own per-endpoint limits
+  (`OpenInterestHistory.limits`) get a budget each, on top of the venue-wide
+  one. A rate limit or a venue that is down leaves the backfill due for the
+  next cycle; a malformed response is counted and skips that asset.
+  Responses are recorded like a poll's (`on_response`, stamped with the
+  backfill's start), and replay turns them into the same samples.
+
 Endpoints per poll (N tracked assets) are listed in each venue module's
 docstring. Instruments are `{ASSET}USDT` (Binance, Bybit) and
 `{ASSET}-USDT-SWAP` (OKX): the majors. Scaled contracts (1000PEPEUSDT) are not mapped.
@@ -24,15 +38,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
 import orjson
 
 from bot.core.market import MarketSample
+from bot.core.models import DAY_MS
+from bot.feeds.contract import OpenInterestHistory
 from bot.feeds.errors import shown
 from bot.feeds.http_policy import BLOCKING_STATUSES, RequestBudget, backoff_delay, retry_after_s
 from bot.feeds.marketdata import MarketDataError, VenueError
@@ -77,6 +93,7 @@ class VenueStats:
     malformed: int = 0  # responses that are not what the venue documents
     rate_limited: int = 0  # 429 / 418 / 403 or a rate-limit code in the body
     samples: int = 0
+    backfilled: int = 0  # open-interest history points stored by backfills
     sink_errors: int = 0
     blocked_until_ms: int = 0
     last_success_ms: int | None = None
@@ -104,6 +121,34 @@ Sink = Callable[[list[MarketSample]], Awaitable[object]]
 ResponseSink = Callable[[str, int, str, object], Awaitable[object]]
 
 
+class HistoryStore(Protocol):
+    """Where backfilled open interest goes (`MarketStore`)."""
+
+    async def open_interest_gaps(
+        self, asset: str, venue: str, after_ms: int, before_ms: int, min_gap_ms: int
+    ) -> list[tuple[int, int]]:
+        """(after, before) instants between which no open interest of `asset` on
+        `venue` is stored, each hole longer than `min_gap_ms`, within the two given."""
+        ...
+
+    async def add_backfill(self, samples: Sequence[MarketSample]) -> int:
+        """Store samples unless one is stored at the same key; returns how many were new."""
+        ...
+
+
+class NothingStored:
+    """The `HistoryStore` of `liqbot record`, which keeps responses, not samples:
+    it has nothing, so a backfill asks for the whole window."""
+
+    async def open_interest_gaps(
+        self, asset: str, venue: str, after_ms: int, before_ms: int, min_gap_ms: int
+    ) -> list[tuple[int, int]]:
+        return [(after_ms, before_ms)]
+
+    async def add_backfill(self, samples: Sequence[MarketSample]) -> int:
+        return 0
+
+
 def query_path(path: str, params: Mapping[str, str] | None) -> str:
     """How a market request is written in a recording: the path and its query, in the order asked."""
     return f"{path}?{urlencode(params)}" if params else path
@@ -115,6 +160,8 @@ class MarketPoller:
     `config` is a `bot.config.Config`: its `[market]` section (`settings`, a
     `bot.feeds.settings.MarketDataConfig`) and the venues' REST URLs; `sink`
     receives each venue's samples of one poll (e.g. `MarketStore.add_samples`);
+    `history` (e.g. the `MarketStore`) says what open interest is missing and
+    takes the backfilled points (None: no backfill);
     `now_ms` and `sleep` are the clock, injected so tests run in virtual time.
     `run()` returns only when cancelled.
     """
@@ -130,6 +177,7 @@ class MarketPoller:
         rng: Callable[[], float] = random.random,
         budgets: Mapping[str, RequestBudget] | None = None,
         on_response: ResponseSink | None = None,
+        history: HistoryStore | None = None,
     ) -> None:
         self.settings: MarketDataConfig = config.market
         self.base_urls = rest_urls(config.feeds)
@@ -143,6 +191,9 @@ class MarketPoller:
         self._timeout = httpx.Timeout(self.settings.request_timeout_s)
         self.stats: dict[str, VenueStats] = {venue: VenueStats() for venue in self.settings.venues}
         self._budgets: dict[str, RequestBudget] = {}
+        self._path_budgets: dict[tuple[str, str, str | None], RequestBudget] = {}
+        self._history = history
+        self._backfill_due = {venue: history is not None for venue in self.settings.venues}
         self._collectors = {}
         for venue in self.settings.venues:
             spec = BY_NAME[venue].MARKET
@@ -172,6 +223,13 @@ class MarketPoller:
                 await self._sleep((stats.blocked_until_ms - now) / 1000)
                 continue
             started = now
+            last = stats.last_success_ms
+            if last is not None and now - last > self.settings.backfill_gap_s * 1000:
+                self._backfill_due[venue] = self._history is not None
+            if self._backfill_due[venue]:
+                await self.backfill(venue)
+                if stats.blocked_until_ms > self._now_ms():
+                    continue
             await self.poll_once(venue)
             now = self._now_ms()
             wait_ms = max(started + interval_ms - now, stats.blocked_until_ms - now, 0)
@@ -219,6 +277,83 @@ class MarketPoller:
             log.exception("market %s: storing %d samples failed", venue, len(result))
         return result
 
+    # -- backfill --------------------------------------------------------
+
+    async def backfill(self, venue: str) -> int:
+        """Fetch and store the open-interest history `history` lacks for each
+        tracked asset of `venue`; returns the points stored. Never raises."""
+        spec = BY_NAME[venue].MARKET.open_interest_history
+        self._backfill_due[venue] = False
+        if self._history is None or spec is None:
+            return 0
+        stats = self.stats[venue]
+        at_ms = self._now_ms()
+        reach_ms = round(self.settings.backfill_days * DAY_MS)
+        if spec.reach_ms is not None:
+            reach_ms = min(reach_ms, spec.reach_ms)
+        api = _VenueApi(self, venue, at_ms)
+        stored = 0
+        try:
+            for asset in self._assets:
+                stored += await self._backfill_asset(venue, spec, api, asset, at_ms - reach_ms, at_ms)
+        except asyncio.CancelledError:
+            raise
+        except (_Blocked, _RequestFailed):  # rate limited or down: again before the next poll
+            self._backfill_due[venue] = True
+        except Exception as error:  # a bug, not a venue: keep polling, loudly
+            stats.last_error = f"{type(error).__name__}: {error}"
+            log.exception("market %s: backfill failed", venue)
+        stats.backfilled += stored
+        if stored:
+            log.info("market %s: backfilled %d open-interest points", venue, stored)
+        return stored
+
+    async def _backfill_asset(
+        self, venue: str, spec: OpenInterestHistory, api: _VenueApi, asset: str, since_ms: int, until_ms: int
+    ) -> int:
+        """Fill the holes of one asset; raises _Blocked / _RequestFailed (venue down) to stop the backfill."""
+        min_gap_ms = round(self.settings.backfill_gap_s * 1000)
+        gaps = await self._history.open_interest_gaps(asset, venue, since_ms, until_ms, min_gap_ms)
+        stored = 0
+        for after_ms, before_ms in gaps:
+            responses: list = []
+            problem: Exception | None = None
+            try:
+                await spec.fetch(api, asset, after_ms, before_ms, responses)
+            except (_Blocked, _RequestFailed, MarketDataError) as error:
+                problem = error
+            stored += await self._store_backfill(venue, spec.samples(responses))
+            if problem is not None:
+                self._backfill_failed(venue, problem)
+                return stored
+        return stored
+
+    def _backfill_failed(self, venue: str, error: Exception) -> None:
+        """Count a failed history request; re-raise what stops the whole backfill."""
+        if isinstance(error, _Blocked):
+            raise error
+        if isinstance(error, _RequestFailed):
+            self.stats[venue].last_error = str(error)
+            if error.venue_down:
+                raise error
+        elif isinstance(error, VenueError) and error.rate_limited:
+            self._block(venue, 429, None, str(error))
+            raise _Blocked from None
+        else:
+            self._malformed(venue, error)
+
+    async def _store_backfill(self, venue: str, samples: list[MarketSample]) -> int:
+        if not samples:
+            return 0
+        try:
+            return await self._history.add_backfill(samples)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats[venue].sink_errors += 1
+            log.exception("market %s: storing %d backfilled samples failed", venue, len(samples))
+            return 0
+
     # -- requests --------------------------------------------------------
 
     async def _optional(
@@ -255,7 +390,10 @@ class MarketPoller:
         while True:
             if stats.blocked_until_ms > self._now_ms():
                 raise _Blocked
-            await self._take_budget(venue, cost)
+            path_budget = self._path_budget(venue, path, params)
+            if path_budget is not None:
+                await self._take(path_budget, 1)
+            await self._take(self._budgets[venue], cost)
             stats.requests += 1
             try:
                 response = await self._client.get(url, params=params, timeout=self._timeout)
@@ -296,8 +434,21 @@ class MarketPoller:
         except orjson.JSONDecodeError:
             raise MarketDataError(f"{path}: not JSON: {shown(response.content[:60])}") from None
 
-    async def _take_budget(self, venue: str, cost: float) -> None:
-        budget = self._budgets[venue]
+    def _path_budget(self, venue: str, path: str, params: Mapping[str, str] | None) -> RequestBudget | None:
+        """The budget of an endpoint the venue limits on its own (per instrument, where it says so)."""
+        history = BY_NAME[venue].MARKET.open_interest_history
+        limit = history.limits.get(path) if history is not None else None
+        if limit is None:
+            return None
+        key = (venue, path, (params or {}).get(limit.per_param) if limit.per_param else None)
+        budget = self._path_budgets.get(key)
+        if budget is None:
+            budget = self._path_budgets[key] = RequestBudget(
+                max(1.0, limit.limit * self.settings.budget_fraction), limit.window_ms
+            )
+        return budget
+
+    async def _take(self, budget: RequestBudget, cost: float) -> None:
         while True:
             now = self._now_ms()
             wait_ms = budget.wait_ms(cost, now)

@@ -10,6 +10,11 @@ poll runs the venue's collector against those bodies: a request the poll did
 not record fails like a failed request would (the main one ends the poll, a
 secondary one leaves its measure empty), and the samples come out as the live
 poll's did. Old recordings without market lines replay as before.
+
+An open-interest backfill's responses (the paths of the venue's
+`MARKET.open_interest_history`) are recorded the same way, stamped with the
+backfill's start; replay hands them to the venue's pure `samples`, as live did
+(`MarketReplayer.backfilled`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from bot.core.market import MarketSample
 from bot.feeds.contract import Collector
@@ -73,6 +79,10 @@ class MarketReplayer:
         self.failed_polls = 0
 
     async def samples(self, poll: MarketPoll) -> list[MarketSample]:
+        """The samples of the poll's collector responses (none when it holds only a backfill's)."""
+        history = BY_NAME[poll.venue].MARKET.open_interest_history
+        if history is not None and all(key.partition("?")[0] in history.paths for key in poll.responses):
+            return []
         collector = self._collectors.get(poll.venue)
         if collector is None:
             collector = self._collectors[poll.venue] = BY_NAME[poll.venue].MARKET.collector()
@@ -83,3 +93,25 @@ class MarketReplayer:
         except MarketDataError:
             self.failed_polls += 1  # what was collected before the failure is kept, as live
         return [sample for sample in found.values() if has_measure(sample)]
+
+    def backfilled(self, poll: MarketPoll) -> list[MarketSample]:
+        """The open-interest history the poll's backfill responses hold ([] without any).
+
+        A malformed body cannot be in a recording made live (the backfill checks each
+        before keeping it); one edited in is left out and counted in `failed_polls`.
+        """
+        history = BY_NAME[poll.venue].MARKET.open_interest_history
+        if history is None:
+            return []
+        responses = []
+        for key, body in poll.responses.items():
+            path, _, query = key.partition("?")
+            if path in history.paths:
+                responses.append((path, dict(parse_qsl(query)), body))
+        if not responses:
+            return []
+        try:
+            return history.samples(responses)
+        except MarketDataError:
+            self.failed_polls += 1
+            return []

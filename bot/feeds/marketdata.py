@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 
-from bot.feeds.errors import FrameError, shown
+from bot.feeds.errors import MAX_AT_MS, MIN_AT_MS, FrameError, shown
 
 
 # -- errors -------------------------------------------------------------
@@ -53,6 +53,14 @@ def optional_number(value: object, what: str) -> float | None:
     if value is None or value == "":
         return None
     return finite_number(value, what)
+
+
+def instant_ms(value: object, what: str) -> int:
+    """A JSON number or numeric string of epoch milliseconds, between 2010 and 2100."""
+    number = finite_number(value, what)
+    if not number.is_integer() or not MIN_AT_MS <= number <= MAX_AT_MS:
+        raise MarketDataError(f"{what} is not a time in ms: {shown(value)}")
+    return int(number)
 
 
 def positive(value: object, what: str) -> float:
@@ -111,3 +119,14 @@ def latest_entry(entries: list, time_key: str, what: str) -> dict | None:
         if at > best_at:
             best, best_at = entry, at
     return best
+
+
+def windows(after_ms: int, before_ms: int, span_ms: int) -> Iterator[tuple[int, int]]:
+    """[first, last] ranges (inclusive, each at most `span_ms` long) that tile the
+    instants strictly between `after_ms` and `before_ms`, oldest first: the
+    pages of a history request that returns at most span / period points."""
+    first = after_ms + 1
+    while first < before_ms:
+        last = min(before_ms - 1, first + span_ms - 1)
+        yield first, last
+        first = last + 1

@@ -115,6 +115,11 @@ class MarketDataConfig:
     ban_backoff_s: Annotated[float, Between(0, SECONDS_A_DAY)] = 600.0
     # share of each venue's published request limit liqbot may use
     budget_fraction: Annotated[float, Between(0.01, 1)] = 0.5
+    # on start and after a gap, fetch the venues' open-interest history this far back
+    # (a 7d change needs a point a little over 7 days old; Binance keeps 30 days, OKX 5)
+    backfill_days: Annotated[float, Between(1, 30)] = 8.0
+    # a poll gap, or a hole in the stored open interest, longer than this is backfilled
+    backfill_gap_s: Annotated[float, Between(600, SECONDS_A_DAY)] = 900.0
 
     def __post_init__(self) -> None:
         ordered("market", self, "backoff_base_s", "backoff_max_s")

@@ -199,4 +199,6 @@ class _MarketSink:
 
     async def add(self, polls: Sequence[MarketPoll]) -> int:
         samples = [sample for poll in polls for sample in await self._replayer.samples(poll)]
-        return await self._store.add_samples(samples)
+        backfilled = [sample for poll in polls for sample in self._replayer.backfilled(poll)]
+        await self._store.add_backfill(backfilled)  # never over a polled sample, as live
+        return await self._store.add_samples(samples) + len(backfilled)

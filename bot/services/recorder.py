@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bot.core.models import LiquidationEvent
-from bot.feeds.market import MarketPoller
+from bot.feeds.market import MarketPoller, NothingStored
 from bot.feeds.recording import frame_line, rest_line
 from bot.feeds.runner import FeedRunner
 from bot.feeds.session import NowMs, RunnerStatus, Sleep
@@ -150,7 +150,9 @@ async def record(
             return recorder.report
         tasks = [asyncio.create_task(runner.run(), name=f"record {runner.key}") for runner in runners]
         if market is not None:
-            poller = MarketPoller(market, client, _samples_not_stored, now_ms, sleep, on_response=recorder.on_rest)
+            poller = MarketPoller(
+                market, client, _samples_not_stored, now_ms, sleep, on_response=recorder.on_rest, history=NothingStored()
+            )
             tasks.append(asyncio.create_task(poller.run(), name="record market"))
         try:
             await _wait(duration_s, sleep, now_ms, recorder, progress)

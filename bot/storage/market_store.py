@@ -1,8 +1,9 @@
 """Market samples (funding, open interest, long/short ratio) in the liqbot
 database (table from migration 0002).
 
-One row per (asset, venue, at_ms); a sample stored twice for the same key
-keeps the latest write.
+One row per (asset, venue, at_ms); a polled sample stored twice for the same
+key keeps the latest write, a backfilled one (`add_backfill`) never replaces
+what is stored.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.core.market import MEASURES, MarketSample
+from bot.storage.database import Transaction
 from bot.storage.sibling import SiblingStore
 
 _COLUMNS = (
@@ -21,6 +23,7 @@ _UPSERT = (
     f"INSERT INTO market_samples ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (asset, venue, at_ms) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in _MEASURE_COLUMNS)
 )
+_INSERT_NEW = f"INSERT INTO market_samples ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
 
 
 def _row_of(sample: MarketSample) -> tuple:
@@ -57,10 +60,57 @@ class MarketStore(SiblingStore):
         """Store samples in one transaction; returns how many were written."""
         if not samples:
             return 0
-        rows = [_row_of(sample) for sample in samples]
         async with self._db.transaction() as tx:
-            await tx.executemany(_UPSERT, rows)
-        return len(rows)
+            await tx.executemany(_UPSERT, [_row_of(sample) for sample in samples])
+        return len(samples)
+
+    async def add_backfill(self, samples: Sequence[MarketSample]) -> int:
+        """Store backfilled samples, keeping any sample already stored at the same
+        key (a poll's, or an earlier backfill's); returns how many were new."""
+        if not samples:
+            return 0
+        async with self._db.transaction() as tx:
+            before = await self._stored(tx, samples)
+            await tx.executemany(_INSERT_NEW, [_row_of(sample) for sample in samples])
+            return await self._stored(tx, samples) - before
+
+    @staticmethod
+    async def _stored(tx: Transaction, samples: Sequence[MarketSample]) -> int:
+        """How many samples are stored in the span of each (asset, venue) among `samples`."""
+        spans: dict[tuple[str, str], list[int]] = {}
+        for sample in samples:
+            span = spans.setdefault((sample.asset, sample.venue), [sample.at_ms, sample.at_ms])
+            span[0], span[1] = min(span[0], sample.at_ms), max(span[1], sample.at_ms)
+        total = 0
+        for (asset, venue), (first, last) in spans.items():
+            (count,) = await tx.fetchone(
+                "SELECT COUNT(*) FROM market_samples WHERE asset = ? AND venue = ? AND at_ms >= ? AND at_ms <= ?",
+                (asset, venue, first, last),
+            )
+            total += count
+        return total
+
+    async def open_interest_gaps(
+        self, asset: str, venue: str, after_ms: int, before_ms: int, min_gap_ms: int
+    ) -> list[tuple[int, int]]:
+        """The holes longer than `min_gap_ms` in the stored open interest of `asset`
+        on `venue` between the two instants: (after, before) pairs, oldest first,
+        each end a stored point or one of the two instants."""
+        return [
+            (previous, at_ms)
+            for previous, at_ms in await self._db.fetch(
+                """
+                SELECT previous, at_ms FROM (
+                    SELECT at_ms, COALESCE(LAG(at_ms) OVER (ORDER BY at_ms), CAST(? AS BIGINT)) AS previous
+                    FROM (SELECT at_ms FROM market_samples
+                          WHERE asset = ? AND venue = ? AND at_ms > ? AND at_ms < ?
+                          AND open_interest_usd IS NOT NULL
+                          UNION ALL SELECT CAST(? AS BIGINT) AS at_ms) AS points
+                ) AS steps WHERE at_ms - previous > ? ORDER BY at_ms
+                """,
+                (after_ms, asset, venue, after_ms, before_ms, before_ms, min_gap_ms),
+            )
+        ]
 
     async def latest(self, asset: str, since_ms: int | None = None) -> dict[str, MarketSample]:
         """The newest sample of `asset` per venue (only those at or after `since_ms`).

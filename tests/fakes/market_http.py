@@ -5,6 +5,12 @@ three base URLs can all point at it. Each path answers a plausible body for
 the tracked assets, shaped like the venues' documented examples; a test
 scripts exceptions per path: a status, Retry-After, a delay, a broken body.
 Every request is recorded with the virtual time (`clock`) it arrived at.
+
+`market` sets what the venues say (funding, long/short ratio) and how much
+open-interest history they serve: 5-minute points over the last
+`history_ms`, growing linearly by `oi_growth_24h` a day up to the current
+open interest, at a flat price; each history endpoint honours its documented
+window, limit and paging parameters.
 """
 
 from __future__ import annotations
@@ -19,6 +25,20 @@ from aiohttp import web
 
 # Plausible prices per asset (USDT), for generated bodies.
 PRICES = {"BTC": 64_000.0, "ETH": 3_100.0, "SOL": 145.0, "XRP": 0.52, "DOGE": 0.12, "BNB": 580.0}
+
+
+HISTORY_STEP_MS = 300_000  # 5-minute points
+DAY_MS = 86_400_000
+
+
+@dataclass
+class FakeMarket:
+    """What every fake venue says about every asset (None: each venue's default)."""
+
+    funding_rate: float | None = None
+    long_short_ratio: float | None = None
+    oi_growth_24h: float = 0.0  # open interest now / a day ago - 1
+    history_ms: int = 0  # open-interest history served (0: none)
 
 
 @dataclass
@@ -51,6 +71,7 @@ class FakeMarketVenues:
         self.assets = list(assets)
         self.clock = clock
         self.hits: list[Hit] = []
+        self.market = FakeMarket()
         self._scripts: dict[str, deque[Scripted]] = {}
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -90,10 +111,81 @@ class FakeMarketVenues:
             status=answer.status, body=body, headers=answer.headers, content_type="application/json"
         )
 
+    # -- what the venues say ---------------------------------------------
+
+    def _funding(self, default: str) -> str:
+        return default if self.market.funding_rate is None else str(self.market.funding_rate)
+
+    def _long_short(self, default: float) -> float:
+        return default if self.market.long_short_ratio is None else self.market.long_short_ratio
+
+    @staticmethod
+    def current_oi_usd(venue: str, asset: str) -> float:
+        price = PRICES.get(asset, 1.0)
+        return {"binance": 1000.5, "bybit": 1000.0, "okx": 200.0}[venue] * price
+
+    def oi_history(self, venue: str, asset: str, first_ms: int, last_ms: int) -> list[tuple[int, float]]:
+        """(at_ms, open interest in USD) of the 5-minute points in [first, last] the venue serves, oldest first."""
+        now = self.clock()
+        grow = self.market.oi_growth_24h
+        now_usd = self.current_oi_usd(venue, asset)
+        start = max(first_ms, now - self.market.history_ms + 1)
+        at = -(-start // HISTORY_STEP_MS) * HISTORY_STEP_MS
+        found = []
+        while at <= min(last_ms, now) and self.market.history_ms > 0:
+            found.append((at, now_usd * (1 - grow / (1 + grow) * (now - at) / DAY_MS)))
+            at += HISTORY_STEP_MS
+        return found
+
+    def _binance_oi_hist(self, q) -> list:
+        symbol = q["symbol"]
+        asset = symbol.removesuffix("USDT")
+        points = self.oi_history("binance", asset, int(q.get("startTime", 0)), int(q.get("endTime", 2**62)))
+        price = PRICES.get(asset, 1.0)
+        return [{"symbol": symbol, "sumOpenInterest": f"{usd / price:.8f}", "sumOpenInterestValue": f"{usd:.8f}",
+                 "timestamp": str(at)} for at, usd in points[: int(q.get("limit", 30))]]
+
+    def _bybit_oi(self, q) -> dict:
+        symbol = q["symbol"]
+        asset = symbol.removesuffix("USDT")
+        points = self.oi_history("bybit", asset, int(q.get("startTime", 0)), int(q.get("endTime", 2**62)))[::-1]
+        offset, limit = int(q.get("cursor", 0)), int(q.get("limit", 50))
+        page = points[offset : offset + limit]
+        price = PRICES.get(asset, 1.0)
+        more = offset + limit < len(points)
+        return {"retCode": 0, "retMsg": "OK",
+                "result": {"symbol": symbol, "category": "linear",
+                           "list": [{"openInterest": f"{usd / price:.8f}", "timestamp": str(at)} for at, usd in page],
+                           "nextPageCursor": str(offset + limit) if more else ""},
+                "retExtInfo": {}, "time": self.clock()}
+
+    def _bybit_mark_kline(self, q) -> dict:
+        symbol = q["symbol"]
+        asset = symbol.removesuffix("USDT")
+        bars = self.oi_history("bybit", asset, int(q.get("start", 0)), int(q.get("end", 2**62)))[::-1]
+        price = str(PRICES.get(asset, 1.0))
+        return {"retCode": 0, "retMsg": "OK",
+                "result": {"symbol": symbol, "category": "linear",
+                           "list": [[str(at), price, price, price, price] for at, _ in bars[: int(q.get("limit", 200))]]},
+                "retExtInfo": {}, "time": self.clock()}
+
+    def _okx_oi_history(self, q) -> dict:
+        asset = q["instId"].split("-")[0]
+        points = self.oi_history("okx", asset, int(q.get("begin", -1)) + 1, int(q.get("end", 2**62)) - 1)[::-1]
+        price = PRICES.get(asset, 1.0)
+        rows = [[str(at), f"{usd / price * 100:.2f}", f"{usd / price:.6f}", f"{usd:.4f}"] for at, usd in points]
+        return {"code": "0", "msg": "", "data": rows[: int(q.get("limit", 100))]}
+
     # -- default bodies, shaped like the documented examples ------------
 
     def _default(self, path: str, query) -> bytes | None:
+        ratio = self._long_short(1.5)
+        bybit_ratio = self._long_short(0.55 / 0.45)
         maker = {
+            "/futures/data/openInterestHist": self._binance_oi_hist,
+            "/v5/market/open-interest": self._bybit_oi,
+            "/v5/market/mark-price-kline": self._bybit_mark_kline,
+            "/api/v5/rubik/stat/contracts/open-interest-history": self._okx_oi_history,
             "/fapi/v1/premiumIndex": self._binance_premium,
             "/fapi/v1/fundingInfo": lambda q: [
                 {"symbol": "DOGEUSDT", "adjustedFundingRateCap": "0.02", "adjustedFundingRateFloor": "-0.02",
@@ -103,13 +195,14 @@ class FakeMarketVenues:
                 "openInterest": "1000.5", "symbol": q["symbol"], "time": 1_700_000_000_000
             },
             "/futures/data/globalLongShortAccountRatio": lambda q: [
-                {"symbol": q["symbol"], "longShortRatio": "1.5", "longAccount": "0.6",
-                 "shortAccount": "0.4", "timestamp": "1700000000000"}
+                {"symbol": q["symbol"], "longShortRatio": str(ratio), "longAccount": str(ratio / (1 + ratio)),
+                 "shortAccount": str(1 / (1 + ratio)), "timestamp": "1700000000000"}
             ],
             "/v5/market/tickers": self._bybit_tickers,
             "/v5/market/account-ratio": lambda q: {
                 "retCode": 0, "retMsg": "OK",
-                "result": {"list": [{"symbol": q["symbol"], "buyRatio": "0.55", "sellRatio": "0.45",
+                "result": {"list": [{"symbol": q["symbol"], "buyRatio": _share(bybit_ratio),
+                                     "sellRatio": _share(1 / bybit_ratio),
                                      "timestamp": "1700000000000"}], "nextPageCursor": ""},
                 "retExtInfo": {}, "time": 1_700_000_000_000,
             },
@@ -117,7 +210,7 @@ class FakeMarketVenues:
             "/api/v5/public/open-interest": self._okx_open_interest,
             "/api/v5/public/funding-rate": lambda q: {
                 "code": "0", "msg": "",
-                "data": [{"instId": q["instId"], "instType": "SWAP", "fundingRate": "0.0001",
+                "data": [{"instId": q["instId"], "instType": "SWAP", "fundingRate": self._funding("0.0001"),
                           "fundingTime": "1700006400000", "nextFundingTime": "1700035200000",
                           "ts": "1700000000000"}],
             },
@@ -127,7 +220,7 @@ class FakeMarketVenues:
     def _binance_premium(self, query) -> list:
         return [
             {"symbol": f"{a}USDT", "markPrice": str(PRICES.get(a, 1.0)), "indexPrice": str(PRICES.get(a, 1.0)),
-             "estimatedSettlePrice": str(PRICES.get(a, 1.0)), "lastFundingRate": "0.00010000",
+             "estimatedSettlePrice": str(PRICES.get(a, 1.0)), "lastFundingRate": self._funding("0.00010000"),
              "interestRate": "0.00010000", "nextFundingTime": 1_700_006_400_000, "time": 1_700_000_000_000}
             for a in self.assets
         ] + [{"symbol": "ETHBTC", "markPrice": "0.05", "lastFundingRate": "0.0001"}]
@@ -135,8 +228,8 @@ class FakeMarketVenues:
     def _bybit_tickers(self, query) -> dict:
         rows = [
             {"symbol": f"{a}USDT", "lastPrice": str(PRICES.get(a, 1.0)), "markPrice": str(PRICES.get(a, 1.0)),
-             "openInterest": "1000", "openInterestValue": str(1000 * PRICES.get(a, 1.0)),
-             "fundingRate": "0.0002", "nextFundingTime": "1700006400000", "fundingIntervalHour": "8"}
+             "openInterest": "1000", "openInterestValue": str(self.current_oi_usd("bybit", a)),
+             "fundingRate": self._funding("0.0002"), "nextFundingTime": "1700006400000", "fundingIntervalHour": "8"}
             for a in self.assets
         ]
         return {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": rows},
@@ -150,4 +243,9 @@ class FakeMarketVenues:
     def _okx_open_interest(self, query) -> dict:
         return {"code": "0", "msg": "", "data": [
             {"instType": "SWAP", "instId": f"{a}-USDT-SWAP", "oi": "20000", "oiCcy": "200",
-             "oiUsd": str(200 * PRICES.get(a, 1.0)), "ts": "1700000000000"} for a in self.assets]}
+             "oiUsd": str(self.current_oi_usd("okx", a)), "ts": "1700000000000"} for a in self.assets]}
+
+
+def _share(ratio: float) -> str:
+    """The buy (or sell) share of accounts that makes buy / sell = `ratio`."""
+    return str(round(ratio / (1 + ratio), 6))

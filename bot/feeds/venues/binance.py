@@ -32,6 +32,18 @@ Undocumented extra fields (`o.ps`, `o.st`...) are ignored.
 Market context (`MARKET`, USD-M, 2400 weight/min per IP): `premiumIndex` (all
 symbols, weight 10), N x `openInterest`, N x `globalLongShortAccountRatio`,
 `fundingInfo` hourly: 10 + 2N weight a poll.
+
+Open-interest history (`MARKET.open_interest_history`, the backfill), verified on
+https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Open-Interest-Statistics:
+`GET /futures/data/openInterestHist?symbol&period&limit&startTime&endTime`,
+period one of 5m..1d (we ask 5m), limit default 30 max 500, "only the data of
+the latest 30 days is available"; each entry `{symbol, sumOpenInterest (base
+coin), sumOpenInterestValue (USD), timestamp}`. The page lists request weight 0
+and "IP rate limit 1000 requests/5min" (older copies: weight 1); we count weight
+1 against the 2400/min and keep a 1000 / 5 min budget of the path's own. The
+docs do not say which `limit` points a longer [startTime, endTime] returns, so
+each request spans at most 500 periods. The price of a point is
+sumOpenInterestValue / sumOpenInterest (what Binance valued it at).
 """
 
 from __future__ import annotations
@@ -40,9 +52,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.core.market import MarketSample
-from bot.core.models import HOUR_MS, LiquidationEvent, Side
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side
 from bot.feeds import marketdata as md
-from bot.feeds.contract import FrameParser, MarketApi, MarketSpec, MetadataRequest, StreamSpec, dispatch
+from bot.feeds.contract import (
+    FrameParser,
+    OpenInterestResponse,
+    OpenInterestHistory,
+    MarketApi,
+    MarketSpec,
+    MetadataRequest,
+    PathLimit,
+    StreamSpec,
+    dispatch,
+)
 from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
@@ -64,6 +86,10 @@ PREMIUM_INDEX_PATH = "/fapi/v1/premiumIndex"
 FUNDING_INFO_PATH = "/fapi/v1/fundingInfo"
 OPEN_INTEREST_PATH = "/fapi/v1/openInterest"
 LONG_SHORT_PATH = "/futures/data/globalLongShortAccountRatio"
+OPEN_INTEREST_HIST_PATH = "/futures/data/openInterestHist"
+HIST_PERIOD, HIST_PERIOD_MS = "5m", 5 * MINUTE_MS
+HIST_PAGE_POINTS = 500
+HIST_REACH_MS = 30 * DAY_MS
 FUNDING_INFO_REFRESH_MS = HOUR_MS
 DEFAULT_FUNDING_HOURS = 8.0  # symbols absent from fundingInfo settle every 8 h
 SAMPLED = "one order per symbol per second"
@@ -264,6 +290,47 @@ def parse_long_short(body: object, symbol: str) -> float | None:
     return md.not_negative(latest.get("longShortRatio"), f"{symbol} longShortRatio")
 
 
+def parse_open_interest_hist(body: object, symbol: str) -> list[tuple[int, float, float | None]]:
+    """`GET /futures/data/openInterestHist`: (at_ms, open interest in USD, price) per point.
+
+    The price is sumOpenInterestValue / sumOpenInterest (None when the OI is 0).
+    """
+    points = []
+    for entry in md.json_list(_market_body(body, "openInterestHist"), "openInterestHist"):
+        entry = md.json_object(entry, "openInterestHist entry")
+        if entry.get("symbol") != symbol:
+            raise md.MarketDataError(f"openInterestHist for {shown(entry.get('symbol'))}, asked {symbol}")
+        in_base = md.not_negative(entry.get("sumOpenInterest"), f"{symbol} sumOpenInterest")
+        usd = md.not_negative(entry.get("sumOpenInterestValue"), f"{symbol} sumOpenInterestValue")
+        at_ms = md.instant_ms(entry.get("timestamp"), f"{symbol} timestamp")
+        points.append((at_ms, usd, usd / in_base if in_base > 0 else None))
+    return points
+
+
+async def fetch_open_interest_history(
+    api: MarketApi, asset: str, after_ms: int, before_ms: int, into: list[OpenInterestResponse]
+) -> None:
+    symbol = market_symbol(asset)
+    for first, last in md.windows(after_ms, before_ms, HIST_PAGE_POINTS * HIST_PERIOD_MS):
+        params = {"symbol": symbol, "period": HIST_PERIOD, "limit": str(HIST_PAGE_POINTS),
+                  "startTime": str(first), "endTime": str(last)}
+        body = await api.get(OPEN_INTEREST_HIST_PATH, params)
+        parse_open_interest_hist(body, symbol)
+        into.append((OPEN_INTEREST_HIST_PATH, params, body))
+
+
+def open_interest_history_samples(responses: Sequence[OpenInterestResponse]) -> list[MarketSample]:
+    samples = []
+    for path, params, body in responses:
+        symbol = params.get("symbol", "")
+        if path != OPEN_INTEREST_HIST_PATH or not symbol.endswith("USDT"):
+            continue
+        for at_ms, usd, price in parse_open_interest_hist(body, symbol):
+            samples.append(MarketSample(VENUE, symbol.removesuffix("USDT"), at_ms, mark_price=price,
+                                        open_interest_usd=usd))
+    return samples
+
+
 def market_symbol(asset: str) -> str:
     return f"{asset}USDT"
 
@@ -347,6 +414,15 @@ MARKET = MarketSpec(
     limit=2400,  # request weight per minute per IP
     window_ms=60_000,
     collector=_MarketCollector,
-    weights={PREMIUM_INDEX_PATH: 10, FUNDING_INFO_PATH: 1, OPEN_INTEREST_PATH: 1, LONG_SHORT_PATH: 1},
+    weights={PREMIUM_INDEX_PATH: 10, FUNDING_INFO_PATH: 1, OPEN_INTEREST_PATH: 1, LONG_SHORT_PATH: 1,
+             OPEN_INTEREST_HIST_PATH: 1},
+    open_interest_history=OpenInterestHistory(
+        paths=(OPEN_INTEREST_HIST_PATH,),
+        period_ms=HIST_PERIOD_MS,
+        reach_ms=HIST_REACH_MS,
+        fetch=fetch_open_interest_history,
+        samples=open_interest_history_samples,
+        limits={OPEN_INTEREST_HIST_PATH: PathLimit(1000, 5 * MINUTE_MS)},
+    ),
 )
 parse = dispatch(VENUE, STREAMS)

@@ -25,6 +25,23 @@ bankruptcy price.
 
 Market context (`MARKET`, 600 requests / 5 s per IP): `tickers?category=linear`
 (all symbols), N x `account-ratio`: 1 + N requests a poll.
+
+Open-interest history (`MARKET.open_interest_history`, the backfill), verified on
+https://bybit-exchange.github.io/docs/v5/market/open-interest:
+`GET /v5/market/open-interest?category&symbol&intervalTime&startTime&endTime&limit&cursor`,
+intervalTime 5min..1d (we ask 5min), limit [1, 200] default 50, paged by
+`result.nextPageCursor` ("" on the last page), `result.list` of
+`{openInterest, timestamp}` newest first, back to the symbol's launch. The page
+does not name the unit; on linear contracts it is the base coin (the tickers'
+`openInterest` x `markPrice` is their `openInterestValue`,
+https://bybit-exchange.github.io/docs/v5/market/tickers). To value it in USD,
+the mark price at the same instant comes from
+https://bybit-exchange.github.io/docs/v5/market/mark-kline:
+`GET /v5/market/mark-price-kline?category&symbol&interval=5&start&end&limit`,
+limit [1, 200], no cursor (so each request spans at most 200 bars), `list` of
+`[startTime, open, high, low, close]` newest first; a point is valued at the
+open of the bar starting at its timestamp (points without one are left out).
+Both count against the 600 / 5 s.
 """
 
 from __future__ import annotations
@@ -34,9 +51,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from bot.core.market import MarketSample
-from bot.core.models import LiquidationEvent, Side
+from bot.core.models import MINUTE_MS, LiquidationEvent, Side
 from bot.feeds import marketdata as md
-from bot.feeds.contract import Heartbeat, MarketApi, MarketSpec, StreamSpec, SymbolPaging, dispatch
+from bot.feeds.contract import (
+    Heartbeat,
+    OpenInterestResponse,
+    OpenInterestHistory,
+    MarketApi,
+    MarketSpec,
+    StreamSpec,
+    SymbolPaging,
+    dispatch,
+)
 from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
@@ -60,6 +86,10 @@ MAX_ARGS_CHARS = 21_000
 PAGE_LIMIT = 1000
 TICKERS_PATH = "/v5/market/tickers"
 ACCOUNT_RATIO_PATH = "/v5/market/account-ratio"
+OPEN_INTEREST_PATH = "/v5/market/open-interest"
+MARK_KLINE_PATH = "/v5/market/mark-price-kline"
+HIST_PERIOD_MS = 5 * MINUTE_MS  # intervalTime=5min, interval=5
+HIST_PAGE_POINTS = 200
 DEFAULT_FUNDING_HOURS = 8.0
 RATE_LIMIT_CODES = frozenset({10006, 10018})  # retCodes that mean "slow down"
 _LIQUIDATED_BY_POSITION_SIDE = {"Buy": Side.LONG, "Sell": Side.SHORT}
@@ -237,6 +267,87 @@ def parse_account_ratio(body: object, symbol: str) -> float | None:
     return buy / sell if sell > 0 else None
 
 
+def _listed(body: object, symbol: str, what: str) -> tuple[list, dict]:
+    result = _market_result(body, what)
+    if result.get("symbol") != symbol:
+        raise md.MarketDataError(f"{what} for {shown(result.get('symbol'))}, asked {symbol}")
+    return md.json_list(result.get("list"), f"{what} list"), result
+
+
+def parse_open_interest_page(body: object, symbol: str) -> tuple[list[tuple[int, float]], str | None]:
+    """`GET /v5/market/open-interest`: (at_ms, open interest in base coin) per point, and the next cursor."""
+    entries, result = _listed(body, symbol, "open-interest")
+    points = []
+    for entry in entries:
+        entry = md.json_object(entry, "open-interest entry")
+        at_ms = md.instant_ms(entry.get("timestamp"), f"{symbol} open-interest timestamp")
+        points.append((at_ms, md.not_negative(entry.get("openInterest"), f"{symbol} openInterest")))
+    cursor = result.get("nextPageCursor")
+    return points, (cursor if type(cursor) is str and cursor else None)
+
+
+def parse_mark_kline(body: object, symbol: str) -> dict[int, float]:
+    """`GET /v5/market/mark-price-kline`: bar start (ms) -> open mark price."""
+    entries, _ = _listed(body, symbol, "mark-price-kline")
+    opens = {}
+    for bar in entries:
+        bar = md.json_list(bar, "mark-price-kline bar")
+        if len(bar) < 5:
+            raise md.MarketDataError(f"{symbol} mark-price-kline bar is short: {shown(bar)}")
+        opens[md.instant_ms(bar[0], f"{symbol} startTime")] = md.positive(bar[1], f"{symbol} openPrice")
+    return opens
+
+
+async def fetch_open_interest_history(
+    api: MarketApi, asset: str, after_ms: int, before_ms: int, into: list[OpenInterestResponse]
+) -> None:
+    symbol = market_symbol(asset)
+    window = {"category": "linear", "symbol": symbol, "intervalTime": "5min",
+              "startTime": str(after_ms + 1), "endTime": str(before_ms - 1), "limit": str(HIST_PAGE_POINTS)}
+    cursor: str | None = None
+    found = 0
+    # Bounded even if the venue kept answering with new cursors.
+    for _ in range((before_ms - after_ms) // (HIST_PAGE_POINTS * HIST_PERIOD_MS) + 2):
+        params = window if cursor is None else {**window, "cursor": cursor}
+        body = await api.get(OPEN_INTEREST_PATH, params)
+        points, next_cursor = parse_open_interest_page(body, symbol)
+        into.append((OPEN_INTEREST_PATH, params, body))
+        found += len(points)
+        if next_cursor is None or next_cursor == cursor:
+            break
+        cursor = next_cursor
+    if not found:
+        return  # nothing to value
+    for first, last in md.windows(after_ms, before_ms, HIST_PAGE_POINTS * HIST_PERIOD_MS):
+        params = {"category": "linear", "symbol": symbol, "interval": "5",
+                  "start": str(first), "end": str(last), "limit": str(HIST_PAGE_POINTS)}
+        body = await api.get(MARK_KLINE_PATH, params)
+        parse_mark_kline(body, symbol)
+        into.append((MARK_KLINE_PATH, params, body))
+
+
+def open_interest_history_samples(responses: Sequence[OpenInterestResponse]) -> list[MarketSample]:
+    in_base: dict[tuple[str, int], float] = {}
+    opens: dict[tuple[str, int], float] = {}
+    for path, params, body in responses:
+        symbol = params.get("symbol", "")
+        if not symbol.endswith("USDT"):
+            continue
+        asset = symbol.removesuffix("USDT")
+        if path == OPEN_INTEREST_PATH:
+            for at_ms, amount in parse_open_interest_page(body, symbol)[0]:
+                in_base[asset, at_ms] = amount
+        elif path == MARK_KLINE_PATH:
+            for at_ms, price in parse_mark_kline(body, symbol).items():
+                opens[asset, at_ms] = price
+    return [
+        MarketSample(VENUE, asset, at_ms, mark_price=opens[asset, at_ms],
+                     open_interest_usd=amount * opens[asset, at_ms])
+        for (asset, at_ms), amount in sorted(in_base.items())
+        if (asset, at_ms) in opens
+    ]
+
+
 def market_symbol(asset: str) -> str:
     return f"{asset}USDT"
 
@@ -292,5 +403,12 @@ MARKET = MarketSpec(
     limit=600,  # requests per 5 s per IP
     window_ms=5_000,
     collector=lambda: collect_market,
+    open_interest_history=OpenInterestHistory(
+        paths=(OPEN_INTEREST_PATH, MARK_KLINE_PATH),
+        period_ms=HIST_PERIOD_MS,
+        reach_ms=None,  # back to the symbol's launch
+        fetch=fetch_open_interest_history,
+        samples=open_interest_history_samples,
+    ),
 )
 parse = dispatch(VENUE, STREAMS)

@@ -42,6 +42,22 @@ timestamp cursor, not an id. Whether the REST list is complete where the
 stream is sampled ("not the total number") the docs do not say; one public
 client measured exactly 24 h through `after` paging, another reported `after`
 ignored: a page that does not reach further back ends the paging.
+
+Open-interest history (`MARKET.open_interest_history`, the backfill). The issue names
+`GET /api/v5/rubik/stat/contracts/open-interest-volume`; OKX's docs
+(https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contracts-open-interest-and-volume)
+make it per currency (`ccy` required), the open interest of all its expiry
+futures and perpetuals together in USD, 5m bars "within two days at most", 5
+requests / 2 s per IP: not the BTC-USDT-SWAP series the poller stores. The
+per-instrument one is
+https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-open-interest-history:
+`GET /api/v5/rubik/stat/contracts/open-interest-history?instId&period&begin&end&limit`,
+period 5m..1D (we ask 5m), `begin` / `end` return records newer / earlier than
+the given ts, limit max 100, "can retrieve the latest 1,440 data entries" (5
+days at 5m), 10 requests / 2 s per IP + instrument ID, rows
+`[ts, oi (contracts), oiCcy (coin), oiUsd]`. We use that one, each request
+spanning at most 100 periods; a point's price is oiUsd / oiCcy. The docs give
+no row order (we rely on none).
 """
 
 from __future__ import annotations
@@ -51,7 +67,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.core.market import MarketSample
-from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side
 from bot.feeds import marketdata as md
 from bot.feeds.contract import (
     HistoryPage,
@@ -60,6 +76,9 @@ from bot.feeds.contract import (
     MarketApi,
     MarketSpec,
     MetadataRequest,
+    OpenInterestHistory,
+    OpenInterestResponse,
+    PathLimit,
     StreamSpec,
     dispatch,
 )
@@ -89,6 +108,10 @@ OPEN_INTEREST_PATH = "/api/v5/public/open-interest"
 MARK_PRICE_PATH = "/api/v5/public/mark-price"
 LIQUIDATION_ORDERS_PATH = "/api/v5/public/liquidation-orders"
 HISTORY_PAGE_ROWS = 100  # `limit`: the documented maximum
+OPEN_INTEREST_HISTORY_PATH = "/api/v5/rubik/stat/contracts/open-interest-history"
+HIST_PERIOD, HIST_PERIOD_MS = "5m", 5 * MINUTE_MS
+HIST_PAGE_POINTS = 100
+HIST_ENTRIES = 1440  # "the latest 1,440 data entries"
 RATE_LIMIT_CODES = frozenset({"50011", "50061"})  # codes that mean "slow down"
 _LIQUIDATED_BY_POS_SIDE = {"long": Side.LONG, "short": Side.SHORT}
 # Net mode has no position side: a sell order closes a long.
@@ -356,6 +379,46 @@ def parse_funding_rate(body: object, inst_id: str) -> tuple[float, float | None]
     raise md.MarketDataError(f"funding-rate has no entry for {inst_id}")
 
 
+def parse_open_interest_history(body: object, inst_id: str) -> list[tuple[int, float, float | None]]:
+    """`GET /api/v5/rubik/stat/contracts/open-interest-history?instId=`: (at_ms,
+    open interest in USD, price = oiUsd / oiCcy or None) per row."""
+    points = []
+    for row in _market_data(body, "open-interest-history"):
+        row = md.json_list(row, "open-interest-history row")
+        if len(row) < 4:
+            raise md.MarketDataError(f"{inst_id} open-interest-history row is short: {shown(row)}")
+        at_ms = md.instant_ms(row[0], f"{inst_id} ts")
+        in_coin = md.not_negative(row[2], f"{inst_id} oiCcy")
+        usd = md.not_negative(row[3], f"{inst_id} oiUsd")
+        points.append((at_ms, usd, usd / in_coin if in_coin > 0 else None))
+    return points
+
+
+async def fetch_open_interest_history(
+    api: MarketApi, asset: str, after_ms: int, before_ms: int, into: list[OpenInterestResponse]
+) -> None:
+    inst_id = market_inst_id(asset)
+    for first, last in md.windows(after_ms, before_ms, HIST_PAGE_POINTS * HIST_PERIOD_MS):
+        # begin / end are exclusive: "newer than" / "earlier than" the ts given.
+        params = {"instId": inst_id, "period": HIST_PERIOD, "begin": str(first - 1), "end": str(last + 1),
+                  "limit": str(HIST_PAGE_POINTS)}
+        body = await api.get(OPEN_INTEREST_HISTORY_PATH, params)
+        parse_open_interest_history(body, inst_id)
+        into.append((OPEN_INTEREST_HISTORY_PATH, params, body))
+
+
+def open_interest_history_samples(responses: Sequence[OpenInterestResponse]) -> list[MarketSample]:
+    samples = []
+    for path, params, body in responses:
+        inst_id = params.get("instId", "")
+        if path != OPEN_INTEREST_HISTORY_PATH or not inst_id.endswith("-USDT-SWAP"):
+            continue
+        for at_ms, usd, price in parse_open_interest_history(body, inst_id):
+            samples.append(MarketSample(VENUE, inst_id.removesuffix("-USDT-SWAP"), at_ms, mark_price=price,
+                                        open_interest_usd=usd))
+    return samples
+
+
 def market_inst_id(asset: str) -> str:
     return f"{asset}-USDT-SWAP"
 
@@ -414,5 +477,13 @@ MARKET = MarketSpec(
     limit=20,  # requests per 2 s per IP (per endpoint; we count them together)
     window_ms=2_000,
     collector=lambda: collect_market,
+    open_interest_history=OpenInterestHistory(
+        paths=(OPEN_INTEREST_HISTORY_PATH,),
+        period_ms=HIST_PERIOD_MS,
+        reach_ms=HIST_ENTRIES * HIST_PERIOD_MS,
+        fetch=fetch_open_interest_history,
+        samples=open_interest_history_samples,
+        limits={OPEN_INTEREST_HISTORY_PATH: PathLimit(10, 2_000, per_param="instId")},
+    ),
 )
 parse = dispatch(VENUE, STREAMS)
