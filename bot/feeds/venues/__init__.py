@@ -73,6 +73,7 @@ from dataclasses import make_dataclass
 from types import ModuleType
 from typing import Annotated
 
+from bot.core.models import DAY_MS, MINUTE_MS
 from bot.core.venues import VenueInfo, register
 from bot.feeds.contract import FrameParser, HistorySpec, StreamSpec
 from bot.feeds.instruments import ContractBook
@@ -208,4 +209,19 @@ def venue_table() -> str:
             rows.append(
                 f"| {module.TITLE} | `{spec.name}` | `[feeds.{module.VENUE}] {spec.url_key}` | {caveat} | {backfill} |"
             )
+    return "\n".join(rows)
+
+
+def backfill_table() -> str:
+    """The README's table of what liqbot backfills from the venues' REST history (Markdown)."""
+    rows = ["| venue | backfilled | from | the venue keeps |", "| --- | --- | --- | --- |"]
+    for module in VENUES:
+        history = module.MARKET.history if module.MARKET is not None else None
+        if history is None:
+            continue
+        reach = "to the listing" if history.reach_ms is None else f"{history.reach_ms / DAY_MS:g} days"
+        paths = ", ".join(f"`{path}`" for path in history.paths)
+        rows.append(
+            f"| {module.TITLE} | open interest, {history.period_ms // MINUTE_MS}-minute points | {paths} | {reach} |"
+        )
     return "\n".join(rows)
