@@ -216,7 +216,7 @@ def backfill_table() -> str:
     """The README's table of what liqbot backfills from the venues' REST history (Markdown)."""
     rows = ["| venue | backfilled | from | the venue keeps |", "| --- | --- | --- | --- |"]
     for module in VENUES:
-        history = module.MARKET.history if module.MARKET is not None else None
+        history = module.MARKET.open_interest_history if module.MARKET is not None else None
         if history is None:
             continue
         reach = "to the listing" if history.reach_ms is None else f"{history.reach_ms / DAY_MS:g} days"
