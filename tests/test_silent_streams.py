@@ -1,6 +1,6 @@
 """A stream that stays connected but stops carrying liquidations while other
 venues report is reconnected once; if that does not help it is flagged silent in
-/status, the log and the /liq, /top and /big footnotes, and recovers with its next liquidation."""
+/status, the log and the /liq, /top, /big and /report footnotes, and recovers with its next liquidation."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import logging
 
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
+from bot.commands.report import report_handlers
 from bot.core.models import MINUTE_MS
 from bot.replies.compose import status_reply
 from bot.replies.render_plain import render_plain
 from bot.services.live import LiveFeeds, LiveIngest
 from bot.services.queries import QueryService
+from bot.services.reports import ReportService
 from tests.fakes.all_venues import feeds_config, liquidation_frame
 from tests.fakes.venue_rest import FakeVenueRest
 from tests.fakes.venue_ws import FakeVenueServer, VirtualClock
@@ -165,8 +167,9 @@ async def test_a_silent_stream_is_reconnected_once_then_flagged_with_a_footnote_
         assert "binance/coinm is connected but silent" in caplog.text
         assert {state_of(feeds, key) for key in REPORTING} == {"live"}
 
-        dispatcher = Dispatcher(QueryService(store, feeds.live_states), clock.now_ms)
-        for command in ("/liq", "/top", "/big"):
+        queries = QueryService(store, feeds.live_states)
+        dispatcher = Dispatcher(queries, clock.now_ms, features=report_handlers(ReportService(store, queries)))
+        for command in ("/liq", "/top", "/big", "/report"):
             reply = render_plain(await dispatcher.handle(command, CONSOLE))
             assert "Silent now: Binance coinm stay connected but send no liquidations" in reply, command
         zh = Dispatcher(QueryService(store, feeds.live_states), clock.now_ms, default_locale="zh")

@@ -195,9 +195,17 @@ def settings_class(module: ModuleType) -> type:
 SETTINGS: dict[str, type] = {module.VENUE: settings_class(module) for module in VENUES}
 
 
+# What liqbot does with any stream that stays connected but stops carrying liquidations
+# (bot.core.silence); the README explains the rule under the table.
+SILENT_STREAM = "reconnected once, then flagged"
+
+
 def venue_table() -> str:
     """The README's venue table (Markdown), one row per stream."""
-    rows = ["| venue | stream | config | sampling | gaps backfilled from |", "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| venue | stream | config | sampling | gaps backfilled from | when silent |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for module in VENUES:
         history = HISTORIES.get(module.VENUE)
         for spec in module.STREAMS:
@@ -207,7 +215,8 @@ def venue_table() -> str:
                 if history is not None and history.stream == spec.name else "-"
             )
             rows.append(
-                f"| {module.TITLE} | `{spec.name}` | `[feeds.{module.VENUE}] {spec.url_key}` | {caveat} | {backfill} |"
+                f"| {module.TITLE} | `{spec.name}` | `[feeds.{module.VENUE}] {spec.url_key}` | {caveat} | {backfill} "
+                f"| {SILENT_STREAM} |"
             )
     return "\n".join(rows)
 
