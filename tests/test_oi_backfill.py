@@ -14,7 +14,8 @@ import pytest
 from bot.app import App
 from bot.core.market import MarketSample
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
-from bot.feeds.market import MarketPoller, NothingStored, make_client
+from bot.feeds.market import MarketPoller, make_client
+from bot.feeds.oi_history import NothingStored
 from bot.feeds.marketdata import MarketDataError, VenueError
 from bot.feeds.recording import rest_line
 from bot.feeds.venues import backfill_table

@@ -38,9 +38,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -52,6 +52,7 @@ from bot.feeds.contract import OpenInterestHistory
 from bot.feeds.errors import shown
 from bot.feeds.http_policy import BLOCKING_STATUSES, RequestBudget, backoff_delay, retry_after_s
 from bot.feeds.marketdata import MarketDataError, VenueError
+from bot.feeds.oi_history import HistoryStore
 from bot.feeds.settings import MarketDataConfig
 from bot.feeds.venues import BY_NAME, MARKET_VENUES
 
@@ -119,34 +120,6 @@ class _RequestFailed(Exception):
 Sink = Callable[[list[MarketSample]], Awaitable[object]]
 # on_response(venue, poll_at_ms, query_path, body): every body a poll received (`liqbot record`).
 ResponseSink = Callable[[str, int, str, object], Awaitable[object]]
-
-
-class HistoryStore(Protocol):
-    """Where backfilled open interest goes (`MarketStore`)."""
-
-    async def open_interest_gaps(
-        self, asset: str, venue: str, after_ms: int, before_ms: int, min_gap_ms: int
-    ) -> list[tuple[int, int]]:
-        """(after, before) instants between which no open interest of `asset` on
-        `venue` is stored, each hole longer than `min_gap_ms`, within the two given."""
-        ...
-
-    async def add_backfill(self, samples: Sequence[MarketSample]) -> int:
-        """Store samples unless one is stored at the same key; returns how many were new."""
-        ...
-
-
-class NothingStored:
-    """The `HistoryStore` of `liqbot record`, which keeps responses, not samples:
-    it has nothing, so a backfill asks for the whole window."""
-
-    async def open_interest_gaps(
-        self, asset: str, venue: str, after_ms: int, before_ms: int, min_gap_ms: int
-    ) -> list[tuple[int, int]]:
-        return [(after_ms, before_ms)]
-
-    async def add_backfill(self, samples: Sequence[MarketSample]) -> int:
-        return 0
 
 
 def query_path(path: str, params: Mapping[str, str] | None) -> str:

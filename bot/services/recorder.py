@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 
 from bot.core.models import LiquidationEvent
-from bot.feeds.market import MarketPoller, NothingStored
+from bot.feeds.market import MarketPoller
+from bot.feeds.oi_history import NothingStored
 from bot.feeds.recording import frame_line, rest_line
 from bot.feeds.runner import FeedRunner
 from bot.feeds.session import NowMs, RunnerStatus, Sleep
