@@ -315,3 +315,28 @@ async def test_backfilled_orders_raise_no_alert_while_a_live_order_does(store, t
     assert chat == "telegram:42" and "$1.2" in text and "$3" not in text
     await notifier.close()
     assert sum(1 for line in (tmp_path / "live.jsonl").read_text().splitlines() if PATH in line) >= 1
+
+
+async def test_bitfinex_history_is_paged_with_end_within_three_requests_a_minute(store):
+    from bot.feeds.venues import bitfinex
+
+    triggers = [["pos", n, T - 2 * HOUR_MS + n * 1000, None, "tBTCF0:USTF0", 0.1, 60_000.0, None, 0, 1, None, 59_000.0]
+                for n in range(600)]
+    rest, clock, asked_at = FakeVenueRest(), Clock(T), []
+
+    def page(params):
+        asked_at.append(clock.now)
+        end = int(params.get("end", T))
+        newest_first = sorted((r for r in triggers if r[2] <= end), key=lambda r: -r[2])
+        return [[r] for r in newest_first[: int(params["limit"])]]
+
+    rest.bodies[bitfinex.LIQUIDATIONS_PATH] = page
+    config = BackfillConfig()
+    async with rest.client() as http:
+        fetcher = HistoryFetcher("bitfinex", bitfinex.HISTORY, REST_BASE, http, config, clock.now_ms, clock.sleep)
+        filler = Backfiller(store, {("bitfinex", "public"): fetcher}, lambda venue, stream: None, config,
+                            now_ms=clock.now_ms, sleep=clock.sleep)
+        assert await filler.fill("bitfinex", "public", T) is True
+    assert len(asked_at) == 2 and asked_at[1] - asked_at[0] >= 40_000  # 1.5 requests a minute at most
+    assert (filler.stats.stored, filler.stats.duplicates) == (600, 1)  # `end` is inclusive: one read twice
+    assert await backfilled(store) == [(T - DAY_MS, T)]

@@ -4,6 +4,7 @@ import pytest
 
 from bot.core.models import Side, Window
 from bot.feeds.errors import FrameError, UnknownInstrument
+from bot.feeds.marketdata import VenueError
 from bot.feeds.recording import RecordingDecoder, control_error, frame_line
 from bot.feeds.venues import bitfinex
 from tests.fakes.single_venue import replayed_twice, running_alone
@@ -181,3 +182,27 @@ async def test_live_runner_records_the_stream(store):
     stored = await store.largest(None, Window(0, 4_000_000_000_000), 10)
     assert sorted((e.asset, e.liquidated.value, e.notional_usd) for e in stored) == [
         ("BTC", "long", 28_500.0), ("ETH", "short", 7_500.0)]
+
+
+# -- the REST history (backfill): the same records, one per item ---------------------
+
+
+def test_a_history_page_reads_the_records_with_the_streams_rules():
+    records = [DOC_RECORD, trigger_of(DOC_RECORD)]  # the execution adds nothing, the trigger counts
+    page = bitfinex.history_page([[r] for r in records])  # liquidations/hist: [[record], ...]
+    assert page.events == bitfinex.parse(update(*records)) and len(page.events) == 1
+    assert (page.oldest_ms, page.full, page.unpriced) == (1574697680828, False, 0)
+    full = bitfinex.history_page([[record(pos_id=n, mts=1_700_000_000_000 - n)] for n in range(500)])
+    assert len(full.events) == 500 and full.full and full.oldest_ms == 1_700_000_000_000 - 499
+    query = bitfinex.HISTORY.queries(None)[0]
+    assert query == {"limit": "500", "sort": "-1"}
+    assert bitfinex.HISTORY.older(query, full) == {**query, "end": str(1_700_000_000_000 - 499)}
+
+
+def test_a_history_error_or_a_stream_frame_is_refused():
+    with pytest.raises(VenueError) as limited:
+        bitfinex.history_page(["error", 11010, "ratelimit: error"])
+    assert limited.value.rate_limited
+    for broken in ({}, [["pos"]], DOC_UPDATE, [[record(), record()]]):
+        with pytest.raises(FrameError):
+            bitfinex.history_page(broken)

@@ -42,7 +42,7 @@ from bot.feeds.backfill import HistoryFetcher, OnResponse
 from bot.feeds.instruments import ContractBook
 from bot.feeds.session import NowMs, Sleep
 from bot.feeds.settings import BackfillConfig
-from bot.feeds.venues import HISTORIES
+from bot.feeds.venues import HISTORIES, stream_spec
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class Backfiller:
         if not missing:
             return True
         contracts = self._contracts_of(venue, stream)
-        if contracts is None:
+        if contracts is None and stream_spec(venue, stream).metadata:  # it prices with a book not loaded yet
             log.info("backfill %s/%s: no contract sizes yet; later", venue, stream)
             return False
         stats = self.stats

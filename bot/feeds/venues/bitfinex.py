@@ -30,6 +30,19 @@ Rules:
   are counted as unpriced.
 - Heartbeat: the server sends `[CHANNEL_ID, "hb"]` on a quiet channel; we also send
   `{"event":"ping","cid":1}` after a quiet ping interval (answered `{"event":"pong"}`).
+
+Backfill (`HISTORY`): `GET {rest_url}/v2/liquidations/hist`
+(https://docs.bitfinex.com/reference/rest-public-liquidations), public, "Rate Limit:
+3 reqs/min"; `sort`, `start`, `end`, `limit` as the official SDK sends them
+(bitfinex-api-py `get_liquidations`), which also reads the body as `[[record], ...]`:
+each item holds one "pos" record of the stream's layout, so the stream's rules above
+price it and a backfilled row is the live one. We ask `sort=-1` (newest first),
+`limit=500` (a public client observed 500-row pages; the page we read gives no
+maximum) and page back with `end=<oldest MTS>` (inclusive: the boundary is read
+twice, stored once). Errors come as `["error", CODE, "msg"]`; 11010 is the rate
+limit. The docs name field 11 PRICE_ACQUIRED here and LIQUIDATION_PRICE on the
+stream: same index, read the same way. The venue keeps more than a day; we fill
+at most a day back (at 3 requests a minute a deep walk would take long).
 """
 
 from __future__ import annotations
@@ -38,12 +51,14 @@ import json
 import math
 from collections.abc import Sequence
 
-from bot.core.models import LiquidationEvent, Side
-from bot.feeds.contract import Heartbeat, StreamSpec, dispatch
+from bot.core.models import DAY_MS, LiquidationEvent, Side
+from bot.feeds import marketdata as md
+from bot.feeds.contract import Heartbeat, HistoryPage, HistorySpec, StreamSpec, dispatch
 from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
+    UnknownInstrument,
     Unpriced,
     checked_notional,
     instrument_id,
@@ -56,6 +71,9 @@ from bot.feeds.instruments import ContractBook
 VENUE = "bitfinex"
 TITLE = "Bitfinex"
 KEY = "liq:global"
+LIQUIDATIONS_PATH = "/v2/liquidations/hist"
+HISTORY_PAGE_ROWS = 500
+RATE_LIMIT_CODE = 11010  # ["error", 11010, "ratelimit: error"]
 USD_QUOTES = frozenset({"USD", "UST", "USTF0"})
 _CONTROL_EVENTS = frozenset({"info", "subscribed", "unsubscribed", "pong", "conf", "error"})
 # Indexes in a "pos" record (docs order; later fields may be appended).
@@ -113,8 +131,11 @@ def parse_public(
     frame: object, contracts: ContractBook | None = None, received_ms: int | None = None
 ) -> list[LiquidationEvent]:
     records = _records_of(frame)
-    if records is None:
-        return []
+    return [] if records is None else _liquidations(records)
+
+
+def _liquidations(records: list) -> list[LiquidationEvent]:
+    """The liquidations of "pos" records (the stream's and the REST history's)."""
     events: list[LiquidationEvent] = []
     unpriced = Unpriced()
     for record in records:
@@ -146,6 +167,36 @@ def parse_public(
     return unpriced.checked(events)
 
 
+# -- liquidation history (backfill) ----------------------------------------
+
+
+def history_page(body: object, contracts: ContractBook | None = None) -> HistoryPage:
+    """One `liquidations/hist` body: `[[record], ...]`, newest first; the stream's rules."""
+    if type(body) is list and body[:1] == ["error"]:
+        code = body[1] if len(body) > 1 else None
+        raise md.VenueError(VENUE, code, body[2] if len(body) > 2 else None, rate_limited=code == RATE_LIMIT_CODE)
+    if type(body) is not list or any(type(item) is not list or len(item) != 1 for item in body):
+        raise FrameError(f"liquidations/hist: not a list of [record]: {shown(body)}")
+    records = [item[0] for item in body]
+    try:
+        events, unpriced = _liquidations(records), 0
+    except UnknownInstrument as unknown:
+        events, unpriced = unknown.events, unknown.unpriced_count
+    stamps = [_time_ms(record[_MTS]) for record in records]  # checked by _liquidations
+    return HistoryPage(events, unpriced, min(stamps, default=None), len(records) >= HISTORY_PAGE_ROWS)
+
+
+def _history_queries(contracts: ContractBook | None) -> list[dict[str, str]]:
+    return [{"limit": str(HISTORY_PAGE_ROWS), "sort": "-1"}]  # one market-wide series, newest first
+
+
+def _older_history(query: dict[str, str], page: HistoryPage) -> dict[str, str] | None:
+    # `end` is inclusive: the boundary ms is read twice and stored once.
+    if not page.full or page.oldest_ms is None:
+        return None
+    return {**query, "end": str(page.oldest_ms)}
+
+
 def error_message(frame: object) -> str | None:
     """A short description of an error event (`{"event":"error","msg","code"}`), else None."""
     if type(frame) is not dict or frame.get("event") != "error":
@@ -169,10 +220,20 @@ def _heartbeat(tuning) -> Heartbeat:
     return Heartbeat(HEARTBEAT_MESSAGE, tuning.ping_interval_s, idle_only=True)
 
 
-REST_URLS: dict[str, str] = {}  # the feed needs no metadata
+REST_URLS = {"rest_url": "https://api-pub.bitfinex.com"}  # the liquidation history (the feed needs no metadata)
 STREAMS = (
     StreamSpec("public", "ws_url", "wss://api-pub.bitfinex.com/ws/2", parse_public,
                subscribe=_subscribe, heartbeat=_heartbeat),
+)
+HISTORY = HistorySpec(
+    stream="public",
+    path=LIQUIDATIONS_PATH,
+    queries=_history_queries,
+    older=_older_history,
+    page=history_page,
+    horizon_ms=DAY_MS,  # our choice: the venue keeps more, at 3 requests a minute
+    limit=3,  # requests per minute
+    window_ms=60_000,
 )
 METADATA: dict = {}
 MARKET = None
