@@ -56,7 +56,7 @@ async def test_a_second_run_on_one_database_refuses_and_the_other_commands_work_
         code, _, _ = await liqbot("backup", "--config", str(config), str(tmp_path / "copy.sqlite"))
         assert code == 0 and (tmp_path / "copy.sqlite").is_file()
         code, out, _ = await liqbot("doctor", "--config", str(config))
-        assert code == 0 and "ok   integrity: SQLite integrity_check ok" in out.splitlines()
+        assert code == 0 and out.startswith("ok   integrity:")
         code, out, _ = await liqbot("console", "--config", str(config), stdin=b"/liq BTC\n")
         assert code == 0 and "BTC" in out
 
