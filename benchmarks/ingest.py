@@ -4,17 +4,23 @@
    formats (bot.sample), replays it through the real path (parse + normalise
    + store + rollups) and prints events/s next to a baseline measured in the
    same run: raw sqlite3 executemany of the same rows into a plain table.
+   `--venues all` deals the day's liquidations round-robin over every stream
+   of the venue registry (18 streams of 12 venues): the Binance, Bybit and OKX
+   shares keep their generated frames, the other streams' shares are re-encoded
+   as BTC frames of their own venue (tests.fakes.all_venues), priced by
+   their metadata at the start of the recording.
 2. Fills a store with M events (default 10M, over 7 days, written directly
    with Store.add_events) and prints p50/p95 latency of `/liq BTC 24h`,
    `/liq BTC 7d` and `/liq` (all assets, 24h) through the real dispatcher.
 
-Run: python benchmarks/ingest.py [--events 1000000] [--latency-events 10000000]
+Run: python benchmarks/ingest.py [--events 1000000] [--venues three|all] [--latency-events 10000000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import resource
 import sqlite3
@@ -29,13 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.commands.dispatch import Dispatcher  # noqa: E402
 from bot.commands.ports import Caller  # noqa: E402
 from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side  # noqa: E402
-from bot.feeds.recording import RecordingDecoder  # noqa: E402
+from bot.feeds.recording import RecordingDecoder, frame_line  # noqa: E402
+from bot.feeds.venues import ALL_STREAMS  # noqa: E402
 from bot.sample import write_recording  # noqa: E402
 from bot.services.ingest import replay  # noqa: E402
 from bot.services.queries import QueryService  # noqa: E402
 from bot.storage.migrations import migrations  # noqa: E402
 from bot.storage.rows import event_row  # noqa: E402
 from bot.storage.store import Store  # noqa: E402
+from tests.fakes.all_venues import liquidation_frame, metadata_lines  # noqa: E402
 
 START_MS = 1_742_515_200_000
 BATCH = 5_000
@@ -63,11 +71,37 @@ def raw_executemany(path: Path, rows: list[tuple]) -> float:
     return elapsed
 
 
-async def bench_replay(folder: Path, events: int) -> None:
+def spread_over_all_venues(generated: Path, recording: Path) -> None:
+    """`generated` (Binance, Bybit, OKX) with its frames dealt round-robin over
+    every stream of the registry; see the module docstring."""
+    generated_venues = {"binance", "bybit", "okx"}
+    with open(generated, encoding="utf-8") as source, open(recording, "w", encoding="utf-8") as out:
+        out.writelines(line + "\n" for line in metadata_lines(START_MS))
+        n = 0
+        for line in source:
+            entry = json.loads(line)
+            if "frame" not in entry:
+                out.write(line)
+                continue
+            venue, stream = ALL_STREAMS[n % len(ALL_STREAMS)]
+            n += 1
+            if venue in generated_venues:
+                out.write(line)
+            else:
+                out.write(frame_line(venue, stream, entry["at"], liquidation_frame(venue, stream, n, entry["at"])) + "\n")
+
+
+async def bench_replay(folder: Path, events: int, venues: str) -> None:
     hours = 24
     recording = folder / "bench.jsonl"
-    print(f"generating a recording of ~{events:,} events ...", flush=True)
-    write_recording(recording, START_MS, hours, seed=1, events_per_hour=events / hours / 1.62)
+    print(f"generating a recording of ~{events:,} events ({venues} venues) ...", flush=True)
+    if venues == "all":
+        generated = folder / "generated.jsonl"
+        write_recording(generated, START_MS, hours, seed=1, events_per_hour=events / hours / 1.62)
+        spread_over_all_venues(generated, recording)
+        generated.unlink()
+    else:
+        write_recording(recording, START_MS, hours, seed=1, events_per_hour=events / hours / 1.62)
     store = await Store.open(folder / "replay.sqlite")
     # CPU seconds as well as wall time: on a loaded machine the wall ratio follows the CPU one.
     cpu_before = cpu_s(resource.RUSAGE_SELF), cpu_s(resource.RUSAGE_CHILDREN)
@@ -151,11 +185,15 @@ async def bench_latency(folder: Path, events: int, repeats: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the replayed recording")
+    parser.add_argument(
+        "--venues", choices=("three", "all"), default="three",
+        help="the replayed venues: Binance, Bybit and OKX, or every stream of the registry",
+    )
     parser.add_argument("--latency-events", type=int, default=10_000_000, help="events stored for the latency run")
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="liqbot-bench-") as folder:
-        await bench_replay(Path(folder), args.events)
+        await bench_replay(Path(folder), args.events, args.venues)
         await bench_latency(Path(folder), args.latency_events, args.repeats)
 
 

@@ -1,6 +1,6 @@
 """`liqbot run` as a user runs it, against loopback fakes of every venue of the
 registry at once: every stream is recorded; one venue's fake dies and the
-others carry on storing."""
+others carry on storing. And a recording of every stream replays once."""
 
 from __future__ import annotations
 
@@ -10,9 +10,19 @@ import sqlite3
 import sys
 import time
 
+from bot.feeds.recording import frame_line
 from bot.feeds.venues import ALL_STREAMS
-from tests.fakes.all_venues import all_venue_servers, check_covered, config_sections, liquidation_frame, metadata_rest, rest_server
-from tests.fakes.venue_ws import FakeVenueServer
+from tests.fakes.all_venues import (
+    all_venue_servers,
+    check_covered,
+    config_sections,
+    liquidation_frame,
+    metadata_lines,
+    metadata_rest,
+    rest_server,
+)
+from tests.fakes.single_venue import replayed_twice, stored_events
+from tests.fakes.venue_ws import BASE_MS, FakeVenueServer
 
 KILLED = ("okx", "public")
 WAIT_S = 60.0  # bound of each wait: 18 streams connecting on a loaded 2-core machine
@@ -100,3 +110,17 @@ async def test_run_records_every_venue_and_the_others_carry_on_when_one_dies(tmp
     assert process.returncode == 0, log
     assert "Traceback" not in log
     assert "okx/public: connect failed" in log  # the dead venue kept being retried
+
+
+async def test_a_recording_of_every_stream_replays_each_liquidation_once(store, tmp_path):
+    """What `liqbot record` would write of all the venues (the replay benchmark's
+    --venues all mix): the metadata, then frames of every stream."""
+    check_covered()
+    lines = metadata_lines(BASE_MS)
+    for n in range(1, 4):
+        lines += [frame_line(*key, BASE_MS + n, liquidation_frame(*key, n, BASE_MS + n)) for key in ALL_STREAMS]
+    first, second = await replayed_twice(store, tmp_path, lines)
+    assert (first.stored, first.decode.unpriced_events, first.decode.bad_lines) == (3 * len(ALL_STREAMS), 0, 0)
+    assert (second.stored, second.duplicates) == (0, 3 * len(ALL_STREAMS))
+    by_stream = {(e.venue, e.stream) for e in await stored_events(store)}
+    assert by_stream == set(ALL_STREAMS)

@@ -1,8 +1,10 @@
 """Every venue of the registry at once (or some of them), on loopback: one `FakeVenueServer` per
 stream, one HTTP server answering every venue's metadata REST paths (the
 `FakeVenueRest` bodies, served for real so a `liqbot run` process can fetch
-them), and `liquidation_frame(venue, stream, n, at_ms)`: a frame carrying one
-liquidation that the stream's parser prices, distinct for every `n`.
+them), and `liquidation_frame(venue, stream, n, at_ms)`: a frame carrying one BTC
+liquidation that the stream's parser prices, distinct for every `n` (its size
+cycles through 997 steps, its order/trade id is `n`), and `metadata_lines`: the
+recording lines of the metadata that prices them (for replays).
 
 `FRAMES` must cover `ALL_STREAMS`: a new venue module fails `check_covered()`
 until it is added here.
@@ -20,6 +22,7 @@ from aiohttp import web
 
 from bot.config import FeedsConfig
 from bot.core.models import Side
+from bot.feeds.recording import rest_line
 from bot.feeds.synthetic import LiquidationSpec, frame_for
 from bot.feeds.venues import ALL_STREAMS, BY_NAME, bitmex, deribit, dydx, gate, htx, kraken
 from tests.fakes.venue_rest import REST_BASE, FakeVenueRest, kraken_instruments_body
@@ -65,15 +68,23 @@ def metadata_rest() -> FakeVenueRest:
     return rest
 
 
-# -- one liquidation per frame, distinct by n (quantities grow with n) ----------------
+# -- one liquidation per frame, distinct by n -------------------------------------------
 
 
-def _binance_shaped(venue: str, stream: str, instrument: str) -> Callable[[int, int], object]:
-    return lambda n, at_ms: frame_for(LiquidationSpec(venue, stream, instrument, Side.LONG, 65_000.0, n, at_ms))
+def _size(n: int) -> int:
+    """1..997: sizes stay plausible however many frames a replay benchmark makes."""
+    return 1 + n % 997
+
+
+def _binance_shaped(venue: str, stream: str, instrument: str, unit: float) -> Callable[[int, int], object]:
+    """Binance, Bybit and OKX frames from `bot.feeds.synthetic`; `unit` x size is the quantity."""
+    return lambda n, at_ms: frame_for(
+        LiquidationSpec(venue, stream, instrument, Side.LONG, 65_000.0, round(unit * _size(n), 3), at_ms)
+    )
 
 
 def _aster(n: int, at_ms: int) -> dict:
-    quantity = f"{0.001 * n:.3f}"
+    quantity = f"{0.001 * _size(n):.3f}"
     order = {"s": "BTCUSDT", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": quantity, "p": "64900", "ap": "65000",
              "X": "FILLED", "l": quantity, "z": quantity, "T": at_ms}
     return {"e": "forceOrder", "E": at_ms, "o": order}
@@ -81,7 +92,7 @@ def _aster(n: int, at_ms: int) -> dict:
 
 def _bitget(inst_type: str, symbol: str) -> Callable[[int, int], dict]:
     def frame(n: int, at_ms: int) -> dict:
-        item = {"symbol": symbol, "side": "buy", "price": "65000", "amount": str(65 * n), "ts": str(at_ms)}
+        item = {"symbol": symbol, "side": "buy", "price": "65000", "amount": str(65 * _size(n)), "ts": str(at_ms)}
         return {"data": [item], "arg": {"instType": inst_type, "topic": "liquidation"}, "action": "update", "ts": at_ms}
 
     return frame
@@ -89,7 +100,7 @@ def _bitget(inst_type: str, symbol: str) -> Callable[[int, int], dict]:
 
 def _gate(contract: str) -> Callable[[int, int], dict]:
     def frame(n: int, at_ms: int) -> dict:
-        item = {"price": "65000", "size": -n, "time": at_ms, "contract": contract}
+        item = {"price": "65000", "size": -_size(n), "time": at_ms, "contract": contract}
         return {"channel": "futures.public_liquidates", "event": "update", "time": at_ms // 1000, "time_ms": at_ms,
                 "result": [item]}
 
@@ -98,10 +109,11 @@ def _gate(contract: str) -> Callable[[int, int], dict]:
 
 def _htx(code: str, linear: bool) -> Callable[[int, int], dict]:
     def frame(n: int, at_ms: int) -> dict:
-        order = {"contract_code": code, "symbol": "BTC", "direction": "sell", "offset": "close", "volume": n,
-                 "price": 65000.0, "created_at": at_ms, "amount": n}
+        size = _size(n)
+        order = {"contract_code": code, "symbol": "BTC", "direction": "sell", "offset": "close", "volume": size,
+                 "price": 65000.0, "created_at": at_ms, "amount": size}
         if linear:
-            order["trade_turnover"] = 65.0 * n
+            order["trade_turnover"] = 65.0 * size
         return {"op": "notify", "topic": f"public.{code}.liquidation_orders", "ts": at_ms, "data": [order]}
 
     return frame
@@ -109,25 +121,25 @@ def _htx(code: str, linear: bool) -> Callable[[int, int], dict]:
 
 def _bitmex(n: int, at_ms: int) -> dict:
     row = {"orderID": f"6b9a5b4e-0000-4000-8000-{n:012d}", "symbol": "XBTUSD", "side": "Sell", "price": 65000.0,
-           "leavesQty": 100 * n}
+           "leavesQty": 100 * _size(n)}
     return {"table": "liquidation", "action": "insert", "data": [row]}
 
 
 def _deribit(n: int, at_ms: int) -> dict:
     trade = {"trade_seq": n, "trade_id": f"liq-{n}", "timestamp": at_ms, "tick_direction": 2, "price": 65000.0,
              "mark_price": 65000.0, "instrument_name": "BTC-PERPETUAL", "index_price": 65000.0,
-             "direction": "sell", "amount": 10 * n, "liquidation": "T"}
+             "direction": "sell", "amount": 10 * _size(n), "liquidation": "T"}
     return {"jsonrpc": "2.0", "method": "subscription",
             "params": {"channel": "trades.future.BTC.100ms", "data": [trade]}}
 
 
 def _bitfinex(n: int, at_ms: int) -> list:
-    record = ["pos", 160000000 + n, at_ms, None, "tBTCF0:USTF0", 0.001 * n, 65000.0, None, 0, 1, None, 64000.0]
+    record = ["pos", 160000000 + n, at_ms, None, "tBTCF0:USTF0", 0.001 * _size(n), 65000.0, None, 0, 1, None, 64000.0]
     return [BITFINEX_CHANNEL_ID, [record]]
 
 
 def _dydx(n: int, at_ms: int) -> dict:
-    trade = {"id": f"liq-{n}", "size": f"{0.001 * n:.3f}", "price": "65000", "side": "SELL",
+    trade = {"id": f"liq-{n}", "size": f"{0.001 * _size(n):.3f}", "price": "65000", "side": "SELL",
              "createdAt": _iso(at_ms), "type": "LIQUIDATED"}
     return {"type": "channel_data", "connection_id": "c1", "message_id": n, "id": "BTC-USD", "channel": "v4_trades",
             "version": "1.1.0", "contents": {"trades": [trade]}}
@@ -135,7 +147,7 @@ def _dydx(n: int, at_ms: int) -> dict:
 
 def _kraken(n: int, at_ms: int) -> dict:
     return {"feed": "trade", "product_id": "PF_XBTUSD", "uid": f"liq-{n}", "side": "sell", "type": "liquidation",
-            "seq": n, "time": at_ms, "qty": 0.001 * n, "price": 65000.0}
+            "seq": n, "time": at_ms, "qty": round(0.001 * _size(n), 3), "price": 65000.0}
 
 
 def _iso(at_ms: int) -> str:
@@ -143,11 +155,11 @@ def _iso(at_ms: int) -> str:
 
 
 FRAMES: dict[tuple[str, str], Callable[[int, int], object]] = {
-    ("binance", "usdm"): _binance_shaped("binance", "usdm", "BTCUSDT"),
-    ("binance", "coinm"): _binance_shaped("binance", "coinm", "BTCUSD_PERP"),
-    ("bybit", "linear"): _binance_shaped("bybit", "linear", "BTCUSDT"),
-    ("bybit", "inverse"): _binance_shaped("bybit", "inverse", "BTCUSD"),
-    ("okx", "public"): _binance_shaped("okx", "public", "BTC-USDT-SWAP"),
+    ("binance", "usdm"): _binance_shaped("binance", "usdm", "BTCUSDT", 0.001),
+    ("binance", "coinm"): _binance_shaped("binance", "coinm", "BTCUSD_PERP", 1),
+    ("bybit", "linear"): _binance_shaped("bybit", "linear", "BTCUSDT", 0.001),
+    ("bybit", "inverse"): _binance_shaped("bybit", "inverse", "BTCUSD", 100),
+    ("okx", "public"): _binance_shaped("okx", "public", "BTC-USDT-SWAP", 1),
     ("kraken", "futures"): _kraken,
     ("dydx", "v4"): _dydx,
     ("aster", "futures"): _aster,
@@ -170,6 +182,18 @@ def check_covered() -> None:
 
 def liquidation_frame(venue: str, stream: str, n: int, at_ms: int) -> object:
     return FRAMES[venue, stream](n, at_ms)
+
+
+def metadata_lines(at_ms: int) -> list[str]:
+    """Recording REST lines with every stream's metadata, as `metadata_rest` answers it."""
+    rest = metadata_rest()
+    lines = []
+    for venue, module in BY_NAME.items():
+        for request in dict.fromkeys(r for spec in module.STREAMS for r in spec.metadata):
+            url = httpx.URL(f"{REST_BASE}{request.path}", params=dict(request.params))
+            body = rest.handle(httpx.Request("GET", url)).json()
+            lines.append(rest_line(venue, at_ms, request.recorded_path, body))
+    return lines
 
 
 # -- serving ----------------------------------------------------------------------------
