@@ -249,7 +249,7 @@ class _Running:
         return RuntimeStatus(
             platforms=tuple(ServiceStatus(name, s.state, s.last_error) for name, s in self.platforms.items()),
             market=tuple(
-                ServiceStatus(venue, _poll_state(stats), stats.last_error, stats.last_success_ms)
+                ServiceStatus(venue, _poll_state(stats), stats.last_error, stats.last_success_ms, stats.backfilled)
                 for venue, stats in market
             ),
             stream_errors={

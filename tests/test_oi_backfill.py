@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
 from bot.app import App
 from bot.core.market import MarketSample
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS
+from bot.core.status import RuntimeStatus, ServiceStatus, StatusReport
 from bot.feeds.market import MarketPoller, make_client
 from bot.feeds.oi_history import NothingStored
 from bot.feeds.marketdata import MarketDataError, VenueError
 from bot.feeds.recording import rest_line
 from bot.feeds.venues import backfill_table
 from bot.feeds.venues import binance, bybit, okx
+from bot.replies.compose import status_reply
+from bot.replies.render_plain import render_plain
 from bot.services.ingest import replay
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
@@ -88,14 +92,17 @@ def test_bybit_history_parsers_on_the_documented_examples():
     assert error.value.rate_limited
 
 
-def test_okx_history_parser_on_the_documented_shape():
-    # docs-v5 "Get contract open interest history": rows [ts, oi (contracts), oiCcy (coin), oiUsd].
-    body = {"code": "0", "msg": "", "data": [["1701417600000", "731377.57500501", "7313.7757500501", "277413500.74"],
-                                              ["1701417300000", "731000", "7310", "277000000"]]}
+def test_okx_history_parser_on_the_documented_example():
+    body = {  # docs-v5 "Get contract open interest history", "Response example": [ts, oi, oiCcy, oiUsd]
+        "code": "0", "msg": "",
+        "data": [["1701417600000", "731377.57500501", "111", "8888888"],
+                 ["1701417500000", "731377.57500501", "111", "8888888"]],
+    }
     samples = okx.open_interest_history_samples([(OKX_HIST, {"instId": "BTC-USDT-SWAP", "period": "5m"}, body)])
-    assert samples[0] == MarketSample("okx", "BTC", 1701417600000, mark_price=pytest.approx(277413500.74 / 7313.7757500501),
-                                      open_interest_usd=277413500.74)
-    assert samples[1].at_ms == 1701417300000
+    assert samples == [
+        MarketSample("okx", "BTC", 1701417600000, mark_price=8888888 / 111, open_interest_usd=8888888.0),
+        MarketSample("okx", "BTC", 1701417500000, mark_price=8888888 / 111, open_interest_usd=8888888.0),
+    ]
     with pytest.raises(MarketDataError, match="short"):
         okx.parse_open_interest_history({"code": "0", "data": [["1701417600000", "1"]]}, "BTC-USDT-SWAP")
     with pytest.raises(VenueError) as error:
@@ -340,7 +347,17 @@ async def test_without_the_backfill_the_same_market_lacks_its_24h_change(tmp_pat
 
 
 def test_the_readme_says_what_is_backfilled():
-    from pathlib import Path
-
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert backfill_table() in readme
+
+
+@pytest.mark.parametrize(
+    "locale, expected",
+    [("en", "Binance: running, last poll 1m ago, 1,800 open-interest points backfilled"),
+     ("zh", "已回填 1,800 个持仓量数据点")],
+)
+def test_status_counts_what_each_venue_backfilled(locale, expected):
+    runtime = RuntimeStatus(platforms=(), market=(ServiceStatus("binance", "running", None, T0, backfilled=1800),),
+                            stream_errors={})
+    report = StatusReport(0, None, None, {}, (), runtime=runtime)
+    assert expected in render_plain(status_reply(report, T0 + MINUTE_MS, locale))

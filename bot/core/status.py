@@ -27,6 +27,7 @@ class ServiceStatus:
     state: str  # "running" | "retrying" | "stopped"
     last_error: str | None = None
     last_ok_ms: int | None = None  # market polling: the last successful poll
+    backfilled: int = 0  # market polling: open-interest history points backfilled
 
 
 @dataclass(frozen=True, slots=True)

@@ -384,6 +384,8 @@ def _runtime_blocks(runtime: RuntimeStatus, now_ms: int, locale: Locale) -> list
         parts = [text(locale, f"state.{item.state}")]
         if item.last_ok_ms is not None:
             parts.append(text(locale, "status.last_poll", age=fmt.age(now_ms - item.last_ok_ms, locale)))
+        if item.backfilled:
+            parts.append(text(locale, "status.oi_backfilled", count=f"{item.backfilled:,}"))
         if item.last_error:
             parts.append(text(locale, "status.last_error", error=item.last_error))
         return line(bold(name), ": " + text(locale, "status.joiner").join(parts))

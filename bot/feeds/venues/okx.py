@@ -56,8 +56,8 @@ period 5m..1D (we ask 5m), `begin` / `end` return records newer / earlier than
 the given ts, limit max 100, "can retrieve the latest 1,440 data entries" (5
 days at 5m), 10 requests / 2 s per IP + instrument ID, rows
 `[ts, oi (contracts), oiCcy (coin), oiUsd]`. We use that one, each request
-spanning at most 100 periods; a point's price is oiUsd / oiCcy. The docs give
-no row order (we rely on none).
+spanning at most 100 periods; a point's price is oiUsd / oiCcy. The docs state
+no row order (their example lists the newest first); we rely on none.
 """
 
 from __future__ import annotations
