@@ -13,6 +13,7 @@ from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.commands.report import report_handlers
 from bot.core.models import MINUTE_MS
+from bot.core.silence import SilenceRule, SilenceWatch
 from bot.replies.compose import status_reply
 from bot.replies.render_plain import render_plain
 from bot.services.live import LiveFeeds, LiveIngest
@@ -101,6 +102,28 @@ async def test_a_stream_that_is_normally_sparse_gets_its_own_longer_allowance(st
             await deliver(ingest, now, key, t)
     assert (await status_of(store, ingest, t))["okx/public"] == "silent"
     await ingest.close()
+
+
+def test_after_its_reconnect_a_sparse_stream_gets_its_longest_gap_before_it_is_flagged():
+    watch = SilenceWatch(SilenceRule())
+    sparse, others = ("okx", "public"), [("binance", "usdm"), ("bybit", "linear")]
+    for key in (sparse, *others):
+        watch.connected(key, BASE_MS)
+    for minute in (0, 5, 10):  # okx reports every 5 minutes: judged silent after 6 x 5 = 30 min
+        watch.delivered(sparse, BASE_MS + minute * MINUTE_MS)
+    for second in range(0, 45 * 60, 30):
+        for key in others:
+            watch.delivered(key, BASE_MS + second * 1000)
+    assert watch.to_reconnect(BASE_MS + 40 * MINUTE_MS) == set()
+    reconnect_ms = BASE_MS + 41 * MINUTE_MS
+    assert watch.to_reconnect(reconnect_ms) == {sparse}
+    watch.reconnected(sparse, reconnect_ms)
+    assert watch.to_reconnect(reconnect_ms + MINUTE_MS) == set()  # once
+    # Its longest gap (5 min) outlasts the 2-minute recheck floor.
+    assert watch.flagged(reconnect_ms + 4 * MINUTE_MS) == set()
+    assert watch.flagged(reconnect_ms + 5 * MINUTE_MS) == {sparse}
+    watch.delivered(sparse, reconnect_ms + 6 * MINUTE_MS)
+    assert watch.flagged(reconnect_ms + 6 * MINUTE_MS) == set()
 
 
 # -- through the real runners: the silent stream is reconnected once ------------------

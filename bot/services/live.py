@@ -8,7 +8,10 @@
 - a connection opens a recorded span, every timed flush extends it to now (a
   crash loses at most `batch_ms` of span) and the disconnect closes it, so
   every disconnect shows up as a gap between spans (`Store.add_span` merges);
-- `live_states()` answers QueryService's `(venue, stream) -> (state, last frame ms)`.
+- `live_states()` answers QueryService's `(venue, stream) -> (state, last frame ms)`;
+- a connected stream that stops carrying liquidations while others report
+  (`bot.core.silence`) is reconnected once through its runner (`reconnect`),
+  and shown "silent" (and logged) if that does not help.
 
 `LiveFeeds` is what `liqbot run` starts: the runners of every enabled stream
 feeding one LiveIngest (and any extra sink, such as a Recorder), in one task,
