@@ -101,19 +101,6 @@ class App:
             risk_level=risk.risk_level,
         )
         reports = ReportService(store, queries, market_store, config.risk)
-        charts = ChartService(
-            store, queries, market_store, theme=config.charts.theme, cache_entries=config.charts.cache_entries
-        )
-        digests = DigestService(
-            store,
-            metrics.counted(notifier, "digest"),
-            now_ms=clock_ms,
-            grace_ms=int(config.digest.grace_hours * HOUR_MS),
-            history_days=config.digest.history_days,
-            risk_note=risk.note,
-            chart_of=lambda end_ms, tz, locale: charts.top_image(DAY_MS, end_ms, tz, locale),
-            write_up_of=lambda end_ms, tz: reports.write_up(None, Window(end_ms - DAY_MS, end_ms), end_ms, tz),
-        )
         levels = None
         if config.levels.enabled:
             levels = LevelsService(
@@ -128,6 +115,20 @@ class App:
                     grade_tolerance=config.levels.grade_tolerance_pct / 100,
                 ),
             )
+        charts = ChartService(
+            store, queries, market_store, theme=config.charts.theme, cache_entries=config.charts.cache_entries,
+            levels=levels,
+        )
+        digests = DigestService(
+            store,
+            metrics.counted(notifier, "digest"),
+            now_ms=clock_ms,
+            grace_ms=int(config.digest.grace_hours * HOUR_MS),
+            history_days=config.digest.history_days,
+            risk_note=risk.note,
+            chart_of=lambda end_ms, tz, locale: charts.top_image(DAY_MS, end_ms, tz, locale),
+            write_up_of=lambda end_ms, tz: reports.write_up(None, Window(end_ms - DAY_MS, end_ms), end_ms, tz),
+        )
         dispatcher = Dispatcher(
             queries,
             clock_ms,
@@ -140,7 +141,7 @@ class App:
                 **digest_handlers(digests if config.digest.enabled else None),
                 **risk_handlers(risk, charts),
                 **report_handlers(reports),
-                **levels_handlers(levels),
+                **levels_handlers(levels, charts),
                 **clock_handlers(queries),
             },
             risk=risk,  # /liq of one asset carries the one-line risk note

@@ -3,9 +3,12 @@ service -> the console, in English and Chinese, pinned by golden files."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.app import App
+from bot.commands.ports import Caller
 from bot.config import Config
 from bot.core.market import MarketSample
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side
@@ -68,7 +71,10 @@ async def test_the_numbers_are_the_models(levels_app):
     text = await ask(levels_app, "/levels")
     # The 25x longs opened at $100,000 sit at $96,500, just under the $97,000 price now;
     # the 10x longs at $90,500 and the 25x shorts at $103,500.
-    assert "$96,500.0 – $96,666.7" in text and "$90,500.0 – $90,666.7" in text and "$103,500.0 – $103,666.7" in text
+    # Bands are 0.5 % of the $97,000 price wide, stepping away from it.
+    # 25x longs: 30 % of the $2B opened on flat bars (half of it long), less the 5 % open interest fell.
+    assert "$96,515.0 – $97,000.0: $284.96M" in text
+    assert "$90,210.0 – $90,695.0: $237.47M" in text and "$103,305.0 – $103,790.0: $284.96M" in text
     # The 100x and 50x long bands were crossed: $95M of the $100M liquidated was within 0.5 % of them.
     assert "$95.00M was liquidated within 0.5% (2 of 2 bands hit)" in text
 
@@ -85,3 +91,26 @@ async def test_a_restart_continues_from_the_saved_book(levels_app, tmp_path):
 async def test_an_asset_without_market_data_says_what_it_needs(levels_app):
     text = await ask(levels_app, "/levels ETH")
     assert "No estimate for ETH yet" in text and "[market] assets" in text
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+async def test_the_heatmap_is_a_picture_with_its_legend(levels_app, locale):
+    caller = Caller("telegram", f"telegram:-{len(locale)}", "telegram:1")
+    await levels_app.dispatcher.handle(f"/lang {locale}", caller)
+    reply = await levels_app.dispatcher.handle("/heatmap BTC 24h", caller)
+    assert reply.image is not None and reply.image.png.startswith(b"\x89PNG")
+    assert reply.image.filename == "liqbot-heatmap-btc-24h-20251202-0205.png"
+    text = await ask(levels_app, f"/lang {locale}", "/heatmap BTC 24h")
+    shown = "\n".join(row for row in text.splitlines() if not row.startswith("image saved: "))
+    check_golden(f"heatmap_{locale}.txt", shown)
+
+
+async def test_a_heatmap_without_an_estimate_says_what_it_needs(levels_app):
+    text = await ask(levels_app, "/heatmap ETH")
+    assert "No estimate for ETH yet" in text and "[image" not in text
+
+
+def test_the_readme_shows_the_levels_reply_as_liqbot_words_it():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    reply = (Path(__file__).parent / "golden" / "levels_en.txt").read_text(encoding="utf-8")
+    assert reply.split("\n\n\n")[1].strip() in readme

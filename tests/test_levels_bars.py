@@ -42,3 +42,10 @@ def test_bars_without_a_price_are_skipped_and_only_whole_bars_come_out():
     samples = [sample("okx", 1, 100), sample("okx", 31, 101), sample("okx", 46, 102)]
     bars = bars_from_samples(samples, T0 + 1, T0 + 50 * MINUTE_MS, BAR, ["binance"])
     assert [b.open_ms for b in bars] == [T0, T0 + 2 * BAR]  # the second bar had no price, the fourth isn't closed
+
+
+def test_no_open_interest_change_falls_between_two_bars():
+    samples = [sample("binance", m, 100, 10e9 + m * 1e6) for m in range(-1, 30)]
+    first, second = bars_from_samples(samples, T0, T0 + 2 * BAR, BAR, ["binance"])
+    assert first.open_interest_end_usd == second.open_interest_start_usd == 10e9 + 14e6
+    assert second.open_interest_end_usd - first.open_interest_start_usd == 30e6  # minute -1 to minute 29

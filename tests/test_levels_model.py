@@ -89,14 +89,19 @@ def test_a_bar_consumes_what_was_there_before_it_then_adds_what_it_opened():
     assert book.total_usd() > 0
 
 
-def test_the_densest_bands_merge_neighbouring_buckets():
+def test_bands_sum_the_buckets_in_steps_of_half_a_percent_away_from_the_price():
     book = LevelBook(LevelSettings(bins=400))
-    for k in range(3):  # three bars a little apart open longs whose bands touch
+    for k in range(3):  # three bars a little apart open longs: their buckets share bands
         price = 100_000 + 100 * k
         book.apply(bar(k, price, price, price, price, k * 1e6, (k + 1) * 1e6, taker_buy=1, volume=1))
-    clusters = book.densest(Side.LONG, 10)
-    assert len(clusters) == len(LevelSettings().tiers)  # one cluster per leverage tier
-    assert sum(c.usd for c in clusters) == pytest.approx(3e6)
+    bands = book.bands_from(Side.LONG, 100_000)
+    assert [round(b.usd) for b in bands] == [450_000, 600_000, 900_000, 750_000, 300_000]  # 100x, 50x, 25x, 10x, 5x
+    assert (bands[0].low, bands[0].high) == (99_500, 100_000) and bands[2].high == 97_000  # 25x at 96,5xx-96,7xx
+    assert sum(b.usd for b in bands) == pytest.approx(3e6)
+    assert [round(b.usd) for b in book.densest(Side.LONG, 100_000, 2)] == [900_000, 750_000]
+    assert book.nearest(Side.LONG, 100_000, min_usd=700_000) == bands[2]
+    assert book.nearest(Side.LONG, 100_000, min_usd=1e6) is None
+    assert book.bands_from(Side.SHORT, 120_000) == []  # every short band sits below 120,000
 
 
 def test_a_move_far_from_the_grid_recentres_and_keeps_what_still_fits():
@@ -115,6 +120,9 @@ def test_the_book_survives_a_restart_through_its_dict():
     again = LevelBook.from_dict(book.to_dict(), ONE_TIER)
     assert again.bands(Side.LONG) == book.bands(Side.LONG) and again.last_close == 100_000
     assert LevelBook.from_dict(book.to_dict(), LevelSettings(bins=10)).total_usd() == 0  # grid changed: afresh
+    saved = book.to_dict()
+    book.apply(bar(1, 100_000, 100_000, 100_000, 100_000, 10e6, 20e6))
+    assert sum(saved["long_usd"]) == pytest.approx(5e6)  # a saved state is a copy, not a view of the book
 
 
 def test_the_grade_counts_each_liquidation_once_for_the_nearest_band_in_its_bar():

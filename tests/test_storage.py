@@ -133,3 +133,12 @@ async def test_stats_count_events_per_venue(store):
     assert stats.events_by_venue == {"binance": 1, "okx": 2}
     assert (stats.first_at_ms, stats.last_at_ms) == (T0, T0 + 2)
     assert await store.assets() == ["BTC"]
+
+
+async def test_the_largest_orders_of_a_long_window_with_a_large_limit(store):
+    """A limit above the window's order count opens every bucket: more pieces than
+    one SQLite compound SELECT may hold, read in several."""
+    start = 1_742_515_200_000 + 7 * MINUTE_MS  # not hour-aligned: minute and raw pieces at both edges
+    await store.add_events([event(start + k * 3 * MINUTE_MS + 1, 1_000 + k) for k in range(600)])
+    found = await store.largest("BTC", Window(start, start + 30 * HOUR_MS), 2_000)
+    assert len(found) == 600 and found[0].notional_usd == 1_599 and found[-1].notional_usd == 1_000

@@ -101,6 +101,19 @@ COMMANDS: tuple[CommandSpec, ...] = (
         examples=("/levels", "/levels ETH"),
     ),
     CommandSpec(
+        "heatmap",
+        {"en": "Heatmap of the estimated liquidation levels over time, with price and recorded liquidations", "zh": "预估清算价位热力图：随时间变化，叠加价格与实际爆仓"},
+        args=(
+            ArgSpec(
+                "asset",
+                ArgKind.ASSET,
+                {"en": "Asset such as BTC, ETH, SOL (default BTC)", "zh": "币种，如 BTC、ETH、SOL（默认 BTC）"},
+            ),
+            WINDOW_ARG,
+        ),
+        examples=("/heatmap", "/heatmap ETH 7d"),
+    ),
+    CommandSpec(
         "chart",
         {"en": "Chart of long vs short liquidations, or top assets", "zh": "多空爆仓图，或爆仓排行图"},
         args=(

@@ -5,10 +5,11 @@ market samples the poller stores (the levels model's input, `bot.core.levels`).
   sample in the bar): open, high, low, close of its samples inside the bar. A
   minute-by-minute poll sees most of a bar's range; a wick between two polls is
   missed, which only delays the consumption of a band until the next touch.
-- Open interest is summed over the venues that have a value at both edges: the
-  newest sample at or before the bar's open (within `tolerance_ms`) and the
-  newest inside the bar. A venue missing at either edge is left out of that bar,
-  so a poll failure never reads as positions opened or closed.
+- Open interest is summed over the venues that have a value at both edges. The
+  value at an edge is the newest sample before it (within `tolerance_ms`), so a
+  bar ends on the value the next one starts from and no change falls between
+  two bars. A venue missing at either edge is left out of that bar, so a poll
+  failure never reads as positions opened or closed.
 - A bar with no price sample is skipped.
 
 Pure: samples in, bars out.
@@ -62,8 +63,8 @@ def _inside(series: list[tuple[int, float]], start_ms: int, end_ms: int) -> list
     return [value for _, value in series[first:last]]
 
 
-def _at_or_before(series: list[tuple[int, float]], at_ms: int, tolerance_ms: int) -> float | None:
-    index = bisect_right(series, (at_ms, float("inf"))) - 1
+def _before(series: list[tuple[int, float]], at_ms: int, tolerance_ms: int) -> float | None:
+    index = bisect_right(series, (at_ms, float("-inf"))) - 1
     if index < 0 or series[index][0] < at_ms - tolerance_ms:
         return None
     return series[index][1]
@@ -74,8 +75,8 @@ def _open_interest(
 ) -> tuple[float, float]:
     start_total = end_total = 0.0
     for series in venues:
-        start = _at_or_before(series, open_ms, tolerance_ms)
-        end = _at_or_before(series, close_ms - 1, close_ms - 1 - open_ms)
+        start = _before(series, open_ms, tolerance_ms)
+        end = _before(series, close_ms, tolerance_ms)
         if start is not None and end is not None:
             start_total += start
             end_total += end

@@ -174,22 +174,34 @@ class LevelBook:
             if usd > 0
         ]
 
-    def densest(self, side: Side, count: int, merge_pct: float = 0.005) -> list[Band]:
-        """The `count` largest clusters of one side: neighbouring buckets within
-        `merge_pct` of each other read as one band, as a trader would."""
-        clusters: list[Band] = []
-        for band in self.bands(side):
-            if clusters and band.low - clusters[-1].high <= clusters[-1].high * merge_pct:
-                last = clusters[-1]
-                clusters[-1] = Band(side, last.low, band.high, last.usd + band.usd)
-            else:
-                clusters.append(band)
-        return sorted(clusters, key=lambda band: band.usd, reverse=True)[:count]
+    def bands_from(self, side: Side, price: float, band_pct: float = 0.005) -> list[Band]:
+        """One side's notional summed in bands `band_pct` of `price` wide, stepping away
+        from `price` (longs below it, shorts above), nearest first; empty bands left out.
 
-    def nearest(self, side: Side, price: float, min_usd: float, merge_pct: float = 0.005) -> Band | None:
-        """The closest cluster of `side` holding at least `min_usd`, or None."""
-        candidates = [b for b in self.densest(side, self.settings.bins, merge_pct) if b.usd >= min_usd]
-        return min(candidates, key=lambda band: abs(band.distance(price)), default=None)
+        Fixed-width bands read as a trader reads a map ("$300M between 96,500 and
+        97,000") and never chain a whole side into one block."""
+        amounts = self.long_usd if side is Side.LONG else self.short_usd
+        step = price * band_pct
+        summed: dict[int, float] = {}
+        for index, usd in enumerate(amounts):
+            mid = self.low + (index + 0.5) * self.width
+            away = price - mid if side is Side.LONG else mid - price
+            if usd > 0 and away >= 0:
+                summed[int(away // step)] = summed.get(int(away // step), 0.0) + usd
+        bands = []
+        for k in sorted(summed):
+            near, far = (price - k * step, price - (k + 1) * step) if side is Side.LONG else (
+                price + k * step, price + (k + 1) * step)
+            bands.append(Band(side, min(near, far), max(near, far), summed[k]))
+        return bands
+
+    def densest(self, side: Side, price: float, count: int, band_pct: float = 0.005) -> list[Band]:
+        """The `count` bands of `bands_from` holding the most USD, largest first."""
+        return sorted(self.bands_from(side, price, band_pct), key=lambda band: band.usd, reverse=True)[:count]
+
+    def nearest(self, side: Side, price: float, min_usd: float, band_pct: float = 0.005) -> Band | None:
+        """The band of `bands_from` nearest to `price` holding at least `min_usd`, or None."""
+        return next((band for band in self.bands_from(side, price, band_pct) if band.usd >= min_usd), None)
 
     # --- updating ------------------------------------------------------
     def apply(self, bar: Bar) -> list[Crossing]:
@@ -281,8 +293,8 @@ class LevelBook:
         return {
             "low": self.low,
             "high": self.high,
-            "long_usd": self.long_usd,
-            "short_usd": self.short_usd,
+            "long_usd": list(self.long_usd),
+            "short_usd": list(self.short_usd),
             "last_close": self.last_close,
             "last_close_ms": self.last_close_ms,
             "closes": list(self.closes),

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 
 @cache
-def _mpl() -> SimpleNamespace:
+def mpl() -> SimpleNamespace:
     """matplotlib, loaded on the first chart: importing it costs ~0.5 s of start-up."""
     # "Matplotlib is building the font cache" is a WARNING on the first run:
     # it would interrupt the console for something the user need not act on.
@@ -52,7 +52,7 @@ def _mpl() -> SimpleNamespace:
     import matplotlib
 
     matplotlib.use("Agg")  # before anything else of matplotlib: never a display
-    from matplotlib import dates, font_manager
+    from matplotlib import colors, dates, font_manager
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
@@ -61,7 +61,7 @@ def _mpl() -> SimpleNamespace:
     # package, so zh charts render on any machine. DejaVu draws Latin, WQY the rest.
     font_manager.fontManager.addfont(str(files("bot").joinpath("data", "fonts", CJK_FONT_FILE)))
     matplotlib.rcParams["font.family"] = ["DejaVu Sans", "WenQuanYi Micro Hei"]
-    return SimpleNamespace(dates=dates, FigureCanvasAgg=FigureCanvasAgg, Figure=Figure, FuncFormatter=FuncFormatter)
+    return SimpleNamespace(colors=colors, dates=dates, FigureCanvasAgg=FigureCanvasAgg, Figure=Figure, FuncFormatter=FuncFormatter)
 
 CJK_FONT_FILE = "wqy-microhei-subset.ttf"
 WIDTH_PX, HEIGHT_PX, DPI = 1280, 800, 100
@@ -94,7 +94,7 @@ class BarLike(Protocol):
     short_usd: float
 
 
-def _utc(ms: int) -> datetime:
+def utc_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
@@ -124,7 +124,7 @@ def axis_label(tz: tzinfo | None, at_ms: int) -> str:
     return offset if name in ("UTC", offset) else f"{name} ({offset})"
 
 
-def _usd_axis(locale: Locale):
+def usd_axis(locale: Locale):
     def tick(value: float, _position=None) -> str:
         # Ticks arrive as numpy floats; "$20M" reads better than "$20.00M" on an axis.
         return fmt.usd(abs(float(value)), locale).replace(".00", "")
@@ -144,13 +144,13 @@ def bar_width(width_ms: int, locale: Locale) -> str:
     return fmt.duration(width_ms, locale)
 
 
-def _figure(theme: Theme) -> Figure:
-    figure = _mpl().Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor=theme.background)
-    _mpl().FigureCanvasAgg(figure)
+def new_figure(theme: Theme) -> Figure:
+    figure = mpl().Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor=theme.background)
+    mpl().FigureCanvasAgg(figure)
     return figure
 
 
-def _style(axes, theme: Theme) -> None:
+def style_axes(axes, theme: Theme) -> None:
     axes.set_facecolor(theme.background)
     axes.tick_params(colors=theme.text, labelsize=FONT_SIZE)
     for spine in axes.spines.values():
@@ -159,7 +159,7 @@ def _style(axes, theme: Theme) -> None:
     axes.set_axisbelow(True)
 
 
-def _legend(axes, handles, labels, where: str, theme: Theme) -> None:
+def draw_legend(axes, handles, labels, where: str, theme: Theme) -> None:
     legend = axes.legend(
         handles, labels, loc=where, fontsize=FONT_SIZE - 4, framealpha=0.85,
         facecolor=theme.background, edgecolor=theme.grid,
@@ -169,13 +169,13 @@ def _legend(axes, handles, labels, where: str, theme: Theme) -> None:
         label.set_color(theme.text)
 
 
-def _png(figure: Figure) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
     out = io.BytesIO()
     figure.savefig(out, format="png", dpi=DPI, facecolor=figure.get_facecolor())
     return out.getvalue()
 
 
-def _thin(points: Sequence[tuple[int, float]], limit: int) -> Sequence[tuple[int, float]]:
+def thin(points: Sequence[tuple[int, float]], limit: int) -> Sequence[tuple[int, float]]:
     if len(points) <= limit:
         return points
     stride = -(-len(points) // limit)
@@ -184,9 +184,9 @@ def _thin(points: Sequence[tuple[int, float]], limit: int) -> Sequence[tuple[int
 
 def _shade_unrecorded(axes, unrecorded: Sequence[tuple[int, int]], theme: Theme, locale: Locale) -> None:
     for index, (start_ms, end_ms) in enumerate(unrecorded):
-        start = _mpl().dates.date2num(_utc(start_ms))
+        start = mpl().dates.date2num(utc_datetime(start_ms))
         axes.axvspan(
-            start, _mpl().dates.date2num(_utc(end_ms)), color=theme.grid, alpha=0.45, linewidth=0,
+            start, mpl().dates.date2num(utc_datetime(end_ms)), color=theme.grid, alpha=0.45, linewidth=0,
             hatch="//", label=text(locale, "chart.not_recorded") if index == 0 else None, zorder=0,
         )
 
@@ -201,7 +201,7 @@ def _say_empty(axes, theme: Theme, locale: Locale) -> None:
 
 def series_png(*args, **kwargs) -> bytes:
     """`series_figure` drawn as PNG bytes."""
-    return _png(series_figure(*args, **kwargs))
+    return png_bytes(series_figure(*args, **kwargs))
 
 
 def series_figure(
@@ -218,11 +218,11 @@ def series_figure(
     times on the axis in `tz` (UTC when None), labels in `locale`; the
     `unrecorded` (start_ms, end_ms) ranges shaded."""
     theme = THEMES[theme_name]
-    figure = _figure(theme)
+    figure = new_figure(theme)
     axes = figure.add_subplot(1, 1, 1)
-    _style(axes, theme)
-    starts = [_mpl().dates.date2num(_utc(b.start_ms)) for b in bars]
-    widths = [_mpl().dates.date2num(_utc(b.end_ms)) - s for s, b in zip(starts, bars)]
+    style_axes(axes, theme)
+    starts = [mpl().dates.date2num(utc_datetime(b.start_ms)) for b in bars]
+    widths = [mpl().dates.date2num(utc_datetime(b.end_ms)) - s for s, b in zip(starts, bars)]
     longs = [b.long_usd for b in bars]
     shorts = [-b.short_usd for b in bars]
     axes.bar(starts, longs, widths, align="edge", color=theme.longs, label=text(locale, "chart.longs_up"), linewidth=0)
@@ -232,13 +232,13 @@ def series_figure(
     peak = max([*longs, *(-s for s in shorts), 0.0])
     if peak > 0:
         axes.set_ylim(-peak * 1.15, peak * 1.15)
-        axes.yaxis.set_major_formatter(_mpl().FuncFormatter(_usd_axis(locale)))
+        axes.yaxis.set_major_formatter(mpl().FuncFormatter(usd_axis(locale)))
     else:
         _say_empty(axes, theme, locale)
     span_ms = (bars[-1].end_ms - bars[0].start_ms) if bars else DAY_MS
     zone = tz or UTC
-    axes.xaxis.set_major_locator(_mpl().dates.AutoDateLocator(minticks=3, maxticks=7, tz=zone))
-    axes.xaxis.set_major_formatter(_mpl().dates.DateFormatter("%H:%M" if span_ms <= 2 * DAY_MS else "%m-%d", tz=zone))
+    axes.xaxis.set_major_locator(mpl().dates.AutoDateLocator(minticks=3, maxticks=7, tz=zone))
+    axes.xaxis.set_major_formatter(mpl().dates.DateFormatter("%H:%M" if span_ms <= 2 * DAY_MS else "%m-%d", tz=zone))
     if bars:
         axes.set_xlim(starts[0], starts[-1] + widths[-1])
     zone_label = axis_label(tz, bars[-1].end_ms if bars else 0)
@@ -248,22 +248,22 @@ def series_figure(
     axes.set_xlabel(zone_label, color=theme.text, fontsize=FONT_SIZE)
     handles, labels = axes.get_legend_handles_labels()
     if prices:
-        shown = _thin(prices, MAX_PRICE_POINTS)
+        shown = thin(prices, MAX_PRICE_POINTS)
         price_axes = axes.twinx()
         price_axes.tick_params(colors=theme.price, labelsize=FONT_SIZE)
         for spine in price_axes.spines.values():
             spine.set_visible(False)
         price_axes.plot(
-            [_mpl().dates.date2num(_utc(at)) for at, _ in shown],
+            [mpl().dates.date2num(utc_datetime(at)) for at, _ in shown],
             [value for _, value in shown],
             color=theme.price,
             linewidth=2.5,
             label=text(locale, "chart.mark_price"),
         )
-        price_axes.yaxis.set_major_formatter(_mpl().FuncFormatter(lambda v, _p=None: fmt.price(float(v))))
+        price_axes.yaxis.set_major_formatter(mpl().FuncFormatter(lambda v, _p=None: fmt.price(float(v))))
         extra_handles, extra_labels = price_axes.get_legend_handles_labels()
         handles, labels = handles + extra_handles, labels + extra_labels
-    _legend(price_axes if prices else axes, handles, labels, "upper left", theme)
+    draw_legend(price_axes if prices else axes, handles, labels, "upper left", theme)
     axes.set_title(title, color=theme.text, fontsize=TITLE_SIZE, loc="left", pad=14)
     figure.tight_layout()
     return figure
@@ -272,9 +272,9 @@ def series_figure(
 def top_png(title: str, splits: Sequence[Split], theme_name: str = "dark", locale: Locale = "en") -> bytes:
     """One horizontal bar per asset (largest on top), split into longs and shorts."""
     theme = THEMES[theme_name]
-    figure = _figure(theme)
+    figure = new_figure(theme)
     axes = figure.add_subplot(1, 1, 1)
-    _style(axes, theme)
+    style_axes(axes, theme)
     shown = list(splits[:TOP_ASSETS_CHARTED])[::-1]
     names = [s.name for s in shown]
     longs = [s.long_usd for s in shown]
@@ -289,20 +289,20 @@ def top_png(title: str, splits: Sequence[Split], theme_name: str = "dark", local
         )
     peak = max([s.total_usd for s in shown] + [1.0])
     axes.set_xlim(0, peak * 1.25)
-    axes.xaxis.set_major_formatter(_mpl().FuncFormatter(_usd_axis(locale)))
+    axes.xaxis.set_major_formatter(mpl().FuncFormatter(usd_axis(locale)))
     handles, labels = axes.get_legend_handles_labels()
-    _legend(axes, handles, labels, "lower right", theme)
+    draw_legend(axes, handles, labels, "lower right", theme)
     axes.set_title(title, color=theme.text, fontsize=TITLE_SIZE, loc="left", pad=14)
     figure.tight_layout()
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def empty_png(theme_name: str = "dark") -> bytes:
     """An empty figure of the same size: the benchmark's baseline."""
-    return _png(_figure(THEMES[theme_name]))
+    return png_bytes(new_figure(THEMES[theme_name]))
 
 
-def _until(end_ms: int, tz: tzinfo | None) -> str:
+def until_label(end_ms: int, tz: tzinfo | None) -> str:
     return f"{_local(end_ms, tz):%Y-%m-%d %H:%M} {utc_offset(tz, end_ms)}"
 
 
@@ -312,12 +312,12 @@ def chart_title(
     """The title drawn in a chart (the end time in `tz`, UTC when None)."""
     scope = asset or text(locale, "scope.all")
     window = fmt.window_label(window_ms, locale)
-    return text(locale, "chart.image_title", scope=scope, window=window, end=_until(end_ms, tz))
+    return text(locale, "chart.image_title", scope=scope, window=window, end=until_label(end_ms, tz))
 
 
 def top_title(window_ms: int, end_ms: int, tz: tzinfo | None = None, locale: Locale = "en") -> str:
     window = fmt.window_label(window_ms, locale)
-    return text(locale, "chart.image_top_title", window=window, end=_until(end_ms, tz))
+    return text(locale, "chart.image_top_title", window=window, end=until_label(end_ms, tz))
 
 
 def chart_filename(asset: str | None, window_ms: int, end_ms: int, tz: tzinfo | None = None) -> str:

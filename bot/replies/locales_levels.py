@@ -19,6 +19,15 @@ LEVELS_MESSAGES: dict[str, dict[str, str]] = {
             " within {tolerance} ({hit} of {crossed} bands hit)"
         ),
         "levels.grade_none": "Last {days} days: the price crossed no estimated band, so there is nothing to grade yet",
+        "heatmap.title": "{asset} liquidation heatmap, {window} (estimate)",
+        "heatmap.image_title": "{asset} estimated liquidation levels · {window} to {end}",
+        "heatmap.scale": "estimated USD",
+        "heatmap.longs": "longs liquidated",
+        "heatmap.shorts": "shorts liquidated",
+        "heatmap.legend": (
+            "Brighter bands: more leveraged positions estimated to be liquidated at that price."
+            " Line: mark price. Dots: liquidations liqbot recorded (size: USD)."
+        ),
         "levels.model": (
             "An estimate, not positions reported by venues: open-interest rises split long/short by taker flow"
             " or the bar's direction, spread over 5x–100x leverage; a band empties when the price trades through it."
@@ -37,6 +46,12 @@ LEVELS_MESSAGES: dict[str, dict[str, str]] = {
         "levels.side_empty": "价格网格内没有密集区",
         "levels.grade": "近 {days} 天：价格穿过的估算区共 {estimated}，其中 {realized} 在 {tolerance} 以内实际爆仓（{crossed} 个区中命中 {hit} 个）",
         "levels.grade_none": "近 {days} 天：价格尚未穿过任何估算区，暂无可评估的数据",
+        "heatmap.title": "{asset} 清算热力图，{window}（估算）",
+        "heatmap.image_title": "{asset} 预估清算价位 · {window}，截至 {end}",
+        "heatmap.scale": "估算金额（美元）",
+        "heatmap.longs": "多单爆仓",
+        "heatmap.shorts": "空单爆仓",
+        "heatmap.legend": "越亮的价位：估算会被强平的杠杆仓位越多。线：标记价格。圆点：liqbot 记录到的爆仓（大小表示金额）。",
         "levels.model": (
             "此为估算，并非交易所公布的持仓：持仓量增加按主动买卖量或K线方向分为多空，"
             "按 5–100 倍杠杆分布；价格穿过即视为清空。"

@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Summary
-from bot.replies import charts
+from bot.replies import charts, heatmap
 from bot.replies.model import Image, Reply
+from bot.services.levels import LevelsService
 from bot.services.queries import QueryService
 from bot.storage.market_store import MarketStore
 from bot.storage.series import liquidation_bars
@@ -35,9 +38,11 @@ STEPS_MS = (
     (7 * DAY_MS, 4 * HOUR_MS),
     (14 * DAY_MS, 8 * HOUR_MS),
 )
+HEATMAP_ORDERS = 300  # the largest recorded orders drawn as dots; more would hide the bands
 PRICE_VENUES = ("binance", "bybit", "okx")  # the mark price line comes from the first that has one
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def zone_of(tz: str | None) -> tzinfo | None:
@@ -72,12 +77,14 @@ class ChartService:
         market: MarketStore | None = None,
         theme: str = "dark",
         cache_entries: int = 64,
+        levels: LevelsService | None = None,
     ) -> None:
         self._store = store
         self._queries = queries
         self._market = market
         self._theme = theme
         self._cache_entries = cache_entries
+        self._levels = levels
         self._cache: OrderedDict[tuple, Rendered] = OrderedDict()
         self.renders = 0  # how many PNGs were drawn (the rest came from the cache)
 
@@ -104,7 +111,34 @@ class ChartService:
         key = ("top", None, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone), locale)
         return await self._cached(key, self._top, window_ms, now_ms, zone, locale)
 
-    async def _cached(self, key: tuple, build, *args) -> Rendered:
+    async def heatmap(
+        self, asset: str, window_ms: int, now_ms: int, locale: str, refresh_command: str, tz: str | None = None
+    ) -> Reply:
+        """The estimated liquidation levels of `asset` over the window, with price and recorded orders."""
+        zone = zone_of(tz)
+        key = ("heatmap", asset, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone), locale)
+        image = await self._cached(key, self._heatmap, asset, window_ms, now_ms, zone, locale)
+        return heatmap.heatmap_reply(asset, window_ms, image, locale, refresh_command)
+
+    async def _heatmap(
+        self, asset: str, window_ms: int, now_ms: int, zone: tzinfo | None, locale: str
+    ) -> Image | None:
+        if self._levels is None:
+            return None
+        window = Window.trailing(window_ms, now_ms)
+        columns = await self._levels.columns(asset, window, now_ms)
+        if not columns:
+            return None
+        prices = await self._prices(asset, window)
+        orders = await self._store.largest(asset, window, HEATMAP_ORDERS)
+        title = heatmap.heatmap_title(asset, window_ms, now_ms, zone, locale)
+        png = await asyncio.to_thread(
+            heatmap.heatmap_png, title, columns, now_ms, prices, orders, self._theme, zone, locale
+        )
+        self.renders += 1
+        return Image(png, heatmap.heatmap_filename(asset, window_ms, now_ms, zone))
+
+    async def _cached(self, key: tuple, build: Callable[..., Awaitable[T]], *args) -> T:
         found = self._cache.get(key)
         if found is not None:
             self._cache.move_to_end(key)

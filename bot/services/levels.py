@@ -103,8 +103,8 @@ class LevelsService:
         grade_30d = await self._levels.grade(asset, now_ms - 30 * DAY_MS, now_ms)
         longs = shorts = ()
         if price is not None:
-            longs = tuple(b for b in book.densest(Side.LONG, SHOWN_BANDS) if b.mid < price)
-            shorts = tuple(b for b in book.densest(Side.SHORT, SHOWN_BANDS) if b.mid > price)
+            longs = tuple(book.densest(Side.LONG, price, SHOWN_BANDS))
+            shorts = tuple(book.densest(Side.SHORT, price, SHOWN_BANDS))
         return LevelsView(
             asset=asset,
             price=price,
@@ -116,6 +116,17 @@ class LevelsService:
             grade_30d=grade_30d,
             tolerance=self.settings.grade_tolerance,
         )
+
+    async def columns(self, asset: str, window: Window, now_ms: int) -> list[tuple[int, LevelBook]]:
+        """The saved hourly books of `window`, then the book now: the heatmap's columns."""
+        book = await self.update(asset, now_ms)
+        columns = [
+            (at_ms, LevelBook.from_dict(state, self.settings.model))
+            for at_ms, state in await self._levels.snapshots(asset, window.start_ms, window.end_ms)
+        ]
+        if book.last_close_ms is not None and (not columns or book.last_close_ms > columns[-1][0]):
+            columns.append((book.last_close_ms, book))
+        return [(at_ms, column) for at_ms, column in columns if column.long_usd]
 
     async def _price_now(self, asset: str, now_ms: int) -> tuple[float | None, int | None]:
         """The newest mark price of the first venue that has one from the last few polls."""

@@ -23,6 +23,9 @@ from bot.storage.windows import BUCKET_MS, CHILD, Piece, asset_filter, decompose
 
 __all__ = ["AddResult", "Store", "StoreStats", "event_row"]
 
+# SQLite refuses a compound SELECT of more than 500 terms (SQLITE_MAX_COMPOUND_SELECT).
+SELECTS_PER_UNION = 400
+
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
@@ -190,11 +193,15 @@ class Store:
         return [event_of(r) for r in found[:limit]]
 
     async def _union(self, selects: list[str], args: list) -> list[tuple]:
-        """Rows of several limited SELECTs in one round trip."""
-        if not selects:
-            return []
-        sql = " UNION ALL ".join(f"SELECT * FROM ({select}) AS piece{i}" for i, select in enumerate(selects))
-        return await self.db.fetch(sql, args)
+        """Rows of several limited SELECTs, in as few round trips as SQLite's cap on
+        compound SELECTs (500 terms) allows; every select takes the same number of args."""
+        rows: list[tuple] = []
+        per_select = len(args) // len(selects) if selects else 0
+        for first in range(0, len(selects), SELECTS_PER_UNION):
+            chunk = selects[first:first + SELECTS_PER_UNION]
+            sql = " UNION ALL ".join(f"SELECT * FROM ({select}) AS piece{i}" for i, select in enumerate(chunk))
+            rows += await self.db.fetch(sql, args[first * per_select:(first + len(chunk)) * per_select])
+        return rows
 
     async def spans(self, window: Window) -> list[RecordedSpan]:
         """Spans touching the window, recorded live and backfilled (`RecordedSpan.backfilled`)."""
