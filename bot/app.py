@@ -89,18 +89,6 @@ class App:
         queries = QueryService(store, live_states, runtime=runtime) if live_states else QueryService(store, runtime=runtime)
         market_store = MarketStore(store)
         risk = RiskService(market_store, queries, config.risk)
-        alerts = AlertService(
-            store,
-            metrics.counted(notifier, "alert"),
-            settings=EngineSettings(
-                cooldown_ms=int(config.alerts.cooldown_s * 1000), group_ms=int(config.alerts.group_s * 1000)
-            ),
-            caps=Caps(config.alerts.max_per_user, config.alerts.max_per_chat),
-            default_locale=bot.default_locale,
-            now_ms=clock_ms,
-            risk_level=risk.risk_level,
-        )
-        reports = ReportService(store, queries, market_store, config.risk)
         levels = None
         if config.levels.enabled:
             levels = LevelsService(
@@ -115,6 +103,19 @@ class App:
                     grade_tolerance=config.levels.grade_tolerance_pct / 100,
                 ),
             )
+        alerts = AlertService(
+            store,
+            metrics.counted(notifier, "alert"),
+            settings=EngineSettings(
+                cooldown_ms=int(config.alerts.cooldown_s * 1000), group_ms=int(config.alerts.group_s * 1000)
+            ),
+            caps=Caps(config.alerts.max_per_user, config.alerts.max_per_chat),
+            default_locale=bot.default_locale,
+            now_ms=clock_ms,
+            risk_level=risk.risk_level,
+            levels_of=levels.price_and_book if levels is not None else None,
+        )
+        reports = ReportService(store, queries, market_store, config.risk)
         charts = ChartService(
             store, queries, market_store, theme=config.charts.theme, cache_entries=config.charts.cache_entries,
             levels=levels,

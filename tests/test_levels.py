@@ -69,12 +69,11 @@ async def test_levels_show_the_bands_on_each_side_and_grade_the_crossed_ones(lev
 
 async def test_the_numbers_are_the_models(levels_app):
     text = await ask(levels_app, "/levels")
-    # The 25x longs opened at $100,000 sit at $96,500, just under the $97,000 price now;
-    # the 10x longs at $90,500 and the 25x shorts at $103,500.
-    # Bands are 0.5 % of the $97,000 price wide, stepping away from it.
-    # 25x longs: 30 % of the $2B opened on flat bars (half of it long), less the 5 % open interest fell.
-    assert "$96,515.0 – $97,000.0: $284.96M" in text
-    assert "$90,210.0 – $90,695.0: $237.47M" in text and "$103,305.0 – $103,790.0: $284.96M" in text
+    # The 25x longs opened at $100,000 sit at $96,500, just under the $97,000 price now (0.3 % to the
+    # band's top); the 10x longs at $90,500 and the 25x shorts at $103,500. The 25x longs are 30 % of
+    # the $2B opened on flat bars (half of it long), less the 5 % open interest fell.
+    assert "$96,500.0 – $96,666.7: $284.96M (-0.3%)" in text
+    assert "$90,500.0 – $90,666.7: $237.47M" in text and "$103,500.0 – $103,666.7: $284.96M" in text
     # The 100x and 50x long bands were crossed: $95M of the $100M liquidated was within 0.5 % of them.
     assert "$95.00M was liquidated within 0.5% (2 of 2 bands hit)" in text
 

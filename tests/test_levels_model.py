@@ -43,7 +43,7 @@ def test_one_position_lands_where_the_formula_says():
     (short_band,) = book.bands(Side.SHORT)
     assert long_band.low <= 90_500 < long_band.high and long_band.usd == pytest.approx(7e6)
     assert short_band.low <= 109_500 < short_band.high and short_band.usd == pytest.approx(3e6)
-    assert long_band.distance(100_000) == pytest.approx(-0.095, abs=book.width / 100_000)
+    assert long_band.distance(100_000) == pytest.approx(long_band.high / 100_000 - 1)  # to the nearer edge
 
 
 def test_without_taker_volume_the_bar_direction_decides():
@@ -96,7 +96,9 @@ def test_bands_sum_the_buckets_in_steps_of_half_a_percent_away_from_the_price():
         book.apply(bar(k, price, price, price, price, k * 1e6, (k + 1) * 1e6, taker_buy=1, volume=1))
     bands = book.bands_from(Side.LONG, 100_000)
     assert [round(b.usd) for b in bands] == [450_000, 600_000, 900_000, 750_000, 300_000]  # 100x, 50x, 25x, 10x, 5x
-    assert (bands[0].low, bands[0].high) == (99_500, 100_000) and bands[2].high == 97_000  # 25x at 96,5xx-96,7xx
+    # Each band is as wide as its buckets (100 wide here): 100x longs at 99,500-99,699, 25x at 96,500-96,693.
+    assert (bands[0].low, bands[0].high) == pytest.approx((99_500, 99_700))
+    assert (bands[2].low, bands[2].high) == pytest.approx((96_500, 96_700))
     assert sum(b.usd for b in bands) == pytest.approx(3e6)
     assert [round(b.usd) for b in book.densest(Side.LONG, 100_000, 2)] == [900_000, 750_000]
     assert book.nearest(Side.LONG, 100_000, min_usd=700_000) == bands[2]

@@ -7,6 +7,8 @@ gives the Dispatcher its handler. (/digest lives in `bot.commands.digest`.)
     /alert skew ETH 80% 4h min 10M   80% on one side within 4h, at least $10M
     /alert risk BTC high             leverage risk rises to high or above
                                      (low|elevated|high|extreme, or 低|偏高|高|极高)
+    /alert near BTC 1% [10M]         the price within 1% of an estimated liquidation
+                                     band of at least $10M (/levels)
     /alert list | remove ID | pause [ID] | resume [ID]
 """
 
@@ -33,12 +35,13 @@ from bot.core.alert_rules import (
     risk_rule,
 )
 from bot.core.cascade_alerts import DEFAULT_MIN_EVENT_USD
+from bot.core.near_alerts import DEFAULT_NEAR_MIN_USD, MAX_NEAR_SHARE, near_rule
 from bot.core.risk import LEVELS, RiskLevel
 from bot.replies.alerts import describe_rule
 from bot.replies.locales import sentences, text
 from bot.replies.model import Bullets, Reply, Tone, line
 
-ALERT_ACTIONS = ("big", "total", "skew", "risk", "cascade", "list", "remove", "pause", "resume")
+ALERT_ACTIONS = ("big", "total", "skew", "risk", "cascade", "near", "list", "remove", "pause", "resume")
 # Risk levels as people write them: the English names and the Chinese words of /risk.
 LEVEL_WORDS: dict[str, RiskLevel] = {
     **{level.value: level for level in LEVELS},
@@ -85,6 +88,15 @@ def parse_share(token: str) -> float | None:
     except ValueError:
         return None
     return value if 0.5 < value <= 1 else None
+
+
+def parse_distance(token: str) -> float | None:
+    """"1%" or "1" -> 0.01, "0.5%"; a distance must be above 0 and at most 25%."""
+    try:
+        value = float(token.rstrip("%")) / 100
+    except ValueError:
+        return None
+    return value if 0 < value <= MAX_NEAR_SHARE else None
 
 
 def parse_level(token: str) -> RiskLevel | None:
@@ -135,7 +147,7 @@ def _asset(token: str | None, known: list[str], allow_any: bool) -> str | None:
 
 
 def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_key: str) -> AlertRule:
-    """The rule of `/alert big|total|skew|risk|cascade ...` (words after /alert). Raises _Bad."""
+    """The rule of `/alert big|total|skew|risk|cascade|near ...` (words after /alert). Raises _Bad."""
     kind, args = words[0].lower(), words[1:]
 
     def arg(i: int) -> str | None:
@@ -154,6 +166,15 @@ def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_ke
     if kind == "risk":
         asset = _asset(arg(0), known_assets, allow_any=False)
         return risk_rule(0, chat_key, user_key, asset, _level(arg(1)))
+    if kind == "near":  # near ASSET PCT [MIN_USD]
+        asset = _asset(arg(0), known_assets, allow_any=False)
+        if arg(1) is None:
+            raise SubgrammarError("error.alert_incomplete")
+        distance = parse_distance(arg(1))
+        if distance is None:
+            raise SubgrammarError("error.alert_bad_distance", arg(1), "1%")
+        minimum = _amount(arg(2)) if arg(2) is not None else DEFAULT_NEAR_MIN_USD
+        return near_rule(0, chat_key, user_key, asset, distance, minimum)
     # skew ASSET PCT WINDOW [min] USD
     asset = _asset(arg(0), known_assets, allow_any=False)
     if arg(1) is None:

@@ -163,14 +163,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "alert",
-        {"en": "Threshold alerts: big orders, window totals, one-sided flushes, leverage risk, cascades", "zh": "阈值提醒：大额单、窗口总额、单边爆仓、杠杆风险、连环爆仓"},
+        {"en": "Threshold alerts: big orders, window totals, one-sided flushes, leverage risk, cascades, liquidation bands", "zh": "阈值提醒：大额单、窗口总额、单边爆仓、杠杆风险、连环爆仓、清算密集区"},
         args=(
             ArgSpec(
                 "rule",
                 ArgKind.TEXT,
                 {
-                    "en": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | risk BTC high | cascade [ASSET|all] [MIN_USD] | list | remove ID | pause/resume [ID]",
-                    "zh": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | risk BTC high | cascade [ASSET|all] [MIN_USD] | list | remove ID | pause/resume [ID]",
+                    "en": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | risk BTC high | cascade [ASSET|all] [MIN_USD] | near ASSET PCT [MIN_USD] | list | remove ID | pause/resume [ID]",
+                    "zh": "big BTC 1M | total BTC 50M 1h | skew ETH 80% 4h min 10M | risk BTC high | cascade [ASSET|all] [MIN_USD] | near ASSET PCT [MIN_USD] | list | remove ID | pause/resume [ID]",
                 },
             ),
         ),
@@ -181,6 +181,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
             "/alert skew ETH 80% 4h min 10M",
             "/alert risk BTC high",
             "/alert cascade all 5M",
+            "/alert near BTC 1%",
             "/alert list",
         ),
     ),

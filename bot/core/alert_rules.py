@@ -11,6 +11,9 @@ Rule kinds (what `/alert` creates):
 - `risk ASSET LEVEL`: the asset's leverage risk level (bot.core.risk) is at
   LEVEL or above; the rule stores the level's rank (0 low .. 3 extreme) in
   `threshold_usd`.
+- `near ASSET PCT [USD]`: the price comes within PCT of an estimated
+  liquidation band (bot.core.levels) holding at least USD; PCT is kept in
+  `share`, USD in `threshold_usd` (bot.core.near_alerts).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bot.core.risk import LEVELS, RiskLevel
 
 if TYPE_CHECKING:
     from bot.core.cascade_alerts import LargestOrder
+    from bot.core.levels import Band
     from bot.core.events import Cascade
 
 MAX_ALERT_WINDOW_MS = DAY_MS
@@ -41,6 +45,7 @@ class RuleKind(StrEnum):
     SKEW = "skew"
     RISK = "risk"
     CASCADE = "cascade"
+    NEAR = "near"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +55,11 @@ class AlertRule:
     user_key: str
     kind: RuleKind
     asset: str | None  # None: any asset (big), all assets (cascade)
-    # big: order size; total: window total; skew: window minimum; risk: level rank; cascade: event minimum
+    # big: order size; total: window total; skew: window minimum; risk: level rank; cascade: event
+    # minimum; near: band minimum
     threshold_usd: float
     window_ms: int = 0  # total, skew
-    share: float = 0.0  # skew: heavier side share, 0.5 < share <= 1
+    share: float = 0.0  # skew: heavier side share, 0.5 < share <= 1; near: distance to the band, 0 < share <= 0.25
     paused: bool = False
 
     @property
@@ -88,6 +94,29 @@ class RuleState:
         if not data:
             return cls()
         return cls(bool(data.get("armed", True)), data.get("last_fired_ms"))
+
+
+class RuleBook:
+    """The rules of one matcher beside the engine (cascade, near): each rule's
+    state, and which states changed since the service last saved them."""
+
+    def __init__(self) -> None:
+        self.rules: dict[int, AlertRule] = {}
+        self.states: dict[int, RuleState] = {}
+        self.dirty: set[int] = set()
+
+    def add(self, rule: AlertRule, state: RuleState | None = None) -> None:
+        self.rules[rule.id] = rule
+        self.states[rule.id] = state or RuleState()
+
+    def remove(self, rule_id: int) -> None:
+        self.rules.pop(rule_id, None)
+        self.states.pop(rule_id, None)
+
+    def take_dirty(self) -> dict[int, RuleState]:
+        dirty = {i: self.states[i] for i in self.dirty if i in self.states}
+        self.dirty = set()
+        return dirty
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +163,8 @@ class Fired:
     rule_level: RiskLevel | None = None  # risk: the rule's level
     cascade: Cascade | None = None  # cascade: the event (in progress: its start; else its end)
     largest: LargestOrder | None = None  # cascade: the event's largest order
+    price: float = 0.0  # near: the price now
+    band: Band | None = None  # near: the band it came near (its distance in `share`)
 
     @property
     def total_usd(self) -> float:

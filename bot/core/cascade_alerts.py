@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from bot.core.alert_rules import AlertRule, Fired, RuleKind, RuleState
+from bot.core.alert_rules import AlertRule, Fired, RuleBook, RuleKind
 from bot.core.events import Cascade, EventRule, MinuteTotal, detect_cascades
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
 from bot.core.summary import Split
@@ -53,33 +53,18 @@ def event_rule(min_event_usd: float) -> EventRule:
     return replace(EventRule(), min_event_usd=min_event_usd, min_minute_usd=min_event_usd * _MINUTE_SHARE_OF_EVENT)
 
 
-class CascadeWatch:
+class CascadeWatch(RuleBook):
     """Feed orders with `on_events`, stored minutes with `seed`; `tick(now_ms)`
     about once a second returns the start and end alerts due."""
 
     def __init__(self, cooldown_ms: int) -> None:
+        super().__init__()
         self.cooldown_ms = cooldown_ms
-        self.rules: dict[int, AlertRule] = {}
-        self.states: dict[int, RuleState] = {}
-        self.dirty: set[int] = set()
         self._minutes: dict[int, dict[str, _AssetMinute]] = {}  # minute start -> asset -> amounts
         # Events per (scope, minimum), valid until an order arrives or the minute turns
         # (`in_progress` changes only at minute boundaries).
         self._found: dict[tuple[str | None, float], list[Cascade]] = {}
         self._found_minute = -1
-
-    def add(self, rule: AlertRule, state: RuleState | None = None) -> None:
-        self.rules[rule.id] = rule
-        self.states[rule.id] = state or RuleState()
-
-    def remove(self, rule_id: int) -> None:
-        self.rules.pop(rule_id, None)
-        self.states.pop(rule_id, None)
-
-    def take_dirty(self) -> dict[int, RuleState]:
-        dirty = {i: self.states[i] for i in self.dirty if i in self.states}
-        self.dirty = set()
-        return dirty
 
     def on_events(self, events: Iterable[LiquidationEvent]) -> None:
         if not self.rules:

@@ -137,8 +137,10 @@ class Band:
         return (self.low + self.high) / 2
 
     def distance(self, price: float) -> float:
-        """Signed distance from `price` to the band's middle, as a fraction of `price`."""
-        return self.mid / price - 1
+        """Signed move from `price` to the band's nearer edge, as a fraction of `price`
+        (negative for long bands below, positive for short bands above)."""
+        edge = self.high if self.side is Side.LONG else self.low
+        return edge / price - 1
 
 
 @dataclass(slots=True)
@@ -175,25 +177,23 @@ class LevelBook:
         ]
 
     def bands_from(self, side: Side, price: float, band_pct: float = 0.005) -> list[Band]:
-        """One side's notional summed in bands `band_pct` of `price` wide, stepping away
-        from `price` (longs below it, shorts above), nearest first; empty bands left out.
+        """One side's notional summed in steps of `band_pct` of `price` away from it
+        (longs below, shorts above), nearest first, each band as wide as the
+        buckets that hold its notional; empty steps left out.
 
-        Fixed-width bands read as a trader reads a map ("$300M between 96,500 and
-        97,000") and never chain a whole side into one block."""
+        Steps of a fixed share read as a trader reads a map ("$300M at 96,500 -
+        96,700") and never chain a whole side into one block."""
         amounts = self.long_usd if side is Side.LONG else self.short_usd
         step = price * band_pct
-        summed: dict[int, float] = {}
+        found: dict[int, list[float]] = {}  # step -> [low, high, usd]
         for index, usd in enumerate(amounts):
-            mid = self.low + (index + 0.5) * self.width
-            away = price - mid if side is Side.LONG else mid - price
-            if usd > 0 and away >= 0:
-                summed[int(away // step)] = summed.get(int(away // step), 0.0) + usd
-        bands = []
-        for k in sorted(summed):
-            near, far = (price - k * step, price - (k + 1) * step) if side is Side.LONG else (
-                price + k * step, price + (k + 1) * step)
-            bands.append(Band(side, min(near, far), max(near, far), summed[k]))
-        return bands
+            low = self.low + index * self.width
+            away = price - (low + self.width / 2) if side is Side.LONG else (low + self.width / 2) - price
+            if usd <= 0 or away < 0:
+                continue
+            band = found.setdefault(int(away // step), [low, low + self.width, 0.0])
+            band[0], band[1], band[2] = min(band[0], low), max(band[1], low + self.width), band[2] + usd
+        return [Band(side, low, high, usd) for _, (low, high, usd) in sorted(found.items())]
 
     def densest(self, side: Side, price: float, count: int, band_pct: float = 0.005) -> list[Band]:
         """The `count` bands of `bands_from` holding the most USD, largest first."""

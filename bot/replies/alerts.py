@@ -11,7 +11,7 @@ from bot.core.summary import Split, classify_squeeze
 from bot.replies import numbers as fmt
 from bot.replies.compose import order_line, tone_of
 from bot.replies.locales import sentences, text
-from bot.replies.model import Bullets, Note, Paragraph, Reply, line, muted
+from bot.replies.model import Bullets, Note, Paragraph, Reply, Tone, line, muted
 from bot.replies.risk import LEVEL_EMOJI, LEVEL_TONE, level_text
 
 
@@ -36,6 +36,8 @@ def alert_reply(fired: Fired, locale: str, tz: tzinfo = UTC) -> Reply:
         )
     if fired.kind is RuleKind.CASCADE:
         return _cascade_reply(fired, locale, total, footer, tz)
+    if fired.kind is RuleKind.NEAR:
+        return _near_reply(fired, locale, footer)
     if fired.kind is RuleKind.BIG and not fired.orders:  # the chat's cap: one line, never a delay
         body = text(
             locale,
@@ -111,10 +113,33 @@ def _cascade_reply(fired: Fired, locale: str, total: Split, footer: Note, tz: tz
                  tone=tone_of(classify_squeeze(total)))
 
 
+def _near_reply(fired: Fired, locale: str, footer: Note) -> Reply:
+    band = fired.band
+    body = text(
+        locale,
+        f"alert.fired_near_{band.side.value}",
+        asset=fired.asset,
+        distance=_percent(fired.share),
+        amount=fmt.usd(band.usd, locale),
+        low=fmt.price(band.low, fired.price),
+        high=fmt.price(band.high, fired.price),
+        price=fmt.price(fired.price),
+        threshold=_percent(fired.rule_share),
+    )
+    return Reply(title=text(locale, "title.alert_near", asset=fired.asset), blocks=(Paragraph(line(body)), footer),
+                 tone=Tone.WARNING)
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
 def describe_rule(rule: AlertRule, locale: str) -> str:
     if rule.kind is RuleKind.RISK:
         return text(locale, "alert.rule_risk", asset=rule.asset, level=level_text(rule.level, locale))
     amount = fmt.usd(rule.threshold_usd, locale)
+    if rule.kind is RuleKind.NEAR:
+        return text(locale, "alert.rule_near", asset=rule.asset, distance=_percent(rule.share), amount=amount)
     if rule.kind is RuleKind.CASCADE:
         return text(locale, "alert.rule_cascade", amount=amount, scope=rule.asset or text(locale, "alert.scope_all"))
     if rule.kind is RuleKind.BIG:

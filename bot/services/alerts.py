@@ -7,6 +7,8 @@
   `risk` rules have their leverage risk level read through the injected
   `risk_level(asset, now_ms)` at most once per `risk_every_ms` (a minute: the
   market data is polled every 60 s); a failing or missing read never fires.
+  Assets with `near` rules have their price and estimated liquidation levels
+  read through `levels_of(asset, now_ms)` the same way.
 - `start()` loads rules and their state and seeds the window sums from the
   minute rollups, so a restart neither re-fires nor forgets.
 - Every state change (fired, re-armed) is persisted right after the batch
@@ -25,7 +27,9 @@ from bot.plumbing.clock import wall_clock_ms
 from bot.core.alert_rules import MAX_ALERT_WINDOW_MS, AlertRule, Caps, Fired, RuleKind, RuleState
 from bot.core.alerts import AlertEngine, EngineSettings
 from bot.core.cascade_alerts import KEEP_MINUTES, CascadeWatch
+from bot.core.levels import LevelBook
 from bot.core.models import MINUTE_MS, LiquidationEvent, Window
+from bot.core.near_alerts import NearWatch
 from bot.core.risk import RiskLevel
 from bot.replies import numbers as fmt
 from bot.replies.alerts import alert_reply
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # risk_level(asset, now_ms): the asset's leverage risk level, None without market data (sync or async).
 RiskLevelOf = Callable[[str, int], Awaitable[RiskLevel | None] | RiskLevel | None]
+# levels_of(asset, now_ms): the price now and the asset's estimated liquidation levels, None without them.
+LevelsOf = Callable[[str, int], Awaitable[tuple[float, LevelBook] | None]]
 
 
 
@@ -56,12 +62,14 @@ class AlertService:
         tick_s: float = 1.0,
         risk_level: RiskLevelOf | None = None,
         risk_every_ms: int = MINUTE_MS,
+        levels_of: LevelsOf | None = None,
     ) -> None:
         self._store = store
         self._alerts = AlertsStore(store)
         self._notifier = notifier
         self.engine = AlertEngine(settings)
         self.cascades = CascadeWatch(settings.cooldown_ms)
+        self.near = NearWatch(settings.cooldown_ms)
         self.caps = caps
         self._default_locale = default_locale
         self._now_ms = now_ms
@@ -70,7 +78,8 @@ class AlertService:
         self._started = False
         self._risk_level = risk_level
         self._risk_every_ms = risk_every_ms
-        self._risk_read: dict[str, int] = {}  # asset -> when its level was last read
+        self._levels_of = levels_of
+        self._read_at: dict[tuple[str, str], int] = {}  # (what, asset) -> when it was last read
         self.sent: list[tuple[str, Fired]] = []  # recent alerts (for tests and /status)
 
     # -- lifecycle ------------------------------------------------------------
@@ -109,27 +118,44 @@ class AlertService:
         now = self._now_ms()
         fired = self.engine.tick(now) + self.cascades.tick(now)
         fired += await self._check_risk(now)
+        fired += await self._check_near(now)
         await self._emit(fired)
 
     async def _check_risk(self, now_ms: int) -> list[Fired]:
-        """Read the risk level of each asset with risk rules (at most once per
-        `risk_every_ms` per asset) and let the engine match it."""
+        """Each asset with risk rules: its level read (at most once per `risk_every_ms`), matched."""
         if self._risk_level is None:
             return []
+        return await self._each_asset(
+            "risk level", self.engine.risk_assets(), self._risk_level, self.engine.on_risk, now_ms
+        )
+
+    async def _check_near(self, now_ms: int) -> list[Fired]:
+        """Each asset with near rules: its price and levels read (as often as risk), matched."""
+        if self._levels_of is None:
+            return []
+
+        def match(asset: str, found: tuple | None, at_ms: int) -> list[Fired]:
+            return [] if found is None else self.near.on_levels(asset, found[0], found[1], at_ms)
+
+        return await self._each_asset("liquidation levels", self.near.assets(), self._levels_of, match, now_ms)
+
+    async def _each_asset(self, kind: str, assets, read, match, now_ms: int) -> list[Fired]:
+        """`read(asset, now)` (sync or async) for each asset at most once per `risk_every_ms`,
+        then `match(asset, value, now)`; a failing read is logged and skipped."""
         fired: list[Fired] = []
-        for asset in self.engine.risk_assets():
-            last = self._risk_read.get(asset)
+        for asset in assets:
+            last = self._read_at.get((kind, asset))
             if last is not None and now_ms - last < self._risk_every_ms:
                 continue
-            self._risk_read[asset] = now_ms
+            self._read_at[(kind, asset)] = now_ms
             try:
-                level = self._risk_level(asset, now_ms)
-                if inspect.isawaitable(level):
-                    level = await level
+                value = read(asset, now_ms)
+                if inspect.isawaitable(value):
+                    value = await value
             except Exception:
-                log.exception("alerts: risk level of %s failed", asset)
+                log.exception("alerts: %s of %s failed", kind, asset)
                 continue
-            fired += self.engine.on_risk(asset, level, now_ms)
+            fired += match(asset, value, now_ms)
         return fired
 
     # -- FeedSink --------------------------------------------------------------
@@ -155,7 +181,7 @@ class AlertService:
     # -- delivery ----------------------------------------------------------------
 
     async def _emit(self, fired: Sequence[Fired]) -> None:
-        dirty = self.engine.take_dirty() | self.cascades.take_dirty()
+        dirty = self.engine.take_dirty() | self.cascades.take_dirty() | self.near.take_dirty()
         if dirty:  # persist first: a crash after sending must not send again
             await self._alerts.save_states(dirty)
         for alert in fired:
@@ -178,8 +204,10 @@ class AlertService:
         self._matcher(stored).add(stored)
         return stored
 
-    def _matcher(self, rule: AlertRule) -> AlertEngine | CascadeWatch:
-        return self.cascades if rule.kind is RuleKind.CASCADE else self.engine
+    def _matcher(self, rule: AlertRule) -> AlertEngine | CascadeWatch | NearWatch:
+        if rule.kind is RuleKind.CASCADE:
+            return self.cascades
+        return self.near if rule.kind is RuleKind.NEAR else self.engine
 
     async def rules_of_chat(self, chat_key: str) -> list[tuple[AlertRule, RuleState]]:
         return await self._alerts.rules_of_chat(chat_key)

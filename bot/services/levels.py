@@ -117,6 +117,13 @@ class LevelsService:
             tolerance=self.settings.grade_tolerance,
         )
 
+    async def price_and_book(self, asset: str, now_ms: int) -> tuple[float, LevelBook] | None:
+        """The price now and the asset's book (for `/alert near`); None before the first bar."""
+        book = await self.update(asset, now_ms)
+        price, _ = await self._price_now(asset, now_ms)
+        price = price if price is not None else book.last_close
+        return None if price is None or not book.long_usd else (price, book)
+
     async def columns(self, asset: str, window: Window, now_ms: int) -> list[tuple[int, LevelBook]]:
         """The saved hourly books of `window`, then the book now: the heatmap's columns."""
         book = await self.update(asset, now_ms)
