@@ -34,11 +34,16 @@ details:[{side, posSide, bkPx, sz, ts, bkLoss, ccy}]}]}`: the stream's `data`
 under a REST envelope, so `parse_public` prices both and a backfilled order
 is the same row as the live one. A non-"0" `code` is a VenueError (50011 /
 50061: rate limited).
-Sources: the docs' Public-data section (the endpoint's parameters and limits
-as OKX's own SDKs and the OKX.Net client quote them, the stream example from a
-mirror of the page). Where they differ from issue 10: the endpoint needs a
-family per request (no market-wide query for SWAP/FUTURES), and `after` is a
-timestamp cursor, not an id. Whether the REST list is complete where the
+Sources: the page above could not be read in the stored copies available
+here; its text is quoted, word for word, by the OKX.Net client's docstrings
+("liquidation orders in the last 1 days"; `after` "records earlier than the
+requested ts", `before` "newer"; `limit` "The maximum is 100; the default is
+100") and a Python client's ("Rate Limit: 40 requests per 2 seconds", "Rate
+limit rule: IP"); the body is the stream's documented example under the REST
+envelope (from a converted copy of the docs' Public-data section). OKX's own
+python-okx has no call for it. Where they differ from issue 10: the endpoint
+needs a family per request (no market-wide query for SWAP/FUTURES), and
+`after` is a timestamp cursor, not an id. Whether the REST list is complete where the
 stream is sampled ("not the total number") the docs do not say; one public
 client measured exactly 24 h through `after` paging, another reported `after`
 ignored: a page that does not reach further back ends the paging.
