@@ -44,7 +44,9 @@ format or this registry: that would be an import cycle), and defines:
   ContractBook`, FrameError for a malformed body. The live stream and replay
   (`apply_rest`) both go through it, so a recording replays exactly.
 - `MARKET: MarketSpec | None`: funding / open interest / long-short polling
-  (rest URL key, published request limit, a collector factory, path weights).
+  (rest URL key, published request limit, a collector factory, path weights)
+  and, where the venue keeps one, `open_interest_history` (`OpenInterestHistory`:
+  paged fetch, pure samples, the endpoint's own limits) for the poller's backfill.
 - Optionally `HISTORY: HistorySpec`: a public REST history of liquidations that
   fills one stream's gaps (`bot.feeds.backfill`); its bodies are recorded and
   replay into the same events (`history_of`). Absent: the venue has none.
