@@ -16,11 +16,13 @@ from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.clock import clock_handlers
 from bot.commands.digest import digest_handlers
 from bot.commands.levels import levels_handlers
+from bot.commands.feed import feed_handlers
 from bot.commands.report import report_handlers
 from bot.commands.risk import risk_handlers
 from bot.config import Config, Secrets
 from bot.core.alert_rules import Caps
 from bot.core.alerts import EngineSettings
+from bot.core.bursts import BurstSettings
 from bot.plumbing.clock import wall_clock_ms
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.ratelimit import RateLimit
@@ -33,6 +35,7 @@ from bot.services.digests import DigestService
 from bot.services.levels import LevelsService, LevelsSettings
 from bot.services.health import Health, live_health
 from bot.services.leadership import Leadership
+from bot.services.feed import FeedService
 from bot.services.live import LiveFeeds
 from bot.services.metrics import Metrics
 from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
@@ -63,6 +66,7 @@ class App:
     notifier: Notifier
     alerts: AlertService
     digests: DigestService
+    feed: FeedService
     dispatcher: Dispatcher
     leadership: Leadership
     metrics: Metrics
@@ -115,6 +119,16 @@ class App:
             risk_level=risk.risk_level,
             levels_of=levels.price_and_book if levels is not None else None,
         )
+        channel_feed = config.channel_feed
+        feed = FeedService(
+            store,
+            metrics.counted(notifier, "feed"),
+            settings=BurstSettings(
+                int(channel_feed.group_s * 1000), channel_feed.listed_per_minute, channel_feed.max_listed
+            ),
+            default_locale=bot.default_locale,
+            now_ms=clock_ms,
+        )
         reports = ReportService(store, queries, market_store, config.risk)
         charts = ChartService(
             store, queries, market_store, theme=config.charts.theme, cache_entries=config.charts.cache_entries,
@@ -140,6 +154,7 @@ class App:
             features={
                 **alert_handlers(alerts if config.alerts.enabled else None),
                 **digest_handlers(digests if config.digest.enabled else None),
+                **feed_handlers(feed if channel_feed.enabled else None),
                 **risk_handlers(risk, charts),
                 **report_handlers(reports),
                 **levels_handlers(levels, charts),
@@ -150,8 +165,8 @@ class App:
         )
         metrics.watch_dropped_commands(lambda: dispatcher.dropped_commands)
         return cls(
-            config, secrets or Secrets(), store, clock_ms, queries, market_store, notifier, alerts, digests, dispatcher,
-            leadership, metrics, levels,
+            config, secrets or Secrets(), store, clock_ms, queries, market_store, notifier, alerts, digests, feed,
+            dispatcher, leadership, metrics, levels,
         )
 
     async def close(self) -> None:
@@ -300,6 +315,8 @@ async def run_bot(
     scheduler = DigestScheduler(app.digests, now_ms=app.clock_ms)
     try:
         extra_sinks = [app.alerts] if config.alerts.enabled else []
+        if config.channel_feed.enabled:
+            extra_sinks.append(app.feed)
         feeds = running.feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
         app.metrics.watch_feeds(feeds)
         async with asyncio.TaskGroup() as group:
@@ -309,6 +326,9 @@ async def run_bot(
             if config.alerts.enabled:
                 await app.alerts.start()
                 group.create_task(supervise("alerts", app.alerts.run))
+            if config.channel_feed.enabled:
+                await app.feed.start()
+                group.create_task(supervise("channel feed", app.feed.run))
             group.create_task(supervise("feeds", feeds.run))
             group.create_task(supervise("retention", lambda: _retention_forever(app)))
             if config.market.enabled:

@@ -166,6 +166,18 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class ChannelFeedConfig:
+    """[channel_feed]: live feeds that chat admins turn on with /feed (every order at or above a threshold)."""
+
+    enabled: bool = True  # match live orders against /feed subscriptions
+    # orders of one chat arriving within this are one message (bounded: never held back long)
+    group_s: Annotated[float, Between(0, 3)] = 2.0
+    # messages listing orders per chat and minute; past it a burst is one "N more orders, $X" line, never delayed
+    listed_per_minute: Annotated[int, Between(1, 60)] = 10
+    max_listed: Annotated[int, Between(1, 50)] = 15  # orders one message lists (the rest are counted)
+
+
+@dataclass(frozen=True)
 class DigestConfig:
     """[digest]: daily digests that chat admins schedule with /digest."""
 
@@ -230,6 +242,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
     levels: LevelsConfig = field(default_factory=LevelsConfig)
+    channel_feed: ChannelFeedConfig = field(default_factory=ChannelFeedConfig)
 
 
 @dataclass(frozen=True)

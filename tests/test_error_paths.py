@@ -78,6 +78,18 @@ SUBGRAMMAR_ERRORS = {
         "/digest style full",
         "/digest off",
     ),
+    "feed": (
+        "/feed nope",
+        "/feed on",
+        "/feed on lots",
+        "/feed on 2000000000000",
+        "/feed on 1M XBT",
+        "/feed on 1M all BTC",
+        "/feed on 1M BTC ETH SOL XRP BNB DOGE ADA TRX AVAX LINK TON",
+        "/feed off now",
+        "/feed status please",
+        "/feed off",
+    ),
     "tz": (
         "/tz Mars/Olympus",
         "/tz America",
@@ -89,7 +101,7 @@ SUBGRAMMAR_ERRORS = {
 ERROR_KEYS = sorted(
     {key for key in MESSAGES["en"] if key.startswith("error.")}
     | {"denied.body", "rate.body", "alert.cap_user", "alert.cap_chat", "alert.not_found", "alert.unchanged",
-       "digest.off_none", "digest.chart_none"}
+       "digest.off_none", "digest.chart_none", "feed.off_none"}
 )
 
 

@@ -15,18 +15,24 @@ gives the Dispatcher its handler. (/digest lives in `bot.commands.digest`.)
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.commands.dispatch import Context, Handler, message_reply
-from bot.commands.subgrammar import SubgrammarError, denied_reply, may_change, subgrammar_reply, suggest
-from bot.commands.parse import WELL_KNOWN_ASSETS, normalize_asset, parse_window, suggest_asset
+from bot.commands.subgrammar import (
+    SubgrammarError,
+    amount_arg,
+    asset_arg,
+    denied_reply,
+    may_change,
+    parse_amount,
+    subgrammar_reply,
+    suggest,
+)
+from bot.commands.parse import parse_window
 from bot.core.alert_rules import (
     MAX_ALERT_WINDOW_MS,
-    MAX_THRESHOLD_USD,
     MIN_ALERT_WINDOW_MS,
-    MIN_THRESHOLD_USD,
     AlertRule,
     Caps,
     CapReached,
@@ -50,8 +56,6 @@ LEVEL_WORDS: dict[str, RiskLevel] = {
     "高": RiskLevel.HIGH,
     "极高": RiskLevel.EXTREME,
 }
-_AMOUNT = re.compile(r"^\$?(\d+(?:\.\d+)?)([kmb]?)$", re.IGNORECASE)
-_SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 # Rule ids are SQLite integers: more digits than this cannot be one.
 MAX_RULE_ID_DIGITS = 18
 
@@ -70,15 +74,6 @@ class AlertsPort(Protocol):
     async def remove_rule(self, chat_key: str, rule_id: int) -> bool: ...
 
     async def set_paused(self, chat_key: str, rule_id: int | None, paused: bool) -> list[int]: ...
-
-
-def parse_amount(token: str) -> float | None:
-    """"1M" -> 1e6, "500k", "2.5m", "$10M", "1000000"; None when not an amount."""
-    match = _AMOUNT.match(token.replace(",", "").replace("_", ""))
-    if not match:
-        return None
-    value = float(match.group(1)) * _SCALE[match.group(2).lower()]
-    return value if value > 0 else None
 
 
 def parse_share(token: str) -> float | None:
@@ -117,12 +112,7 @@ def _level(token: str | None) -> RiskLevel:
 def _amount(token: str | None) -> float:
     if token is None:
         raise SubgrammarError("error.alert_incomplete")
-    value = parse_amount(token)
-    if value is None:
-        raise SubgrammarError("error.alert_bad_amount", token)
-    if not MIN_THRESHOLD_USD <= value <= MAX_THRESHOLD_USD:
-        raise SubgrammarError("error.alert_amount_range", token)
-    return value
+    return amount_arg(token)
 
 
 def _window(token: str | None) -> int:
@@ -137,13 +127,7 @@ def _window(token: str | None) -> int:
 def _asset(token: str | None, known: list[str], allow_any: bool) -> str | None:
     if token is None:
         raise SubgrammarError("error.alert_incomplete")
-    if allow_any and token.lower() in ("any", "all", "*"):
-        return None
-    pool = set(known) | WELL_KNOWN_ASSETS
-    asset = normalize_asset(token, pool)
-    if asset is None:
-        raise SubgrammarError("error.unknown_asset", token.upper(), suggest_asset(token, pool))
-    return asset
+    return asset_arg(token, known, allow_any)
 
 
 def parse_rule(words: list[str], known_assets: list[str], chat_key: str, user_key: str) -> AlertRule:

@@ -201,6 +201,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         examples=("/digest on 08:00 Europe/Berlin", "/digest status", "/digest preview", "/digest chart on", "/digest off"),
     ),
     CommandSpec(
+        "feed",
+        {"en": "Live feed: every liquidation order above a threshold, as it happens", "zh": "实时推送：每笔达到阈值的爆仓单，即时发送"},
+        args=(
+            ArgSpec(
+                "setting",
+                ArgKind.TEXT,
+                {"en": "on MIN_USD [ASSET...] | off | status", "zh": "on 最小金额 [币种...] | off | status"},
+            ),
+        ),
+        examples=("/feed on 100K", "/feed on 1M BTC ETH", "/feed status", "/feed off"),
+    ),
+    CommandSpec(
         "help",
         {"en": "Commands and how to use them", "zh": "命令说明"},
         args=(ArgSpec("command", ArgKind.COMMAND, {"en": "A command name", "zh": "命令名"}),),

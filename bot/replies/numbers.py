@@ -228,6 +228,13 @@ def timestamp(at_ms: int, locale: Locale, tz: tzinfo = timezone.utc) -> str:
     return f"{at:%Y-%m-%d %H:%M} {_utc_offset_label(at.utcoffset() or timedelta(0))}"
 
 
+def time_of_day(at_ms: int, locale: Locale, tz: tzinfo = timezone.utc) -> str:
+    """A time of day to the second with its offset, for what happens as you read: `12:00:05 UTC`, `20:00:05 UTC+8`."""
+    _check(locale)
+    at = datetime.fromtimestamp(at_ms / 1000, tz)
+    return f"{at:%H:%M:%S} {_utc_offset_label(at.utcoffset() or timedelta(0))}"
+
+
 _AGO = {"en": "{} ago", "zh": "{}前"}
 _JUST_NOW = {"en": "just now", "zh": "刚刚"}
 

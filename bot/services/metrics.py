@@ -42,7 +42,7 @@ from bot.services.live import LiveFeeds
 
 # Command latency buckets: the target is p95 <= 100 ms under load; charts take longer.
 COMMAND_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-SEND_KINDS = ("alert", "digest")
+SEND_KINDS = ("alert", "digest", "feed")
 STREAM_LABELS = ("venue", "stream")
 
 
@@ -67,7 +67,7 @@ class Metrics:
             "liqbot_command_failures", "Commands whose handler raised", ["command"], registry=self.registry
         )
         self._sends = Counter(
-            "liqbot_sends", "Alert and digest messages, by outcome", ["kind", "outcome"], registry=self.registry
+            "liqbot_sends", "Alert, digest and live feed messages, by outcome", ["kind", "outcome"], registry=self.registry
         )
         for kind in SEND_KINDS:  # shown at 0 before the first send, so rate() and alerts see them
             for outcome in ("sent", "failed"):
