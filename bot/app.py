@@ -143,6 +143,7 @@ class App:
             risk_note=risk.note,
             chart_of=lambda end_ms, tz, locale: charts.top_image(DAY_MS, end_ms, tz, locale),
             write_up_of=lambda end_ms, tz: reports.write_up(None, Window(end_ms - DAY_MS, end_ms), end_ms, tz),
+            levels_note=levels.note if levels is not None else None,
         )
         dispatcher = Dispatcher(
             queries,

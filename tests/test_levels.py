@@ -113,3 +113,14 @@ def test_the_readme_shows_the_levels_reply_as_liqbot_words_it():
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     reply = (Path(__file__).parent / "golden" / "levels_en.txt").read_text(encoding="utf-8")
     assert reply.split("\n\n\n")[1].strip() in readme
+
+
+@pytest.mark.parametrize("locale, words", [
+    ("en", "BTC: nearest dense liquidation bands (estimate): longs $284.96M at $96,500.0 – $96,666.7 (-0.3%); "
+           "shorts $189.97M at $101,500.0 – $101,666.7 (+4.6%) · /levels BTC"),
+    ("zh", "BTC：最近的清算密集区（估算）：多单 2.85亿美元，$96,500.0 – $96,666.7（-0.3%）；"
+           "空单 1.90亿美元，$101,500.0 – $101,666.7（+4.6%） · /levels BTC"),
+])
+async def test_the_full_digest_names_the_nearest_dense_band_on_each_side(levels_app, locale, words):
+    text = await ask(levels_app, f"/lang {locale}", "/digest preview")
+    assert words in text

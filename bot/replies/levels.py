@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.levels import Band, Grade, LevelsView
 from bot.replies import numbers as fmt
-from bot.replies.locales import text
+from bot.replies.locales import clauses, text
 from bot.replies.model import Action, Bullets, Note, Paragraph, Reply, Tone, bold, line
 from bot.replies.numbers import Locale
 
@@ -59,3 +59,16 @@ def levels_reply(view: LevelsView, locale: Locale, tz: str | None = None, refres
         Note(line(text(locale, "levels.model"))),
     ]
     return Reply(title=title, blocks=tuple(blocks), tone=Tone.NEUTRAL, actions=actions)
+
+
+def levels_note(view: LevelsView, locale: Locale) -> str | None:
+    """One line for the full digest: the nearest dense band on each side; None without them."""
+    if view.price is None or not (view.longs_below or view.shorts_above):
+        return None
+    parts = []
+    for key, bands in (("levels.note_longs", view.longs_below), ("levels.note_shorts", view.shorts_above)):
+        if bands:
+            band = bands[0]
+            parts.append(text(locale, key, amount=fmt.usd(band.usd, locale), low=fmt.price(band.low, view.price),
+                              high=fmt.price(band.high, view.price), distance=f"{band.distance(view.price) * 100:+.1f}%"))
+    return text(locale, "levels.note", bands=clauses(locale, parts), asset=view.asset)

@@ -14,6 +14,9 @@ LEVELS_MESSAGES: dict[str, dict[str, str]] = {
         "levels.longs_below": "Longs would be liquidated below",
         "levels.band": "{low} – {high}: {amount} ({distance})",
         "levels.side_empty": "no dense band within the grid",
+        "levels.note": "nearest dense liquidation bands (estimate): {bands} · /levels {asset}",
+        "levels.note_longs": "longs {amount} at {low} – {high} ({distance})",
+        "levels.note_shorts": "shorts {amount} at {low} – {high} ({distance})",
         "levels.grade": (
             "Last {days} days: of {estimated} estimated in bands the price crossed, {realized} was liquidated"
             " within {tolerance} ({hit} of {crossed} bands hit)"
@@ -44,6 +47,9 @@ LEVELS_MESSAGES: dict[str, dict[str, str]] = {
         "levels.longs_below": "下方多单清算区",
         "levels.band": "{low} – {high}：{amount}（{distance}）",
         "levels.side_empty": "价格网格内没有密集区",
+        "levels.note": "最近的清算密集区（估算）：{bands} · /levels {asset}",
+        "levels.note_longs": "多单 {amount}，{low} – {high}（{distance}）",
+        "levels.note_shorts": "空单 {amount}，{low} – {high}（{distance}）",
         "levels.grade": "近 {days} 天：价格穿过的估算区共 {estimated}，其中 {realized} 在 {tolerance} 以内实际爆仓（{crossed} 个区中命中 {hit} 个）",
         "levels.grade_none": "近 {days} 天：价格尚未穿过任何估算区，暂无可评估的数据",
         "heatmap.title": "{asset} 清算热力图，{window}（估算）",

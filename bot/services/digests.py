@@ -53,9 +53,10 @@ HISTORY_DAYS = 30
 CACHED_DIGESTS = 16
 
 OnScheduleChange = Callable[[DigestSchedule], object]
-# risk_note(asset, now_ms, locale): the one-line leverage note, None without market data (sync or async).
-RiskNoteOf = Callable[[str, int, str], Awaitable[str | None] | str | None]
-RISK_NOTE_ASSETS = ("BTC",)  # always noted (when there is data); the dominant asset joins them
+# note_of(asset, now_ms, locale): one line about the asset, None without its data (sync or async):
+# the leverage risk note (brief digest), the nearest liquidation bands (full digest).
+AssetNoteOf = Callable[[str, int, str], Awaitable[str | None] | str | None]
+NOTED_ASSETS = ("BTC",)  # always noted (when there is data); the dominant asset joins them
 # chart_of(end_ms, tz, locale): the 24 h /chart top picture ending at `end_ms`, drawn in `tz`.
 ChartOf = Callable[[int, str, str], Awaitable[Image | None]]
 # write_up_of(end_ms, tz): the all-assets write-up of the 24 h before `end_ms`, times in `tz`.
@@ -96,6 +97,16 @@ def digest_reply(summary: Summary, local_date: str, locale: str, tz: str | None 
     )
 
 
+def _with_notes(reply: Reply, notes: list[str]) -> Reply:
+    """`notes` as paragraphs before the reply's notes (coverage, at the end), like the /liq note."""
+    if not notes:
+        return reply
+    blocks = list(reply.blocks)
+    at = next((i for i, block in enumerate(blocks) if isinstance(block, Note)), len(blocks))
+    blocks[at:at] = [Paragraph(line(note)) for note in notes]
+    return replace(reply, blocks=tuple(blocks))
+
+
 class DigestService:
     """Digest schedules (the /digest command's DigestsPort) and sending."""
 
@@ -107,9 +118,10 @@ class DigestService:
         now_ms: Callable[[], int] = wall_clock_ms,
         grace_ms: int = DIGEST_GRACE_MS,
         history_days: int = HISTORY_DAYS,
-        risk_note: RiskNoteOf | None = None,
+        risk_note: AssetNoteOf | None = None,
         chart_of: ChartOf | None = None,
         write_up_of: WriteUpOf | None = None,
+        levels_note: AssetNoteOf | None = None,
     ) -> None:
         self._store = store
         self._schedules = DigestsStore(store)
@@ -120,6 +132,7 @@ class DigestService:
         self._risk_note = risk_note
         self._chart_of = chart_of
         self._write_up_of = write_up_of
+        self._levels_note = levels_note
         self._charts: OrderedDict[tuple[int, str], Image | None] = OrderedDict()
         self._listeners: list[OnScheduleChange] = []
         self._cache: OrderedDict[tuple, Reply] = OrderedDict()
@@ -218,7 +231,8 @@ class DigestService:
             write_up = await self._write_up_of(end_ms, tz)
             full = report_reply(write_up, locale, "/report 24h")
             title = f"{text(locale, 'title.digest_report', date=local_date)} · {full.title}"
-            reply = replace(full, title=title, actions=())
+            notes = await self._asset_notes(self._levels_note, "liquidation levels", write_up.summary, locale, end_ms)
+            reply = _with_notes(replace(full, title=title, actions=()), notes)
             self._remember(key, reply)
         if reply is None:
             summaries = self._summaries
@@ -228,13 +242,8 @@ class DigestService:
                 while len(summaries) > CACHED_DIGESTS:
                     summaries.popitem(last=False)
             reply = digest_reply(summary, local_date, locale, tz)
-            notes = await self._risk_notes(summary, locale, end_ms)
-            if notes:
-                blocks = list(reply.blocks)
-                # Before the coverage notes (at the end), like the /liq note.
-                at = next((i for i, block in enumerate(blocks) if isinstance(block, Note)), len(blocks))
-                blocks[at:at] = [Paragraph(line(note)) for note in notes]
-                reply = replace(reply, blocks=tuple(blocks))
+            notes = await self._asset_notes(self._risk_note, "risk note", summary, locale, end_ms)
+            reply = _with_notes(reply, notes)
             self._remember(key, reply)
         return reply
 
@@ -244,22 +253,25 @@ class DigestService:
         while len(self._cache) > CACHED_DIGESTS:
             self._cache.popitem(last=False)
 
-    async def _risk_notes(self, summary: Summary, locale: str, at_ms: int) -> list[str]:
-        """The leverage notes of BTC and the dominant asset (those with market data)."""
-        if self._risk_note is None:
+    async def _asset_notes(
+        self, note_of: AssetNoteOf | None, what: str, summary: Summary, locale: str, at_ms: int
+    ) -> list[str]:
+        """One line each for BTC and the dominant asset (those with data): the leverage
+        risk note of the brief digest, the nearest liquidation bands of the full one."""
+        if note_of is None:
             return []
-        assets = list(RISK_NOTE_ASSETS)
+        assets = list(NOTED_ASSETS)
         dominant = summary.dominant_asset
         if dominant is not None and dominant.name not in assets:
             assets.append(dominant.name)
         notes = []
         for asset in assets:
             try:
-                note = self._risk_note(asset, at_ms, locale)
+                note = note_of(asset, at_ms, locale)
                 if inspect.isawaitable(note):
                     note = await note
             except Exception:
-                log.exception("digests: risk note of %s failed", asset)
+                log.exception("digests: %s of %s failed", what, asset)
                 continue
             if note:
                 notes.append(text(locale, "digest.risk_note", asset=asset, note=note))

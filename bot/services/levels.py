@@ -29,6 +29,7 @@ from bot.core.levels import (
 )
 from bot.core.market import DEFAULT_TOLERANCE_MS
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Side, Window
+from bot.replies.levels import levels_note
 from bot.storage.levels_store import LevelsStore
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
@@ -116,6 +117,10 @@ class LevelsService:
             grade_30d=grade_30d,
             tolerance=self.settings.grade_tolerance,
         )
+
+    async def note(self, asset: str, now_ms: int, locale: str) -> str | None:
+        """The nearest dense band on each side in one line (the full digest); None without levels."""
+        return levels_note(await self.view(asset, now_ms), locale)
 
     async def price_and_book(self, asset: str, now_ms: int) -> tuple[float, LevelBook] | None:
         """The price now and the asset's book (for `/alert near`); None before the first bar."""
