@@ -340,3 +340,34 @@ async def test_bitfinex_history_is_paged_with_end_within_three_requests_a_minute
     assert len(asked_at) == 2 and asked_at[1] - asked_at[0] >= 40_000  # 1.5 requests a minute at most
     assert (filler.stats.stored, filler.stats.duplicates) == (600, 1)  # `end` is inclusive: one read twice
     assert await backfilled(store) == [(T - DAY_MS, T)]
+
+
+async def test_a_disconnect_gap_is_filled_after_the_reconnect_and_the_overlap_stored_once(store):
+    clock = VirtualClock(100)
+    rest = FakeVenueRest()
+    async with FakeVenueServer("okx", "public") as server, rest.client() as http:
+        feeds = LiveFeeds(okx_only(server), store, http, now_ms=clock.now_ms, sleep=clock.quiet_sleep, tick_s=0.5)
+        task = asyncio.create_task(feeds.run())
+        try:
+            await until(lambda: feeds.backfiller.stats.completed == 1)  # the day before: nothing
+            live = order("BTC-USDT-SWAP", clock.now_ms(), contracts=30.0)
+            await server.broadcast({"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [live]})
+            await until(lambda: feeds.ingest.stats.events_stored == 1)
+            server.refusals = [(503, {}), (503, {})]  # two refused reconnects: a gap of a minute or more
+            await server.drop()
+            missed = order("ETH-USDT-SWAP", clock.now_ms() + 5_000, Side.SHORT, 3_000.0, 40.0)
+            rest.okx_liquidations += [live, missed]  # the history has the live order too
+            await until(lambda: server.connections == 2, timeout=15)
+            await until(lambda: feeds.backfiller.stats.completed == 2, timeout=15)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert feeds.backfiller.stats.stored == 1 and feeds.backfiller.stats.duplicates == 1
+    assert [row[1] for row in await okx_rows(store)] == ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]
+    live_spans = [(s.start_ms, s.end_ms) for s in await store.spans(EVERYTHING) if not s.backfilled]
+    (first, second) = live_spans
+    # The gap between the two connections, exactly, is now backfilled.
+    assert (first[1], second[0]) in await backfilled(store)
+    report = await QueryService(store, feeds.live_states).status(clock.now_ms())
+    (okx_stream,) = [s for s in report.streams if s.venue == "okx"]
+    assert okx_stream.gaps_last_day == () and (first[1], second[0]) in okx_stream.backfilled_last_day
