@@ -1,0 +1,90 @@
+"""/levels, /heatmap and /alert near through the real Telegram and Discord
+libraries against their loopback fakes, in English and Chinese, over the levels
+day of tests.test_levels (the price at $97,000 on a $285M band of 25x longs)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.app import App
+from bot.config import Config
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.support import until
+from tests.test_discord import adapter_for, embed_text
+from tests.test_levels import END_MS, long_liquidations, market_samples
+from tests.test_telegram import ALICE, make_adapter
+
+ZH_USER = FakeTelegramAPI.user(44, "Li", "li", language_code="zh")
+
+
+@pytest.fixture
+async def app(tmp_path):
+    app = await App.open(Config(), db_path=tmp_path / "db.sqlite", clock_ms=lambda: END_MS)
+    await app.market_store.add_samples(market_samples())
+    await app.store.add_events(long_liquidations())
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+@pytest.mark.parametrize("user, words", [
+    (ALICE, ("BTC liquidation levels (estimate)", "$96,500.0 – $96,666.7: $284.96M (-0.3%)",
+             "BTC liquidation heatmap, 24h (estimate)", "BTC at $97,000.0 is 0.34% above an estimated band")),
+    (ZH_USER, ("BTC 清算价位（估算）", "$96,500.0 – $96,666.7：2.85亿美元（-0.3%）",
+               "BTC 清算热力图，24小时（估算）", "距下方约 2.85亿美元 的预估多单清算区")),
+])
+async def test_levels_heatmap_and_near_alert_through_telegram(app, user, words):
+    levels_title, band, heatmap_title, alert_words = words
+    async with FakeTelegramAPI() as fake:
+        adapter = make_adapter(fake, app.dispatcher, [])
+        app.notifier.add_destination("telegram", adapter)
+        await app.alerts.start()
+        sending = asyncio.create_task(app.notifier.run())
+        await adapter.start()
+        try:
+            chat = fake.private_chat(user)
+            if user is ZH_USER:
+                fake.push_message(chat, user, "/lang zh")
+                await fake.wait_for("sendMessage")
+            fake.push_message(chat, user, "/levels BTC")
+            fake.push_message(chat, user, "/heatmap BTC 24h")
+            (photo,) = await fake.wait_for("sendPhoto", timeout=20)
+            assert photo.files["photo"][1].startswith(b"\x89PNG") and heatmap_title in photo.params["caption"]
+            texts = [call.params["text"] for call in fake.calls_of("sendMessage")]
+            assert any(levels_title in t and band in t for t in texts)
+            fake.push_message(chat, user, "/alert near BTC 1%")
+            await until(lambda: len(fake.calls_of("sendMessage")) >= len(texts) + 1, timeout=10)
+            await app.alerts.tick()
+            await until(lambda: any(alert_words in c.params["text"] for c in fake.calls_of("sendMessage")), timeout=10)
+        finally:
+            sending.cancel()
+            await adapter.stop()
+
+
+@pytest.mark.parametrize("locale, title, band", [
+    ("en", "BTC liquidation levels (estimate)", "$96,500.0 – $96,666.7: $284.96M (-0.3%)"),
+    ("zh", "BTC 清算价位（估算）", "$96,500.0 – $96,666.7：2.85亿美元（-0.3%）"),
+])
+async def test_levels_and_heatmap_through_discord(app, tmp_path, locale, title, band):
+    fake = await FakeDiscord().start()
+    adapter = adapter_for(fake, app.dispatcher, tmp_path)
+    await adapter.start()
+    try:
+        if locale == "zh":
+            injected = await fake.slash("lang", {"language": "zh"})
+            await fake.wait_for("POST", injected.callback_path)
+        injected = await fake.slash("levels", {"asset": "btc"})
+        [callback] = await fake.wait_for("POST", injected.callback_path, timeout=10)
+        [embed] = callback.json["data"]["embeds"]
+        assert embed["title"].endswith(title) and band in embed_text(embed)
+        injected = await fake.slash("heatmap", {"asset": "btc", "window": "24h"})
+        [callback] = await fake.wait_for("POST", injected.callback_path, timeout=20)
+        [(filename, png)] = callback.files
+        assert filename == "liqbot-heatmap-btc-24h-20251202-0205.png" and png.startswith(b"\x89PNG")
+    finally:
+        await adapter.stop()
+        await fake.close()
