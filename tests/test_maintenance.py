@@ -86,7 +86,7 @@ def change(path: Path, sql: str) -> None:
 async def test_doctor_passes_a_healthy_database(filled_db, capsys):
     assert await cli("doctor", "--db", str(filled_db)) == 0
     out = capsys.readouterr().out
-    for check in ("integrity", "rollups", "alert rules", "digest schedules", "recorded spans"):
+    for check in ("integrity", "rollups", "alert rules", "digest schedules", "recorded spans", "backfilled spans"):
         assert f"ok   {check}:" in out
 
 
@@ -124,6 +124,7 @@ async def test_doctor_finds_drifted_rollups_and_repair_rebuilds_them(filled_db, 
          " VALUES ('telegram:1', '25:00', 'UTC', NULL)", "telegram:1: time '25:00' is not HH:MM"),
         (f"INSERT INTO recorded_spans VALUES ('okx', 'public', {FAR_FUTURE}, {FAR_FUTURE + DAY_MS})",
          "starts in the future"),
+        (f"INSERT INTO backfilled_spans VALUES ('okx', 'public', {NOW}, {NOW - DAY_MS})", "ends before it starts"),
     ],
 )
 async def test_doctor_names_inconsistent_state(filled_db, capsys, sql, says):

@@ -7,8 +7,9 @@ Each check returns a `Finding` (ok or not, one line a person can act on):
   still stored (older buckets, whose events retention removed, are trusted);
 - alert rules: a known kind, a finite positive threshold, a readable state;
 - digest schedules: a valid HH:MM, a known time zone, a readable last-sent date;
-- spans: start before end, none in the future, no overlaps within a stream
-  (the store merges them on write, so an overlap means a bug or a hand edit).
+- spans, recorded and backfilled: start before end, none in the future, no
+  overlaps within a stream (the store merges them on write, so an overlap means
+  a bug or a hand edit).
 
 `--repair` rebuilds the rollups (`maintenance.rebuild_rollups`); the other
 findings name the rows to look at and are left to the operator.
@@ -116,10 +117,9 @@ async def check_digests(store: Store) -> Finding:
     return _finding("digest schedules", problems, f"{len(rows):,} schedule(s) readable")
 
 
-async def check_spans(store: Store, now_ms: int) -> Finding:
-    rows = await store.db.fetch(
-        "SELECT venue, stream, start_ms, end_ms FROM recorded_spans ORDER BY venue, stream, start_ms"
-    )
+async def check_spans(store: Store, now_ms: int, table: str = "recorded_spans") -> Finding:
+    """Spans of `table`: recorded live (`recorded_spans`) or filled by a backfill (`backfilled_spans`)."""
+    rows = await store.db.fetch(f"SELECT venue, stream, start_ms, end_ms FROM {table} ORDER BY venue, stream, start_ms")
     problems = []
     previous: tuple[str, str, int] | None = None
     for venue, stream, start_ms, end_ms in rows:
@@ -130,7 +130,7 @@ async def check_spans(store: Store, now_ms: int) -> Finding:
         if previous is not None and previous[:2] == (venue, stream) and start_ms < previous[2]:
             problems.append(f"{venue}/{stream} spans overlap at {start_ms}")
         previous = (venue, stream, end_ms)
-    return _finding("recorded spans", problems, f"{len(rows):,} span(s) consistent")
+    return _finding(table.replace("_", " "), problems, f"{len(rows):,} span(s) consistent")
 
 
 async def examine(store: Store, now_ms: int) -> list[Finding]:
@@ -144,4 +144,5 @@ async def examine(store: Store, now_ms: int) -> list[Finding]:
         await check_alert_rules(store),
         await check_digests(store),
         await check_spans(store, now_ms),
+        await check_spans(store, now_ms, "backfilled_spans"),
     ]
