@@ -48,6 +48,8 @@ from bot.storage.store import Store
 log = logging.getLogger(__name__)
 
 StreamKey = tuple[str, str]
+# A day of history is written in transactions of this many events, so live writes are never held up long.
+WRITE_CHUNK_EVENTS = 5_000
 # (venue, stream) -> the contract book its live parser prices with now (None: not loaded yet)
 ContractsOf = Callable[[str, str], ContractBook | None]
 
@@ -153,9 +155,12 @@ class Backfiller:
         stats.runs += 1
         report = await fetcher.fetch(contracts, since_ms=missing[0][0])
         stats.requests += report.requests
-        result = await self._store.add_events(report.events)
-        stats.stored += result.inserted
-        stats.duplicates += result.duplicates
+        inserted = duplicates = 0
+        for start in range(0, len(report.events), WRITE_CHUNK_EVENTS):
+            result = await self._store.add_events(report.events[start : start + WRITE_CHUNK_EVENTS])
+            inserted, duplicates = inserted + result.inserted, duplicates + result.duplicates
+        stats.stored += inserted
+        stats.duplicates += duplicates
         covered = [
             (max(start, report.complete_from_ms), end)
             for start, end in missing
@@ -168,7 +173,7 @@ class Backfiller:
             "backfill %s/%s: %d stretch(es) missing (%.0f min), %d request(s), %d order(s) read:"
             " %d stored, %d already stored%s; %d stretch(es) now backfilled",
             venue, stream, len(missing), sum(end - start for start, end in missing) / 60_000, report.requests,
-            len(report.events), result.inserted, result.duplicates,
+            len(report.events), inserted, duplicates,
             f", {report.unpriced} without a contract size" if report.unpriced else "", len(covered),
         )
         if report.complete_from_ms is None:
