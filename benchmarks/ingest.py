@@ -13,14 +13,20 @@
    with Store.add_events) and prints p50/p95 latency of `/liq BTC 24h`,
    `/liq BTC 7d` and `/liq` (all assets, 24h) through the real dispatcher.
 
-Run: python benchmarks/ingest.py [--events 1000000] [--venues three|all] [--latency-events 10000000]
+With a PostgreSQL server (--postgres URL, default $LIQBOT_TEST_POSTGRES_URL) both
+run on PostgreSQL too, in a database the run creates and drops, the replay next
+to its own baseline: asyncpg's binary COPY of the same rows into a plain table.
+
+Run: python benchmarks/ingest.py [--events 1000000] [--venues three|all] [--latency-events 10000000] [--postgres URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import resource
 import sqlite3
@@ -28,7 +34,11 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,7 +51,7 @@ from bot.sample import write_recording  # noqa: E402
 from bot.services.ingest import replay  # noqa: E402
 from bot.services.queries import QueryService  # noqa: E402
 from bot.storage.migrations import migrations  # noqa: E402
-from bot.storage.rows import event_row  # noqa: E402
+from bot.storage.rows import EVENT_COLUMNS, event_row  # noqa: E402
 from bot.storage.store import Store  # noqa: E402
 from tests.fakes.all_venues import liquidation_frame, metadata_lines  # noqa: E402
 
@@ -91,7 +101,38 @@ def spread_over_all_venues(generated: Path, recording: Path) -> None:
                 out.write(frame_line(venue, stream, entry["at"], liquidation_frame(venue, stream, n, entry["at"])) + "\n")
 
 
-async def bench_replay(folder: Path, events: int, venues: str) -> None:
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(server_url: str, name: str):
+    """A database of this run on the server (its URL), dropped afterwards."""
+    admin = await asyncpg.connect(server_url, timeout=5)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+        yield with_database(server_url, name)
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def raw_copy(url: str, rows: list[tuple]) -> float:
+    """Seconds to COPY the rows into the same events table (no rollups), same batching."""
+    db = await asyncpg.connect(url)
+    await db.execute(migrations("postgresql")[0][1].split("CREATE TABLE rollup_minute")[0])
+    columns = [column.strip() for column in EVENT_COLUMNS.split(",")]
+    started = time.perf_counter()
+    for start in range(0, len(rows), BATCH):
+        async with db.transaction():
+            await db.copy_records_to_table("events", records=rows[start : start + BATCH], columns=columns)
+    elapsed = time.perf_counter() - started
+    await db.close()
+    return elapsed
+
+
+async def bench_replay(folder: Path, events: int, venues: str, postgres: str) -> None:
     hours = 24
     recording = folder / "bench.jsonl"
     print(f"generating a recording of ~{events:,} events ({venues} venues) ...", flush=True)
@@ -102,7 +143,37 @@ async def bench_replay(folder: Path, events: int, venues: str) -> None:
         generated.unlink()
     else:
         write_recording(recording, START_MS, hours, seed=1, events_per_hour=events / hours / 1.62)
-    store = await Store.open(folder / "replay.sqlite")
+    sqlite = await bench_replay_into(folder / "replay.sqlite", recording, "SQLite")
+    rows = sqlite.rows
+    raw_cpu_before = cpu_s(resource.RUSAGE_SELF)
+    raw_s = raw_executemany(folder / "raw.sqlite", rows)
+    raw_cpu_s = cpu_s(resource.RUSAGE_SELF) - raw_cpu_before
+    print(f"baseline raw sqlite3 executemany, same rows, same table:  {len(rows):,} rows in {raw_s:.2f} s = {len(rows) / raw_s:,.0f} rows/s")
+    print(f"replay / baseline: {sqlite.rate / (len(rows) / raw_s):.0%}")
+    print(
+        f"CPU: parse worker {sqlite.parser_cpu_s:.2f} s, writer {sqlite.writer_cpu_s:.2f} s;"
+        f" baseline {raw_cpu_s:.2f} s (baseline / parse worker: {raw_cpu_s / sqlite.parser_cpu_s:.0%})"
+    )
+    if not postgres:
+        return
+    async with postgres_database(postgres, "liqbot_bench_replay") as url:
+        pg = await bench_replay_into(url, recording, "PostgreSQL")
+    async with postgres_database(postgres, "liqbot_bench_raw") as url:
+        raw_s = await raw_copy(url, rows)
+    print(f"baseline raw asyncpg COPY, same rows, same table: {len(rows):,} rows in {raw_s:.2f} s = {len(rows) / raw_s:,.0f} rows/s")
+    print(f"PostgreSQL replay / baseline: {pg.rate / (len(rows) / raw_s):.0%}")
+
+
+@dataclass
+class Replayed:
+    rows: list[tuple]  # the recording's events as rows, for the baselines
+    rate: float  # events stored per second
+    parser_cpu_s: float
+    writer_cpu_s: float
+
+
+async def bench_replay_into(location: str | Path, recording: Path, label: str) -> Replayed:
+    store = await Store.open(location)
     # CPU seconds as well as wall time: on a loaded machine the wall ratio follows the CPU one.
     cpu_before = cpu_s(resource.RUSAGE_SELF), cpu_s(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -117,17 +188,8 @@ async def bench_replay(folder: Path, events: int, venues: str) -> None:
     with open(recording, "rb") as lines:
         for line in lines:
             rows += map(event_row, decoder.feed(line))
-    raw_cpu_before = cpu_s(resource.RUSAGE_SELF)
-    raw_s = raw_executemany(folder / "raw.sqlite", rows)
-    raw_cpu_s = cpu_s(resource.RUSAGE_SELF) - raw_cpu_before
-    replay_rate, raw_rate = stored / replay_s, len(rows) / raw_s
-    print(f"replay ingest (parse+normalise+store+rollup): {stored:,} events in {replay_s:.2f} s = {replay_rate:,.0f} events/s")
-    print(f"baseline raw sqlite3 executemany, same rows, same table:  {len(rows):,} rows in {raw_s:.2f} s = {raw_rate:,.0f} rows/s")
-    print(f"replay / baseline: {replay_rate / raw_rate:.0%}")
-    print(
-        f"CPU: parse worker {parser_cpu_s:.2f} s, writer {writer_cpu_s:.2f} s;"
-        f" baseline {raw_cpu_s:.2f} s (baseline / parse worker: {raw_cpu_s / parser_cpu_s:.0%})"
-    )
+    print(f"{label} replay ingest (parse+normalise+store+rollup): {stored:,} events in {replay_s:.2f} s = {stored / replay_s:,.0f} events/s")
+    return Replayed(rows, stored / replay_s, parser_cpu_s, writer_cpu_s)
 
 
 def synthetic_events(count: int, span_ms: int, rng: random.Random):
@@ -159,13 +221,24 @@ def percentile(samples: list[float], p: float) -> float:
     return statistics.quantiles(samples, n=100)[p - 1] if len(samples) > 1 else samples[0]
 
 
-async def bench_latency(folder: Path, events: int, repeats: int) -> None:
+async def bench_latency(folder: Path, events: int, repeats: int, postgres: str) -> None:
+    await bench_latency_on(folder / "latency.sqlite", "SQLite", events, repeats)
+    if postgres:
+        async with postgres_database(postgres, "liqbot_bench_latency") as url:
+            await bench_latency_on(url, "PostgreSQL", events, repeats)
+
+
+async def bench_latency_on(location: str | Path, label: str, events: int, repeats: int) -> None:
     span_ms = 7 * DAY_MS
-    store = await Store.open(folder / "latency.sqlite")
-    print(f"filling a store with {events:,} events over 7 days ...", flush=True)
+    store = await Store.open(location)
+    print(f"filling a {label} store with {events:,} events over 7 days ...", flush=True)
     rng = random.Random(2)
+    started = time.perf_counter()
     await fill_store(store, events, span_ms, rng)
+    print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
     await store.add_span("binance", "usdm", START_MS, START_MS + span_ms)
+    if store.db.backend == "postgresql":
+        await store.db.execute("ANALYZE")  # what autovacuum does after a bulk load, done now
     end_ms = START_MS + span_ms
     dispatcher = Dispatcher(QueryService(store), clock_ms=lambda: end_ms - rng.randrange(0, HOUR_MS))
     for command in ("/liq BTC 24h", "/liq BTC 7d", "/liq", "/big BTC 24h"):
@@ -176,7 +249,7 @@ async def bench_latency(folder: Path, events: int, repeats: int) -> None:
             await dispatcher.handle(command, CALLER)
             samples.append((time.perf_counter() - started) * 1000)
         print(
-            f"{command:<14} over {events:,} events: p50 {statistics.median(samples):.2f} ms,"
+            f"{label:<10} {command:<14} over {events:,} events: p50 {statistics.median(samples):.2f} ms,"
             f" p95 {percentile(samples, 95):.2f} ms ({repeats} runs, reply composed)"
         )
     await store.close()
@@ -191,10 +264,16 @@ async def main() -> None:
     )
     parser.add_argument("--latency-events", type=int, default=10_000_000, help="events stored for the latency run")
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument(
+        "--postgres", default=os.environ.get("LIQBOT_TEST_POSTGRES_URL", ""), metavar="URL",
+        help="PostgreSQL server to run on too (a database is created and dropped); empty: SQLite only",
+    )
     args = parser.parse_args()
+    if not args.postgres:
+        print("SQLite only (no --postgres URL and no LIQBOT_TEST_POSTGRES_URL)")
     with tempfile.TemporaryDirectory(prefix="liqbot-bench-") as folder:
-        await bench_replay(Path(folder), args.events, args.venues)
-        await bench_latency(Path(folder), args.latency_events, args.repeats)
+        await bench_replay(Path(folder), args.events, args.venues, args.postgres)
+        await bench_latency(Path(folder), args.latency_events, args.repeats, args.postgres)
 
 
 if __name__ == "__main__":

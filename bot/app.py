@@ -82,7 +82,13 @@ class App:
         live_states: LiveStates | None = None,
         runtime: Callable[[], RuntimeStatus] | None = None,
     ) -> App:
-        store = await Store.open(db_path or config.storage.path)
+        storage = config.storage
+        store = await Store.open(
+            storage.location(db_path),
+            password=(secrets or Secrets()).db_password,
+            connect_timeout_s=storage.connect_timeout_s,
+            pool_size=storage.pool_size,
+        )
         bot = config.bot
         leadership = Leadership()  # on SQLite the one runner is the leader (bot.storage.runlock)
         metrics = Metrics(clock_ms, leadership)
@@ -305,7 +311,7 @@ async def run_bot(
     """`liqbot run`: feeds, market data, alerts, digests, chat adapters and the
     console, each supervised, until cancelled (SIGINT/SIGTERM). Pending writes
     are flushed on the way out."""
-    store_path = db_path or config.storage.path
+    store_path = config.storage.location(db_path)
     # The query service reports the feeds' live states; the feeds are built after
     # the app (they feed its alert service), so it reads them through this closure.
     running = _Running()

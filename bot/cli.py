@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from contextlib import nullcontext
 import logging
 import os
 import signal
@@ -24,12 +25,14 @@ from bot.logsetup import install_logging
 from bot.plumbing.progress import progress_bar
 from bot.feeds.sources import disabled_streams
 from bot.feeds.venues import ALL_STREAMS
-from bot.services.health import check_health
+from bot.services.health import check_health, live_health
 from bot.services.ingest import replay
 from bot.services.recorder import record
 from bot.storage.doctor import examine
 from bot.storage.maintenance import backup_database, rebuild_rollups
 from bot.storage.runlock import AlreadyRunning, single_runner
+from bot.storage.backends import is_postgres
+from bot.storage.database import DatabaseUnavailable
 from bot.storage.store import Store
 
 log = logging.getLogger("liqbot")
@@ -58,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", metavar="PATH", default=os.environ.get("LIQBOT_CONFIG") or None, help=config_help)
-        p.add_argument("--db", metavar="PATH", help="SQLite database (overrides storage.path)")
+        p.add_argument("--db", metavar="PATH", help="SQLite database (overrides storage.path and storage.url)")
 
     console = sub.add_parser("console", help="answer commands typed on stdin, one per line")
     common(console)
@@ -195,7 +198,9 @@ def _stop_on_signals(stop: Callable[[], None] | None = None) -> None:
 async def _cmd_run(args, config) -> int:
     _stop_on_signals()
     try:
-        with single_runner(args.db or config.storage.path):  # before the database is opened
+        location = config.storage.location(args.db)
+        # One runner per SQLite file; replicas sharing PostgreSQL coordinate in the database.
+        with nullcontext() if is_postgres(location) else single_runner(location):  # before the database is opened
             await run_bot(config, Secrets.from_env(), args.db)
     except AlreadyRunning as error:
         print(f"liqbot run: {error}", file=sys.stderr)
@@ -215,20 +220,34 @@ async def _cmd_record(args, config) -> int:
     return 0
 
 
-def _existing_db(args, config) -> Path | None:
-    """The database a maintenance command works on; None (and one line) when there is none."""
-    path = Path(args.db or config.storage.path)
+def _existing_db(args, config) -> str | Path | None:
+    """The database a maintenance command works on (a SQLite file or a PostgreSQL URL);
+    None (and one line) when the SQLite file does not exist."""
+    location = config.storage.location(args.db)
+    if is_postgres(location):
+        return location
+    path = Path(location)
     if not path.is_file():
         print(f"liqbot {args.command}: no database at {path}", file=sys.stderr)
         return None
     return path
 
 
+async def _open_store(location: str | Path, config) -> Store:
+    storage = config.storage
+    return await Store.open(
+        location,
+        password=Secrets.from_env().db_password,
+        connect_timeout_s=storage.connect_timeout_s,
+        pool_size=storage.pool_size,
+    )
+
+
 async def _cmd_doctor(args, config) -> int:
-    path = _existing_db(args, config)
-    if path is None:
+    location = _existing_db(args, config)
+    if location is None:
         return 2
-    store = await Store.open(path)
+    store = await _open_store(location, config)
     try:
         findings = await examine(store, wall_clock_ms())
         broken_rollups = any(f.check == "rollups" and not f.ok for f in findings)
@@ -249,6 +268,13 @@ async def _cmd_backup(args, config) -> int:
     path = _existing_db(args, config)
     if path is None:
         return 2
+    if is_postgres(path):
+        print(
+            f"liqbot backup: the database is PostgreSQL ({path}); back it up with pg_dump,"
+            f" e.g. pg_dump --format=custom --file=liqbot.dump '{path}'",
+            file=sys.stderr,
+        )
+        return 2
     try:
         size = await asyncio.to_thread(backup_database, path, args.target)
     except (FileExistsError, sqlite3.Error, OSError) as error:
@@ -260,7 +286,19 @@ async def _cmd_backup(args, config) -> int:
 
 async def _cmd_health(args, config) -> int:
     enabled = [key for key in ALL_STREAMS if key not in disabled_streams(config.feeds)]
-    health = check_health(Path(args.db or config.storage.path), enabled, wall_clock_ms(), int(args.stale_after * 1000))
+    location, now_ms, stale_after_ms = config.storage.location(args.db), wall_clock_ms(), int(args.stale_after * 1000)
+    if is_postgres(location):
+        try:
+            store = await _open_store(location, config)
+        except DatabaseUnavailable as error:
+            print(f"unhealthy: {error}")
+            return 1
+        try:
+            health = await live_health(store, None, True, enabled, now_ms, stale_after_ms)
+        finally:
+            await store.close()
+    else:
+        health = check_health(Path(location), enabled, now_ms, stale_after_ms)
     print(health.line)
     return 0 if health.ok else 1
 
@@ -287,6 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_logging(config.logging.level, Secrets.from_env().values())
     try:
         return asyncio.run(COMMANDS[args.command](args, config))
+    except DatabaseUnavailable as error:  # unreachable, refused, misnamed: one line, not a traceback
+        print(f"liqbot {args.command}: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

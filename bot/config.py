@@ -17,7 +17,7 @@ from bot.core.levels import LevelSettings, LeverageTier
 from bot.core.risk import RiskThresholds
 from bot.feeds.settings import BackfillConfig, MarketDataConfig, RunnerTuning
 from bot.feeds.venues import SETTINGS as VENUE_SETTINGS
-from bot.plumbing.bounds import HTTP_URL, SECONDS_A_DAY, WS_URL, Between, ConfigError, NonEmpty, Url
+from bot.plumbing.bounds import HTTP_URL, POSTGRES_URL, SECONDS_A_DAY, WS_URL, Between, ConfigError, NonEmpty, Url
 
 
 # Every numeric key carries its range (`Between`), checked when a file is loaded;
@@ -29,6 +29,14 @@ from bot.plumbing.bounds import HTTP_URL, SECONDS_A_DAY, WS_URL, Between, Config
 @dataclass(frozen=True)
 class StorageConfig:
     path: Annotated[str, NonEmpty()] = "data/liqbot.sqlite"  # relative paths are relative to the working directory
+    # postgresql://user@host:port/database: PostgreSQL instead of the SQLite file (password: LIQBOT_DB_PASSWORD)
+    url: Annotated[str, POSTGRES_URL] = ""
+    connect_timeout_s: Annotated[float, Between(0.5, 60)] = 5.0  # each PostgreSQL connection attempt
+    pool_size: Annotated[int, Between(2, 64)] = 4  # PostgreSQL connections per process
+
+    def location(self, db_path: str | Path | None = None) -> str | Path:
+        """The database to open: `db_path` (--db, a SQLite file) when given, else `url`, else `path`."""
+        return db_path or self.url or self.path
 
 
 @dataclass(frozen=True)
@@ -252,6 +260,7 @@ class Secrets:
     telegram_token: str | None = field(default=None, repr=False)
     discord_token: str | None = field(default=None, repr=False)
     telegram_webhook_secret: str | None = field(default=None, repr=False)
+    db_password: str | None = field(default=None, repr=False)  # for [storage] url
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Secrets:
@@ -260,10 +269,11 @@ class Secrets:
             telegram_token=env.get("LIQBOT_TELEGRAM_TOKEN") or None,
             discord_token=env.get("LIQBOT_DISCORD_TOKEN") or None,
             telegram_webhook_secret=env.get("LIQBOT_TELEGRAM_WEBHOOK_SECRET") or None,
+            db_password=env.get("LIQBOT_DB_PASSWORD") or None,
         )
 
     def values(self) -> list[str]:
-        return [v for v in (self.telegram_token, self.discord_token, self.telegram_webhook_secret) if v]
+        return [v for v in (self.telegram_token, self.discord_token, self.telegram_webhook_secret, self.db_password) if v]
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -318,7 +328,8 @@ def _value(value: Any, hint: Any, path: str) -> Any:
         raise ConfigError(f"'{path}' must be {_TYPE_NAMES.get(kind, str(kind))}, not {_shown(value)}")
     for bound in bounds:
         if not bound.admits(result):  # checked before float(): a 400-digit integer must not overflow
-            raise ConfigError(f"'{path}' must be {bound}, not {_shown(value)}")
+            quoted = Url.without_password(value) if isinstance(bound, Url) else value
+            raise ConfigError(f"'{path}' must be {bound}, not {_shown(quoted)}")
     return float(result) if kind is float else result
 
 

@@ -26,6 +26,7 @@ from bot.services.queries import QueryService
 from bot.storage.alerts_store import AlertsStore
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.support import until
+from tests.backends import backend  # noqa: F401,E402  (the store tests on both backends)
 
 NOW = 1_742_558_400_000  # 2025-03-21 12:00 UTC
 COOLDOWN = 10 * MINUTE_MS

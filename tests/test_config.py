@@ -266,6 +266,15 @@ def test_tokens_come_from_the_environment_and_never_show_in_a_repr():
     assert "secret-token" not in repr(secrets)
 
 
+def test_the_database_password_comes_from_the_environment_never_from_the_file():
+    secrets = Secrets.from_env({"LIQBOT_DB_PASSWORD": "hunter2"})
+    assert secrets.db_password == "hunter2" and "hunter2" in secrets.values()  # redacted in logs
+    assert "hunter2" not in repr(secrets)
+    assert parse_config('[storage]\nurl = "postgresql://liqbot@db:5432/liqbot"\n').storage.url.endswith("/liqbot")
+    with pytest.raises(ConfigError, match=r"no password in it .*, not 'postgresql://liqbot:\*\*\*@db:5432/liqbot'"):
+        parse_config('[storage]\nurl = "postgresql://liqbot:hunter2@db:5432/liqbot"\n')
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

@@ -25,6 +25,7 @@ from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
 from bot.services.reports import ReportService
 from bot.storage.digests_store import DigestsStore
+from tests.backends import backend  # noqa: F401,E402  (the store tests on both backends)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -1,10 +1,10 @@
 """Keeping a database for a year: retention in small batches, `liqbot doctor
-[--repair]`, and `liqbot backup` of a database that is being written."""
+[--repair]`, and `liqbot backup` of a database that is being written; retention
+and doctor on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from bot.cli import main
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
 from bot.storage.maintenance import RetentionPolicy, apply_retention
 from bot.storage.store import Store
+from tests.backends import backend, cli_target, execute  # noqa: F401  (retention and doctor on both backends)
 from tests.support import until
 
 NOW = 1_750_000_000_000 - 1_750_000_000_000 % HOUR_MS
@@ -68,8 +69,8 @@ async def cli(*argv: str) -> int:
 
 
 @pytest.fixture
-async def filled_db(tmp_path) -> Path:
-    path = tmp_path / "liqbot.sqlite"
+async def filled_db(database_location) -> Path | str:
+    path = database_location
     store = await Store.open(path)
     await store.add_events(daily_events(days=3, per_day=200))
     await store.add_span("binance", "usdm", NOW - 3 * DAY_MS, NOW)
@@ -77,28 +78,22 @@ async def filled_db(tmp_path) -> Path:
     return path
 
 
-def change(path: Path, sql: str) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute(sql)
-    db.close()
-
-
-async def test_doctor_passes_a_healthy_database(filled_db, capsys):
-    assert await cli("doctor", "--db", str(filled_db)) == 0
+async def test_doctor_passes_a_healthy_database(filled_db, tmp_path, capsys):
+    assert await cli("doctor", *cli_target(filled_db, tmp_path)) == 0
     out = capsys.readouterr().out
     for check in ("integrity", "rollups", "alert rules", "digest schedules", "recorded spans", "backfilled spans"):
         assert f"ok   {check}:" in out
 
 
-async def test_doctor_finds_drifted_rollups_and_repair_rebuilds_them(filled_db, capsys):
-    change(filled_db, f"UPDATE rollup_hour SET usd_cents = usd_cents + 1, events = events + 1 WHERE bucket_ms = {NOW - HOUR_MS}")
-    change(filled_db, f"DELETE FROM rollup_minute WHERE bucket_ms = {NOW - MINUTE_MS}")
-    assert await cli("doctor", "--db", str(filled_db)) == 1
+async def test_doctor_finds_drifted_rollups_and_repair_rebuilds_them(filled_db, tmp_path, capsys):
+    await execute(filled_db, f"UPDATE rollup_hour SET usd_cents = usd_cents + 1, events = events + 1 WHERE bucket_ms = {NOW - HOUR_MS}")
+    await execute(filled_db, f"DELETE FROM rollup_minute WHERE bucket_ms = {NOW - MINUTE_MS}")
+    assert await cli("doctor", *cli_target(filled_db, tmp_path)) == 1
     out = capsys.readouterr().out
     assert "FAIL rollups:" in out and "rollup_minute: 1 bucket(s)" in out and "rollup_hour: 1 bucket(s)" in out
     assert "--repair" in out
 
-    assert await cli("doctor", "--db", str(filled_db), "--repair") == 0
+    assert await cli("doctor", *cli_target(filled_db, tmp_path), "--repair") == 0
     out = capsys.readouterr().out
     assert "repair: rollups rebuilt" in out and out.rstrip().splitlines()[-4:] == [
         line for line in out.rstrip().splitlines()[-4:] if line.startswith("ok")
@@ -127,9 +122,9 @@ async def test_doctor_finds_drifted_rollups_and_repair_rebuilds_them(filled_db, 
         (f"INSERT INTO backfilled_spans VALUES ('okx', 'public', {NOW}, {NOW - DAY_MS})", "ends before it starts"),
     ],
 )
-async def test_doctor_names_inconsistent_state(filled_db, capsys, sql, says):
-    change(filled_db, sql)
-    assert await cli("doctor", "--db", str(filled_db)) == 1
+async def test_doctor_names_inconsistent_state(filled_db, tmp_path, capsys, sql, says):
+    await execute(filled_db, sql)
+    assert await cli("doctor", *cli_target(filled_db, tmp_path)) == 1
     out = capsys.readouterr().out
     assert says in out and out.count("FAIL") == 1
 
@@ -152,6 +147,7 @@ async def run_cli_process(*argv: str, timeout_s: float = 60) -> tuple[int, str]:
     return process.returncode, out.decode()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's online backup API; PostgreSQL has pg_dump
 async def test_a_backup_taken_during_writes_restores_and_passes_doctor(filled_db, tmp_path, capsys):
     writer = await Store.open(filled_db)
     written = 0
@@ -191,3 +187,23 @@ async def test_a_backup_taken_during_writes_restores_and_passes_doctor(filled_db
     copied = sum(t.events for t in eth)
     assert 500 <= copied <= written and copied % 50 == 0  # whole batches: a consistent snapshot
 
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_backup_of_postgresql_points_to_pg_dump(filled_db, tmp_path, capsys):
+    assert await cli("backup", *cli_target(filled_db, tmp_path), str(tmp_path / "copy.sqlite")) == 2
+    err = capsys.readouterr().err
+    assert "back it up with pg_dump" in err and err.count("\n") == 1
+    assert not (tmp_path / "copy.sqlite").exists()
+
+
+async def test_every_subcommand_on_an_unreachable_postgresql_is_one_line_and_a_failing_exit(tmp_path):
+    config = tmp_path / "unreachable.toml"
+    config.write_text('[storage]\nurl = "postgresql://liqbot@127.0.0.1:1/liqbot"\nconnect_timeout_s = 2\n', encoding="utf-8")
+    recording = PROJECT / "bot" / "data" / "sample.jsonl.gz"
+    for argv in (["run"], ["console"], ["replay", str(recording)], ["doctor"], ["backup", str(tmp_path / "copy")]):
+        code, out = await run_cli_process(*argv, "--config", str(config), timeout_s=30)
+        assert code == 2 and out.count("\n") == 1, (argv, out)
+        assert out.startswith(f"liqbot {argv[0]}: ") and "127.0.0.1:1/liqbot" in out and "Traceback" not in out
+    code, out = await run_cli_process("health", "--config", str(config), timeout_s=30)
+    assert code == 1 and out.startswith("unhealthy: cannot open PostgreSQL at postgresql://liqbot@127.0.0.1:1/liqbot")

@@ -45,6 +45,7 @@ from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 from tests.fakes.market_http import PRICES, FakeMarketVenues, Scripted
 from tests.support import until
+from tests.backends import backend  # noqa: F401,E402  (the store tests on both backends)
 
 BinanceFeedConfig, BybitFeedConfig, OkxFeedConfig = SETTINGS[BINANCE], SETTINGS[BYBIT], SETTINGS[OKX]
 
@@ -695,6 +696,7 @@ async def test_store_round_trip_latest_series_and_retention(store):
     assert set(await market.latest("ETH")) == {BINANCE}
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's query plan; PostgreSQL plans by its statistics
 async def test_store_latest_uses_the_key(store):
     rows = await store.db.fetch(
         "EXPLAIN QUERY PLAN SELECT * FROM market_samples WHERE asset = ? AND venue = ? AND at_ms >= ?",

@@ -1,4 +1,5 @@
-"""Storage: exact windows at any boundary, dedup, rollups, spans, migrations."""
+"""Storage: exact windows at any boundary, dedup, rollups, spans, migrations;
+each store test on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import aiosqlite
 import pytest
 
 from bot.core.models import HOUR_MS, MINUTE_MS, Side, Window
-from bot.storage.migrations import migrations
+from bot.storage.database import DatabaseUnavailable
+from bot.storage.migrations import BACKENDS, migrations
+from bot.storage.series import largest_day, liquidation_bars, minute_totals
 from bot.storage.store import Store
 from bot.storage.windows import decompose
+from tests.backends import backend, execute  # noqa: F401  (every store test on both backends)
 from tests.support import liquidation as event
 
 T0 = 1_742_558_400_000  # 2025-03-21 12:00:00 UTC, on an hour boundary
@@ -101,8 +105,8 @@ async def test_spans_merge_when_they_overlap(store):
     ]
 
 
-async def test_chat_locale_survives_a_restart(tmp_path):
-    path = tmp_path / "db.sqlite"
+async def test_chat_locale_survives_a_restart(database_location):
+    path = database_location
     store = await Store.open(path)
     await store.chats.set_locale("telegram:-100", "zh", now_ms=T0)
     await store.close()
@@ -114,7 +118,7 @@ async def test_chat_locale_survives_a_restart(tmp_path):
         await store.close()
 
 
-async def test_migrations_are_recorded_and_a_newer_schema_is_refused(tmp_path):
+async def test_migrations_are_recorded_and_a_newer_schema_is_refused_on_sqlite(tmp_path):
     path = tmp_path / "db.sqlite"
     await (await Store.open(path)).close()
     known = len(migrations("sqlite"))
@@ -142,3 +146,66 @@ async def test_the_largest_orders_of_a_long_window_with_a_large_limit(store):
     await store.add_events([event(start + k * 3 * MINUTE_MS + 1, 1_000 + k) for k in range(600)])
     found = await store.largest("BTC", Window(start, start + 30 * HOUR_MS), 2_000)
     assert len(found) == 600 and found[0].notional_usd == 1_599 and found[-1].notional_usd == 1_000
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_migrations_are_recorded_and_a_newer_schema_is_refused_on_postgresql(database_location):
+    await (await Store.open(database_location)).close()
+    await (await Store.open(database_location)).close()  # a second start applies nothing twice
+    store = await Store.open(database_location)
+    try:
+        applied = await store.db.fetch("SELECT number, name FROM schema_migrations ORDER BY number")
+    finally:
+        await store.close()
+    assert applied == [(n, name) for n, (name, _) in enumerate(migrations("postgresql"), start=1)]
+    await execute(database_location, f"INSERT INTO schema_migrations VALUES ({len(applied) + 1}, 'later', 0)")
+    with pytest.raises(RuntimeError, match="newer than this liqbot"):
+        await Store.open(database_location)
+
+
+def test_each_migration_has_a_twin_on_the_other_backend():
+    names = [[name for name, _ in migrations(b)] for b in BACKENDS]
+    assert names[0] == names[1]
+
+
+async def test_amounts_stay_exact_integer_cents(store):
+    huge = [event(T0 + i, 92_233_720_368.47) for i in range(3)]  # ~$92bn each: sums of big amounts stay exact
+    await store.add_events(huge + [event(T0 + 10, 0.01)])
+    rows = await store.totals("BTC", Window(T0, T0 + HOUR_MS))
+    assert sum(r.usd for r in rows) == (3 * 9_223_372_036_847 + 1) / 100
+    assert isinstance((await store.db.fetchone("SELECT SUM(usd_cents) FROM rollup_hour"))[0], int)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_an_unreachable_postgresql_is_one_line_within_seconds(database_location):
+    closed_port = database_location.replace(":5432/", ":1/") if ":5432/" in database_location else None
+    if closed_port is None:
+        pytest.skip("the test server is not on port 5432")
+    with pytest.raises(DatabaseUnavailable, match=r"^cannot open PostgreSQL at postgresql://[^:]+@[^ ]+:1/\S+: "):
+        await Store.open(closed_port, connect_timeout_s=2)
+    wrong_name = database_location.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(DatabaseUnavailable, match="no_such_database"):
+        await Store.open(wrong_name, connect_timeout_s=2)
+
+
+async def test_bars_minutes_history_and_best_day_agree_with_the_events(store):
+    rng = random.Random(11)
+    events = [
+        event(T0 + rng.randrange(0, 3 * HOUR_MS), round(rng.uniform(10, 90_000), 2), rng.choice(list(Side)),
+              rng.choice(["BTC", "ETH"]))
+        for _ in range(1_500)
+    ]
+    await store.add_events(events)
+    window = Window(T0 + 7_000, T0 + 3 * HOUR_MS - 11)
+    for step_ms in (15 * MINUTE_MS, HOUR_MS):
+        bars = await liquidation_bars(store, "BTC", window, step_ms)
+        assert (round(sum(b.total_usd for b in bars), 2), sum(b.events for b in bars)) == brute_force(events, "BTC", window)
+    minutes = await minute_totals(store, None, T0, T0 + 3 * HOUR_MS)
+    assert sum(split.events for m in minutes for split in m.by_asset) == len(events)
+    hours = await store.window_totals(None, T0 + 3 * HOUR_MS, HOUR_MS, 3)
+    assert [round(h, 2) for h in hours] == [
+        brute_force(events, None, Window(T0 + (2 - k) * HOUR_MS, T0 + (3 - k) * HOUR_MS))[0] for k in range(3)
+    ]
+    day_ms, usd = await largest_day(store, None)
+    assert day_ms == T0 - T0 % (24 * HOUR_MS) and round(usd, 2) == round(sum(e.notional_usd for e in events), 2)
+    assert await store.events_since_by_stream(T0) == {("binance", "usdm"): len(events)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 
 SECONDS_A_DAY = 86_400
@@ -63,18 +63,37 @@ class Url:
 
     schemes: tuple[str, ...]
     optional: bool = False
+    passwordless: bool = False  # a password comes from the environment, never from the file
 
     def admits(self, value: str) -> bool:
         if self.optional and value == "":
             return True
         try:
             parts = urlsplit(value)
-            return parts.scheme in self.schemes and bool(parts.hostname) and not any(c.isspace() for c in value)
+            return (
+                parts.scheme in self.schemes
+                and bool(parts.hostname)
+                and not any(c.isspace() for c in value)
+                and not (self.passwordless and parts.password is not None)
+            )
         except ValueError:  # e.g. an invalid port or IPv6 literal
             return False
 
+    @staticmethod
+    def without_password(value: str) -> str:
+        """The URL as an error may quote it: a password in it replaced by ***."""
+        try:
+            parts = urlsplit(value)
+            if parts.password is None:
+                return value
+            return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+        except ValueError:
+            return value
+
     def __str__(self) -> str:
         url = "a URL starting with " + " or ".join(f"{scheme}://" for scheme in self.schemes)
+        if self.passwordless:
+            url += " with no password in it (the password comes from the environment)"
         return f"empty or {url}" if self.optional else url
 
 
@@ -96,3 +115,4 @@ Bound = Between | NonEmpty | Url | Matches
 
 WS_URL = Url(("wss", "ws"))
 HTTP_URL = Url(("https", "http"))
+POSTGRES_URL = Url(("postgresql", "postgres"), optional=True, passwordless=True)

@@ -1,8 +1,9 @@
 """Is the database usable, and are the feeds recording? Asked two ways, one rule:
 
 - `liqbot health` (`check_health`), meant for a container's HEALTHCHECK, runs
-  beside `liqbot run` in another process: it opens the database read-only (no
-  migrations, no write lock);
+  beside `liqbot run` in another process: it opens the SQLite file read-only (no
+  migrations, no write lock); on PostgreSQL it connects and asks like `/healthz`
+  of a leader;
 - `/healthz` of `liqbot run` itself (`live_health`, served by
   bot.services.ops_http) asks over the process's own database connection, so a
   connection that is gone, or a database file removed under it, shows.
