@@ -42,6 +42,7 @@ class Database(ABC):
     """A backend's connections. Open with `open_database` (bot.storage.backends)."""
 
     backend: str  # "sqlite" or "postgresql"
+    integrity_ok: str  # what `liqbot doctor` says when `integrity_problems` finds nothing
 
     @abstractmethod
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:

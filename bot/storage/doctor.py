@@ -51,7 +51,7 @@ def _finding(check: str, problems: list[str], counted: str) -> Finding:
 
 
 async def check_integrity(store: Store) -> Finding:
-    return _finding("integrity", await store.db.integrity_problems(), f"{store.db.backend} integrity check ok")
+    return _finding("integrity", await store.db.integrity_problems(), store.db.integrity_ok)
 
 
 async def check_rollups(store: Store) -> Finding:

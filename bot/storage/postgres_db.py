@@ -119,6 +119,7 @@ class _PgTransaction(Transaction):
 
 class PostgresDatabase(Database):
     backend = "postgresql"
+    integrity_ok = "PostgreSQL answers (the server guards its own pages)"
 
     def __init__(self, url: str, pool: asyncpg.Pool) -> None:
         self.url = Url.without_password(url)

@@ -40,6 +40,7 @@ class _SqliteTransaction(Transaction):
 
 class SqliteDatabase(Database):
     backend = "sqlite"
+    integrity_ok = "SQLite integrity_check ok"
 
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
