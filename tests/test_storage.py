@@ -8,8 +8,12 @@ import random
 import aiosqlite
 import pytest
 
+from bot.core.levels import Crossing, Grade
+from bot.core.market import MarketSample
 from bot.core.models import HOUR_MS, MINUTE_MS, Side, Window
 from bot.storage.database import DatabaseUnavailable
+from bot.storage.levels_store import LevelsStore
+from bot.storage.market_store import MarketStore
 from bot.storage.migrations import BACKENDS, migrations
 from bot.storage.series import largest_day, liquidation_bars, minute_totals
 from bot.storage.store import Store
@@ -209,3 +213,30 @@ async def test_bars_minutes_history_and_best_day_agree_with_the_events(store):
     day_ms, usd = await largest_day(store, None)
     assert day_ms == T0 - T0 % (24 * HOUR_MS) and round(usd, 2) == round(sum(e.notional_usd for e in events), 2)
     assert await store.events_since_by_stream(T0) == {("binance", "usdm"): len(events)}
+
+
+async def test_backfills_and_liquidation_levels_are_stored_alike_on_both_backends(store):
+    await store.add_span("okx", "public", T0, T0 + HOUR_MS)
+    await store.add_backfilled_span("okx", "public", T0 - HOUR_MS, T0)
+    await store.add_backfilled_span("okx", "public", T0 - 2 * HOUR_MS, T0 - HOUR_MS + 1)
+    spans = await store.spans(Window(T0 - 3 * HOUR_MS, T0 + HOUR_MS))
+    assert [(s.start_ms, s.end_ms, s.backfilled) for s in spans] == [
+        (T0 - 2 * HOUR_MS, T0, True), (T0, T0 + HOUR_MS, False)
+    ]
+
+    market = MarketStore(store)
+    await market.add_samples([MarketSample("binance", "BTC", T0, open_interest_usd=1e9)])
+    backfill = [MarketSample("binance", "BTC", T0 + k * MINUTE_MS, open_interest_usd=2e9) for k in (0, 5, 6)]
+    assert await market.add_backfill(backfill) == 2  # the polled sample at T0 stays
+    assert (await market.series("BTC", "binance", T0))[0].open_interest_usd == 1e9
+    assert await market.open_interest_gaps("BTC", "binance", T0 - HOUR_MS, T0 + HOUR_MS, 2 * MINUTE_MS) == [
+        (T0 - HOUR_MS, T0), (T0, T0 + 5 * MINUTE_MS), (T0 + 6 * MINUTE_MS, T0 + HOUR_MS)
+    ]
+
+    levels = LevelsStore(store)
+    crossed = Crossing(Side.LONG, 80_000.5, 1_000_000.25, T0, T0 + HOUR_MS)
+    await levels.save("BTC", {"bands": [1, 2]}, [(crossed, 250_000.5)], [(T0, {"bands": [1]})], now_ms=T0)
+    await levels.save("BTC", {"bands": [3]}, [(crossed, 250_000.5)], [(T0, {"bands": [2]})], now_ms=T0 + 1)
+    assert await levels.book_state("BTC") == {"bands": [3]}
+    assert await levels.grade("BTC", T0, T0 + 2 * HOUR_MS) == Grade(1, 1, 1_000_000.25, 250_000.5)
+    assert await levels.snapshots("BTC", T0, T0 + 1) == [(T0, {"bands": [2]})]
