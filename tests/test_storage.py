@@ -8,10 +8,12 @@ import random
 import aiosqlite
 import pytest
 
+from bot.core.feed import FeedSubscription
 from bot.core.levels import Crossing, Grade
 from bot.core.market import MarketSample
 from bot.core.models import HOUR_MS, MINUTE_MS, Side, Window
 from bot.storage.database import DatabaseUnavailable
+from bot.storage.feed_store import FeedStore
 from bot.storage.levels_store import LevelsStore
 from bot.storage.market_store import MarketStore
 from bot.storage.migrations import BACKENDS, migrations
@@ -240,3 +242,12 @@ async def test_backfills_and_liquidation_levels_are_stored_alike_on_both_backend
     assert await levels.book_state("BTC") == {"bands": [3]}
     assert await levels.grade("BTC", T0, T0 + 2 * HOUR_MS) == Grade(1, 1, 1_000_000.25, 250_000.5)
     assert await levels.snapshots("BTC", T0, T0 + 1) == [(T0, {"bands": [2]})]
+
+
+async def test_feed_subscriptions_are_stored_alike_on_both_backends(store):
+    feeds = FeedStore(store)
+    await feeds.set_feed(FeedSubscription("telegram:-100", 1_000_000, ("BTC", "ETH"), "telegram:7", T0))
+    await feeds.set_feed(FeedSubscription("telegram:-100", 250_000.5, (), "telegram:8", T0 + 1))
+    assert await feeds.feeds() == [FeedSubscription("telegram:-100", 250_000.5, (), "telegram:8", T0 + 1)]
+    assert await feeds.remove_feed("telegram:-100") and not await feeds.remove_feed("telegram:-100")
+    assert await feeds.feed("telegram:-100") is None
