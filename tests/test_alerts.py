@@ -17,6 +17,7 @@ from bot.core.alerts import AlertEngine, EngineSettings
 from bot.plumbing.delivery import DestinationGone
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
 from bot.feeds.venues import binance
+from bot.replies import numbers as fmt
 from bot.replies.locales import text
 from bot.replies.render_plain import render_plain
 from bot.replies.alerts import alert_reply
@@ -310,6 +311,14 @@ async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
     assert [chat for chat, _ in outbox.sent] == ["telegram:42"]
     assert await store.chats.active("telegram:666") is False
     await notifier.close()
+
+
+def test_big_order_alerts_show_times_in_the_chats_zone():
+    e = engine(AlertRule(1, "telegram:1", "telegram:42", RuleKind.BIG, "BTC", 1_000_000.0), group_ms=2_000)
+    e.on_events([ev(1_500_000, NOW)], NOW)
+    (fired,) = e.flush(NOW + 2_000)
+    assert "2025-03-21 12:00 UTC" in render_plain(alert_reply(fired, "en"))
+    assert "2025-03-21 20:00 UTC+8" in render_plain(alert_reply(fired, "zh", fmt.zone("Asia/Shanghai")))
 
 
 def test_alert_messages_read_in_both_locales():
