@@ -191,7 +191,7 @@ class AlertService:
             zone = fmt.zone(await self._store.chats.timezone(alert.chat_key))
             self.sent.append((alert.chat_key, alert))
             del self.sent[:-100]
-            self._notifier.submit([alert.chat_key], alert_reply(alert, locale, zone))
+            self._notifier.submit([alert.chat_key], alert_reply(alert, locale, zone), urgent=True)
 
     # -- AlertsPort (the /alert command) ------------------------------------------
 

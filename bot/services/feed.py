@@ -52,8 +52,6 @@ class FeedService(NullSink):
         self._sleep = sleep
         self._opened = asyncio.Event()  # a burst opened: the timer has a new due time
         self._started = False
-        self.messages_sent = 0
-        self.orders_sent = 0
 
     @property
     def group_ms(self) -> int:
@@ -100,9 +98,9 @@ class FeedService(NullSink):
                 continue
             locale = await self._store.chats.locale(burst.chat_key) or self._default_locale
             zone = fmt.zone(await self._store.chats.timezone(burst.chat_key))
-            self.messages_sent += 1
-            self.orders_sent += burst.count
-            self._notifier.submit([burst.chat_key], feed_reply(burst, subscription.min_usd, locale, zone))
+            # Urgent: a live message never waits behind a digest fan-out.
+            reply = feed_reply(burst, subscription.min_usd, locale, zone)
+            self._notifier.submit([burst.chat_key], reply, urgent=True)
 
     # -- FeedSink --------------------------------------------------------------
 

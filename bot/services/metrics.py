@@ -49,7 +49,7 @@ STREAM_LABELS = ("venue", "stream")
 class Submitter(Protocol):
     """What CountedSends needs of bot.services.notifier.Notifier."""
 
-    def submit(self, chat_keys: Iterable[str], reply: Reply) -> list[asyncio.Future]: ...
+    def submit(self, chat_keys: Iterable[str], reply: Reply, *, urgent: bool = False) -> list[asyncio.Future]: ...
 
 
 class Metrics:
@@ -153,8 +153,8 @@ class CountedSends:
         self._sent = sent
         self._failed = failed
 
-    def submit(self, chat_keys: Iterable[str], reply: Reply) -> list[asyncio.Future]:
-        futures = self._notifier.submit(chat_keys, reply)
+    def submit(self, chat_keys: Iterable[str], reply: Reply, *, urgent: bool = False) -> list[asyncio.Future]:
+        futures = self._notifier.submit(chat_keys, reply, urgent=urgent)
         for future in futures:
             future.add_done_callback(self._count)
         return futures

@@ -6,6 +6,9 @@ through it.
 - Paced: at most `rate_per_s` sends a second per destination (a digest to
   10k chats takes a while; nothing is dropped), one queue and sender per
   destination, so a slow or failing platform never holds up another.
+- Urgent sends (alerts, the live feed: `submit(..., urgent=True)`) go before
+  every queued ordinary one (digests), so a live message never waits behind a
+  digest fan-out; within each kind, first in, first out.
 - Retries transient failures (any exception but DestinationGone) with
   exponential backoff, `retries` times.
 - DestinationGone: never retried, only counted. The adapter that raises it
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -82,7 +86,9 @@ class Notifier:
         self._sleep = sleep
         self._monotonic = monotonic
         self.stats = NotifierStats()
-        self._queues: dict[str, asyncio.Queue] = {name: asyncio.Queue() for name in self._destinations}
+        # (0 urgent | 1 ordinary, submission number, chat key, reply, future) per platform
+        self._queues: dict[str, asyncio.PriorityQueue] = {name: asyncio.PriorityQueue() for name in self._destinations}
+        self._submitted = itertools.count()
         self._next_slot: dict[str, float] = {name: 0.0 for name in self._destinations}
         self._workers: list[asyncio.Task] = []
 
@@ -91,15 +97,16 @@ class Notifier:
         if platform in self._destinations:
             raise ValueError(f"a destination for {platform!r} is already set")
         self._destinations[platform] = destination
-        self._queues[platform] = asyncio.Queue()
+        self._queues[platform] = asyncio.PriorityQueue()
         self._next_slot[platform] = 0.0
         if self._workers:
             self._workers.append(asyncio.create_task(self._work(platform), name=f"notifier {platform}"))
 
     # -- submitting ---------------------------------------------------------
 
-    def submit(self, chat_keys: Iterable[str], reply: Reply) -> list[asyncio.Future]:
-        """Queue `reply` for each chat; returns futures that resolve to True (sent) or False."""
+    def submit(self, chat_keys: Iterable[str], reply: Reply, *, urgent: bool = False) -> list[asyncio.Future]:
+        """Queue `reply` for each chat (`urgent`: ahead of every ordinary send); returns
+        futures that resolve to True (sent) or False."""
         loop = asyncio.get_running_loop()
         futures = []
         for chat_key in chat_keys:
@@ -110,7 +117,7 @@ class Notifier:
                 log.warning("notifier: no destination for %s", chat_key)
                 future.set_result(False)
             else:
-                queue.put_nowait((chat_key, reply, future))
+                queue.put_nowait((0 if urgent else 1, next(self._submitted), chat_key, reply, future))
             futures.append(future)
         self._ensure_workers()
         return futures
@@ -158,7 +165,7 @@ class Notifier:
     async def _work(self, name: str) -> None:
         queue, destination = self._queues[name], self._destinations[name]
         while True:
-            chat_key, reply, future = await queue.get()
+            _urgency, _number, chat_key, reply, future = await queue.get()
             try:
                 ok = await self._send_one(name, destination, chat_key, reply)
             except asyncio.CancelledError:
