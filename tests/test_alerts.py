@@ -344,12 +344,11 @@ def usdm_frame(usd: float, at_ms: int, side: str = "SELL") -> dict:
 
 
 async def test_end_to_end_one_alert_through_telegram(store):
-    from telegram.ext import AIORateLimiter
+    from tests.test_telegram import fast_limiter
 
     clock = [NOW]
     async with FakeTelegramAPI() as fake:
-        limiter = AIORateLimiter(overall_max_rate=1000, overall_time_period=1, group_max_rate=1000,
-                                 group_time_period=1, max_retries=2)
+        limiter = fast_limiter()
         async def on_gone(chat_key):
             pass
 

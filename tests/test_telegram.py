@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from telegram.ext import AIORateLimiter
 
 from bot.adapters.telegram import TelegramAdapter, TelegramStartError, TelegramTokenError
+from bot.adapters.telegram_pacing import TelegramPacing
 from bot.commands.dispatch import Dispatcher
 from bot.commands.risk import risk_handlers
 from bot.commands.registry import COMMANDS
@@ -41,11 +41,10 @@ GROUP_ID = -4012345
 
 
 
-def fast_limiter() -> AIORateLimiter:
+def fast_limiter() -> TelegramPacing:
     """Telegram's pacing would stall a test that answers a dozen commands in a second."""
-    return AIORateLimiter(
-        overall_max_rate=1000, overall_time_period=1, group_max_rate=1000, group_time_period=1, max_retries=2
-    )
+    return TelegramPacing(overall_per_s=1000, private_per_s=1000, private_burst=1000, group_per_minute=60_000,
+                          max_retries=2)
 
 
 class Clock:

@@ -18,8 +18,10 @@ Bot API calls. Nothing else lives here: no storage, no services.
   admins (posting as the group) count as admins.
 - A chat that blocked or removed the bot (403, "chat not found", a
   my_chat_member update saying we were kicked) is reported once through
-  `on_chat_gone`, never retried. Flood waits (429) are retried after
-  `retry_after` by PTB's AIORateLimiter, which also paces sending.
+  `on_chat_gone`, never retried. Sending is paced by `TelegramPacing`
+  (telegram_pacing.py): replies to commands go ahead of alerts and digests,
+  and a flood wait (429) pauses the chat it came for and bulk sends, not the
+  replies in other chats.
 - Updates of different chats are handled at once, each chat's in order
   (`ChatOrderedUpdates`): one chat's backlog never delays another's replies.
 - `stop()` takes no more updates, answers those already fetched for up to
@@ -57,10 +59,8 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
-    BaseRateLimiter,
     CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
@@ -69,6 +69,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.adapters.telegram_pacing import BULK, TelegramPacing
 from bot.adapters.telegram_updates import ChatOrderedUpdates
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
@@ -101,7 +102,7 @@ SCRUBBED_LOGGERS = (
     "telegram.ext.ExtBot",
     "telegram.ext.Application",
     "telegram.ext.Updater",
-    "telegram.ext.AIORateLimiter",
+    "bot.adapters.telegram_pacing",
     "telegram.request",
     "telegram.request.BaseRequest",
     "telegram.request.HTTPXRequest",
@@ -148,11 +149,9 @@ def chat_id_of(chat_key: str) -> int:
     return int(raw)
 
 
-def default_rate_limiter() -> AIORateLimiter:
-    """Telegram's documented limits: ~30 messages/s overall, 20/min per group; 429s retried."""
-    return AIORateLimiter(
-        overall_max_rate=25, overall_time_period=1, group_max_rate=20, group_time_period=60, max_retries=3
-    )
+def default_rate_limiter() -> TelegramPacing:
+    """Telegram's documented limits (~30 messages/s overall, 1/s per chat, 20/min per group); 429s retried."""
+    return TelegramPacing(overall_per_s=25, private_per_s=1, private_burst=3, group_per_minute=20, max_retries=3)
 
 
 def menu_commands(locale: str) -> list[BotCommand]:
@@ -188,7 +187,7 @@ class TelegramAdapter:
         on_chat_gone: Callable[[str], Awaitable[None]],
         *,
         webhook_secret: str | None = None,
-        rate_limiter: BaseRateLimiter | None = None,
+        rate_limiter: TelegramPacing | None = None,
         clock: Callable[[], float] = time.monotonic,
         admin_cache_seconds: float = 60.0,
         poll_timeout_seconds: float = 10.0,
@@ -386,7 +385,7 @@ class TelegramAdapter:
             raise RuntimeError("the Telegram adapter is not running")
         chat_id = chat_id_of(chat_key)
         try:
-            await self._deliver(chat_id, reply)
+            await self._deliver(chat_id, reply, bulk=True)
         except TelegramError as error:
             if self._is_gone(error):
                 reason = self._scrub(error)
@@ -404,10 +403,13 @@ class TelegramAdapter:
         return InlineKeyboardMarkup([buttons]) if buttons else None
 
     async def _deliver(
-        self, chat_id: int, reply: Reply, reply_to: int | None = None, thread_id: int | None = None
+        self, chat_id: int, reply: Reply, reply_to: int | None = None, thread_id: int | None = None,
+        *, bulk: bool = False,
     ) -> list[Message]:
-        """Send a reply as photo and/or messages, in order. Raises TelegramError on failure."""
+        """Send a reply as photo and/or messages, in order; `bulk` (alerts, digests) yields to
+        replies to commands. Raises TelegramError on failure."""
         bot = self._app.bot
+        pacing = BULK if bulk else None
         parts = render_telegram(reply)
         keyboard = self._keyboard(reply)
         reply_parameters = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
@@ -425,6 +427,7 @@ class TelegramAdapter:
                     reply_parameters=reply_parameters,
                     reply_markup=None if parts else keyboard,
                     message_thread_id=thread_id,
+                    rate_limit_args=pacing,
                 )
             )
             reply_parameters = None
@@ -438,6 +441,7 @@ class TelegramAdapter:
                     reply_markup=keyboard if index == len(parts) - 1 else None,
                     link_preview_options=NO_PREVIEW,
                     message_thread_id=thread_id,
+                    rate_limit_args=pacing,
                 )
             )
         return sent

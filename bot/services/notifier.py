@@ -4,11 +4,15 @@ through it.
 - Routes by the chat key's platform prefix ("telegram:-100..." -> the
   "telegram" destination); the console prints.
 - Paced: at most `rate_per_s` sends a second per destination (a digest to
-  10k chats takes a while; nothing is dropped), one queue and sender per
-  destination, so a slow or failing platform never holds up another.
+  10k chats takes a while; nothing is dropped), with `senders_per_platform`
+  senders and queues of its own per destination, so a slow or failing
+  platform never holds up another.
 - Urgent sends (alerts, the live feed: `submit(..., urgent=True)`) go before
   every queued ordinary one (digests), so a live message never waits behind a
-  digest fan-out; within each kind, first in, first out.
+  digest fan-out for more than the sends in flight.
+- Chat by chat: each chat's messages go out in order, one at a time; chats
+  take turns (round robin), so one chat's backlog, or a chat the platform
+  makes wait (a per-chat limit, a retry), never delays the others.
 - Retries transient failures (any exception but DestinationGone) with
   exponential backoff, `retries` times.
 - DestinationGone: never retried, only counted. The adapter that raises it
@@ -20,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -51,6 +55,7 @@ class ConsoleDestination:
 @dataclass(frozen=True, slots=True)
 class NotifierSettings:
     rate_per_s: float = 25.0  # sends per second per destination (platform); 0: unpaced
+    senders_per_platform: int = 8  # chats sent to at once per platform (each chat one at a time)
     retries: int = 3  # retries of a transient failure
     backoff_base_s: float = 1.0  # first retry after this, doubling
     backoff_max_s: float = 30.0
@@ -67,6 +72,42 @@ class NotifierStats:
 
 def platform_of(chat_key: str) -> str:
     return chat_key.partition(":")[0]
+
+
+class _Lane:
+    """One platform's queued messages: per class (urgent first), per chat in turn."""
+
+    def __init__(self) -> None:
+        # urgent? -> chat key -> its queued (reply, future), chats in turn order
+        self.pending: dict[bool, OrderedDict[str, deque[tuple[Reply, asyncio.Future]]]] = {
+            True: OrderedDict(), False: OrderedDict()
+        }
+        self.busy: set[str] = set()  # chats a sender is sending to
+        self.ready = asyncio.Event()
+
+    def put(self, chat_key: str, reply: Reply, future: asyncio.Future, urgent: bool) -> None:
+        self.pending[urgent].setdefault(chat_key, deque()).append((reply, future))
+        self.ready.set()
+
+    def take(self) -> tuple[str, Reply, asyncio.Future] | None:
+        """The next message of the first chat in turn that no sender is busy with."""
+        for urgent in (True, False):
+            chats = self.pending[urgent]
+            for chat_key, queued in chats.items():
+                if chat_key in self.busy:
+                    continue
+                reply, future = queued.popleft()
+                if queued:
+                    chats.move_to_end(chat_key)  # the chat's next message waits for the others' turns
+                else:
+                    del chats[chat_key]
+                self.busy.add(chat_key)
+                return chat_key, reply, future
+        return None
+
+    def done(self, chat_key: str) -> None:
+        self.busy.discard(chat_key)
+        self.ready.set()
 
 
 class Notifier:
@@ -86,9 +127,7 @@ class Notifier:
         self._sleep = sleep
         self._monotonic = monotonic
         self.stats = NotifierStats()
-        # (0 urgent | 1 ordinary, submission number, chat key, reply, future) per platform
-        self._queues: dict[str, asyncio.PriorityQueue] = {name: asyncio.PriorityQueue() for name in self._destinations}
-        self._submitted = itertools.count()
+        self._lanes: dict[str, _Lane] = {name: _Lane() for name in self._destinations}
         self._next_slot: dict[str, float] = {name: 0.0 for name in self._destinations}
         self._workers: list[asyncio.Task] = []
 
@@ -97,10 +136,10 @@ class Notifier:
         if platform in self._destinations:
             raise ValueError(f"a destination for {platform!r} is already set")
         self._destinations[platform] = destination
-        self._queues[platform] = asyncio.PriorityQueue()
+        self._lanes[platform] = _Lane()
         self._next_slot[platform] = 0.0
         if self._workers:
-            self._workers.append(asyncio.create_task(self._work(platform), name=f"notifier {platform}"))
+            self._workers += self._senders(platform)
 
     # -- submitting ---------------------------------------------------------
 
@@ -111,30 +150,34 @@ class Notifier:
         futures = []
         for chat_key in chat_keys:
             future = loop.create_future()
-            queue = self._queues.get(platform_of(chat_key))
-            if queue is None:
+            lane = self._lanes.get(platform_of(chat_key))
+            if lane is None:
                 self.stats.unroutable += 1
                 log.warning("notifier: no destination for %s", chat_key)
                 future.set_result(False)
             else:
-                queue.put_nowait((0 if urgent else 1, next(self._submitted), chat_key, reply, future))
+                lane.put(chat_key, reply, future, urgent)
             futures.append(future)
         self._ensure_workers()
         return futures
 
-    async def deliver(self, chat_keys: Iterable[str], reply: Reply) -> int:
+    async def deliver(self, chat_keys: Iterable[str], reply: Reply, *, urgent: bool = False) -> int:
         """Send and wait; returns how many were delivered."""
-        futures = self.submit(chat_keys, reply)
+        futures = self.submit(chat_keys, reply, urgent=urgent)
         results = await asyncio.gather(*futures) if futures else []
         return sum(1 for ok in results if ok)
 
     # -- running --------------------------------------------------------------
 
+    def _senders(self, name: str) -> list[asyncio.Task]:
+        return [
+            asyncio.create_task(self._work(name), name=f"notifier {name} #{n}")
+            for n in range(max(1, self.settings.senders_per_platform))
+        ]
+
     def _ensure_workers(self) -> None:
         if not self._workers:
-            self._workers = [
-                asyncio.create_task(self._work(name), name=f"notifier {name}") for name in self._queues
-            ]
+            self._workers = [task for name in self._lanes for task in self._senders(name)]
 
     async def run(self) -> None:
         """Run the senders until cancelled (optional: `submit` starts them too)."""
@@ -163,9 +206,14 @@ class Notifier:
             await self._sleep(wait)
 
     async def _work(self, name: str) -> None:
-        queue, destination = self._queues[name], self._destinations[name]
+        lane, destination = self._lanes[name], self._destinations[name]
         while True:
-            _urgency, _number, chat_key, reply, future = await queue.get()
+            taken = lane.take()
+            if taken is None:
+                lane.ready.clear()
+                await lane.ready.wait()
+                continue
+            chat_key, reply, future = taken
             try:
                 ok = await self._send_one(name, destination, chat_key, reply)
             except asyncio.CancelledError:
@@ -175,6 +223,8 @@ class Notifier:
             except Exception:  # never let a worker die
                 log.exception("notifier: sending to %s failed", chat_key)
                 ok = False
+            finally:
+                lane.done(chat_key)
             if not future.done():
                 future.set_result(ok)
 
