@@ -7,24 +7,41 @@ What runs, all on 127.0.0.1:
   on its own asset, stamped with the wall clock when it is sent;
 - the bot as `liqbot run` composes it (`App.open` with the default config):
   the real FeedRunner and Binance parser, LiveIngest into SQLite, the
-  AlertService with `--rules` rules (loaded from the database at start) and the
-  Notifier, `--digests` digest schedules stored (none due during the run), the Dispatcher;
-- Telegram: the real TelegramAdapter (python-telegram-bot, default pacing:
-  AIORateLimiter) against tests/fakes/telegram_api.py, which answers one
-  sendMessage in `--throttle-every` with 429 retry_after=1. Commands arrive as
-  Telegram updates (getUpdates) from `--chats` private chats at
-  `--commands-per-s`; alerts go to the same chats through the Notifier.
-  Discord is not in this run (its fake needs a gateway session per channel;
-  left undone).
+  AlertService with `--rules` rules (loaded from the database at start), the
+  Notifier, the DigestScheduler (APScheduler) with `--digests` schedules, all
+  due at one minute `--digest-after-s` into the run (the worst case: everyone
+  picked the same time), and the Dispatcher;
+- half the `--chats` are Telegram private chats: the real TelegramAdapter
+  (python-telegram-bot, default pacing: TelegramPacing) against
+  tests/fakes/telegram_api.py; the other half Discord channels: the real
+  DiscordAdapter (discord.py) against tests/fakes/discord_api.py (gateway
+  interactions in, channel messages out). Both fakes answer 429: Telegram one
+  sendMessage in `--throttle-every` (retry_after=1), Discord one channel message
+  in `--throttle-every`. Commands arrive at `--commands-per-s`, alternating
+  platforms, each from the next chat; alerts and digests go to the same chats.
+  The fakes run in this process: their CPU and memory count against the bot's.
 
 Alert latency is measured on `total` rules (asset window over a threshold),
-which fire as the event is ingested: marker sent (venue clock) -> sendMessage
-received by the fake Telegram server. `big` alerts are held `alerts.group_s`
-(5 s) by design to group orders, so they are not a latency measure.
+which fire as the event is ingested: marker sent (venue clock) -> the alert's
+message received by the fake platform. Each marker crosses the `total` rules
+of its asset (~100 at the default sizes), i.e. one message to each of ~50
+chats per platform at once. Telegram allows a bot ~30 messages/s
+(https://core.telegram.org/bots/faq), Discord 50 requests/s
+(https://docs.discord.com/developers/topics/rate-limits), so the k-th message
+of a burst cannot arrive before k/30 s (k/50 s): no sender gets every alert of
+a 50-chat burst out within 1 s. Printed per platform, hence:
+- every alert: frame -> delivered (what a subscriber sees, including the wait
+  for the platform's budget);
+- first alert of each crossing: how fast the bot reacts;
+- beyond the platform floor: the k-th delivery of a crossing minus k / the
+  platform's published rate: the latency the bot adds to the platform's own.
+`big` alerts are held `alerts.group_s` (2 s) by design to group orders, so they
+are not a latency measure (the marker is below every `big` threshold).
 
-Printed in one run: events/s, alert latency p50/p95/p99, command latency
-p50/p95/p99 (update queued -> answer received by the fake), peak RSS of this
-process (bot + fake Telegram), events lost (received - stored, must be 0).
+Also printed: events/s, command latency p50/p95/p99 per platform (update or
+interaction sent -> first answer received by the fake), digest delivery
+(due -> first and last delivered), event-loop lag, peak RSS of this process
+(bot + both fakes), events lost (received - stored, must be 0).
 
     python benchmarks/load.py [--events 1000000] [--rules 100000] [--chats 1000]
 """
@@ -35,31 +52,44 @@ import argparse
 import asyncio
 import json
 import random
+import math
+import re
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from websockets.asyncio.server import serve  # noqa: E402
 
-from bot.adapters.telegram import TelegramAdapter, default_rate_limiter  # noqa: E402
+from bot.adapters.discord import DiscordAdapter  # noqa: E402
+from bot.adapters.telegram import TelegramAdapter  # noqa: E402
 from bot.app import App  # noqa: E402
-from bot.config import TelegramConfig, parse_config  # noqa: E402
+from bot.commands.registry import find  # noqa: E402
+from bot.config import DiscordConfig, TelegramConfig, parse_config  # noqa: E402
 from bot.core.alerts import RuleKind  # noqa: E402
 from bot.core.models import HOUR_MS, Side  # noqa: E402
 from bot.feeds.runner import FeedRunner  # noqa: E402
 from bot.feeds.sinks import FanOutSink  # noqa: E402
 from bot.feeds.sources import VenueStream  # noqa: E402
 from bot.feeds.synthetic import LiquidationSpec, frame_for  # noqa: E402
+from bot.replies.locales import text  # noqa: E402
+from bot.scheduler import DigestScheduler  # noqa: E402
 from bot.services.live import LiveIngest  # noqa: E402
+from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 
 MARKER_USD = 40_000_000
 FIRST_USER_ID = 500_000
+FIRST_CHANNEL_ID = 710_000_000_000_000_000
+# Published send limits per bot (see the docstring): the floor a burst of alerts cannot beat.
+TELEGRAM_PER_S = 30.0
+DISCORD_PER_S = 50.0
 COMMANDS = ("/liq BTC 1h", "/liq", "/alert list", "/liq A7 24h", "/help")
 
 
@@ -102,15 +132,30 @@ async def _serve(count: int, instruments: int, markers: int) -> None:
         await asyncio.Future()
 
 
-# -- seeding ----------------------------------------------------------------------
+# -- chats and seeding -----------------------------------------------------------
 
 
-async def seed(app: App, rules: int, digests: int, chats: int, instruments: int, now_ms: int) -> None:
-    """Rules in one transaction (the INSERT of AlertsStore.add_rule, batched to keep set-up short)."""
+def chat_keys(chats: int) -> list[str]:
+    """Half Telegram private chats, half Discord channels."""
+    telegram = (chats + 1) // 2
+    return [f"telegram:{FIRST_USER_ID + n}" for n in range(telegram)] + [
+        f"discord:{FIRST_CHANNEL_ID + n}" for n in range(chats - telegram)
+    ]
+
+
+def extra_chat_key(n: int) -> str:
+    """Chats with a digest only (beyond the `--chats` that also ask and get alerts)."""
+    return f"telegram:{FIRST_USER_ID + 10_000_000 + n}" if n % 2 == 0 else f"discord:{FIRST_CHANNEL_ID + 10_000_000 + n}"
+
+
+async def seed(app: App, keys: list[str], rules: int, digests: int, digest_at: str, instruments: int,
+               now_ms: int) -> list[str]:
+    """Rules in one transaction (the INSERT of AlertsStore.add_rule, batched to keep set-up short);
+    digest schedules through the DigestService. Returns the digest chats."""
     rng = random.Random(3)
     rows = []
     for n in range(rules):
-        chat = f"telegram:{FIRST_USER_ID + n % chats}"
+        chat = keys[n % len(keys)]
         asset = asset_of(rng.randrange(instruments))
         if rng.random() < 0.5:
             kind, threshold, window_ms = RuleKind.BIG, rng.uniform(50e6, 500e6), 0
@@ -123,9 +168,10 @@ async def seed(app: App, rules: int, digests: int, chats: int, instruments: int,
             " paused, state, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-    for n in range(digests):
-        chat = f"telegram:{FIRST_USER_ID + n % chats}" if n < chats else f"telegram:{FIRST_USER_ID + n}"
-        await app.digests.set_digest(chat, f"{n % 24:02d}:{n % 60:02d}", "UTC", "en", now_ms)
+    digest_chats = [keys[n] if n < len(keys) else extra_chat_key(n) for n in range(digests)]
+    for chat in digest_chats:
+        await app.digests.set_digest(chat, digest_at, "UTC", "en", now_ms)
+    return digest_chats
 
 
 def percentiles(samples: list[float]) -> str:
@@ -135,102 +181,228 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms, p99 {q[98]:.0f} ms (n={len(samples):,})"
 
 
+def slash_of(command: str) -> tuple[str, dict[str, str]]:
+    """`/liq BTC 1h` as a Discord slash invocation: ("liq", {"asset": "BTC", "window": "1h"})."""
+    name, *words = command[1:].split()
+    spec = find(name)
+    return name, {arg.name: word for arg, word in zip(spec.args, words)}
+
+
+@dataclass
+class Sent:
+    """A message the bot sent, as a fake platform received it."""
+
+    platform: str
+    chat: str
+    at_s: float  # monotonic
+    text: str
+
+
+def telegram_sent(fake: FakeTelegramAPI) -> list[Sent]:
+    return [
+        Sent("telegram", f"telegram:{c.chat_id}", c.at, c.params.get("text", ""))
+        for c in fake.calls_of("sendMessage") if c.status == 200 and c.reply_to is None
+    ]
+
+
+def discord_sent(fake: FakeDiscord) -> list[Sent]:
+    path = re.compile(r"/channels/(\d+)/messages")
+    sent = []
+    for request in fake.requests_to("POST", path):
+        if request.status == 200:
+            channel = path.fullmatch(request.path).group(1)
+            sent.append(Sent("discord", f"discord:{channel}", request.at, json.dumps(request.json, ensure_ascii=False)))
+    return sent
+
+
+def alert_figures(sent: list[Sent], markers_sent: dict[str, int], offset_s: float, rate_per_s: float) -> list[str]:
+    """Every alert, the first of each crossing, and what a sender at exactly the platform's
+    published rate would achieve with the same alerts (each sent as soon as its frame arrived)."""
+    titles = {asset: text("en", "title.alert_total", asset=asset) for asset in markers_sent}
+    every, first, triggers = [], [], []
+    for asset, sent_ms in markers_sent.items():
+        times = sorted(m.at_s for m in sent if titles[asset] in m.text)
+        latencies = [(at_s + offset_s) * 1000 - sent_ms for at_s in times]
+        every += latencies
+        first += latencies[:1]
+        triggers += [sent_ms] * len(times)
+    ideal, free_ms = [], 0.0
+    for trigger_ms in sorted(triggers):  # one message every 1/rate s, none before its frame
+        free_ms = max(free_ms, trigger_ms) + 1000 / rate_per_s
+        ideal.append(free_ms - trigger_ms)
+    return [f"every alert: {percentiles(every)}", f"first of each crossing: {percentiles(first)}",
+            f"floor (a sender at exactly {rate_per_s:g}/s, alerts only): {percentiles(ideal)}"]
+
+
+def digest_figures(sent: list[Sent], due_s: float, expected: int) -> str:
+    prefix = text("en", "title.digest_report", date="")[:-1]
+    times = sorted(m.at_s for m in sent if prefix in m.text or text("en", "title.digest") in m.text)
+    if not times:
+        return f"digests: none of {expected:,} delivered"
+    return (f"digests: {len(times):,} of {expected:,} delivered; due -> first {times[0] - due_s:.1f} s,"
+            f" -> last {times[-1] - due_s:.1f} s ({len(times) / max(0.001, times[-1] - times[0]):.0f}/s)")
+
+
+async def watch_loop_lag(samples: list[float], every_s: float = 0.05) -> None:
+    """How late the event loop runs a timer: what every waiting reply also waits."""
+    loop = asyncio.get_running_loop()
+    while True:
+        expected = loop.time() + every_s
+        await asyncio.sleep(every_s)
+        samples.append((loop.time() - expected) * 1000)
+
+
 async def run(args: argparse.Namespace, folder: Path) -> None:
     config = parse_config("")
     now_ms = int(time.time() * 1000)
     app = await App.open(config, db_path=folder / "load.sqlite")
-    print(f"seeding {args.rules:,} rules over {args.chats:,} chats, {args.digests:,} digest schedules ...", flush=True)
-    await seed(app, args.rules, args.digests, args.chats, args.instruments, now_ms)
+    keys = chat_keys(args.chats)
+    due_s = math.ceil((time.time() + args.digest_after_s) / 60) * 60  # a whole minute, as cron fires
+    digest_at = datetime.fromtimestamp(due_s, UTC).strftime("%H:%M")
+    print(f"seeding {args.rules:,} rules over {args.chats:,} chats, {args.digests:,} digest schedules"
+          f" (due {digest_at} UTC) ...", flush=True)
+    digest_chats = await seed(app, keys, args.rules, args.digests, digest_at, args.instruments, now_ms)
     await app.alerts.start()
-    telegram_offset_s = time.time() - time.monotonic()  # the fake stamps calls with time.monotonic()
-    async with FakeTelegramAPI() as fake:
-        users = [fake.user(FIRST_USER_ID + n, f"U{n}") for n in range(args.chats)]
-        chats = [fake.private_chat(user) for user in users]
-        telegram = TelegramAdapter(
-            TelegramConfig(enabled=True, base_url=fake.base_url, base_file_url=fake.base_file_url),
-            fake.token, app.dispatcher, app.mark_chat_gone, rate_limiter=default_rate_limiter(),
-            poll_timeout_seconds=5,
-        )
-        await telegram.start()
-        app.notifier.add_destination("telegram", telegram)
-        venue = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--serve", str(args.events), str(args.instruments), str(args.markers),
-            stdout=asyncio.subprocess.PIPE,
-        )
-        port = int((await venue.stdout.readline()).decode())
-        ingest = LiveIngest(app.store)
-        runner = FeedRunner(
-            VenueStream("binance", "usdm", f"ws://127.0.0.1:{port}/market/ws/!forceOrder@arr"),
-            FanOutSink(ingest, app.alerts),
-        )
-        markers_sent: dict[str, int] = {}
-        frames_sent = [0]  # as the venue last reported
-        asked: dict[int, float] = {}  # message id -> when the update was queued (monotonic)
-        peak_rss_mb = 0.0
+    offset_s = time.time() - time.monotonic()  # the fakes stamp calls with time.monotonic()
+    telegram_fake = await FakeTelegramAPI().start()
+    discord_fake = await FakeDiscord().start()
+    tg_users, tg_chats, dc_channels = [], [], []
+    for key in sorted(set(keys) | set(digest_chats)):
+        platform, _, raw = key.partition(":")
+        if platform == "telegram":
+            user = telegram_fake.user(int(raw), f"U{raw}")
+            chat = telegram_fake.private_chat(user)
+            if key in keys:
+                tg_users.append(user)
+                tg_chats.append(chat)
+        else:
+            discord_fake.channels.add(int(raw))
+            if key in keys:
+                dc_channels.append(int(raw))
+    discord_fake.throttle_every = args.throttle_every
+    telegram = TelegramAdapter(
+        TelegramConfig(enabled=True, base_url=telegram_fake.base_url, base_file_url=telegram_fake.base_file_url),
+        telegram_fake.token, app.dispatcher, app.mark_chat_gone, poll_timeout_seconds=5,
+    )
+    discord_adapter = DiscordAdapter(
+        DiscordConfig(enabled=True, api_base=discord_fake.api_base, gateway_url=discord_fake.gateway_url,
+                      sync_state_path=str(folder / "discord_commands.json")),
+        discord_fake.token, app.dispatcher, app.mark_chat_gone, guild_ready_timeout_s=0.01,
+    )
+    await telegram.start()
+    await discord_adapter.start()
+    app.notifier.add_destination("telegram", telegram)
+    app.notifier.add_destination("discord", discord_adapter)
+    scheduler = DigestScheduler(app.digests)
+    await scheduler.start()
+    venue = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", str(args.events), str(args.instruments), str(args.markers),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    port = int((await venue.stdout.readline()).decode())
+    ingest = LiveIngest(app.store)
+    runner = FeedRunner(
+        VenueStream("binance", "usdm", f"ws://127.0.0.1:{port}/market/ws/!forceOrder@arr"),
+        FanOutSink(ingest, app.alerts),
+    )
+    markers_sent: dict[str, int] = {}
+    frames_sent = [0]  # as the venue last reported
+    # (chat id, message id) -> (when the update was queued, the command)
+    asked_telegram: dict[tuple[int, int], tuple[float, str]] = {}
+    # interaction callback path -> (when the interaction was sent, the command)
+    asked_discord: dict[str, tuple[float, str]] = {}
+    loop_lag_ms: list[float] = []
+    peak_rss_mb = 0.0
 
-        async def read_markers() -> None:
-            while line := await venue.stdout.readline():
-                words = line.decode().split()
-                if words[0] == "marker":
-                    markers_sent[words[1]] = int(words[2])
-                elif words[0] == "sent":
-                    frames_sent[0] = int(words[1])
+    async def read_markers() -> None:
+        while line := await venue.stdout.readline():
+            words = line.decode().split()
+            if words[0] == "marker":
+                markers_sent[words[1]] = int(words[2])
+            elif words[0] == "sent":
+                frames_sent[0] = int(words[1])
 
-        async def ask() -> None:
-            rng = random.Random(5)
-            period_s, n = 1 / args.commands_per_s, 0
-            while True:
-                chat_index = n % args.chats
-                message = fake.push_message(chats[chat_index], users[chat_index], rng.choice(COMMANDS))
-                asked[message["message_id"] + (chat_index << 32)] = time.monotonic()
+    async def ask() -> None:
+        rng = random.Random(5)
+        period_s, n = 1 / args.commands_per_s, 0
+        while True:
+            command = rng.choice(COMMANDS)
+            if n % 2 == 0 or not dc_channels:
+                index = (n // 2) % len(tg_chats)
+                message = telegram_fake.push_message(tg_chats[index], tg_users[index], command)
+                asked_telegram[(tg_chats[index]["id"], message["message_id"])] = (time.monotonic(), command)
                 if n % args.throttle_every == 0:
-                    fake.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
-                n += 1
-                await asyncio.sleep(period_s)
+                    telegram_fake.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+            else:
+                name, options = slash_of(command)
+                asked_at = time.monotonic()
+                channel = dc_channels[(n // 2) % len(dc_channels)]
+                injected = await discord_fake.slash(name, options, admin=False, guild=True, channel_id=channel,
+                                                    user_id=channel + 1)  # one member per channel
+                asked_discord[injected.callback_path] = (asked_at, command)
 
-        reader = asyncio.create_task(read_markers())
-        tasks = [asyncio.create_task(coro) for coro in (
-            app.notifier.run(), app.alerts.run(), ingest.run(), runner.run(), ask(),
-        )]
-        deadline = time.perf_counter() + args.max_s
-        while runner.status.frames == 0 and time.perf_counter() < deadline:
-            await asyncio.sleep(0.01)
-        started = time.perf_counter()
-        while ingest.stats.events_received < args.events and time.perf_counter() < deadline:
-            await asyncio.sleep(0.25)
-            peak_rss_mb = max(peak_rss_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        received = ingest.stats.events_received
-        drops = runner.status.drops
-        ingest_s = time.perf_counter() - started
-        await ingest.flush()
-        settle_until = time.perf_counter() + args.settle_s  # let queued alerts and answers go out
-        while time.perf_counter() < settle_until:
-            await asyncio.sleep(0.25)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await ingest.close()
-        stored = (await app.store.stats()).events
-        received_total = ingest.stats.events_received  # including what arrived while settling
-        # The runner has disconnected: the venue reports what it sent (bounded wait).
-        await asyncio.wait([reader], timeout=5)
-        venue.kill()
-        await venue.wait()
-        reader.cancel()
-        calls = [c for c in fake.calls_of("sendMessage") if c.status == 200]
-        command_ms, alert_ms = [], []
-        for call in calls:
-            if call.reply_to is not None:
-                key = call.reply_to + (call.chat_id - FIRST_USER_ID << 32)
-                if key in asked:
-                    command_ms.append((call.at - asked.pop(key)) * 1000)
-                continue
-            text = call.params.get("text", "")
-            for asset, sent_ms in markers_sent.items():
-                if f"{asset}" in text.split() or f"<b>{asset}</b>" in text or f" {asset} " in text:
-                    alert_ms.append((call.at + telegram_offset_s) * 1000 - sent_ms)
-                    break
-        await telegram.stop()
+            n += 1
+            await asyncio.sleep(period_s)
+
+    reader = asyncio.create_task(read_markers())
+    tasks = [asyncio.create_task(coro) for coro in (
+        app.notifier.run(), app.alerts.run(), ingest.run(), ask(), watch_loop_lag(loop_lag_ms),
+    )]
+    await asyncio.sleep(args.baseline_s)  # the same-run baseline: commands with no cascade
+    cascade_at = time.monotonic()
+    baseline_lag = len(loop_lag_ms)
+    tasks.append(asyncio.create_task(runner.run()))
+    deadline = time.perf_counter() + args.max_s
+    while runner.status.frames == 0 and time.perf_counter() < deadline:
+        await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    while ingest.stats.events_received < args.events and time.perf_counter() < deadline:
+        await asyncio.sleep(0.25)
+        peak_rss_mb = max(peak_rss_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    received = ingest.stats.events_received
+    drops = runner.status.drops
+    ingest_s = time.perf_counter() - started
+    await ingest.flush()
+    # Let queued alerts, digests and answers go out: until the digests' minute has passed and
+    # nothing was sent for 3 s, at most --settle-s.
+    settle_until, quiet_since, last_count = time.perf_counter() + args.settle_s, time.perf_counter(), -1
+    while time.perf_counter() < settle_until:
+        await asyncio.sleep(0.5)
+        count = len(telegram_fake.calls) + len(discord_fake.requests)
+        if count != last_count:
+            last_count, quiet_since = count, time.perf_counter()
+        elif time.time() > due_s + 5 and time.perf_counter() - quiet_since > 3:
+            break
+        peak_rss_mb = max(peak_rss_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await ingest.close()
+    stored = (await app.store.stats()).events
+    received_total = ingest.stats.events_received  # including what arrived while settling
+    # The runner has disconnected: the venue reports what it sent (bounded wait).
+    await asyncio.wait([reader], timeout=5)
+    venue.kill()
+    await venue.wait()
+    reader.cancel()
+    # platform -> (asked at, command, ms)
+    command_ms: dict[str, list[tuple[float, str, float]]] = {"telegram": [], "discord": []}
+    for call in telegram_fake.calls_of("sendMessage"):
+        key = (call.chat_id, call.reply_to)
+        if call.status == 200 and key in asked_telegram:
+            asked_at, command = asked_telegram.pop(key)
+            command_ms["telegram"].append((asked_at, command, (call.at - asked_at) * 1000))
+    answered = {r.path: r.at for r in reversed(discord_fake.requests) if r.path.startswith("/interactions/")}
+    for path, (asked_at, command) in list(asked_discord.items()):
+        if path in answered:
+            command_ms["discord"].append((asked_at, command, (answered[path] - asked_at) * 1000))
+            del asked_discord[path]
+    sent = {"telegram": telegram_sent(telegram_fake), "discord": discord_sent(discord_fake)}
+    scheduler.shutdown()
+    await telegram.stop()
+    await discord_adapter.stop()
+    await telegram_fake.stop()
+    await discord_fake.close()
     await app.close()
     peak_rss_mb = max(peak_rss_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(f"events: {received:,} received of {args.events:,} in {ingest_s:.1f} s = {received / ingest_s:,.0f} events/s")
@@ -238,11 +410,25 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     print(f"events lost (received - stored): {received_total - stored:,}  (stored {stored:,}; venue wrote"
           f" {frames_sent[0]:,}, {max(0, frames_sent[0] - received_total):,} still unread at the end;"
           f" venue connections dropped and resumed: {drops})")
-    print(f"alert frame -> delivered ({len(markers_sent)} marker crossings): {percentiles(alert_ms)}")
-    print(f"commands ({args.commands_per_s}/s from {args.chats:,} chats), queued -> answered: {percentiles(command_ms)};"
-          f" {len(asked):,} unanswered by the end")
-    print(f"429s injected: one per {args.throttle_every} sendMessage pushes; sends: {len(calls):,} delivered")
-    print(f"peak RSS (bot + fake Telegram): {peak_rss_mb:.0f} MB")
+    for platform, published_per_s in (("telegram", TELEGRAM_PER_S), ("discord", DISCORD_PER_S)):
+        print(f"{platform} alerts, frame -> delivered ({len(markers_sent)} marker crossings):")
+        for figure in alert_figures(sent[platform], markers_sent, offset_s, published_per_s):
+            print(f"  {figure}")
+    for platform, unanswered in (("telegram", asked_telegram), ("discord", asked_discord)):
+        idle = [ms for at_s, _, ms in command_ms[platform] if at_s < cascade_at]
+        loaded = [(c, ms) for at_s, c, ms in command_ms[platform] if at_s >= cascade_at]
+        print(f"{platform} commands ({args.commands_per_s / 2:g}/s), asked -> answered, from the cascade on:"
+              f" {percentiles([ms for _, ms in loaded])}; {len(unanswered):,} unanswered by the end")
+        print(f"  baseline, the first {args.baseline_s:g} s without the cascade: {percentiles(idle)}")
+        for command in COMMANDS:
+            print(f"  {command}: {percentiles([ms for c, ms in loaded if c == command])}")
+    print(digest_figures(sent["telegram"] + sent["discord"], due_s - offset_s, len(digest_chats)))
+    print(f"429s injected: one per {args.throttle_every} Telegram commands (next sendMessage) and one per"
+          f" {args.throttle_every} Discord channel messages; delivered: Telegram {len(sent['telegram']):,}"
+          f" alerts+digests, Discord {len(sent['discord']):,}")
+    print(f"event-loop lag from the cascade on: {percentiles(loop_lag_ms[baseline_lag:])},"
+          f" max {max(loop_lag_ms[baseline_lag:], default=0):.0f} ms; baseline {percentiles(loop_lag_ms[:baseline_lag])}")
+    print(f"peak RSS (bot + fake Telegram + fake Discord): {peak_rss_mb:.0f} MB")
 
 
 def main() -> None:
@@ -259,7 +445,10 @@ def main() -> None:
     parser.add_argument("--commands-per-s", type=float, default=20.0)
     parser.add_argument("--throttle-every", type=int, default=50, help="one 429 per this many commands")
     parser.add_argument("--max-s", type=float, default=1800.0, help="stop feeding after this long (bounded)")
-    parser.add_argument("--settle-s", type=float, default=10.0, help="time for queued sends after the cascade")
+    parser.add_argument("--baseline-s", type=float, default=15.0, help="commands alone before the cascade")
+    parser.add_argument("--digest-after-s", type=float, default=60.0, help="digests fall due this far into the run")
+    parser.add_argument("--settle-s", type=float, default=600.0,
+                        help="at most this long for queued alerts, digests and answers after the cascade")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="liqbot-load-") as folder:
         asyncio.run(run(args, Path(folder)))

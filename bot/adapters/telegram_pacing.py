@@ -15,7 +15,9 @@ and each 429 stalled every chat for its `retry_after`. This limiter:
   before bulk sends (alerts, digests: `rate_limit_args=BULK`);
 - a budget per chat: private chats `private_per_s` with a burst of
   `private_burst`, groups and channels (negative ids) `group_per_minute`
-  (a burst of as many, unless `group_burst` says fewer);
+  (a burst of as many, unless `group_burst` says fewer); bulk sends leave one
+  message of each chat's burst to replies, so alerts streaming into a chat
+  never make its next reply wait for the chat's budget;
 - a 429 pauses the chat it came for by its `retry_after`, and all bulk sending
   with it (bulk volume is what floods a bot); replies in other chats go on.
   The request is retried up to `max_retries` times.
@@ -54,13 +56,14 @@ class _Bucket:
     at_s: float
     paused_until_s: float = 0.0
 
-    def wait_s(self, now_s: float) -> float:
-        """Seconds until a token may be taken (0: now)."""
+    def wait_s(self, now_s: float, keep: float = 0.0) -> float:
+        """Seconds until a token may be taken leaving `keep` tokens (0: now)."""
         self.tokens = min(self.capacity, self.tokens + (now_s - self.at_s) * self.per_s)
         self.at_s = now_s
         if now_s < self.paused_until_s:
             return self.paused_until_s - now_s
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.per_s
+        need = 1 + min(keep, self.capacity - 1)
+        return 0.0 if self.tokens >= need else (need - self.tokens) / self.per_s
 
     def idle(self, now_s: float) -> bool:
         return self.wait_s(now_s) == 0.0 and self.tokens >= self.capacity
@@ -120,7 +123,7 @@ class TelegramPacing(BaseRateLimiter[str]):
         bulk = rate_limit_args == BULK
         for attempt in range(self._max_retries + 1):
             if paced:
-                await self._chat_turn(chat)
+                await self._chat_turn(chat, bulk)
                 await self._overall_turn(bulk)
             try:
                 return await callback(*args, **kwargs)
@@ -151,9 +154,10 @@ class TelegramPacing(BaseRateLimiter[str]):
             bucket = self._chats[chat] = _Bucket(per_s, capacity, capacity, now_s)
         return bucket
 
-    async def _chat_turn(self, chat: int | str) -> None:
+    async def _chat_turn(self, chat: int | str, bulk: bool) -> None:
         bucket = self._bucket(chat)
-        while (wait_s := bucket.wait_s(self._clock())) > 0:
+        keep = 1.0 if bulk else 0.0  # one message of the chat's burst stays free for a reply
+        while (wait_s := bucket.wait_s(self._clock(), keep)) > 0:
             await asyncio.sleep(wait_s)
         bucket.tokens -= 1
 

@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,8 @@ class Request:
     json: Any = None  # the JSON body, or a multipart request's payload_json
     files: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, content)
     authorization: str | None = None
+    at: float = field(default_factory=time.monotonic)  # when it arrived
+    status: int = 200  # what the fake answered (429 when throttled)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,11 @@ class FakeDiscord:
         self.fail_next_callback: tuple[int, int, str] | None = None
         # Seconds the callbacks of interactions in a channel take to answer (a slow or busy channel).
         self.callback_delay_s: dict[int, float] = {}
+        # Every `throttle_every`-th channel message is answered 429 (retry after `throttle_s`), as
+        # Discord's per-route limits do; discord.py sleeps and retries. 0: never.
+        self.throttle_every = 0
+        self.throttle_s = 1.0
+        self._channel_posts = 0
         self._interactions: dict[int, dict] = {}  # id -> the INTERACTION_CREATE payload
         self._by_token: dict[str, dict] = {}
         self._ids = itertools.count(1_000_000_000_000_000_001)
@@ -383,6 +391,15 @@ class FakeDiscord:
             return _error(403, 50001, "Missing Access")
         if channel_id not in self.channels:
             return _error(404, 10003, "Unknown Channel")
+        self._channel_posts += 1
+        if self.throttle_every and self._channel_posts % self.throttle_every == 0:
+            recorded.status = 429
+            limited = _json({"message": "You are being rate limited.", "retry_after": self.throttle_s, "global": False},
+                            429)
+            # discord.py takes a 429 without Cloudflare's Via header for a Cloudflare ban.
+            limited.headers.update({"Via": "1.1 google", "Retry-After": str(self.throttle_s),
+                                    "X-RateLimit-Scope": "user"})
+            return limited
         return _json(self._message(channel_id, recorded.json or {}, recorded.files))
 
     # -- gateway --
@@ -510,7 +527,8 @@ class FakeDiscord:
                     return command
         raise AssertionError(f"/{name} is not registered with the fake Discord (scopes {list(self.commands)})")
 
-    def _base(self, kind: int, *, admin: bool, guild: bool, app_permissions: int, channel_id: int | None) -> dict:
+    def _base(self, kind: int, *, admin: bool, guild: bool, app_permissions: int, channel_id: int | None,
+              user_id: int | None = None) -> dict:
         interaction_id = next(self._ids)
         base: dict[str, Any] = {
             "id": str(interaction_id),
@@ -523,6 +541,8 @@ class FakeDiscord:
             "attachment_size_limit": 10 * 1024 * 1024,
         }
         invoker = user(ADMIN_ID, "admin") if admin else user(MEMBER_ID, "member")
+        if user_id is not None:
+            invoker = user(user_id, f"user{user_id}")
         if guild:
             base.update(
                 guild_id=str(GUILD_ID),
@@ -594,9 +614,11 @@ class FakeDiscord:
         guild: bool = True,
         app_permissions: int = BOT_PERMISSIONS,
         channel_id: int | None = None,
+        user_id: int | None = None,
     ) -> Injected:
-        """A member (with Manage Server when `admin`) runs /name with string options."""
-        interaction = self._base(2, admin=admin, guild=guild, app_permissions=app_permissions, channel_id=channel_id)
+        """A member (with Manage Server when `admin`; `user_id`: another member) runs /name with string options."""
+        interaction = self._base(2, admin=admin, guild=guild, app_permissions=app_permissions, channel_id=channel_id,
+                                 user_id=user_id)
         interaction["data"] = self._command_data(name, options or {}, guild)
         return await self._send_interaction(interaction)
 
