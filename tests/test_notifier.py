@@ -28,7 +28,9 @@ async def test_an_urgent_send_goes_before_a_queued_digest_fan_out():
         await asyncio.sleep(0)
 
     telegram = Recorded(lambda: now[0])
-    notifier = Notifier({"telegram": telegram}, NotifierSettings(rate_per_s=10), sleep=sleep, monotonic=lambda: now[0])
+    # One sender: this virtual clock advances by each sleep, which only one sleeper at a time keeps true.
+    notifier = Notifier({"telegram": telegram}, NotifierSettings(rate_per_s=10, senders_per_platform=1), sleep=sleep,
+                        monotonic=lambda: now[0])
     digests = notifier.submit([f"telegram:{n}" for n in range(100)], Reply(title="digest"))
     live = notifier.submit(["telegram:-100"], Reply(title="feed"), urgent=True)
     later = notifier.submit(["telegram:-200"], Reply(title="alert"), urgent=True)
