@@ -22,7 +22,7 @@ recording replays through exactly the code that handled it live.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -101,6 +101,72 @@ class DecodeStats:
     def lines(self) -> int:
         """Lines read, blank ones aside: each is a frame, a REST response (contract sizes or market) or unusable."""
         return self.frames + self.rest_responses + self.market_responses + self.bad_lines
+
+
+def may_be_rest(line_text: bytes) -> bool:
+    """Whether a recording line may be a `rest` line, without decoding it: such a
+    line holds the key "rest", which JSON spells with those letters or with
+    `\\u` escapes. What a decoder must see of the lines another decoder decodes
+    (`RecordingDecoder.pass_over`)."""
+    return b"rest" in line_text or b"\\u" in line_text
+
+
+def merged_stats(parts: Sequence[DecodeStats], max_error_samples: int = 5) -> DecodeStats:
+    """The stats of decoders that decoded shares of one recording (each passing
+    over the others' lines), as one decoder of all of it would have counted."""
+    total = DecodeStats()
+    for part in parts:
+        total.frames += part.frames
+        total.rest_responses += part.rest_responses
+        total.market_responses += part.market_responses
+        total.events += part.events
+        total.bad_lines += part.bad_lines
+        total.unpriced_events += part.unpriced_events
+        total.venue_errors += part.venue_errors
+        total.unknown_instruments |= part.unknown_instruments
+    # Each share kept its first samples, so the first of all of them are among those.
+    samples = sorted((sample for part in parts for sample in part.error_samples), key=_sample_line)
+    total.error_samples = samples[:max_error_samples]
+    return total
+
+
+def merged_spans(parts: Iterable[Mapping[tuple[str, str], Window]]) -> dict[tuple[str, str], Window]:
+    """Spans (`RecordingDecoder.spans`) of decoders that decoded shares of one recording, as one."""
+    spans: dict[tuple[str, str], Window] = {}
+    for part in parts:
+        for key, span in part.items():
+            known = spans.get(key)
+            if known is not None:
+                span = Window(min(known.start_ms, span.start_ms), max(known.end_ms, span.end_ms))
+            spans[key] = span
+    return spans
+
+
+class PollJoiner:
+    """The market polls of decoders that decoded shares of one recording (each
+    share's polls taken with `final`), joined back in line order: two adjacent
+    polls of the same (venue, at) are one poll that a share boundary cut."""
+
+    def __init__(self) -> None:
+        self._open: MarketPoll | None = None  # the last poll: more of its lines may come
+
+    def add(self, polls: Iterable[MarketPoll]) -> list[MarketPoll]:
+        """The next share's polls -> the polls now complete."""
+        complete = []
+        for poll in polls:
+            last = self._open
+            if last is not None and (last.venue, last.at_ms) == (poll.venue, poll.at_ms):
+                last.responses.update(poll.responses)
+                continue
+            if last is not None:
+                complete.append(last)
+            self._open = poll
+        return complete
+
+    def finish(self) -> list[MarketPoll]:
+        """The last poll, once no share is left."""
+        last, self._open = self._open, None
+        return [last] if last is not None else []
 
 
 class RecordingDecoder:
@@ -216,9 +282,7 @@ class RecordingDecoder:
             self._feed_market(venue, at_ms, rest["path"], rest.get("body"))
             return []
         try:
-            self.books[venue] = apply_rest(
-                self.books.get(venue, EMPTY_BOOK), rest["path"], rest.get("body"), venue
-            )
+            self._apply_metadata(venue, rest)
         except FrameError as error:
             self._bad(f"{venue} REST {rest['path']}: {error}")
             return []
@@ -237,6 +301,32 @@ class RecordingDecoder:
         self.stats.events += len(page.events)
         return page.events
 
+    def _apply_metadata(self, venue: str, rest: dict) -> None:
+        self.books[venue] = apply_rest(self.books.get(venue, EMPTY_BOOK), rest["path"], rest.get("body"), venue)
+
+    def pass_over(self, candidates: Iterable[bytes], line_count: int) -> None:
+        """Keep up with `line_count` lines that another decoder decodes (replay with
+        several decoders, each its share of the lines): apply the contract sizes
+        among `candidates` (those lines for which `may_be_rest` holds, in order), as
+        `feed` would, and count nothing: the other decoder counts them."""
+        self._line_number += line_count
+        for line_text in candidates:
+            try:
+                record = orjson.loads(line_text)
+            except (ValueError, RecursionError):
+                continue
+            if type(record) is not dict or type(record.get("at")) is not int or "frame" in record:
+                continue
+            venue, rest = record.get("venue"), record.get("rest")
+            if type(venue) is not str or venue not in BY_NAME:
+                continue
+            if type(rest) is not dict or type(rest.get("path")) is not str or is_market_path(venue, rest["path"]):
+                continue
+            try:
+                self._apply_metadata(venue, rest)
+            except FrameError:
+                continue  # the last good book stays, as in the decoder that counts this line
+
     def _bad(self, message: str) -> None:
         self.stats.bad_lines += 1
         self._sample(message)
@@ -244,3 +334,8 @@ class RecordingDecoder:
     def _sample(self, message: str) -> None:
         if len(self.stats.error_samples) < self._max_error_samples:
             self.stats.error_samples.append(f"line {self._line_number}: {message}")
+
+
+def _sample_line(sample: str) -> int:
+    """The line number an error sample (`RecordingDecoder._sample`) names."""
+    return int(sample.partition(":")[0].removeprefix("line "))

@@ -1,14 +1,18 @@
 """Replay recordings into the store through the same parsers as the live feeds.
 
-Parsing runs in one worker process while this process writes to SQLite: the
-two halves cost about the same per event, so overlapping them on two cores
-nearly doubles replay throughput. One worker keeps the frames in order, so
-REST lines (contract sizes) apply to exactly the frames after them.
+Parsing runs in worker processes while this process writes to SQLite: parsing
+costs more per event than writing, so on two cores it is split across workers
+and overlapped with the writes. Each batch of lines is cut into one contiguous
+chunk per worker. A worker decodes its own chunk and passes over the others'
+(applying the REST lines with contract sizes among them, counting nothing), so
+every worker's contract books are exactly those of a one-decoder replay at that
+line; its counts, spans and market polls are merged back here in line order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import multiprocessing
 import os
@@ -22,12 +26,23 @@ from pathlib import Path
 
 from bot.core.models import Window
 from bot.feeds.market_replay import MarketPoll, MarketReplayer
-from bot.feeds.recording import DecodeStats, RecordingDecoder
+from bot.feeds.recording import (
+    DecodeStats,
+    PollJoiner,
+    RecordingDecoder,
+    may_be_rest,
+    merged_spans,
+    merged_stats,
+)
 from bot.storage.market_store import MarketStore
 from bot.storage.rows import event_row
 from bot.storage.store import Store
 
 REPLAY_BATCH_LINES = 5_000
+MAX_PARSE_WORKERS = 2
+# Starting a worker costs ~0.3 s of CPU (interpreter and imports): a second one
+# pays off from a recording of a few batches.
+BYTES_PER_PARSE_WORKER = 8 << 20
 
 
 @dataclass(slots=True)
@@ -102,19 +117,44 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def _decode_batch(
-    batch: list[bytes],
+# One batch as a worker sees it: per chunk, in order, (is it this worker's own,
+# its line count, its lines if own else those of them that `may_be_rest`).
+Share = list[tuple[bool, int, list[bytes]]]
+
+
+def _decode_share(
+    share: Share,
 ) -> tuple[list[tuple], DecodeStats, dict[tuple[str, str], Window], list[MarketPoll]]:
     """Rows, not events (plain tuples cross the process boundary cheaply), with
-    what the decoder has seen up to the end of this batch and the market polls it completed."""
+    what this worker's decoder has seen up to the end of the batch and the
+    market polls of its chunk."""
+    decoder = _worker_decoder
     rows: list[tuple] = []
-    for line_bytes in batch:
-        rows += map(event_row, _worker_decoder.feed(line_bytes))
-    return rows, _worker_decoder.stats, _worker_decoder.spans(), _worker_decoder.take_market_polls()
+    for own, line_count, lines in share:
+        if own:
+            for line_bytes in lines:
+                rows += map(event_row, decoder.feed(line_bytes))
+        else:
+            decoder.pass_over(lines, line_count)
+    return rows, decoder.stats, decoder.spans(), decoder.take_market_polls(final=True)
 
 
-def _last_market_polls() -> list[MarketPoll]:
-    return _worker_decoder.take_market_polls(final=True)
+def _shares(batch: list[bytes], workers: int) -> list[Share]:
+    """The batch cut into one chunk per worker, as each worker gets it."""
+    if workers == 1:
+        return [[(True, len(batch), batch)]]
+    size = -(-len(batch) // workers)
+    chunks = [batch[start : start + size] for start in range(0, len(batch), size)]
+    candidates = [[line for line in chunk if may_be_rest(line)] for chunk in chunks]
+    return [
+        [(own == worker, len(chunk), chunk if own == worker else candidates[own]) for own, chunk in enumerate(chunks)]
+        for worker in range(workers)
+    ]
+
+
+def parse_workers(total_bytes: int) -> int:
+    """How many worker processes parse a replay of `total_bytes`."""
+    return max(1, min(MAX_PARSE_WORKERS, os.cpu_count() or 1, total_bytes // BYTES_PER_PARSE_WORKER))
 
 
 # -- the writer ---------------------------------------------------------------
@@ -127,6 +167,7 @@ async def replay(
     batch_lines: int = REPLAY_BATCH_LINES,
     stop: asyncio.Event | None = None,
     market_assets: Sequence[str] = (),
+    workers: int | None = None,
 ) -> ReplayReport:
     """Ingest recordings; `progress(done, total, stored)` gets the bytes read of all
     the files (compressed bytes for `.gz`) and the liquidations stored so far.
@@ -135,36 +176,53 @@ async def replay(
     unread (`report.interrupted`). Interrupted or cancelled, the spans of what
     was stored are recorded. Market polls in the recordings become market
     samples of `market_assets` (the assets the live poller tracks, `[market]
-    assets`; none by default).
+    assets`; none by default). `workers`: parse processes (default: by size,
+    `parse_workers`).
     """
     paths = list(paths)
     total_bytes = sum(os.path.getsize(path) for path in paths)
+    workers = workers or parse_workers(total_bytes)
     report = ReplayReport()
     stored_spans: dict[tuple[str, str], Window] = {}
     market = _MarketSink(store, market_assets)
+    polls = PollJoiner()
     loop = asyncio.get_running_loop()
 
-    async def write(decoded: asyncio.Future) -> None:
-        rows, report.decode, spans, polls = await decoded
+    async def write(decoding: list[asyncio.Future]) -> None:
+        decoded = await asyncio.gather(*decoding)  # in chunk order
+        rows: list[tuple] = []
+        for chunk_rows, *_ in decoded:
+            rows += chunk_rows
+        report.decode = merged_stats([stats for _, stats, _, _ in decoded])
         _count(report, await store.add_rows(rows))
-        stored_spans.update(spans)  # cumulative: the spans of everything stored so far
-        report.market_samples += await market.add(polls)
+        # cumulative: the spans of everything stored so far
+        stored_spans.update(merged_spans(spans for _, _, spans, _ in decoded))
+        report.market_samples += await market.add(polls.add(poll for *_, chunk_polls in decoded for poll in chunk_polls))
 
     # spawn, not fork: this process has running threads (aiosqlite), which fork does not copy safely.
     context = multiprocessing.get_context("spawn")
     try:
-        with ProcessPoolExecutor(
-            max_workers=1, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
-        ) as worker:
+        with contextlib.ExitStack() as executors:
+            pool = [
+                executors.enter_context(
+                    ProcessPoolExecutor(
+                        max_workers=1, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+                    )
+                )
+                for _ in range(workers)
+            ]
             for path in paths:
                 if stop is not None and stop.is_set():
                     break
                 report.files += 1
-                pending: asyncio.Future | None = None
+                pending: list[asyncio.Future] | None = None
                 with open(path, "rb") as raw, _lines(raw, path) as lines:
                     for batch in _batches(lines, batch_lines):
-                        # The worker parses this batch while the previous one is written.
-                        decoding = loop.run_in_executor(worker, _decode_batch, batch)
+                        # The workers parse this batch while the previous one is written.
+                        decoding = [
+                            loop.run_in_executor(worker, _decode_share, share)
+                            for worker, share in zip(pool, _shares(batch, workers))
+                        ]
                         if pending is not None:
                             await write(pending)
                         pending = decoding
@@ -177,7 +235,7 @@ async def replay(
                     report.bytes_read += raw.tell()
                 if progress is not None:
                     progress(report.bytes_read, total_bytes, report.stored)
-            report.market_samples += await market.add(await loop.run_in_executor(worker, _last_market_polls))
+            report.market_samples += await market.add(polls.finish())
     finally:
         for (venue, stream), span in stored_spans.items():
             await store.add_span(venue, stream, span.start_ms, span.end_ms)

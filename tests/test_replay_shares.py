@@ -1,0 +1,81 @@
+"""Replay with several parse workers stores exactly what one worker stores.
+
+Each worker decodes its chunk of every batch and passes over the others'
+chunks; contract sizes that change mid-recording, a refused metadata refresh,
+market polls cut by chunk boundaries and the first error samples must all come
+out as a one-decoder replay's.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from bot.feeds.recording import frame_line, rest_line
+from bot.feeds.venues import okx
+from bot.sample import recording_lines
+from bot.services.ingest import replay
+from bot.storage.store import Store
+
+T0 = 1_742_515_200_000
+OKX_SWAPS = f"{okx.INSTRUMENTS_PATH}?instType=SWAP"
+
+
+def resized(line: str, instrument: str, ct_val: str) -> str:
+    """A recorded OKX instruments line with one contract's size changed."""
+    record = json.loads(line)
+    for entry in record["rest"]["body"]["data"]:
+        if entry["instId"] == instrument:
+            entry["ctVal"] = ct_val
+    return json.dumps(record, separators=(",", ":"))
+
+
+def mixed_recording() -> list[str]:
+    lines = list(recording_lines(T0, hours=2, seed=7, events_per_hour=600))
+    metadata = [line for line in lines[:4] if '"rest"' in line and "instruments" in line or "exchangeInfo" in line]
+    body = [line for line in lines if line not in metadata]
+    third = len(body) // 3
+    okx_swaps = next(line for line in metadata if OKX_SWAPS in line)
+    return [
+        *body[:third],  # OKX and COIN-M frames unpriced until the sizes come
+        *metadata,
+        *body[third : 2 * third],
+        rest_line("okx", T0 + 3_600_000, OKX_SWAPS, {"code": "0"}),  # refused: the last good book stays
+        resized(okx_swaps, "BTC-USDT-SWAP", "0.02"),  # from here BTC-USDT-SWAP orders are worth twice as much
+        *(line for chunk in zip(body[2 * third :: 97], ["not json"] * 9) for line in chunk),
+        *body[2 * third :],
+        frame_line("okx", "public", T0 + 7_200_000, {"arg": {"channel": "liquidation-orders"}, "data": "x"}),
+    ]
+
+
+def dump(path: Path) -> dict[str, list]:
+    with sqlite3.connect(path) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr) for table in tables}
+
+
+async def replayed(tmp_path: Path, recording: Path, workers: int) -> tuple[dict, object, object]:
+    path = tmp_path / f"workers{workers}.sqlite"
+    store = await Store.open(path)
+    try:
+        report = await replay(store, [recording], batch_lines=60, market_assets=["BTC", "ETH"], workers=workers)
+        again = await replay(store, [recording], batch_lines=60, market_assets=["BTC", "ETH"], workers=workers)
+    finally:
+        await store.close()
+    return dump(path), report, again
+
+
+async def test_several_workers_store_and_count_exactly_what_one_does(tmp_path):
+    recording = tmp_path / "mixed.jsonl"
+    recording.write_text("".join(line + "\n" for line in mixed_recording()), encoding="utf-8")
+    one_db, one, one_again = await replayed(tmp_path, recording, workers=1)
+    assert one.decode.unpriced_events > 0 and one.decode.bad_lines >= 10 and one.market_samples > 0
+    assert len(one.decode.error_samples) == 5
+    for workers in (2, 3):
+        db, report, again = await replayed(tmp_path, recording, workers=workers)
+        assert report.one_line() == one.one_line()
+        assert report.decode == one.decode  # counts, unknown instruments, the first error samples
+        assert db == one_db  # events, rollups, spans, market samples
+        assert again.one_line() == one_again.one_line()
+        assert again.stored == 0
