@@ -15,8 +15,12 @@ Sanity caps (a value above one is a corrupt frame, not a liquidation):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.core.models import LiquidationEvent
+
+if TYPE_CHECKING:  # instruments imports this module's checks
+    from bot.feeds.instruments import ContractBook, ContractSpec
 
 MAX_NOTIONAL_USD = 1e10
 MAX_QUANTITY = 1e12
@@ -68,6 +72,14 @@ class Unpriced:
         self.count += liquidations
         if instrument not in self.instruments:
             self.instruments.append(instrument)
+
+    def spec_of(self, contracts: ContractBook | None, instrument: str, liquidations: int = 1) -> ContractSpec | None:
+        """The instrument's contract spec, or None when the book has none (then
+        the instrument and its liquidations are added here)."""
+        spec = contracts.get(instrument) if contracts is not None else None
+        if spec is None:
+            self.add(instrument, liquidations)
+        return spec
 
     def checked(self, events: list[LiquidationEvent]) -> list[LiquidationEvent]:
         """`events` when everything was priced; else UnknownInstrument carrying them."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from bot.feeds.errors import checked_notional
+
 
 @dataclass(frozen=True, slots=True)
 class ContractSpec:
@@ -18,6 +20,21 @@ class ContractSpec:
 
     size: float
     inverse: bool
+
+    def notional_usd(self, quantity: float, price: float, quantity_field: str) -> float:
+        """The USD value of `quantity` contracts at `price` (USD a base coin),
+        rounded to the cent: `quantity x size` when inverse, `quantity x size x
+        price` when linear. FrameError (naming `quantity_field`) past the sanity
+        caps of `checked_notional`."""
+        if self.inverse:
+            return checked_notional(quantity * self.size, quantity_field)
+        return checked_notional(quantity * self.size * price, quantity_field)
+
+
+# The units of venues whose quantities need no contract metadata (x 1.0 is exact,
+# so these notionals are bit for bit `quantity x price` and `quantity`).
+BASE_COIN = ContractSpec(1.0, inverse=False)  # a quantity in base coin: worth quantity x price
+USD = ContractSpec(1.0, inverse=True)  # a quantity that is its USD value (USD contracts, a quote amount)
 
 
 class ContractBook(Mapping[str, ContractSpec]):

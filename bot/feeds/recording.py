@@ -106,8 +106,7 @@ class DecodeStats:
 def may_be_rest(line_text: bytes) -> bool:
     """Whether a recording line may be a `rest` line, without decoding it: such a
     line holds the key "rest", which JSON spells with those letters or with
-    `\\u` escapes. What a decoder must see of the lines another decoder decodes
-    (`RecordingDecoder.pass_over`)."""
+    `\\u` escapes."""
     return b"rest" in line_text or b"\\u" in line_text
 
 
@@ -304,13 +303,14 @@ class RecordingDecoder:
     def _apply_metadata(self, venue: str, rest: dict) -> None:
         self.books[venue] = apply_rest(self.books.get(venue, EMPTY_BOOK), rest["path"], rest.get("body"), venue)
 
-    def pass_over(self, candidates: Iterable[bytes], line_count: int) -> None:
-        """Keep up with `line_count` lines that another decoder decodes (replay with
-        several decoders, each its share of the lines): apply the contract sizes
-        among `candidates` (those lines for which `may_be_rest` holds, in order), as
-        `feed` would, and count nothing: the other decoder counts them."""
-        self._line_number += line_count
-        for line_text in candidates:
+    def pass_over(self, lines: Sequence[bytes]) -> None:
+        """Keep up with lines that another decoder decodes (replay with several
+        decoders, each its share of the lines): apply the contract sizes among
+        them, as `feed` would, and count nothing: the other decoder counts them."""
+        self._line_number += len(lines)
+        for line_text in lines:
+            if not may_be_rest(line_text):
+                continue
             try:
                 record = orjson.loads(line_text)
             except (ValueError, RecursionError):

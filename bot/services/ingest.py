@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import itertools
+import marshal
 import multiprocessing
 import os
 import signal
@@ -30,7 +32,6 @@ from bot.feeds.recording import (
     DecodeStats,
     PollJoiner,
     RecordingDecoder,
-    may_be_rest,
     merged_spans,
     merged_stats,
 )
@@ -84,13 +85,8 @@ def _lines(raw, path: Path):
 
 
 def _batches(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    for line_bytes in lines:
-        batch.append(line_bytes)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    lines = iter(lines)
+    while batch := list(itertools.islice(lines, size)):
         yield batch
 
 
@@ -117,39 +113,30 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-# One batch as a worker sees it: per chunk, in order, (is it this worker's own,
-# its line count, its lines if own else those of them that `may_be_rest`).
-Share = list[tuple[bool, int, list[bytes]]]
+# One batch as a worker sees it: its chunks in order, each with whether it is this worker's own.
+Share = list[tuple[bool, list[bytes]]]
 
 
-def _decode_share(
-    share: Share,
-) -> tuple[list[tuple], DecodeStats, dict[tuple[str, str], Window], list[MarketPoll]]:
-    """Rows, not events (plain tuples cross the process boundary cheaply), with
-    what this worker's decoder has seen up to the end of the batch and the
-    market polls of its chunk."""
+def _decode_share(share: Share) -> tuple[bytes, DecodeStats, dict[tuple[str, str], Window], list[MarketPoll]]:
+    """Rows, not events, marshalled (plain tuples cross the process boundary
+    cheaply, and marshal loads them faster than pickle), with what this worker's
+    decoder has seen up to the end of the batch and the market polls of its chunk."""
     decoder = _worker_decoder
     rows: list[tuple] = []
-    for own, line_count, lines in share:
+    for own, lines in share:
         if own:
             for line_bytes in lines:
                 rows += map(event_row, decoder.feed(line_bytes))
         else:
-            decoder.pass_over(lines, line_count)
-    return rows, decoder.stats, decoder.spans(), decoder.take_market_polls(final=True)
+            decoder.pass_over(lines)
+    return marshal.dumps(rows), decoder.stats, decoder.spans(), decoder.take_market_polls(final=True)
 
 
 def _shares(batch: list[bytes], workers: int) -> list[Share]:
     """The batch cut into one chunk per worker, as each worker gets it."""
-    if workers == 1:
-        return [[(True, len(batch), batch)]]
     size = -(-len(batch) // workers)
     chunks = [batch[start : start + size] for start in range(0, len(batch), size)]
-    candidates = [[line for line in chunk if may_be_rest(line)] for chunk in chunks]
-    return [
-        [(own == worker, len(chunk), chunk if own == worker else candidates[own]) for own, chunk in enumerate(chunks)]
-        for worker in range(workers)
-    ]
+    return [[(own == worker, chunk) for own, chunk in enumerate(chunks)] for worker in range(workers)]
 
 
 def parse_workers(total_bytes: int) -> int:
@@ -192,7 +179,7 @@ async def replay(
         decoded = await asyncio.gather(*decoding)  # in chunk order
         rows: list[tuple] = []
         for chunk_rows, *_ in decoded:
-            rows += chunk_rows
+            rows += marshal.loads(chunk_rows)
         report.decode = merged_stats([stats for _, stats, _, _ in decoded])
         _count(report, await store.add_rows(rows))
         # cumulative: the spans of everything stored so far

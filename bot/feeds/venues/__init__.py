@@ -36,7 +36,8 @@ format or this registry: that would be an import cycle), and defines:
   Control frames (acks, pongs, errors) give []. Anything not as documented
   raises `FrameError` (and nothing else: no KeyError, TypeError, OverflowError);
   an instrument without a contract size raises `UnknownInstrument` carrying the
-  events that could be priced. Notionals go through `errors.checked_notional`.
+  events that could be priced. Notionals go through `ContractSpec.notional_usd`
+  (`instruments.BASE_COIN` and `USD` for quantities that need no contract metadata).
 - `parse = contract.dispatch(VENUE, STREAMS)`: `parse(frame, contracts, received_ms, stream=...)`.
 - `error_message(frame) -> str | None`: a short text when `frame` is the
   venue's error frame, else None.

@@ -70,13 +70,12 @@ from bot.feeds.errors import (
     MAX_QUANTITY,
     FrameError,
     UnknownInstrument,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
     timestamp_ms,
 )
-from bot.feeds.instruments import ContractBook, ContractSpec, positive_or_none
+from bot.feeds.instruments import BASE_COIN, ContractBook, ContractSpec, positive_or_none
 from bot.core.symbols import asset_of
 
 VENUE = "binance"
@@ -157,7 +156,7 @@ def base_quantity_parser(venue: str, stream: str) -> FrameParser:
         if order is None:
             return []
         instrument, liquidated, price, quantity, at_ms = _order_fields(order)
-        notional_usd = checked_notional(quantity * price, "o.z*o.ap")
+        notional_usd = BASE_COIN.notional_usd(quantity, price, "o.z")
         return [
             LiquidationEvent(
                 venue, stream, instrument, asset_of(instrument), liquidated,
@@ -181,7 +180,7 @@ def parse_coinm(
     spec = contracts.get(instrument) if contracts is not None else None
     if spec is None:
         raise UnknownInstrument([instrument], events=[], unpriced_count=1)
-    notional_usd = checked_notional(quantity * spec.size, "o.z*contractSize")
+    notional_usd = spec.notional_usd(quantity, price, "o.z")
     return [
         LiquidationEvent(
             VENUE, "coinm", instrument, asset_of(instrument), liquidated,

@@ -60,13 +60,12 @@ from bot.feeds.errors import (
     FrameError,
     UnknownInstrument,
     Unpriced,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
     timestamp_ms,
 )
-from bot.feeds.instruments import ContractBook
+from bot.feeds.instruments import BASE_COIN, ContractBook
 
 VENUE = "bitfinex"
 TITLE = "Bitfinex"
@@ -161,7 +160,7 @@ def _liquidations(records: list) -> list[LiquidationEvent]:
         events.append(
             LiquidationEvent(
                 VENUE, "public", symbol, asset_of_symbol(symbol), Side.LONG if amount > 0 else Side.SHORT,
-                price, quantity, checked_notional(quantity * price, "|AMOUNT|*LIQUIDATION_PRICE"), at_ms,
+                price, quantity, BASE_COIN.notional_usd(quantity, price, "AMOUNT"), at_ms,
             )
         )
     return unpriced.checked(events)

@@ -39,13 +39,12 @@ from bot.feeds.errors import (
     MAX_NOTIONAL_USD,
     MAX_PRICE,
     FrameError,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
     timestamp_ms,
 )
-from bot.feeds.instruments import ContractBook
+from bot.feeds.instruments import USD, ContractBook
 from bot.core.symbols import asset_of
 
 VENUE = "bitget"
@@ -102,7 +101,7 @@ def _parse(frame: object, inst_type: str) -> list[LiquidationEvent]:
         events.append(
             LiquidationEvent(
                 VENUE, inst_type, instrument, asset_of(instrument), liquidated,
-                price, amount, checked_notional(amount, "data[].amount"), at_ms,
+                price, amount, USD.notional_usd(amount, price, "data[].amount"), at_ms,
             )
         )
     return events

@@ -49,7 +49,6 @@ from bot.feeds.errors import (
     MAX_QUANTITY,
     FrameError,
     Unpriced,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
@@ -128,18 +127,13 @@ def parse_realtime(
         liquidated = _LIQUIDATED_BY_ORDER_SIDE.get(side) if type(side) is str else None
         if liquidated is None:
             raise FrameError(f"data[].side is not Buy/Sell: {shown(side)}")
-        spec = contracts.get(symbol) if contracts is not None else None
+        spec = unpriced.spec_of(contracts, symbol)
         if spec is None:
-            unpriced.add(symbol)
             continue
-        if spec.inverse:
-            notional_usd = checked_notional(quantity * spec.size, "data[].leavesQty*contract")
-        else:
-            notional_usd = checked_notional(quantity * spec.size * price, "data[].leavesQty*contract*price")
         events.append(
             LiquidationEvent(
                 VENUE, "realtime", symbol, asset_of_symbol(symbol), liquidated,
-                price, quantity, notional_usd, at_ms,
+                price, quantity, spec.notional_usd(quantity, price, "data[].leavesQty"), at_ms,
             )
         )
     return unpriced.checked(events)

@@ -67,13 +67,12 @@ from bot.feeds.errors import (
     MAX_PRICE,
     MAX_QUANTITY,
     FrameError,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
     timestamp_ms,
 )
-from bot.feeds.instruments import ContractBook
+from bot.feeds.instruments import BASE_COIN, USD, ContractBook, ContractSpec
 from bot.core.symbols import asset_of
 
 VENUE = "bybit"
@@ -115,7 +114,7 @@ def _items_of(frame: object) -> list | None:
     return items
 
 
-def _parse(frame: object, stream: str, inverse: bool) -> list[LiquidationEvent]:
+def _parse(frame: object, stream: str, unit: ContractSpec) -> list[LiquidationEvent]:
     items = _items_of(frame)
     if items is None:
         return []
@@ -134,14 +133,10 @@ def _parse(frame: object, stream: str, inverse: bool) -> list[LiquidationEvent]:
         liquidated = _LIQUIDATED_BY_POSITION_SIDE.get(side) if type(side) is str else None
         if liquidated is None:
             raise FrameError(f"data[].S is not Buy/Sell: {shown(side)}")
-        if inverse:
-            notional_usd = checked_notional(quantity, "data[].v")
-        else:
-            notional_usd = checked_notional(quantity * price, "data[].v*p")
         events.append(
             LiquidationEvent(
                 VENUE, stream, instrument, asset_of(instrument), liquidated,
-                price, quantity, notional_usd, at_ms,
+                price, quantity, unit.notional_usd(quantity, price, "data[].v"), at_ms,
             )
         )
     return events
@@ -150,13 +145,13 @@ def _parse(frame: object, stream: str, inverse: bool) -> list[LiquidationEvent]:
 def parse_linear(
     frame: object, contracts: ContractBook | None = None, received_ms: int | None = None
 ) -> list[LiquidationEvent]:
-    return _parse(frame, "linear", inverse=False)
+    return _parse(frame, "linear", BASE_COIN)
 
 
 def parse_inverse(
     frame: object, contracts: ContractBook | None = None, received_ms: int | None = None
 ) -> list[LiquidationEvent]:
-    return _parse(frame, "inverse", inverse=True)
+    return _parse(frame, "inverse", USD)
 
 
 def error_message(frame: object) -> str | None:

@@ -46,7 +46,6 @@ from bot.feeds.errors import (
     MAX_QUANTITY,
     FrameError,
     Unpriced,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
@@ -121,14 +120,10 @@ def parse_public(
             raise FrameError(f"missing field data[].{missing.args[0]}") from None
         if type(direction) is not str or direction not in _TAKER_LIQUIDATED:
             raise FrameError(f"data[].direction is not buy/sell: {shown(direction)}")
-        spec = contracts.get(instrument) if contracts is not None else None
+        spec = unpriced.spec_of(contracts, instrument, len(sides))
         if spec is None:
-            unpriced.add(instrument, len(sides))
             continue
-        if spec.inverse:
-            notional_usd = checked_notional(amount * spec.size, "data[].amount")
-        else:
-            notional_usd = checked_notional(amount * spec.size * price, "data[].amount*price")
+        notional_usd = spec.notional_usd(amount, price, "data[].amount")
         asset = asset_of_instrument(instrument)
         for liquidated_by_direction in sides:
             events.append(

@@ -55,12 +55,11 @@ from bot.feeds.errors import (
     MAX_AT_MS,
     MIN_AT_MS,
     FrameError,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
 )
-from bot.feeds.instruments import ContractBook, positive_or_none
+from bot.feeds.instruments import BASE_COIN, ContractBook, positive_or_none
 
 VENUE = "dydx"
 TITLE = "dYdX v4"
@@ -154,7 +153,7 @@ def parse_v4(
             if trade_id in seen or quantity * price < _DUST_USD:
                 continue
             seen.add(trade_id)
-            notional_usd = checked_notional(quantity * price, "size*price")
+            notional_usd = BASE_COIN.notional_usd(quantity, price, "size")
             events.append(
                 LiquidationEvent(VENUE, "v4", market, asset, liquidated, price, quantity, notional_usd, at_ms)
             )

@@ -46,7 +46,6 @@ from bot.feeds.errors import (
     MAX_QUANTITY,
     FrameError,
     Unpriced,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
@@ -122,20 +121,15 @@ def _parse(frame: object, contracts: ContractBook | None, stream: str) -> list[L
             at_ms = timestamp_ms(item["time_ms"] if "time_ms" in item else item["time"], "result[].time")
         except KeyError as missing:
             raise FrameError(f"missing field result[].{missing.args[0]}") from None
-        spec = contracts.get(instrument) if contracts is not None else None
+        spec = unpriced.spec_of(contracts, instrument)
         if spec is None:
-            unpriced.add(instrument)
             continue
         quantity = abs(size)
-        if spec.inverse:
-            notional_usd = checked_notional(quantity * spec.size, "result[].size")
-        else:
-            notional_usd = checked_notional(quantity * spec.size * price, "result[].size*quanto_multiplier*price")
         events.append(
             LiquidationEvent(
                 VENUE, stream, instrument, asset_of(instrument),
                 Side.LONG if size < 0 else Side.SHORT,
-                price, quantity, notional_usd, at_ms,
+                price, quantity, spec.notional_usd(quantity, price, "result[].size"), at_ms,
             )
         )
     return unpriced.checked(events)

@@ -48,13 +48,12 @@ from bot.feeds.errors import (
     MAX_QUANTITY,
     FrameError,
     Unpriced,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
     timestamp_ms,
 )
-from bot.feeds.instruments import ContractBook, ContractSpec, positive_or_none
+from bot.feeds.instruments import USD, ContractBook, ContractSpec, positive_or_none
 from bot.core.symbols import asset_of
 
 VENUE = "htx"
@@ -141,13 +140,13 @@ def _parse(frame: object, contracts: ContractBook | None, stream: str, linear: b
         except KeyError as missing:
             raise FrameError(f"missing field data[].{missing.args[0]}") from None
         if turnover is not None:
-            notional_usd = checked_notional(turnover, "data[].trade_turnover")
+            notional_usd = USD.notional_usd(turnover, price, "data[].trade_turnover")
         else:
             spec = contracts.get(instrument) if contracts is not None else None
             if spec is None or not spec.inverse:
                 unpriced.add(instrument)
                 continue
-            notional_usd = checked_notional(volume * spec.size, "data[].volume*contract_size")
+            notional_usd = spec.notional_usd(volume, price, "data[].volume")
         events.append(
             LiquidationEvent(
                 VENUE, stream, instrument, asset_of(instrument), liquidated,

@@ -59,7 +59,6 @@ from bot.feeds.errors import (
     MAX_QUANTITY,
     FrameError,
     Unpriced,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
@@ -139,18 +138,13 @@ def parse_futures(
         liquidated = _LIQUIDATED_BY_TAKER_SIDE.get(side) if type(side) is str else None
         if liquidated is None:
             raise FrameError(f"side is not buy/sell: {shown(side)}")
-        spec = contracts.get(product) if contracts is not None else None
+        spec = unpriced.spec_of(contracts, product)
         if spec is None:
-            unpriced.add(product)
             continue
-        if spec.inverse:
-            notional_usd = checked_notional(quantity * spec.size, "qty*contractSize")
-        else:
-            notional_usd = checked_notional(quantity * spec.size * price, "qty*contractSize*price")
         events.append(
             LiquidationEvent(
                 VENUE, "futures", product, asset_of_product(product), liquidated,
-                price, quantity, notional_usd, at_ms,
+                price, quantity, spec.notional_usd(quantity, price, "qty"), at_ms,
             )
         )
     return unpriced.checked(events)

@@ -93,7 +93,6 @@ from bot.feeds.errors import (
     FrameError,
     UnknownInstrument,
     Unpriced,
-    checked_notional,
     instrument_id,
     positive_number,
     shown,
@@ -194,16 +193,10 @@ def parse_public(
             if spec is None:
                 unpriced.add(instrument)
                 continue
-            if spec.inverse:
-                notional_usd = checked_notional(quantity * spec.size, "details[].sz*ctVal")
-            else:
-                notional_usd = checked_notional(
-                    quantity * spec.size * price, "details[].sz*ctVal*bkPx"
-                )
             events.append(
                 LiquidationEvent(
                     VENUE, "public", instrument, asset, liquidated,
-                    price, quantity, notional_usd, at_ms,
+                    price, quantity, spec.notional_usd(quantity, price, "details[].sz"), at_ms,
                 )
             )
     return unpriced.checked(events)
