@@ -17,7 +17,7 @@ With a PostgreSQL server (--postgres URL, default $LIQBOT_TEST_POSTGRES_URL) bot
 run on PostgreSQL too, in a database the run creates and drops, the replay next
 to its own baseline: asyncpg's binary COPY of the same rows into a plain table.
 
-Run: python benchmarks/ingest.py [--events 1000000] [--venues three|all] [--latency-events 10000000] [--postgres URL]
+Run: python benchmarks/ingest.py [--events 1000000] [--venues three|all] [--workers N] [--latency-events 10000000] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side  # noqa: E40
 from bot.feeds.recording import RecordingDecoder, frame_line  # noqa: E402
 from bot.feeds.venues import ALL_STREAMS  # noqa: E402
 from bot.sample import write_recording  # noqa: E402
-from bot.services.ingest import replay  # noqa: E402
+from bot.services.ingest import parse_workers, replay  # noqa: E402
 from bot.services.queries import QueryService  # noqa: E402
 from bot.storage.migrations import migrations  # noqa: E402
 from bot.storage.rows import EVENT_COLUMNS, event_row  # noqa: E402
@@ -132,7 +132,7 @@ async def raw_copy(url: str, rows: list[tuple]) -> float:
     return elapsed
 
 
-async def bench_replay(folder: Path, events: int, venues: str, postgres: str) -> None:
+async def bench_replay(folder: Path, events: int, venues: str, postgres: str, workers: int | None) -> None:
     hours = 24
     recording = folder / "bench.jsonl"
     print(f"generating a recording of ~{events:,} events ({venues} venues) ...", flush=True)
@@ -143,7 +143,8 @@ async def bench_replay(folder: Path, events: int, venues: str, postgres: str) ->
         generated.unlink()
     else:
         write_recording(recording, START_MS, hours, seed=1, events_per_hour=events / hours / 1.62)
-    sqlite = await bench_replay_into(folder / "replay.sqlite", recording, "SQLite")
+    workers = workers or parse_workers(recording.stat().st_size)
+    sqlite = await bench_replay_into(folder / "replay.sqlite", recording, "SQLite", workers)
     rows = sqlite.rows
     raw_cpu_before = cpu_s(resource.RUSAGE_SELF)
     raw_s = raw_executemany(folder / "raw.sqlite", rows)
@@ -151,13 +152,13 @@ async def bench_replay(folder: Path, events: int, venues: str, postgres: str) ->
     print(f"baseline raw sqlite3 executemany, same rows, same table:  {len(rows):,} rows in {raw_s:.2f} s = {len(rows) / raw_s:,.0f} rows/s")
     print(f"replay / baseline: {sqlite.rate / (len(rows) / raw_s):.0%}")
     print(
-        f"CPU: parse worker {sqlite.parser_cpu_s:.2f} s, writer {sqlite.writer_cpu_s:.2f} s;"
-        f" baseline {raw_cpu_s:.2f} s (baseline / parse worker: {raw_cpu_s / sqlite.parser_cpu_s:.0%})"
+        f"CPU: parse workers {sqlite.parser_cpu_s:.2f} s, writer {sqlite.writer_cpu_s:.2f} s;"
+        f" baseline {raw_cpu_s:.2f} s (baseline / parse workers: {raw_cpu_s / sqlite.parser_cpu_s:.0%})"
     )
     if not postgres:
         return
     async with postgres_database(postgres, "liqbot_bench_replay") as url:
-        pg = await bench_replay_into(url, recording, "PostgreSQL")
+        pg = await bench_replay_into(url, recording, "PostgreSQL", workers)
     async with postgres_database(postgres, "liqbot_bench_raw") as url:
         raw_s = await raw_copy(url, rows)
     print(f"baseline raw asyncpg COPY, same rows, same table: {len(rows):,} rows in {raw_s:.2f} s = {len(rows) / raw_s:,.0f} rows/s")
@@ -172,15 +173,15 @@ class Replayed:
     writer_cpu_s: float
 
 
-async def bench_replay_into(location: str | Path, recording: Path, label: str) -> Replayed:
+async def bench_replay_into(location: str | Path, recording: Path, label: str, workers: int) -> Replayed:
     store = await Store.open(location)
     # CPU seconds as well as wall time: on a loaded machine the wall ratio follows the CPU one.
     cpu_before = cpu_s(resource.RUSAGE_SELF), cpu_s(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    report = await replay(store, [recording])
+    report = await replay(store, [recording], workers=workers)
     replay_s = time.perf_counter() - started
     writer_cpu_s = cpu_s(resource.RUSAGE_SELF) - cpu_before[0]
-    parser_cpu_s = cpu_s(resource.RUSAGE_CHILDREN) - cpu_before[1]  # the worker, joined when replay returns
+    parser_cpu_s = cpu_s(resource.RUSAGE_CHILDREN) - cpu_before[1]  # the workers, joined when replay returns
     await store.close()
     stored = report.stored
     decoder = RecordingDecoder()
@@ -188,7 +189,10 @@ async def bench_replay_into(location: str | Path, recording: Path, label: str) -
     with open(recording, "rb") as lines:
         for line in lines:
             rows += map(event_row, decoder.feed(line))
-    print(f"{label} replay ingest (parse+normalise+store+rollup): {stored:,} events in {replay_s:.2f} s = {stored / replay_s:,.0f} events/s")
+    print(
+        f"{label} replay ingest (parse+normalise+store+rollup, {workers} parse workers):"
+        f" {stored:,} events in {replay_s:.2f} s = {stored / replay_s:,.0f} events/s"
+    )
     return Replayed(rows, stored / replay_s, parser_cpu_s, writer_cpu_s)
 
 
@@ -262,6 +266,7 @@ async def main() -> None:
         "--venues", choices=("three", "all"), default="three",
         help="the replayed venues: Binance, Bybit and OKX, or every stream of the registry",
     )
+    parser.add_argument("--workers", type=int, default=None, help="parse workers (default: as replay chooses)")
     parser.add_argument("--latency-events", type=int, default=10_000_000, help="events stored for the latency run")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument(
@@ -272,7 +277,7 @@ async def main() -> None:
     if not args.postgres:
         print("SQLite only (no --postgres URL and no LIQBOT_TEST_POSTGRES_URL)")
     with tempfile.TemporaryDirectory(prefix="liqbot-bench-") as folder:
-        await bench_replay(Path(folder), args.events, args.venues, args.postgres)
+        await bench_replay(Path(folder), args.events, args.venues, args.postgres, args.workers)
         await bench_latency(Path(folder), args.latency_events, args.repeats, args.postgres)
 
 

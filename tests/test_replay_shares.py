@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.feeds.recording import frame_line, rest_line
 from bot.feeds.venues import okx
 from bot.sample import recording_lines
-from bot.services.ingest import replay
+from bot.services.ingest import BYTES_PER_PARSE_WORKER, parse_workers, replay
 from bot.storage.store import Store
 
 T0 = 1_742_515_200_000
@@ -79,3 +79,10 @@ async def test_several_workers_store_and_count_exactly_what_one_does(tmp_path):
         assert db == one_db  # events, rollups, spans, market samples
         assert again.one_line() == one_again.one_line()
         assert again.stored == 0
+
+
+def test_a_second_worker_only_for_a_large_recording_and_a_free_core():
+    large = 100 * BYTES_PER_PARSE_WORKER
+    assert parse_workers(large, cores=2) == 1  # the writer keeps one core
+    assert parse_workers(large, cores=4) == 2
+    assert parse_workers(BYTES_PER_PARSE_WORKER // 2, cores=4) == 1

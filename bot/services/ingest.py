@@ -1,9 +1,9 @@
 """Replay recordings into the store through the same parsers as the live feeds.
 
-Parsing runs in worker processes while this process writes to SQLite: parsing
-costs more per event than writing, so on two cores it is split across workers
-and overlapped with the writes. Each batch of lines is cut into one contiguous
-chunk per worker. A worker decodes its own chunk and passes over the others'
+Parsing runs in worker processes while this process writes to SQLite, so the
+two overlap on two cores; with three cores or more, parsing (which costs more
+per event than writing) is split across two workers. Each batch of lines is
+cut into one contiguous chunk per worker. A worker decodes its own chunk and passes over the others'
 (applying the REST lines with contract sizes among them, counting nothing), so
 every worker's contract books are exactly those of a one-decoder replay at that
 line; its counts, spans and market polls are merged back here in line order.
@@ -139,9 +139,12 @@ def _shares(batch: list[bytes], workers: int) -> list[Share]:
     return [[(own == worker, chunk) for own, chunk in enumerate(chunks)] for worker in range(workers)]
 
 
-def parse_workers(total_bytes: int) -> int:
-    """How many worker processes parse a replay of `total_bytes`."""
-    return max(1, min(MAX_PARSE_WORKERS, os.cpu_count() or 1, total_bytes // BYTES_PER_PARSE_WORKER))
+def parse_workers(total_bytes: int, cores: int | None = None) -> int:
+    """How many worker processes parse a replay of `total_bytes`: one core is
+    the writer's, so a second worker needs three cores (on two, three busy
+    processes only share them, and passing over the other chunk costs extra)."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(MAX_PARSE_WORKERS, cores - 1, total_bytes // BYTES_PER_PARSE_WORKER))
 
 
 # -- the writer ---------------------------------------------------------------
