@@ -68,7 +68,7 @@ def completions(text: str, assets=("BTC", "ETH", "PEPE")) -> list[str]:
         ("/chart t", ["TON", "TRX", "top"]),
         ("/lang ", ["en", "zh"]),
         ("/help ri", ["risk"]),
-        ("/alert ", ["big", "total", "skew", "risk", "cascade", "list"]),  # from the registry's examples
+        ("/alert ", ["big", "total", "skew", "risk", "cascade", "near", "list"]),  # from the registry's examples
         ("/alert total p", ["PEPE"]),
         ("/digest chart ", ["on"]),
     ],
