@@ -130,7 +130,8 @@ class App:
             store,
             metrics.counted(notifier, "feed"),
             settings=BurstSettings(
-                int(channel_feed.group_s * 1000), channel_feed.listed_per_minute, channel_feed.max_listed
+                int(channel_feed.group_s * 1000), channel_feed.listed_per_minute, channel_feed.max_listed,
+                int(channel_feed.capped_group_s * 1000),
             ),
             default_locale=bot.default_locale,
             now_ms=clock_ms,

@@ -180,8 +180,11 @@ class ChannelFeedConfig:
     enabled: bool = True  # match live orders against /feed subscriptions
     # orders of one chat arriving within this are one message (bounded: never held back long)
     group_s: Annotated[float, Between(0, 3)] = 2.0
-    # messages listing orders per chat and minute; past it a burst is one "N more orders, $X" line, never delayed
-    listed_per_minute: Annotated[int, Between(1, 60)] = 10
+    # messages listing orders per chat and minute; past it a burst is one "N more orders, $X" line
+    listed_per_minute: Annotated[int, Between(1, 60)] = 8
+    # past that cap, a chat's orders are collected this long into one such line (bounded), so a long cascade
+    # stays within listed_per_minute + 60 / capped_group_s messages a minute (Telegram allows 20 in a group)
+    capped_group_s: Annotated[float, Between(0, 10)] = 6.0
     max_listed: Annotated[int, Between(1, 50)] = 15  # orders one message lists (the rest are counted)
 
 

@@ -78,6 +78,22 @@ def test_past_the_chats_cap_a_burst_is_one_count_and_sum_line_sent_at_once():
     ]
 
 
+def test_a_cascade_of_minutes_stays_under_telegrams_20_messages_a_minute_and_loses_no_order():
+    settings = BurstSettings(group_ms=2_000, listed_per_minute=8, max_listed=15, capped_group_ms=6_000)
+    m = FeedMatcher(settings)
+    m.set(FeedSubscription("telegram:-100", 100_000.0))
+    orders = [liquidation(NOW + 500 * i, 150_000.0 + i) for i in range(360)]  # two a second for three minutes
+    released = replay(m, orders, NOW + 200_000)
+    assert sum(b.count for _, b in released) == len(orders)
+    sent_ms = [t for t, _ in released]
+    assert max(sum(1 for u in sent_ms if t <= u < t + 60_000) for t in sent_ms) <= 20
+    # One chat has one open burst: each order goes out with the first message after it arrived,
+    # within the grouping, or past the cap within the longer collection.
+    waits = [min(t for t in sent_ms if t >= o.at_ms) - o.at_ms for o in orders]
+    assert max(waits) <= 6_000 + 250
+    assert sum(1 for _, b in released if not b.orders) >= 10  # the cap was reached, and degraded to summary lines
+
+
 def test_a_message_lists_the_largest_orders_in_the_order_they_happened_and_counts_the_rest():
     m = matcher(FeedSubscription("telegram:-100", 100_000.0), max_listed=3)
     orders = [liquidation(NOW + 100 * i, usd) for i, usd in enumerate((150_000.0, 900_000.0, 110_000.0, 500_000.0, 700_000.0))]

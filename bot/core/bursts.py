@@ -8,9 +8,13 @@ and the live channel feed (bot.core.feed) both deliver through these.
 - `BurstGrouper`: the matched orders of one chat are collected for `group_ms`
   from the first one (a couple of seconds), then released together as one
   `Burst` that lists them, largest first (at most `max_listed`; the rest are
-  counted). Nothing waits longer than that: past `listed_per_minute` listing
-  messages in a chat's last minute, a burst is released as a count and a sum
-  only (one "N more orders, $X" line), never held back until the minute is over.
+  counted). Past `listed_per_minute` listing messages in a chat's last minute,
+  a burst is released as a count and a sum only (one "N more orders, $X" line),
+  never held back until the minute is over; while a chat is past that cap its
+  bursts are collected for `capped_group_ms` (a few seconds), so a cascade that
+  lasts minutes keeps the chat under `listed_per_minute + 60 s / capped_group_ms`
+  messages a minute, which a platform's per-chat limit (Telegram: 20 a minute in
+  a group) can carry without queueing them ever later.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class BurstSettings:
     group_ms: int = 2_000  # orders of one chat arriving within this are one message
     listed_per_minute: int = 6  # listing messages per chat and minute; further bursts are one summary line
     max_listed: int = 10  # orders listed in one message (the rest are counted)
+    capped_group_ms: int = 0  # past the cap, bursts are collected this long (at least group_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +123,10 @@ class BurstGrouper:
         """One order for one chat (the same order twice counts once)."""
         group = self._open.get(chat_key)
         if group is None:
-            group = self._open[chat_key] = _Open(now_ms + self.settings.group_ms, set(), {})
+            settings = self.settings
+            capped = len(self._recent_listings(chat_key, now_ms)) >= settings.listed_per_minute
+            collect_ms = max(settings.group_ms, settings.capped_group_ms) if capped else settings.group_ms
+            group = self._open[chat_key] = _Open(now_ms + collect_ms, set(), {})
         if tag is not None:
             group.tags.add(tag)
         group.orders[_order_key(event)] = event
@@ -150,11 +158,16 @@ class BurstGrouper:
             )
         return released
 
-    def _may_list(self, chat_key: str, now_ms: int) -> bool:
-        """Whether the chat is under its cap of listing messages in the last minute (and count this one)."""
+    def _recent_listings(self, chat_key: str, now_ms: int) -> deque[int]:
+        """When the chat's listing messages of the last minute went out."""
         listed_ms = self._listed_ms.setdefault(chat_key, deque())
         while listed_ms and listed_ms[0] <= now_ms - MINUTE_MS:
             listed_ms.popleft()
+        return listed_ms
+
+    def _may_list(self, chat_key: str, now_ms: int) -> bool:
+        """Whether the chat is under its cap of listing messages in the last minute (and count this one)."""
+        listed_ms = self._recent_listings(chat_key, now_ms)
         if len(listed_ms) >= self.settings.listed_per_minute:
             return False
         listed_ms.append(now_ms)
