@@ -3,7 +3,10 @@
 1. Per-event matching cost of the AlertEngine with 100 rules and with 100k
    rules (big / total / skew mixed over 20 assets, realistic thresholds),
    printed side by side: the cost should stay flat.
-2. Daily digests for 10k chats (two locales, a handful of send times): time to
+2. The live feed's per-event matching cost with 10 and with 10k subscribed
+   channels (thresholds no order reaches, so matching alone is timed; what
+   does match costs one grouped line per chat, by design).
+3. Daily digests for 10k chats (two locales, a handful of send times): time to
    decide what is due and compose, with a store holding 31 days of events
    (the notifier is a null destination, unpaced).
 
@@ -26,7 +29,8 @@ from bot.core.alerts import AlertEngine, AlertRule, EngineSettings, RuleKind  # 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side  # noqa: E402
 from bot.services.digests import DigestService  # noqa: E402
 from bot.services.notifier import Notifier, NotifierSettings  # noqa: E402
-from bot.storage.alerts_store import AlertsStore  # noqa: E402
+from bot.core.feed import FeedMatcher, FeedSubscription  # noqa: E402
+from bot.storage.digests_store import DigestsStore  # noqa: E402
 from bot.core.digest import DigestSchedule  # noqa: E402
 from bot.storage.store import Store  # noqa: E402
 
@@ -82,6 +86,19 @@ def bench_matching(rule_count: int, events: list[LiquidationEvent], batch: int =
     return elapsed / len(events) * 1e6, fired
 
 
+def bench_feed(channels: int, events: list[LiquidationEvent]) -> float:
+    """Microseconds per event to match `channels` feed subscriptions (a fifth name one asset)."""
+    rng = random.Random(3)
+    matcher = FeedMatcher()
+    for i in range(channels):
+        assets = (rng.choice(ASSETS),) if i % 5 == 0 else ()
+        matcher.set(FeedSubscription(f"telegram:-{i}", rng.uniform(1e9, 1e10), assets))
+    started = time.perf_counter()
+    for i in range(0, len(events), 20):
+        matcher.on_events(events[i : i + 20], events[i].at_ms)
+    return (time.perf_counter() - started) / len(events) * 1e6
+
+
 async def bench_digests(chats: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         store = await Store.open(Path(folder) / "bench.sqlite")
@@ -95,7 +112,7 @@ async def bench_digests(chats: int) -> None:
                 for k, a in enumerate(rng.choice(ASSETS) for _ in range(31 * DAY_MS // 9_000))
             ]
             await store.add_events(events)
-            schedules = AlertsStore(store)
+            schedules = DigestsStore(store)
             times = ["08:00"]  # all at the same UTC moment: the worst case for one firing
             for i in range(chats):
                 schedule = DigestSchedule(f"telegram:{i}", times[0], "UTC", True, None, "zh" if i % 3 else "en")
@@ -115,10 +132,9 @@ async def bench_digests(chats: int) -> None:
                   f" {due_and_composed:,} delivered to a null destination in {elapsed:.2f} s"
                   f" (includes marking each chat sent)")
             compose_started = time.perf_counter()
-            service._cache.clear()
-            service._summaries.clear()
-            await service.compose("en", end, "2025-03-21")
-            await service.compose("zh", end, "2025-03-21")
+            fresh = DigestService(store, notifier)  # nothing cached
+            await fresh.compose("en", end, "2025-03-21")
+            await fresh.compose("zh", end, "2025-03-21")
             print(f"digests: composing both locales from the store: {(time.perf_counter() - compose_started) * 1000:.1f} ms")
         finally:
             await store.close()
@@ -143,6 +159,9 @@ def main() -> None:
     print(f"matching, nothing fires:   100 rules: {small_us:.2f} us/event   10k rules: {mid_us:.2f} us/event"
           f"   100k rules: {large_us:.2f} us/event   ratio 100k/100 {large_us / small_us:.2f}x,"
           f" 100k/10k {large_us / mid_us:.2f}x")
+    few_us, many_us = bench_feed(10, events), bench_feed(10_000, events)
+    print(f"feed matching, nothing matches:   10 channels: {few_us:.2f} us/event   10k channels: {many_us:.2f} us/event"
+          f"   ratio {many_us / few_us:.2f}x")
     asyncio.run(bench_digests(args.chats))
 
 
