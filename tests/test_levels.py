@@ -75,7 +75,7 @@ async def test_the_numbers_are_the_models(levels_app):
     assert "$96,500.0 – $96,666.7: $284.96M (-0.3%)" in text
     assert "$90,500.0 – $90,666.7: $237.47M" in text and "$103,500.0 – $103,666.7: $284.96M" in text
     # The 100x and 50x long bands were crossed: $95M of the $100M liquidated was within 0.5 % of them.
-    assert "$95.00M was liquidated within 0.5% (2 of 2 bands hit)" in text
+    assert "within 0.5% of them matched $95.00M (2 of 2 bands hit)" in text
 
 
 async def test_a_restart_continues_from_the_saved_book(levels_app, tmp_path):

@@ -144,8 +144,11 @@ def test_the_grade_counts_each_liquidation_once_for_the_nearest_band_in_its_bar(
     assert near == [3e6, 1e6, 0.0]
     result = grade(crossed, near)
     assert (result.crossings, result.crossings_hit) == (3, 2)
-    assert result.estimated_usd == 16e6 and result.realized_usd == 4e6
-    assert result.realized_share == pytest.approx(0.25) and result.hit_rate == pytest.approx(2 / 3)
+    assert result.estimated_usd == 16e6 and result.near_usd == 4e6 and result.matched_usd == 4e6
+    assert result.matched_share == pytest.approx(0.25) and result.hit_rate == pytest.approx(2 / 3)
+    # More recorded near a band than it held: the match counts the band's estimate, no more.
+    overfull = grade(crossed, [12e6, 1e6, 0.0])
+    assert overfull.near_usd == 13e6 and overfull.matched_usd == 10e6 + 1e6
 
 
 @pytest.mark.parametrize("bad", [

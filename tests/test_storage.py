@@ -237,10 +237,12 @@ async def test_backfills_and_liquidation_levels_are_stored_alike_on_both_backend
 
     levels = LevelsStore(store)
     crossed = Crossing(Side.LONG, 80_000.5, 1_000_000.25, T0, T0 + HOUR_MS)
-    await levels.save("BTC", {"bands": [1, 2]}, [(crossed, 250_000.5)], [(T0, {"bands": [1]})], now_ms=T0)
+    overfull = Crossing(Side.SHORT, 90_000.5, 100_000.0, T0, T0 + HOUR_MS)  # more recorded near it than it held
+    await levels.save("BTC", {"bands": [1, 2]}, [(crossed, 250_000.5), (overfull, 300_000.0)], [(T0, {"bands": [1]})],
+                      now_ms=T0)
     await levels.save("BTC", {"bands": [3]}, [(crossed, 250_000.5)], [(T0, {"bands": [2]})], now_ms=T0 + 1)
     assert await levels.book_state("BTC") == {"bands": [3]}
-    assert await levels.grade("BTC", T0, T0 + 2 * HOUR_MS) == Grade(1, 1, 1_000_000.25, 250_000.5)
+    assert await levels.grade("BTC", T0, T0 + 2 * HOUR_MS) == Grade(2, 2, 1_100_000.25, 350_000.5, 550_000.5)
     assert await levels.snapshots("BTC", T0, T0 + 1) == [(T0, {"bands": [2]})]
 
 

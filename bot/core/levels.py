@@ -342,27 +342,26 @@ class Realized:
 
 @dataclass(frozen=True, slots=True)
 class Grade:
-    """Of `estimated_usd` the price crossed, `realized_usd` was liquidated within the tolerance."""
+    """Of `estimated_usd` in the bands the price crossed, `matched_usd` was matched by
+    liquidations recorded within the tolerance (each band counting at most its own
+    estimate); `near_usd` is all that was recorded near them, uncapped."""
 
     crossings: int
     crossings_hit: int
     estimated_usd: float
-    realized_usd: float
+    matched_usd: float
+    near_usd: float
 
     @property
-    def realized_share(self) -> float | None:
-        return self.realized_usd / self.estimated_usd if self.estimated_usd > 0 else None
+    def matched_share(self) -> float | None:
+        return self.matched_usd / self.estimated_usd if self.estimated_usd > 0 else None
 
     @property
     def hit_rate(self) -> float | None:
         return self.crossings_hit / self.crossings if self.crossings else None
 
-    def __add__(self, other: Grade) -> Grade:
-        return Grade(self.crossings + other.crossings, self.crossings_hit + other.crossings_hit,
-                     self.estimated_usd + other.estimated_usd, self.realized_usd + other.realized_usd)
 
-
-NO_GRADE = Grade(0, 0, 0.0, 0.0)
+NO_GRADE = Grade(0, 0, 0.0, 0.0, 0.0)
 
 
 def realized_near(crossings: Sequence[Crossing], realized: Iterable[Realized], tolerance: float = 0.005) -> list[float]:
@@ -391,7 +390,8 @@ def grade(crossings: Sequence[Crossing], realized_usd: Sequence[float]) -> Grade
         crossings=len(crossings),
         crossings_hit=sum(1 for usd in realized_usd if usd > 0),
         estimated_usd=sum(band.estimated_usd for band in crossings),
-        realized_usd=sum(realized_usd),
+        matched_usd=sum(min(band.estimated_usd, usd) for band, usd in zip(crossings, realized_usd)),
+        near_usd=sum(realized_usd),
     )
 
 

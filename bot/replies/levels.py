@@ -35,7 +35,7 @@ def _grade(days: int, grade: Grade, tolerance: float, locale: Locale) -> str:
         "levels.grade",
         days=days,
         estimated=fmt.usd(grade.estimated_usd, locale),
-        realized=fmt.usd(grade.realized_usd, locale),
+        matched=fmt.usd(grade.matched_usd, locale),
         tolerance=f"{tolerance * 100:g}%",
         hit=grade.crossings_hit,
         crossed=grade.crossings,

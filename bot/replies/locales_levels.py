@@ -18,8 +18,8 @@ LEVELS_MESSAGES: dict[str, dict[str, str]] = {
         "levels.note_longs": "longs {amount} at {low} – {high} ({distance})",
         "levels.note_shorts": "shorts {amount} at {low} – {high} ({distance})",
         "levels.grade": (
-            "Last {days} days: of {estimated} estimated in bands the price crossed, {realized} was liquidated"
-            " within {tolerance} ({hit} of {crossed} bands hit)"
+            "Last {days} days: of {estimated} estimated in bands the price crossed, liquidations recorded"
+            " within {tolerance} of them matched {matched} ({hit} of {crossed} bands hit)"
         ),
         "levels.grade_none": "Last {days} days: the price crossed no estimated band, so there is nothing to grade yet",
         "heatmap.title": "{asset} liquidation heatmap, {window} (estimate)",
@@ -50,7 +50,7 @@ LEVELS_MESSAGES: dict[str, dict[str, str]] = {
         "levels.note": "最近的清算密集区（估算）：{bands} · /levels {asset}",
         "levels.note_longs": "多单 {amount}，{low} – {high}（{distance}）",
         "levels.note_shorts": "空单 {amount}，{low} – {high}（{distance}）",
-        "levels.grade": "近 {days} 天：价格穿过的估算区共 {estimated}，其中 {realized} 在 {tolerance} 以内实际爆仓（{crossed} 个区中命中 {hit} 个）",
+        "levels.grade": "近 {days} 天：价格穿过的估算区共 {estimated}，其 {tolerance} 范围内实际记录的爆仓与之吻合 {matched}（{crossed} 个区中命中 {hit} 个）",
         "levels.grade_none": "近 {days} 天：价格尚未穿过任何估算区，暂无可评估的数据",
         "heatmap.title": "{asset} 清算热力图，{window}（估算）",
         "heatmap.image_title": "{asset} 预估清算价位 · {window}，截至 {end}",
