@@ -12,6 +12,8 @@ import pytest
 
 from bot.cli import main
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
+from bot.core.levels import Crossing
+from bot.storage.levels_store import LevelsStore
 from bot.storage.maintenance import RetentionPolicy, apply_retention
 from bot.storage.store import Store
 from tests.backends import backend, cli_target, execute  # noqa: F401  (retention and doctor on both backends)
@@ -207,3 +209,17 @@ async def test_every_subcommand_on_an_unreachable_postgresql_is_one_line_and_a_f
         assert out.startswith(f"liqbot {argv[0]}: ") and "127.0.0.1:1/liqbot" in out and "Traceback" not in out
     code, out = await run_cli_process("health", "--config", str(config), timeout_s=30)
     assert code == 1 and out.startswith("unhealthy: cannot open PostgreSQL at postgresql://liqbot@127.0.0.1:1/liqbot")
+
+
+async def test_retention_drops_old_level_snapshots_and_crossings_with_the_market_samples(store):
+    levels = LevelsStore(store)
+    old, recent = NOW - 40 * DAY_MS, NOW - 2 * DAY_MS
+    graded = [(Crossing(Side.LONG, 80_000.0, 1e6, at, at + HOUR_MS), 5e5) for at in (old, recent)]
+    await levels.save("BTC", {"book": "now"}, graded, [(old, {"book": "old"}), (recent, {"book": "recent"})], NOW)
+
+    pruned = await apply_retention(store, RetentionPolicy(market_days=35), NOW)
+
+    assert pruned.level_rows == 2 and "2 liquidation-level rows deleted" in pruned.one_line()
+    assert [at for at, _ in await levels.snapshots("BTC", 0, NOW)] == [recent]
+    assert (await levels.grade("BTC", 0, NOW)).crossings == 1
+    assert await levels.book_state("BTC") == {"book": "now"}  # the current book is kept

@@ -51,11 +51,12 @@ class Pruned:
     events: int = 0
     minute_rollups: int = 0
     market_samples: int = 0
+    level_rows: int = 0  # liquidation-level snapshots and graded crossings
 
     def one_line(self) -> str:
         return (
-            f"retention: {self.events:,} raw events, {self.minute_rollups:,} minute rollups"
-            f" and {self.market_samples:,} market samples deleted"
+            f"retention: {self.events:,} raw events, {self.minute_rollups:,} minute rollups,"
+            f" {self.market_samples:,} market samples and {self.level_rows:,} liquidation-level rows deleted"
         )
 
 
@@ -83,7 +84,8 @@ async def _delete_before(store: Store, table: str, column: str, cutoff_ms: int, 
 async def apply_retention(
     store: Store, policy: RetentionPolicy, now_ms: int, batch_rows: int = DEFAULT_BATCH_ROWS
 ) -> Pruned:
-    """Delete what the policy no longer keeps; hour rollups and spans are kept forever."""
+    """Delete what the policy no longer keeps; hour rollups, spans and each asset's
+    current levels book are kept forever."""
     pruned = Pruned()
     pruned.events = await _delete_before(
         store, "events", "at_ms", _cutoff(now_ms, policy.events_days, MINUTE_MS), batch_rows
@@ -91,9 +93,12 @@ async def apply_retention(
     pruned.minute_rollups = await _delete_before(
         store, "rollup_minute", "bucket_ms", _cutoff(now_ms, policy.minute_rollups_days, HOUR_MS), batch_rows
     )
-    pruned.market_samples = await _delete_before(
-        store, "market_samples", "at_ms", _cutoff(now_ms, policy.market_days, MINUTE_MS), batch_rows
-    )
+    market_cutoff = _cutoff(now_ms, policy.market_days, MINUTE_MS)
+    pruned.market_samples = await _delete_before(store, "market_samples", "at_ms", market_cutoff, batch_rows)
+    # The levels are drawn from market samples: their heatmap snapshots and graded
+    # crossings go with them (the book itself is one row per asset, kept).
+    for table, column in (("level_snapshots", "at_ms"), ("level_crossings", "close_ms")):
+        pruned.level_rows += await _delete_before(store, table, column, market_cutoff, batch_rows)
     return pruned
 
 
