@@ -8,27 +8,14 @@ import asyncio
 
 import pytest
 
-from bot.app import App
-from bot.config import Config
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.support import until
 from tests.test_discord import adapter_for, embed_text
-from tests.test_levels import END_MS, long_liquidations, market_samples
+from tests.test_levels import levels_app  # noqa: F401  (the fixture: a day of market data and liquidations)
 from tests.test_telegram import ALICE, make_adapter
 
 ZH_USER = FakeTelegramAPI.user(44, "Li", "li", language_code="zh")
-
-
-@pytest.fixture
-async def app(tmp_path):
-    app = await App.open(Config(), db_path=tmp_path / "db.sqlite", clock_ms=lambda: END_MS)
-    await app.market_store.add_samples(market_samples())
-    await app.store.add_events(long_liquidations())
-    try:
-        yield app
-    finally:
-        await app.close()
 
 
 @pytest.mark.parametrize("user, words", [
@@ -37,7 +24,8 @@ async def app(tmp_path):
     (ZH_USER, ("BTC 清算价位（估算）", "$96,500.0 – $96,666.7：2.85亿美元（-0.3%）",
                "BTC 清算热力图，24小时（估算）", "距下方约 2.85亿美元 的预估多单清算区")),
 ])
-async def test_levels_heatmap_and_near_alert_through_telegram(app, user, words):
+async def test_levels_heatmap_and_near_alert_through_telegram(levels_app, user, words):
+    app = levels_app
     levels_title, band, heatmap_title, alert_words = words
     async with FakeTelegramAPI() as fake:
         adapter = make_adapter(fake, app.dispatcher, [])
@@ -69,7 +57,8 @@ async def test_levels_heatmap_and_near_alert_through_telegram(app, user, words):
     ("en", "BTC liquidation levels (estimate)", "$96,500.0 – $96,666.7: $284.96M (-0.3%)"),
     ("zh", "BTC 清算价位（估算）", "$96,500.0 – $96,666.7：2.85亿美元（-0.3%）"),
 ])
-async def test_levels_and_heatmap_through_discord(app, tmp_path, locale, title, band):
+async def test_levels_and_heatmap_through_discord(levels_app, tmp_path, locale, title, band):
+    app = levels_app
     fake = await FakeDiscord().start()
     adapter = adapter_for(fake, app.dispatcher, tmp_path)
     await adapter.start()

@@ -46,6 +46,12 @@ ASSET_ARG = ArgSpec(
     ArgKind.ASSET,
     {"en": "Asset such as BTC, ETH, SOL, or all", "zh": "币种，如 BTC、ETH、SOL，或 all"},
 )
+# Commands about one asset (/risk, /levels, /heatmap): "all" means BTC.
+ONE_ASSET_ARG = ArgSpec(
+    "asset",
+    ArgKind.ASSET,
+    {"en": "Asset such as BTC, ETH, SOL (default BTC)", "zh": "币种，如 BTC、ETH、SOL（默认 BTC）"},
+)
 WINDOW_ARG = ArgSpec(
     "window",
     ArgKind.WINDOW,
@@ -77,40 +83,21 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "risk",
         {"en": "Leverage risk: funding, open interest, long/short, liquidation skew", "zh": "杠杆风险：资金费率、持仓量、多空比、爆仓偏向"},
-        args=(
-            ArgSpec(
-                "asset",
-                ArgKind.ASSET,
-                {"en": "Asset such as BTC, ETH, SOL (default BTC)", "zh": "币种，如 BTC、ETH、SOL（默认 BTC）"},
-            ),
-        ),
+        args=(ONE_ASSET_ARG,),
         aliases=("leverage",),
         examples=("/risk", "/risk ETH"),
     ),
     CommandSpec(
         "levels",
         {"en": "Estimated liquidation levels: where leveraged longs and shorts would be wiped out", "zh": "预估清算价位：杠杆多空会在哪里被强平"},
-        args=(
-            ArgSpec(
-                "asset",
-                ArgKind.ASSET,
-                {"en": "Asset such as BTC, ETH, SOL (default BTC)", "zh": "币种，如 BTC、ETH、SOL（默认 BTC）"},
-            ),
-        ),
+        args=(ONE_ASSET_ARG,),
         aliases=("liqmap",),
         examples=("/levels", "/levels ETH"),
     ),
     CommandSpec(
         "heatmap",
         {"en": "Heatmap of the estimated liquidation levels over time, with price and recorded liquidations", "zh": "预估清算价位热力图：随时间变化，叠加价格与实际爆仓"},
-        args=(
-            ArgSpec(
-                "asset",
-                ArgKind.ASSET,
-                {"en": "Asset such as BTC, ETH, SOL (default BTC)", "zh": "币种，如 BTC、ETH、SOL（默认 BTC）"},
-            ),
-            WINDOW_ARG,
-        ),
+        args=(ONE_ASSET_ARG, WINDOW_ARG),
         examples=("/heatmap", "/heatmap ETH 7d"),
     ),
     CommandSpec(
