@@ -11,7 +11,8 @@ Every liquidation map is a model; this one is small enough to check by hand.
    moved, half each on a flat bar.
 2. The opened notional spreads over leverage tiers (`LevelSettings.tiers`). A long
    opened at P with leverage L is liquidated near P * (1 - 1/L + mmr), a short
-   near P * (1 + 1/L - mmr), mmr the maintenance margin rate.
+   near P * (1 + 1/L - mmr), mmr the maintenance margin rate: per asset, the mean
+   of the venues' lowest-tier rates (`venue_margin_rate`), else the configured one.
 3. Open interest falling by a fraction f removes f of every band, both sides.
 4. Price trading through a band consumes it: a bar whose low reaches a long band
    (or whose high reaches a short band) empties it and reports a `Crossing`, which
@@ -59,7 +60,7 @@ DEFAULT_TIERS = (
 @dataclass(frozen=True, slots=True)
 class LevelSettings:
     tiers: tuple[LeverageTier, ...] = DEFAULT_TIERS
-    maintenance_margin_rate: float = 0.005  # the venues' lowest tier for BTC/ETH, see feeds' margin tiers
+    maintenance_margin_rate: float = 0.005  # when no venue publishes margin tiers (see venue_margin_rate)
     direction_share: float = 0.6  # longs' share of a rising bar's new positions without taker data
     bins: int = 240
     min_half_span: float = 0.20  # of the price: at least +-20 %, where a 5x position opened now sits
@@ -105,6 +106,16 @@ class Bar:
         if self.close < self.open:
             return 1 - direction_share
         return 0.5
+
+
+def venue_margin_rate(lowest_tier_rates: Iterable[float], settings: LevelSettings) -> float:
+    """The maintenance margin rate of an asset's book: the mean of the venues'
+    lowest-tier rates (the tier of the small positions that make up most of a
+    retail book), leaving out any a tier of the profile could not be opened at
+    (at or above 1/leverage); the configured rate when no venue gives one."""
+    cap = 1 / max(tier.leverage for tier in settings.tiers)
+    usable = [rate for rate in lowest_tier_rates if 0 <= rate < cap]
+    return sum(usable) / len(usable) if usable else settings.maintenance_margin_rate
 
 
 def liquidation_price(entry: float, leverage: float, side: Side, maintenance_margin_rate: float) -> float:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.core.bars import Kline
 from bot.core.market import MarketSample
 from bot.core.models import LiquidationEvent
 from bot.feeds.instruments import ContractBook
@@ -201,6 +202,49 @@ class OpenInterestHistory:
     fetch: Callable[[MarketApi, str, int, int, list[OpenInterestResponse]], Awaitable[None]]
     samples: Callable[[Sequence[OpenInterestResponse]], list[MarketSample]]
     limits: Mapping[str, PathLimit] = field(default_factory=dict)  # path -> its own limit
+
+
+@dataclass(frozen=True, slots=True)
+class KlineHistory:
+    """Closed klines (candles) a venue's REST API serves for the levels model's
+    bars: prices, volume and, where the venue has one, the taker split
+    (`bot.core.bars.Kline`).
+
+    `fetch(api, asset, after_ms, before_ms, into)` asks for the klines opening
+    strictly between the two instants, appending each checked response to
+    `into` like `OpenInterestHistory.fetch`; `before_ms` is never later than
+    the last kline that has closed, so no kline comes back half-formed.
+    `klines(responses)` is pure: the `Kline`s those responses hold.
+    """
+
+    paths: tuple[str, ...]  # every path `fetch` asks (a recording's kline lines)
+    interval_ms: int  # one kline's length
+    reach_ms: int | None  # how far back the venue serves them (None: as far as asked)
+    taker_reach_ms: int | None  # ...and their taker split (None: as far as the klines; 0: none)
+    fetch: Callable[[MarketApi, str, int, int, list[OpenInterestResponse]], Awaitable[None]]
+    klines: Callable[[Sequence[OpenInterestResponse]], list[Kline]]
+    limits: Mapping[str, PathLimit] = field(default_factory=dict)  # path -> its own limit
+    weights: Mapping[str, float] = field(default_factory=dict)  # path -> cost in the venue's budget; others 1
+
+
+@dataclass(frozen=True, slots=True)
+class MarginTiers:
+    """A venue's public margin tiers: the maintenance margin rate of its lowest
+    tier per tracked asset, for the levels model's liquidation prices.
+
+    `request(asset)` is the (path, query) to ask; `lowest_rate(body, asset)`
+    reads the lowest tier's rate (a fraction, 0.005 = 0.5 %) from the answer:
+    None when the venue lists no tier for it, MarketDataError / VenueError for a
+    body that is not as documented. `limit` requests per `window_ms`: the
+    venue's published limit for the path.
+    """
+
+    path: str
+    request: Callable[[str], dict[str, str]]
+    lowest_rate: Callable[[object, str], float | None]
+    limit: float
+    window_ms: int
+    rest_url_key: str = "rest_url"
 
 
 @dataclass(frozen=True, slots=True)

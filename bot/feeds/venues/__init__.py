@@ -53,6 +53,13 @@ format or this registry: that would be an import cycle), and defines:
   replay into the same events (`history_of`). Absent: the venue has none.
 - The module docstring says what each fact comes from (the venue's docs, with URLs).
 
+What the levels model takes from a venue lives in its companion module
+`<venue>_levels` (listed in `LEVEL_INPUTS`; it may import its venue module,
+never the reverse): `VENUE`, `KLINES: KlineHistory | None` (closed klines with
+the taker split where the venue has one, fetched by the market poller, so only
+for venues with `MARKET`) and `MARGIN: MarginTiers | None` (the public margin
+tiers, `bot.feeds.margin_tiers`).
+
 Skeleton:
 
     VENUE, TITLE = "gate", "Gate"
@@ -78,9 +85,10 @@ from typing import Annotated
 
 from bot.core.models import DAY_MS, MINUTE_MS
 from bot.core.venues import VenueInfo, register
-from bot.feeds.contract import FrameParser, HistorySpec, StreamSpec
+from bot.feeds.contract import FrameParser, HistorySpec, KlineHistory, MarginTiers, StreamSpec
 from bot.feeds.instruments import ContractBook
 from bot.feeds.venues import aster, binance, bitfinex, bitget, bitmex, bybit, deribit, dydx, gate, htx, kraken, okx
+from bot.feeds.venues import binance_levels, bybit_levels, gate_levels, okx_levels
 from bot.plumbing.bounds import HTTP_URL, WS_URL
 
 # The registry: every venue liqbot knows, in the order /status and the README list them.
@@ -152,6 +160,20 @@ MARKET_VENUES: tuple[str, ...] = tuple(module.VENUE for module in VENUES if modu
 HISTORIES: dict[str, HistorySpec] = {
     module.VENUE: module.HISTORY for module in VENUES if getattr(module, "HISTORY", None) is not None
 }
+
+
+# The levels model's inputs: klines (market venues only) and margin tiers, by venue.
+LEVEL_INPUTS: tuple[ModuleType, ...] = (binance_levels, bybit_levels, okx_levels, gate_levels)
+KLINES: dict[str, KlineHistory] = {
+    module.VENUE: module.KLINES for module in LEVEL_INPUTS if module.KLINES is not None
+}
+MARGINS: dict[str, MarginTiers] = {
+    module.VENUE: module.MARGIN for module in LEVEL_INPUTS if module.MARGIN is not None
+}
+if not set(KLINES) <= set(MARKET_VENUES) or any(
+    spec.rest_url_key not in BY_NAME[venue].REST_URLS for venue, spec in MARGINS.items()
+):
+    raise TypeError("klines come from market venues, margin tiers from a REST_URLS base")
 
 
 def history_of(venue: str, path: str) -> HistorySpec | None:
@@ -229,11 +251,28 @@ def backfill_table() -> str:
     rows = ["| venue | backfilled | from | the venue keeps |", "| --- | --- | --- | --- |"]
     for module in VENUES:
         history = module.MARKET.open_interest_history if module.MARKET is not None else None
-        if history is None:
-            continue
-        reach = "to the listing" if history.reach_ms is None else f"{history.reach_ms / DAY_MS:g} days"
-        paths = ", ".join(f"`{path}`" for path in history.paths)
-        rows.append(
-            f"| {module.TITLE} | open interest, {history.period_ms // MINUTE_MS}-minute points | {paths} | {reach} |"
-        )
+        if history is not None:
+            rows.append(_history_row(module.TITLE, f"open interest, {history.period_ms // MINUTE_MS}-minute points",
+                                     history.paths, history.reach_ms))
+        klines = KLINES.get(module.VENUE)
+        if klines is not None:
+            taker = (
+                "with the taker split" if klines.taker_reach_ms is None
+                else f"the taker split of the last {klines.taker_reach_ms / DAY_MS:g} days" if klines.taker_reach_ms
+                else "no taker split"
+            )
+            rows.append(_history_row(module.TITLE, f"{klines.interval_ms // MINUTE_MS}-minute klines, {taker}",
+                                     klines.paths, klines.reach_ms))
+    return "\n".join(rows)
+
+
+def _history_row(title: str, what: str, paths: tuple[str, ...], reach_ms: int | None) -> str:
+    reach = "to the listing" if reach_ms is None else f"{reach_ms / DAY_MS:g} days"
+    return f"| {title} | {what} | {', '.join(f'`{path}`' for path in paths)} | {reach} |"
+
+
+def margin_table() -> str:
+    """The README's table of the margin tiers the levels model reads (Markdown)."""
+    rows = ["| venue | lowest-tier maintenance margin rate from |", "| --- | --- |"]
+    rows += [f"| {BY_NAME[venue].TITLE} | `{spec.path}` |" for venue, spec in MARGINS.items()]
     return "\n".join(rows)
