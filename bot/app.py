@@ -27,6 +27,7 @@ from bot.plumbing.clock import wall_clock_ms
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.ratelimit import RateLimit
 from bot.core.status import RuntimeStatus, ServiceStatus
+from bot.feeds.margin_tiers import MarginTierReader
 from bot.feeds.market import MarketPoller, make_client
 from bot.scheduler import DigestScheduler
 from bot.services.alerts import AlertService
@@ -45,6 +46,7 @@ from bot.services.risk import RiskService
 from bot.services.supervisor import TaskState, supervise
 from bot.storage.levels_store import LevelsStore
 from bot.storage.maintenance import RetentionPolicy, apply_retention
+from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 
@@ -111,6 +113,7 @@ class App:
                     bar_ms=config.levels.bar_minutes * MINUTE_MS,
                     warmup_days=config.levels.warmup_days,
                     grade_tolerance=config.levels.grade_tolerance_pct / 100,
+                    margin_venues=config.levels.margin_venues,
                 ),
             )
         alerts = AlertService(
@@ -341,11 +344,14 @@ async def run_bot(
             group.create_task(supervise("retention", lambda: _retention_forever(app)))
             if config.market.enabled:
                 poller = running.poller = MarketPoller(
-                    config, http, app.market_store.add_samples, now_ms=app.clock_ms, history=app.market_store
+                    config, http, app.market_store.add_samples, now_ms=app.clock_ms, history=app.market_store,
+                    klines=KlineStore(app.store),
                 )
                 group.create_task(supervise("market data", poller.run))
                 if app.levels is not None:
                     group.create_task(supervise("levels", lambda: _levels_forever(app, app.levels)))
+                    tiers = MarginTierReader(config, http, MarginRateStore(app.store).set_rates, now_ms=app.clock_ms)
+                    group.create_task(supervise("margin tiers", tiers.run))
             for platform, adapter, fatal in _chat_adapters(app, secrets):
                 app.notifier.add_destination(platform, adapter)
                 state = running.platforms[platform] = TaskState()

@@ -16,7 +16,10 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 from bot.core.levels import LevelSettings, LeverageTier
 from bot.core.risk import RiskThresholds
 from bot.feeds.settings import BackfillConfig, MarketDataConfig, RunnerTuning
+from bot.feeds.venues import MARGINS
 from bot.feeds.venues import SETTINGS as VENUE_SETTINGS
+
+MARGIN_VENUES = tuple(MARGINS)
 from bot.plumbing.bounds import HTTP_URL, POSTGRES_URL, SECONDS_A_DAY, WS_URL, Between, ConfigError, NonEmpty, Url
 
 
@@ -209,7 +212,11 @@ class LevelsConfig:
     # leverage tiers the opened notional spreads over, and the share of each (adding up to 1)
     leverage: tuple[Annotated[float, Between(1.5, 200)], ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
     leverage_weights: tuple[Annotated[float, Between(0, 1)], ...] = (0.10, 0.25, 0.30, 0.20, 0.15)
-    maintenance_margin_rate: Annotated[float, Between(0, 0.1)] = 0.005  # below 1/leverage of every tier
+    # the rate in the liquidation prices where no venue publishes margin tiers; below 1/leverage of every tier
+    maintenance_margin_rate: Annotated[float, Between(0, 0.1)] = 0.005
+    # venues whose public margin tiers give each asset's rate (the mean of their lowest tiers; Binance's are signed)
+    margin_venues: tuple[Literal[MARGIN_VENUES], ...] = MARGIN_VENUES
+    margin_refresh_hours: Annotated[float, Between(1, 168)] = 24.0  # margin tiers are read at start and this often
     direction_share: Annotated[float, Between(0.5, 1)] = 0.6  # longs' share of a rising bar without taker data
     grid_bins: Annotated[int, Between(20, 2000)] = 240  # price buckets per asset
     min_half_span: Annotated[float, Between(0.01, 0.9)] = 0.20  # the grid spans at least +-20 % of the price

@@ -12,13 +12,14 @@ reconnects (`bot.feeds.runner`) and the REST market poller (`bot.feeds.market`).
 - Request budgets: at most `limit` units (requests, or Binance's request
   weight) in any sliding window, set under each venue's published limit.
 
-Pure: callers pass the clock (`now_ms`) and the jitter draw.
+Pure but for `take`, which waits with the caller's clock and sleep.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 
 BLOCKING_STATUSES = frozenset({403, 418, 429})
@@ -90,3 +91,16 @@ class RequestBudget:
         self._expire(now_ms)
         self._spent.append((now_ms, cost))
         self._used += cost
+
+
+async def take(
+    budget: RequestBudget, cost: float, now_ms: Callable[[], int], sleep: Callable[[float], Awaitable[object]]
+) -> None:
+    """Wait (with `sleep`) until `cost` fits in `budget`, then spend it."""
+    while True:
+        now = now_ms()
+        wait_ms = budget.wait_ms(cost, now)
+        if wait_ms == 0:
+            budget.spend(cost, now)
+            return
+        await sleep(wait_ms / 1000)

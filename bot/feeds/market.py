@@ -28,6 +28,11 @@ request limit, path weights); what they share is in `bot.feeds.marketdata`.
   Responses are recorded like a poll's (`on_response`, stamped with the
   backfill's start), and replay turns them into the same samples.
 
+- Klines (`follow_klines`, for the levels model): each cycle, once a kline has
+  closed, the venue's klines the `klines` sink lacks, the same way (holes in
+  the store, budgets, recorded); the whole backfill window on start and after
+  a gap (`bot.feeds.market_history`).
+
 Endpoints per poll (N tracked assets) are listed in each venue module's
 docstring. Instruments are `{ASSET}USDT` (Binance, Bybit) and
 `{ASSET}-USDT-SWAP` (OKX): the majors. Scaled contracts (1000PEPEUSDT) are not mapped.
@@ -47,14 +52,14 @@ import httpx
 import orjson
 
 from bot.core.market import MarketSample
-from bot.core.models import DAY_MS
-from bot.feeds.contract import OpenInterestHistory
+from bot.feeds.contract import PathLimit
 from bot.feeds.errors import shown
-from bot.feeds.http_policy import BLOCKING_STATUSES, RequestBudget, backoff_delay, retry_after_s
+from bot.feeds.http_policy import BLOCKING_STATUSES, RequestBudget, backoff_delay, retry_after_s, take
+from bot.feeds.market_history import Blocked, HistoryFills, RequestFailed
 from bot.feeds.marketdata import MarketDataError, VenueError
-from bot.feeds.oi_history import HistoryStore
+from bot.feeds.oi_history import HistoryStore, KlineSink
 from bot.feeds.settings import MarketDataConfig
-from bot.feeds.venues import BY_NAME, MARKET_VENUES
+from bot.feeds.venues import BY_NAME, KLINES, MARKET_VENUES
 
 log = logging.getLogger(__name__)
 
@@ -95,26 +100,11 @@ class VenueStats:
     rate_limited: int = 0  # 429 / 418 / 403 or a rate-limit code in the body
     samples: int = 0
     backfilled: int = 0  # open-interest history points stored by backfills
+    klines: int = 0  # klines stored
     sink_errors: int = 0
     blocked_until_ms: int = 0
     last_success_ms: int | None = None
     last_error: str | None = None
-
-
-class _Blocked(Exception):
-    """The venue told us to stop for a while: abandon the rest of this poll."""
-
-
-class _RequestFailed(Exception):
-    """One request failed for good (retries exhausted, or a client error).
-
-    `venue_down`: 5xx / timeouts / connection errors outlasted the retries, so
-    the rest of the poll is abandoned rather than retried request by request.
-    """
-
-    def __init__(self, message: str, venue_down: bool = False) -> None:
-        super().__init__(message)
-        self.venue_down = venue_down
 
 
 Sink = Callable[[list[MarketSample]], Awaitable[object]]
@@ -127,14 +117,15 @@ def query_path(path: str, params: Mapping[str, str] | None) -> str:
     return f"{path}?{urlencode(params)}" if params else path
 
 
-class MarketPoller:
+class MarketPoller(HistoryFills):
     """Polls funding, open interest and long/short ratios of every venue.
 
     `config` is a `bot.config.Config`: its `[market]` section (`settings`, a
     `bot.feeds.settings.MarketDataConfig`) and the venues' REST URLs; `sink`
     receives each venue's samples of one poll (e.g. `MarketStore.add_samples`);
     `history` (e.g. the `MarketStore`) says what open interest is missing and
-    takes the backfilled points (None: no backfill);
+    takes the backfilled points (None: no backfill); `klines` (e.g. the
+    `KlineStore`) says which klines are missing and takes them (None: none fetched);
     `now_ms` and `sleep` are the clock, injected so tests run in virtual time.
     `run()` returns only when cancelled.
     """
@@ -151,6 +142,7 @@ class MarketPoller:
         budgets: Mapping[str, RequestBudget] | None = None,
         on_response: ResponseSink | None = None,
         history: HistoryStore | None = None,
+        klines: KlineSink | None = None,
     ) -> None:
         self.settings: MarketDataConfig = config.market
         self.base_urls = rest_urls(config.feeds)
@@ -167,6 +159,9 @@ class MarketPoller:
         self._path_budgets: dict[tuple[str, str, str | None], RequestBudget] = {}
         self._history = history
         self._backfill_due = {venue: history is not None for venue in self.settings.venues}
+        self._klines = klines
+        self._klines_full_due: dict[str, bool] = {}  # venue -> the whole window's holes are due
+        self._klines_seen: dict[str, int] = {}  # venue -> the last closed kline (index) filled up to
         self._collectors = {}
         for venue in self.settings.venues:
             spec = BY_NAME[venue].MARKET
@@ -199,10 +194,14 @@ class MarketPoller:
             last = stats.last_success_ms
             if last is not None and now - last > self.settings.backfill_gap_s * 1000:
                 self._backfill_due[venue] = self._history is not None
+                self._klines_full_due[venue] = True
             if self._backfill_due[venue]:
                 await self.backfill(venue)
                 if stats.blocked_until_ms > self._now_ms():
                     continue
+            await self.follow_klines(venue)
+            if stats.blocked_until_ms > self._now_ms():
+                continue
             await self.poll_once(venue)
             now = self._now_ms()
             wait_ms = max(started + interval_ms - now, stats.blocked_until_ms - now, 0)
@@ -219,12 +218,12 @@ class MarketPoller:
         at_ms = self._now_ms()
         samples: dict[str, MarketSample] = {}
         try:
-            await self._collectors[venue](_VenueApi(self, venue, at_ms), self._assets, at_ms, samples)
+            await self._collectors[venue](self._venue_api(venue, at_ms), self._assets, at_ms, samples)
         except asyncio.CancelledError:
             raise
-        except _Blocked:
+        except Blocked:
             pass  # counted and logged where it happened
-        except _RequestFailed as error:
+        except RequestFailed as error:
             stats.last_error = str(error)
         except VenueError as error:
             if error.rate_limited:
@@ -250,84 +249,11 @@ class MarketPoller:
             log.exception("market %s: storing %d samples failed", venue, len(result))
         return result
 
-    # -- backfill --------------------------------------------------------
-
-    async def backfill(self, venue: str) -> int:
-        """Fetch and store the open-interest history `history` lacks for each
-        tracked asset of `venue`; returns the points stored. Never raises."""
-        spec = BY_NAME[venue].MARKET.open_interest_history
-        self._backfill_due[venue] = False
-        if self._history is None or spec is None:
-            return 0
-        stats = self.stats[venue]
-        at_ms = self._now_ms()
-        reach_ms = round(self.settings.backfill_days * DAY_MS)
-        if spec.reach_ms is not None:
-            reach_ms = min(reach_ms, spec.reach_ms)
-        api = _VenueApi(self, venue, at_ms)
-        stored = 0
-        try:
-            for asset in self._assets:
-                stored += await self._backfill_asset(venue, spec, api, asset, at_ms - reach_ms, at_ms)
-        except asyncio.CancelledError:
-            raise
-        except (_Blocked, _RequestFailed):  # rate limited or down: again before the next poll
-            self._backfill_due[venue] = True
-        except Exception as error:  # a bug, not a venue: keep polling, loudly
-            stats.last_error = f"{type(error).__name__}: {error}"
-            log.exception("market %s: backfill failed", venue)
-        stats.backfilled += stored
-        if stored:
-            log.info("market %s: backfilled %d open-interest points", venue, stored)
-        return stored
-
-    async def _backfill_asset(
-        self, venue: str, spec: OpenInterestHistory, api: _VenueApi, asset: str, since_ms: int, until_ms: int
-    ) -> int:
-        """Fill the holes of one asset; raises _Blocked / _RequestFailed (venue down) to stop the backfill."""
-        min_gap_ms = round(self.settings.backfill_gap_s * 1000)
-        gaps = await self._history.open_interest_gaps(asset, venue, since_ms, until_ms, min_gap_ms)
-        stored = 0
-        for after_ms, before_ms in gaps:
-            responses: list = []
-            problem: Exception | None = None
-            try:
-                await spec.fetch(api, asset, after_ms, before_ms, responses)
-            except (_Blocked, _RequestFailed, MarketDataError) as error:
-                problem = error
-            stored += await self._store_backfill(venue, spec.samples(responses))
-            if problem is not None:
-                self._backfill_failed(venue, problem)
-                return stored
-        return stored
-
-    def _backfill_failed(self, venue: str, error: Exception) -> None:
-        """Count a failed history request; re-raise what stops the whole backfill."""
-        if isinstance(error, _Blocked):
-            raise error
-        if isinstance(error, _RequestFailed):
-            self.stats[venue].last_error = str(error)
-            if error.venue_down:
-                raise error
-        elif isinstance(error, VenueError) and error.rate_limited:
-            self._block(venue, 429, None, str(error))
-            raise _Blocked from None
-        else:
-            self._malformed(venue, error)
-
-    async def _store_backfill(self, venue: str, samples: list[MarketSample]) -> int:
-        if not samples:
-            return 0
-        try:
-            return await self._history.add_backfill(samples)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.stats[venue].sink_errors += 1
-            log.exception("market %s: storing %d backfilled samples failed", venue, len(samples))
-            return 0
-
     # -- requests --------------------------------------------------------
+
+    def _venue_api(self, venue: str, at_ms: int) -> _VenueApi:
+        """The requests of one poll (or fill) of `venue`, recorded as made at `at_ms`."""
+        return _VenueApi(self, venue, at_ms)
 
     async def _optional(
         self, venue: str, path: str, params: dict | None, parse: Callable[[Any], Any], poll_at_ms: int
@@ -338,7 +264,7 @@ class MarketPoller:
         """
         try:
             return parse(await self._get(venue, path, params, poll_at_ms))
-        except _RequestFailed as error:
+        except RequestFailed as error:
             if error.venue_down:
                 raise
             self.stats[venue].last_error = str(error)
@@ -346,7 +272,7 @@ class MarketPoller:
         except VenueError as error:
             if error.rate_limited:
                 self._block(venue, 429, None, str(error))
-                raise _Blocked from None
+                raise Blocked from None
             self._malformed(venue, error)
             return None
         except MarketDataError as error:
@@ -358,11 +284,12 @@ class MarketPoller:
         the body goes to `on_response` (a recorder) stamped with the poll's instant."""
         stats = self.stats[venue]
         url = self.base_urls[venue] + path
-        cost = BY_NAME[venue].MARKET.weights.get(path, 1)
+        klines = KLINES.get(venue)
+        cost = BY_NAME[venue].MARKET.weights.get(path) or (klines.weights.get(path, 1) if klines else 1)
         attempt = 0
         while True:
             if stats.blocked_until_ms > self._now_ms():
-                raise _Blocked
+                raise Blocked
             path_budget = self._path_budget(venue, path, params)
             if path_budget is not None:
                 await self._take(path_budget, 1)
@@ -374,12 +301,12 @@ class MarketPoller:
                 problem = f"{path}: {type(error).__name__}"
             except httpx.HTTPError as error:
                 stats.failures += 1
-                raise _RequestFailed(f"{path}: {type(error).__name__}") from None
+                raise RequestFailed(f"{path}: {type(error).__name__}") from None
             else:
                 status = response.status_code
                 if status in BLOCKING_STATUSES:
                     self._block(venue, status, response.headers.get("Retry-After"), path)
-                    raise _Blocked
+                    raise Blocked
                 if status < 400:
                     body = self._json(venue, path, response)
                     if self._on_response is not None:
@@ -389,12 +316,12 @@ class MarketPoller:
                     stats.failures += 1
                     error = f"{path}: HTTP {status} {shown(response.text)}"
                     log.warning("market %s: %s", venue, error)
-                    raise _RequestFailed(error)
+                    raise RequestFailed(error)
                 problem = f"{path}: HTTP {status}"
             if attempt >= self.settings.retries:
                 stats.failures += 1
                 log.warning("market %s: %s, giving up after %d attempts", venue, problem, attempt + 1)
-                raise _RequestFailed(problem, venue_down=True)
+                raise RequestFailed(problem, venue_down=True)
             delay = backoff_delay(attempt + 1, self.settings.backoff_base_s, self.settings.backoff_max_s, self._rng())
             attempt += 1
             stats.retries += 1
@@ -409,8 +336,7 @@ class MarketPoller:
 
     def _path_budget(self, venue: str, path: str, params: Mapping[str, str] | None) -> RequestBudget | None:
         """The budget of an endpoint the venue limits on its own (per instrument, where it says so)."""
-        history = BY_NAME[venue].MARKET.open_interest_history
-        limit = history.limits.get(path) if history is not None else None
+        limit = _path_limit(venue, path)
         if limit is None:
             return None
         key = (venue, path, (params or {}).get(limit.per_param) if limit.per_param else None)
@@ -422,13 +348,7 @@ class MarketPoller:
         return budget
 
     async def _take(self, budget: RequestBudget, cost: float) -> None:
-        while True:
-            now = self._now_ms()
-            wait_ms = budget.wait_ms(cost, now)
-            if wait_ms == 0:
-                budget.spend(cost, now)
-                return
-            await self._sleep(wait_ms / 1000)
+        await take(budget, cost, self._now_ms, self._sleep)
 
     def _block(self, venue: str, status: int, retry_after: str | None, what: str) -> None:
         stats = self.stats[venue]
@@ -446,6 +366,12 @@ class MarketPoller:
         stats.malformed += 1
         stats.last_error = str(error)
         log.warning("market %s: malformed response: %s", venue, error)
+
+
+def _path_limit(venue: str, path: str) -> PathLimit | None:
+    """The venue's own limit on `path`, where its history specs name one."""
+    specs = (BY_NAME[venue].MARKET.open_interest_history, KLINES.get(venue))
+    return next((spec.limits[path] for spec in specs if spec is not None and path in spec.limits), None)
 
 
 def has_measure(sample: MarketSample) -> bool:

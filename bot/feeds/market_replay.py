@@ -14,7 +14,9 @@ poll's did. Old recordings without market lines replay as before.
 An open-interest backfill's responses (the paths of the venue's
 `MARKET.open_interest_history`) are recorded the same way, stamped with the
 backfill's start; replay hands them to the venue's pure `samples`, as live did
-(`MarketReplayer.backfilled`).
+(`MarketReplayer.backfilled`). So are the klines' (`KLINES`, read by their
+pure `klines`: `MarketReplayer.klines`) and the margin tiers' (`MARGINS`, of
+any venue, market-polled or not: `MarketReplayer.margin_rates`).
 """
 
 from __future__ import annotations
@@ -24,20 +26,43 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from bot.core.bars import Kline
 from bot.core.market import MarketSample
 from bot.feeds.contract import Collector
+from bot.feeds.margin_tiers import rates_of
 from bot.feeds.market import has_measure, query_path
 from bot.feeds.marketdata import MarketDataError
-from bot.feeds.venues import BY_NAME, history_of
+from bot.feeds.venues import BY_NAME, KLINES, MARGINS, history_of
 
 
 def is_market_path(venue: str, path: str) -> bool:
     """A REST path of `venue` that is market data (not contract metadata)."""
     module = BY_NAME.get(venue)
+    endpoint = path.partition("?")[0]
+    if module is not None and venue in MARGINS and endpoint == MARGINS[venue].path:
+        return True
     return (
         module is not None and module.MARKET is not None
-        and path.partition("?")[0] not in module.METADATA and history_of(venue, path) is None
+        and endpoint not in module.METADATA and history_of(venue, path) is None
     )
+
+
+def _fill_paths(venue: str) -> set[str]:
+    """The paths of `venue` that history fills and margin-tier reads ask (no collector's)."""
+    market = BY_NAME[venue].MARKET
+    paths = set(market.open_interest_history.paths) if market and market.open_interest_history else set()
+    paths |= set(KLINES[venue].paths) if venue in KLINES else set()
+    return paths | ({MARGINS[venue].path} if venue in MARGINS else set())
+
+
+def _responses(poll: MarketPoll, paths: tuple[str, ...]) -> list[tuple[str, dict[str, str], object]]:
+    """(path, query, body) of the poll's responses to `paths`."""
+    found = []
+    for key, body in poll.responses.items():
+        path, _, query = key.partition("?")
+        if path in paths:
+            found.append((path, dict(parse_qsl(query)), body))
+    return found
 
 
 @dataclass(slots=True)
@@ -79,9 +104,9 @@ class MarketReplayer:
         self.failed_polls = 0
 
     async def samples(self, poll: MarketPoll) -> list[MarketSample]:
-        """The samples of the poll's collector responses (none when it holds only a backfill's)."""
-        history = BY_NAME[poll.venue].MARKET.open_interest_history
-        if history is not None and all(key.partition("?")[0] in history.paths for key in poll.responses):
+        """The samples of the poll's collector responses (none when it holds only a fill's)."""
+        fills = _fill_paths(poll.venue)
+        if BY_NAME[poll.venue].MARKET is None or all(key.partition("?")[0] in fills for key in poll.responses):
             return []
         collector = self._collectors.get(poll.venue)
         if collector is None:
@@ -100,18 +125,25 @@ class MarketReplayer:
         A malformed body cannot be in a recording made live (the backfill checks each
         before keeping it); one edited in is left out and counted in `failed_polls`.
         """
-        history = BY_NAME[poll.venue].MARKET.open_interest_history
-        if history is None:
-            return []
-        responses = []
-        for key, body in poll.responses.items():
-            path, _, query = key.partition("?")
-            if path in history.paths:
-                responses.append((path, dict(parse_qsl(query)), body))
+        market = BY_NAME[poll.venue].MARKET
+        history = market.open_interest_history if market is not None else None
+        return self._read(poll, history.paths, history.samples) if history is not None else []
+
+    def klines(self, poll: MarketPoll) -> list[Kline]:
+        """The klines the poll's kline responses hold ([] without any), like `backfilled`."""
+        spec = KLINES.get(poll.venue)
+        return self._read(poll, spec.paths, spec.klines) if spec is not None else []
+
+    def margin_rates(self, poll: MarketPoll) -> list[tuple[str, str, float]]:
+        """(asset, venue, lowest-tier maintenance margin rate) of the poll's margin-tier responses."""
+        return rates_of(poll.venue, list(poll.responses.items()), self._assets)
+
+    def _read(self, poll: MarketPoll, paths: tuple[str, ...], read: Callable[[list], list]) -> list:
+        responses = _responses(poll, paths)
         if not responses:
             return []
         try:
-            return history.samples(responses)
+            return read(responses)
         except MarketDataError:
             self.failed_polls += 1
             return []

@@ -35,6 +35,7 @@ from bot.feeds.recording import (
     merged_spans,
     merged_stats,
 )
+from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from bot.storage.market_store import MarketStore
 from bot.storage.rows import event_row
 from bot.storage.store import Store
@@ -239,14 +240,19 @@ def _count(report: ReplayReport, result) -> None:
 
 
 class _MarketSink:
-    """Recorded market polls -> samples (through the venues' collectors) -> the market store."""
+    """Recorded market polls -> samples (through the venues' collectors), klines and margin rates -> their stores."""
 
     def __init__(self, store: Store, assets: Sequence[str]) -> None:
         self._store = MarketStore(store)
+        self._klines = KlineStore(store)
+        self._margins = MarginRateStore(store)
         self._replayer = MarketReplayer(assets)
 
     async def add(self, polls: Sequence[MarketPoll]) -> int:
         samples = [sample for poll in polls for sample in await self._replayer.samples(poll)]
         backfilled = [sample for poll in polls for sample in self._replayer.backfilled(poll)]
         await self._store.add_backfill(backfilled)  # never over a polled sample, as live
+        await self._klines.add_klines([kline for poll in polls for kline in self._replayer.klines(poll)])
+        for poll in polls:
+            await self._margins.set_rates(self._replayer.margin_rates(poll), poll.at_ms)
         return await self._store.add_samples(samples) + len(backfilled)

@@ -2,8 +2,11 @@
 `bot.core.levels`, its bars `bot.core.bars`).
 
 Each asset's book folds in every closed bar since the last one it saw, built
-from the stored market samples; a fresh book starts `warmup_days` back (so an
-install with an open-interest history backfill has levels at once). Bands the
+from the stored klines and market samples; a fresh book starts `warmup_days`
+back (so an install with an open-interest and kline backfill has levels at
+once). New positions are placed with the asset's maintenance margin rate: the
+mean of the stored lowest-tier rates of `margin_venues`
+(`bot.core.levels.venue_margin_rate`), else the configured one. Bands the
 price crossed are graded against the liquidations stored in that bar and kept;
 an hourly snapshot of the bands feeds the heatmap. Book, crossings and
 snapshots are saved together, so a restart continues where it stopped.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.core.bars import bars_from_samples
 from bot.core.levels import (
@@ -26,10 +29,12 @@ from bot.core.levels import (
     LevelsView,
     Realized,
     realized_near,
+    venue_margin_rate,
 )
 from bot.core.market import DEFAULT_TOLERANCE_MS
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Side, Window
 from bot.replies.levels import levels_note
+from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from bot.storage.levels_store import LevelsStore
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
@@ -46,6 +51,7 @@ class LevelsSettings:
     bar_ms: int = 15 * MINUTE_MS
     warmup_days: float = 7.0
     grade_tolerance: float = 0.005  # a liquidation within 0.5 % of a crossed band counts for it
+    margin_venues: tuple[str, ...] = ()  # whose stored margin tiers set each asset's rate
 
 
 class LevelsService:
@@ -60,6 +66,8 @@ class LevelsService:
         self._store = store
         self._market = market
         self._levels = levels
+        self._klines = KlineStore(store)
+        self._margins = MarginRateStore(store)
         self._venues = tuple(price_venues)
         self.settings = settings
         self._books: dict[str, LevelBook] = {}
@@ -78,9 +86,11 @@ class LevelsService:
             samples = []
             for venue in self._venues:
                 samples += await self._market.series(asset, venue, start - DEFAULT_TOLERANCE_MS, end)
+            klines = await self._klines.klines(asset, start - start % bar_ms, end)
+            await self._follow_margin_rate(asset, book)
             graded: list[tuple[Crossing, float]] = []
             snapshots: list[tuple[int, dict]] = []
-            for bar in bars_from_samples(samples, start, end, bar_ms, self._venues):
+            for bar in bars_from_samples(samples, start, end, bar_ms, self._venues, klines=klines):
                 crossings = book.apply(bar)
                 if crossings:
                     graded += zip(crossings, await self._realized(asset, crossings, bar.open_ms, bar.close_ms))
@@ -156,6 +166,15 @@ class LevelsService:
             book = LevelBook.from_dict(saved, self.settings.model) if saved else LevelBook(self.settings.model)
             self._books[asset] = book
         return book
+
+    async def _follow_margin_rate(self, asset: str, book: LevelBook) -> None:
+        """Place the book's new positions with the asset's current margin rate."""
+        stored = await self._margins.rates(asset)
+        rate = venue_margin_rate(
+            (rate for venue, rate in stored.items() if venue in self.settings.margin_venues), self.settings.model
+        )
+        if rate != book.settings.maintenance_margin_rate:
+            book.settings = replace(book.settings, maintenance_margin_rate=rate)
 
     async def _realized(self, asset: str, crossings: list[Crossing], open_ms: int, close_ms: int) -> list[float]:
         orders = await self._store.largest(asset, Window(open_ms, close_ms), GRADE_ORDERS_PER_BAR)

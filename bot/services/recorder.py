@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from bot.core.models import LiquidationEvent
+from bot.feeds.margin_tiers import MarginTierReader
 from bot.feeds.market import MarketPoller
 from bot.feeds.oi_history import NothingStored
 from bot.feeds.recording import frame_line, rest_line
@@ -152,9 +153,13 @@ async def record(
         tasks = [asyncio.create_task(runner.run(), name=f"record {runner.key}") for runner in runners]
         if market is not None:
             poller = MarketPoller(
-                market, client, _samples_not_stored, now_ms, sleep, on_response=recorder.on_rest, history=NothingStored()
+                market, client, _samples_not_stored, now_ms, sleep, on_response=recorder.on_rest,
+                history=NothingStored(), klines=NothingStored(),
             )
             tasks.append(asyncio.create_task(poller.run(), name="record market"))
+            if market.levels.enabled:
+                tiers = MarginTierReader(market, client, _not_stored, now_ms, sleep, on_response=recorder.on_rest)
+                tasks.append(asyncio.create_task(tiers.run(), name="record margin tiers"))
         try:
             await _wait(duration_s, sleep, now_ms, recorder, progress)
         finally:
@@ -172,6 +177,10 @@ async def record(
 
 async def _samples_not_stored(_samples) -> None:
     """Recording keeps the poller's responses (`on_response`), not its samples."""
+
+
+async def _not_stored(_rates, _at_ms) -> None:
+    """Recording keeps the margin tiers' responses, not the rates read from them."""
 
 
 async def _wait(

@@ -5,7 +5,7 @@ Retention deletes in small batches (`batch_rows` per transaction) so the write
 lock is never held for long and a live ingest keeps flowing between batches:
 raw events and minute rollups older than their configured ages go, hour
 rollups stay forever (they answer every long window and history rank), market
-samples follow `market.retention_days`.
+samples and klines follow `market.retention_days`.
 
 The database keeps SQLite's default `auto_vacuum = NONE` and is never
 VACUUMed: deleted pages go to the freelist and the next inserts reuse them, so
@@ -52,11 +52,13 @@ class Pruned:
     minute_rollups: int = 0
     market_samples: int = 0
     level_rows: int = 0  # liquidation-level snapshots and graded crossings
+    klines: int = 0
 
     def one_line(self) -> str:
         return (
             f"retention: {self.events:,} raw events, {self.minute_rollups:,} minute rollups,"
-            f" {self.market_samples:,} market samples and {self.level_rows:,} liquidation-level rows deleted"
+            f" {self.market_samples:,} market samples, {self.klines:,} klines"
+            f" and {self.level_rows:,} liquidation-level rows deleted"
         )
 
 
@@ -95,6 +97,7 @@ async def apply_retention(
     )
     market_cutoff = _cutoff(now_ms, policy.market_days, MINUTE_MS)
     pruned.market_samples = await _delete_before(store, "market_samples", "at_ms", market_cutoff, batch_rows)
+    pruned.klines = await _delete_before(store, "klines", "open_ms", market_cutoff, batch_rows)
     # The levels are drawn from market samples: their heatmap snapshots and graded
     # crossings go with them (the book itself is one row per asset, kept).
     for table, column in (("level_snapshots", "at_ms"), ("level_crossings", "close_ms")):
