@@ -10,7 +10,10 @@ Every request is recorded with the virtual time (`clock`) it arrived at.
 open-interest history they serve: 5-minute points over the last
 `history_ms`, growing linearly by `oi_growth_24h` a day up to the current
 open interest, at a flat price; each history endpoint honours its documented
-window, limit and paging parameters.
+window, limit and paging parameters. The klines of the same stretch sit at that
+flat price (a 0.1 % wick each way), $1M a kline of which `taker_buy_share` was
+bought by takers (Binance, OKX; Bybit publishes no split); the margin tiers
+(Bybit, OKX, Gate) give `lowest_mmr` of each venue for the lowest tier.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ class FakeMarket:
     funding_rate: float | None = None
     long_short_ratio: float | None = None
     oi_growth_24h: float = 0.0  # open interest now / a day ago - 1
-    history_ms: int = 0  # open-interest history served (0: none)
+    history_ms: int = 0  # open-interest history (and klines) served (0: none)
+    taker_buy_share: float = 0.5  # of each kline's volume
+    lowest_mmr: dict[str, float] = field(default_factory=lambda: {"bybit": 0.005, "okx": 0.004, "gate": 0.003})
 
 
 @dataclass
@@ -58,11 +63,17 @@ class Hit:
     at_ms: int
 
 
+KLINE_MS = 300_000
+KLINE_USD = 1e6
+
+
 def venue_of(path: str) -> str:
     if path.startswith(("/fapi/", "/futures/")):
         return "binance"
     if path.startswith("/v5/"):
         return "bybit"
+    if path.startswith("/api/v4/"):
+        return "gate"
     return "okx"
 
 
@@ -176,6 +187,65 @@ class FakeMarketVenues:
         rows = [[str(at), f"{usd / price * 100:.2f}", f"{usd / price:.6f}", f"{usd:.4f}"] for at, usd in points]
         return {"code": "0", "msg": "", "data": rows[: int(q.get("limit", 100))]}
 
+    def kline_opens(self, first_ms: int, last_ms: int) -> list[int]:
+        """The closed 5-minute klines opening in [first, last] within the history served, oldest first."""
+        now = self.clock()
+        start = max(first_ms, now - self.market.history_ms + 1)
+        at = -(-start // KLINE_MS) * KLINE_MS
+        return list(range(at, min(last_ms, now - KLINE_MS) + 1, KLINE_MS)) if self.market.history_ms else []
+
+    def _prices(self, asset: str) -> list[str]:
+        price = PRICES.get(asset, 1.0)
+        return [str(price), str(price * 1.001), str(price * 0.999), str(price)]
+
+    def _binance_klines(self, q) -> list:
+        asset = q["symbol"].removesuffix("USDT")
+        buy = KLINE_USD * self.market.taker_buy_share
+        return [[at, *self._prices(asset), "1.0", at + KLINE_MS - 1, str(KLINE_USD), 100, "0.5", str(buy), "0"]
+                for at in self.kline_opens(int(q["startTime"]), int(q["endTime"]))[: int(q.get("limit", 500))]]
+
+    def _bybit_klines(self, q) -> dict:
+        symbol = q["symbol"]
+        opens = self.kline_opens(int(q["start"]), int(q["end"]))[::-1][: int(q.get("limit", 200))]
+        rows = [[str(at), *self._prices(symbol.removesuffix("USDT")), "1.0", str(KLINE_USD)] for at in opens]
+        return {"retCode": 0, "retMsg": "OK", "result": {"symbol": symbol, "category": "linear", "list": rows},
+                "retExtInfo": {}, "time": self.clock()}
+
+    def _okx_candles(self, q) -> dict:
+        asset = q["instId"].split("-")[0]
+        opens = self.kline_opens(int(q["before"]) + 1, int(q["after"]) - 1)[::-1][: int(q.get("limit", 100))]
+        return {"code": "0", "msg": "", "data": [
+            [str(at), *self._prices(asset), "100", "1.0", str(KLINE_USD), "1"] for at in opens]}
+
+    def _okx_taker_volume(self, q) -> dict:
+        share = self.market.taker_buy_share
+        opens = self.kline_opens(int(q["begin"]) + 1, int(q["end"]) - 1)[::-1][: int(q.get("limit", 100))]
+        return {"code": "0", "msg": "", "data": [
+            [str(at), str(KLINE_USD * (1 - share)), str(KLINE_USD * share)] for at in opens]}
+
+    def _bybit_risk_limit(self, q) -> dict:
+        mmr = self.market.lowest_mmr["bybit"]
+        tiers = [{"id": 1, "symbol": q["symbol"], "riskLimitValue": "2000000", "maintenanceMargin": str(mmr),
+                  "initialMargin": "0.01", "isLowestRisk": 1, "maxLeverage": "100.00", "mmDeduction": ""},
+                 {"id": 2, "symbol": q["symbol"], "riskLimitValue": "4000000", "maintenanceMargin": str(mmr * 2),
+                  "initialMargin": "0.02", "isLowestRisk": 0, "maxLeverage": "50.00", "mmDeduction": "10000"}]
+        return {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": tiers, "nextPageCursor": ""},
+                "retExtInfo": {}, "time": self.clock()}
+
+    def _okx_position_tiers(self, q) -> dict:
+        mmr = self.market.lowest_mmr["okx"]
+        return {"code": "0", "msg": "", "data": [
+            {"uly": q["instFamily"], "instFamily": q["instFamily"], "instId": "", "tier": str(tier),
+             "minSz": "0", "maxSz": "500", "mmr": str(mmr * tier), "imr": str(0.01 * tier),
+             "maxLever": str(100 // tier), "optMgnFactor": "0", "quoteMaxLoan": "", "baseMaxLoan": ""}
+            for tier in (2, 1)]}
+
+    def _gate_tiers(self, q) -> list:
+        mmr = self.market.lowest_mmr["gate"]
+        return [{"tier": tier, "risk_limit": str(500_000 * tier), "initial_rate": str(0.005 * tier),
+                 "maintenance_rate": str(mmr * tier), "leverage_max": str(200 // tier), "contract": q["contract"],
+                 "deduction": "0"} for tier in (1, 2)]
+
     # -- default bodies, shaped like the documented examples ------------
 
     def _default(self, path: str, query) -> bytes | None:
@@ -186,6 +256,13 @@ class FakeMarketVenues:
             "/v5/market/open-interest": self._bybit_oi,
             "/v5/market/mark-price-kline": self._bybit_mark_kline,
             "/api/v5/rubik/stat/contracts/open-interest-history": self._okx_oi_history,
+            "/fapi/v1/klines": self._binance_klines,
+            "/v5/market/kline": self._bybit_klines,
+            "/api/v5/market/history-candles": self._okx_candles,
+            "/api/v5/rubik/stat/taker-volume-contract": self._okx_taker_volume,
+            "/v5/market/risk-limit": self._bybit_risk_limit,
+            "/api/v5/public/position-tiers": self._okx_position_tiers,
+            "/api/v4/futures/usdt/risk_limit_tiers": self._gate_tiers,
             "/fapi/v1/premiumIndex": self._binance_premium,
             "/fapi/v1/fundingInfo": lambda q: [
                 {"symbol": "DOGEUSDT", "adjustedFundingRateCap": "0.02", "adjustedFundingRateFloor": "-0.02",
