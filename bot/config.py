@@ -16,10 +16,11 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 from bot.core.levels import LevelSettings, LeverageTier
 from bot.core.risk import RiskThresholds
 from bot.feeds.settings import BackfillConfig, MarketDataConfig, RunnerTuning
-from bot.feeds.venues import MARGINS
+from bot.feeds.venues import KLINES, MARGINS
 from bot.feeds.venues import SETTINGS as VENUE_SETTINGS
 
 MARGIN_VENUES = tuple(MARGINS)
+KLINE_MINUTES = max(spec.interval_ms for spec in KLINES.values()) // 60_000  # the venues' klines: 5 minutes
 from bot.plumbing.bounds import HTTP_URL, POSTGRES_URL, SECONDS_A_DAY, WS_URL, Between, ConfigError, NonEmpty, Url
 
 
@@ -207,7 +208,8 @@ class LevelsConfig:
     """[levels]: the estimated liquidation levels of /levels (the model: bot/core/levels.py)."""
 
     enabled: bool = True  # /levels and its bars; needs [market] polling for prices and open interest
-    bar_minutes: Annotated[int, Between(5, 240)] = 15  # the model folds in one bar this long at a time
+    # the model folds in one bar this long at a time: a whole number of the venues' 5-minute klines
+    bar_minutes: Annotated[int, Between(5, 240)] = 15
     warmup_days: Annotated[float, Between(0, 30)] = 7.0  # a fresh book starts from this much stored history
     # leverage tiers the opened notional spreads over, and the share of each (adding up to 1)
     leverage: tuple[Annotated[float, Between(1.5, 200)], ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
@@ -225,6 +227,8 @@ class LevelsConfig:
     grade_tolerance_pct: Annotated[float, Between(0.01, 10)] = 0.5  # a liquidation this near a crossed band counts
 
     def __post_init__(self) -> None:
+        if self.bar_minutes % KLINE_MINUTES:
+            raise ConfigError(f"'levels.bar_minutes' must be a multiple of {KLINE_MINUTES} (the klines' length)")
         if len(self.leverage) != len(self.leverage_weights):
             raise ConfigError("'levels.leverage' and 'levels.leverage_weights' must have as many entries")
         try:

@@ -10,6 +10,7 @@ import dataclasses
 import pytest
 
 from bot.app import App
+from bot.config import ConfigError, LevelsConfig
 from bot.core.bars import Kline, bars_from_samples
 from bot.core.levels import Bar, LevelBook, LevelSettings, LeverageTier, venue_margin_rate
 from bot.core.market import MarketSample
@@ -163,6 +164,12 @@ def test_klines_that_do_not_tile_the_bar_leave_the_prices_to_the_mark_samples():
     (bar,) = bars_from_samples(marks, T, T + BAR, BAR, ["binance"], klines=klines)
     assert (bar.open, bar.high, bar.low, bar.close) == (100, 100, 98, 99)
     assert (bar.volume_usd, bar.taker_buy_usd) == (40, 30)  # the taker flow it has still splits the bar
+
+
+def test_bars_are_whole_klines():
+    with pytest.raises(ConfigError, match="multiple of 5"):
+        LevelsConfig(bar_minutes=7)
+    assert LevelsConfig(bar_minutes=30).bar_minutes == 30
 
 
 def test_the_margin_rate_is_the_mean_of_the_venues_lowest_tiers_that_fit_the_profile():

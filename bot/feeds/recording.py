@@ -12,7 +12,8 @@ a parser needs: contract sizes (`at`: when it was received), one page of a
 venue's liquidation history fetched to fill a gap (`at`: when it was received;
 its orders replay as the stream's events, see `bot.feeds.backfill`), or one
 response of a market poll (funding, open interest, long/short; `at`: the poll's
-instant, shared by the poll's lines; see `bot.feeds.market_replay`). `at` is in ms since
+instant, shared by the poll's lines), of a history fill (open interest, klines) or of
+a margin-tier read (`at`: when it began; see `bot.feeds.market_replay`). `at` is in ms since
 the epoch. Venues and streams are those of the registry (`bot.feeds.venues`).
 
 The live feed runner reuses `decode`, `decoder_for` and `control_error`, so a
