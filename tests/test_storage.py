@@ -8,12 +8,14 @@ import random
 import aiosqlite
 import pytest
 
+from bot.core.bars import Kline
 from bot.core.feed import FeedSubscription
 from bot.core.levels import Crossing, Grade
 from bot.core.market import MarketSample
-from bot.core.models import HOUR_MS, MINUTE_MS, Side, Window
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Side, Window
 from bot.storage.database import DatabaseUnavailable
 from bot.storage.feed_store import FeedStore
+from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from bot.storage.levels_store import LevelsStore
 from bot.storage.market_store import MarketStore
 from bot.storage.migrations import BACKENDS, migrations
@@ -253,3 +255,23 @@ async def test_feed_subscriptions_are_stored_alike_on_both_backends(store):
     assert await feeds.feeds() == [FeedSubscription("telegram:-100", 250_000.5, (), "telegram:8", T0 + 1)]
     assert await feeds.remove_feed("telegram:-100") and not await feeds.remove_feed("telegram:-100")
     assert await feeds.feed("telegram:-100") is None
+
+
+async def test_klines_and_margin_rates_are_stored_alike_on_both_backends(store):
+    klines = KlineStore(store)
+
+    def kline(minute: int, taker: float | None) -> Kline:
+        open_ms = T0 + minute * MINUTE_MS
+        return Kline("binance", "BTC", open_ms, open_ms + 5 * MINUTE_MS, 100.0, 101.5, 99.25, 100.5, 1e6, taker)
+
+    assert await klines.add_klines([kline(0, None), kline(5, 6e5), kline(15, 4e5)]) == 3
+    await klines.add_klines([kline(0, 7e5)])  # a re-read carrying the taker split replaces the first
+    assert await klines.klines("BTC", T0, T0 + HOUR_MS) == [kline(0, 7e5), kline(5, 6e5), kline(15, 4e5)]
+    assert await klines.kline_gaps("BTC", "binance", T0 - HOUR_MS, T0 + HOUR_MS, 5 * MINUTE_MS) == [
+        (T0 - HOUR_MS, T0), (T0 + 5 * MINUTE_MS, T0 + 15 * MINUTE_MS), (T0 + 15 * MINUTE_MS, T0 + HOUR_MS)
+    ]
+    rates = MarginRateStore(store)
+    await rates.set_rates([("BTC", "bybit", 0.005), ("BTC", "okx", 0.004)], T0)
+    await rates.set_rates([("BTC", "okx", 0.0045)], T0 + DAY_MS)
+    assert await rates.rates("BTC") == {"bybit": 0.005, "okx": 0.0045}
+    assert await rates.rates("ETH") == {}
