@@ -194,9 +194,9 @@ async def test_a_silent_stream_is_reconnected_once_then_flagged_with_a_footnote_
         dispatcher = Dispatcher(queries, clock.now_ms, features=report_handlers(ReportService(store, queries)))
         for command in ("/liq", "/top", "/big", "/report"):
             reply = render_plain(await dispatcher.handle(command, CONSOLE))
-            assert "Silent now: Binance coinm stay connected but send no liquidations" in reply, command
+            assert "Missing here: liquidations from Binance coinm, connected but silent" in reply, command
         zh = Dispatcher(QueryService(store, feeds.live_states), clock.now_ms, default_locale="zh")
-        assert "推送中断：Binance coinm 连接正常但没有爆仓推送" in render_plain(await zh.handle("/liq", CONSOLE))
+        assert "此处缺少 Binance coinm 的爆仓：连接正常但无推送" in render_plain(await zh.handle("/liq", CONSOLE))
 
         # Flagged, it is not reconnected again (checked after 3 more virtual minutes).
         flagged_ms = clock.now_ms()
@@ -209,7 +209,7 @@ async def test_a_silent_stream_is_reconnected_once_then_flagged_with_a_footnote_
         await until(lambda: state_of(feeds) == "live", timeout=5)
         assert "binance/coinm carries liquidations again" in caplog.text
         reply = render_plain(await dispatcher.handle("/liq", CONSOLE))
-        assert "Silent now" not in reply
+        assert "Missing here" not in reply
 
 
 async def test_a_stream_the_reconnect_cures_is_never_flagged(store, caplog):
