@@ -1,7 +1,9 @@
 -- 1: events, minute/hour rollups, recorded spans, chat settings (twin of sqlite/0001).
 -- Amounts are exact integer cents (BIGINT); prices and quantities DOUBLE PRECISION
 -- (PostgreSQL's REAL is 4 bytes). The events key is the dedup identity of a venue
--- report (same frame replayed = same key).
+-- report (same frame replayed = same key). The rollup keys carry their sums
+-- (INCLUDE), so one asset's window is an index-only scan, as SQLite's clustered
+-- WITHOUT ROWID tables give it; the by-time indexes serve all-asset windows.
 CREATE TABLE events (
     at_ms BIGINT NOT NULL,
     venue TEXT NOT NULL,
@@ -23,7 +25,7 @@ CREATE TABLE rollup_minute (
     usd_cents BIGINT NOT NULL,
     events INTEGER NOT NULL,
     max_cents BIGINT NOT NULL,
-    PRIMARY KEY (asset, bucket_ms, venue, liquidated)
+    PRIMARY KEY (asset, bucket_ms, venue, liquidated) INCLUDE (usd_cents, events, max_cents)
 );
 CREATE INDEX rollup_minute_by_time
     ON rollup_minute (bucket_ms, asset, venue, liquidated, usd_cents, events, max_cents);
@@ -36,7 +38,7 @@ CREATE TABLE rollup_hour (
     usd_cents BIGINT NOT NULL,
     events INTEGER NOT NULL,
     max_cents BIGINT NOT NULL,
-    PRIMARY KEY (asset, bucket_ms, venue, liquidated)
+    PRIMARY KEY (asset, bucket_ms, venue, liquidated) INCLUDE (usd_cents, events, max_cents)
 );
 CREATE INDEX rollup_hour_by_time
     ON rollup_hour (bucket_ms, asset, venue, liquidated, usd_cents, events, max_cents);
