@@ -38,11 +38,8 @@ from bot.core.digest import DIGEST_GRACE_MS, DigestSchedule, due_digest, latest_
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
 from bot.core.summary import Summary, coverage_of, summarize
 from bot.core.report import WriteUp
-from bot.replies import compose
-from bot.replies import numbers as fmt
-from bot.replies.locales import text
-from bot.replies.model import Image, Note, Paragraph, Reply, line
-from bot.replies.report import report_reply
+from bot.replies.digest import asset_note, digest_reply, full_digest_reply, with_notes
+from bot.replies.model import Image, Reply
 from bot.services.notifier import Notifier
 from bot.storage.digests_store import DigestsStore
 from bot.storage.store import Store
@@ -62,49 +59,6 @@ ChartOf = Callable[[int, str, str], Awaitable[Image | None]]
 # write_up_of(end_ms, tz): the all-assets write-up of the 24 h before `end_ms`, times in `tz`.
 WriteUpOf = Callable[[int, str | None], Awaitable[WriteUp]]
 
-
-
-def _signed_change(current: float, reference: float) -> str:
-    change = (current / reference - 1) * 100
-    return f"{change:+.1f}%"
-
-
-def digest_reply(summary: Summary, local_date: str, locale: str, tz: str | None = None) -> Reply:
-    """The brief digest of a 24 h summary (whose history ranks it against previous days)."""
-    base = compose.summary_reply(summary, locale, "/liq 24h", fmt.zone(tz))
-    blocks = list(base.blocks)
-    history = summary.history
-    total = summary.total.total_usd
-    if history is None or summary.total.events == 0:
-        change = text(locale, "digest.no_history")
-    elif history.windows >= 2 and history.average_usd > 0 and history.previous_usd > 0:
-        change = text(
-            locale,
-            "digest.change",
-            previous=_signed_change(total, history.previous_usd),
-            average=_signed_change(total, history.average_usd),
-        )
-    elif history.previous_usd > 0:
-        change = text(locale, "digest.change_previous", previous=_signed_change(total, history.previous_usd))
-    else:
-        change = text(locale, "digest.no_history")
-    # The comparison goes right after the totals (before the tables).
-    blocks.insert(1 if summary.total.events else len(blocks), Paragraph(line(change)))
-    return Reply(
-        title=text(locale, "title.digest_report", date=local_date),
-        blocks=tuple(blocks),
-        tone=base.tone,
-    )
-
-
-def _with_notes(reply: Reply, notes: list[str]) -> Reply:
-    """`notes` as paragraphs before the reply's notes (coverage, at the end), like the /liq note."""
-    if not notes:
-        return reply
-    blocks = list(reply.blocks)
-    at = next((i for i, block in enumerate(blocks) if isinstance(block, Note)), len(blocks))
-    blocks[at:at] = [Paragraph(line(note)) for note in notes]
-    return replace(reply, blocks=tuple(blocks))
 
 
 class DigestService:
@@ -229,10 +183,8 @@ class DigestService:
         reply = self._cache.get(key)
         if reply is None and style == "full" and self._write_up_of is not None:
             write_up = await self._write_up_of(end_ms, tz)
-            full = report_reply(write_up, locale, "/report 24h")
-            title = f"{text(locale, 'title.digest_report', date=local_date)} · {full.title}"
             notes = await self._asset_notes(self._levels_note, "liquidation levels", write_up.summary, locale, end_ms)
-            reply = _with_notes(replace(full, title=title, actions=()), notes)
+            reply = with_notes(full_digest_reply(write_up, local_date, locale), notes)
             self._remember(key, reply)
         if reply is None:
             summaries = self._summaries
@@ -243,7 +195,7 @@ class DigestService:
                     summaries.popitem(last=False)
             reply = digest_reply(summary, local_date, locale, tz)
             notes = await self._asset_notes(self._risk_note, "risk note", summary, locale, end_ms)
-            reply = _with_notes(reply, notes)
+            reply = with_notes(reply, notes)
             self._remember(key, reply)
         return reply
 
@@ -274,7 +226,7 @@ class DigestService:
                 log.exception("digests: %s of %s failed", what, asset)
                 continue
             if note:
-                notes.append(text(locale, "digest.risk_note", asset=asset, note=note))
+                notes.append(asset_note(asset, note, locale))
         return notes
 
     async def chart(self, end_ms: int, tz: str, locale: str = "en") -> Image | None:
