@@ -29,13 +29,14 @@ from bot.core.ratelimit import RateLimit
 from bot.core.status import RuntimeStatus, ServiceStatus
 from bot.feeds.margin_tiers import MarginTierReader
 from bot.feeds.market import MarketPoller, make_client
+from bot.feeds.sources import enabled_streams
 from bot.scheduler import DigestScheduler
 from bot.services.alerts import AlertService
 from bot.services.charts import ChartService
 from bot.services.digests import DigestService
 from bot.services.levels import LevelsService, LevelsSettings
 from bot.services.health import Health, live_health
-from bot.services.leadership import Leadership
+from bot.services.leadership import Election, Leadership
 from bot.services.feed import FeedService
 from bot.services.live import LiveFeeds
 from bot.services.metrics import Metrics
@@ -44,6 +45,8 @@ from bot.services.queries import LiveStates, QueryService
 from bot.services.reports import ReportService
 from bot.services.risk import RiskService
 from bot.services.supervisor import TaskState, supervise
+from bot.storage.backends import is_postgres
+from bot.storage.leader_lock import LeaderLock
 from bot.storage.levels_store import LevelsStore
 from bot.storage.maintenance import RetentionPolicy, apply_retention
 from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
@@ -92,7 +95,9 @@ class App:
             pool_size=storage.pool_size,
         )
         bot = config.bot
-        leadership = Leadership()  # on SQLite the one runner is the leader (bot.storage.runlock)
+        # On SQLite the one runner is the leader (bot.storage.runlock); replicas of a
+        # PostgreSQL start as followers and elect one (bot.services.leadership).
+        leadership = Leadership("follower" if store.db.backend == "postgresql" else "leader")
         metrics = Metrics(clock_ms, leadership)
         notifier = Notifier(
             {"console": ConsoleDestination()},
@@ -245,32 +250,18 @@ def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[
     return adapters
 
 
-def _ops_server(app: App, feeds: LiveFeeds, store_path: str | Path):
-    """/healthz and /metrics of this process ([ops])."""
-    # Imported here: aiohttp costs ~0.15 s to load, and the console does not serve HTTP.
-    from bot.services.ops_http import OpsServer
-
-    # The SQLite file to watch (the store has created it by now); a database URL has none.
-    db_file = Path(store_path) if Path(store_path).is_file() else None
-    streams = [runner.key for runner in feeds.runners]
-    stale_after_ms = int(app.config.ops.stale_after_s * 1000)
-
-    async def health() -> Health:
-        return await live_health(
-            app.store, db_file, app.leadership.is_leader, streams, app.clock_ms(), stale_after_ms
-        )
-
-    ops = app.config.ops
-    return OpsServer(ops.http_host, ops.http_port, health, app.leadership, app.metrics)
-
-
 @dataclass
 class _Running:
     """What `/status` shows of this process; filled in as `run_bot` starts things."""
 
     platforms: dict[str, TaskState] = field(default_factory=dict)
     poller: MarketPoller | None = None
-    feeds: LiveFeeds | None = None
+    feeds: LiveFeeds | None = None  # the feeds of this leader's term; None on a follower
+
+    def live_states(self):
+        """QueryService's live stream states: this term's feeds; none on a follower
+        (its /status shows the streams as the leader recorded them)."""
+        return self.feeds.live_states() if self.feeds is not None else {}
 
     def status(self) -> RuntimeStatus:
         market = self.poller.stats.items() if self.poller else ()
@@ -288,16 +279,36 @@ class _Running:
         )
 
 
+def _ops_server(app: App, running: _Running, store_path: str | Path):
+    """/healthz and /metrics of this process ([ops])."""
+    # Imported here: aiohttp costs ~0.15 s to load, and the console does not serve HTTP.
+    from bot.services.ops_http import OpsServer
+
+    # The SQLite file to watch (the store has created it by now); a database URL has none.
+    db_file = Path(store_path) if Path(store_path).is_file() else None
+    streams = enabled_streams(app.config.feeds)
+    stale_after_ms = int(app.config.ops.stale_after_s * 1000)
+
+    async def health() -> Health:
+        return await live_health(
+            app.store, db_file, app.leadership.is_leader, streams, app.clock_ms(), stale_after_ms
+        )
+
+    ops = app.config.ops
+    return OpsServer(ops.http_host, ops.http_port, health, app.leadership, app.metrics)
+
+
 def _poll_state(stats) -> str:
     if stats.last_success_ms is not None:
         return "running"
     return "retrying" if stats.last_error else "starting"
 
 
-def _start_line(config: Config, platforms: list[str], streams: list[tuple[str, str]], store_path) -> str:
-    """What this process serves, in one line: chat platforms, venues (their streams), market polling."""
+def _start_line(config: Config, platforms: list[str], store_path) -> str:
+    """What this process serves, in one line: chat platforms, venues (their streams), market polling,
+    and on PostgreSQL that the leader runs the feeds."""
     venues: dict[str, list[str]] = {}
-    for venue, stream in streams:
+    for venue, stream in enabled_streams(config.feeds):
         venues.setdefault(venue, []).append(stream)
     market = config.market
     return "; ".join((
@@ -305,35 +316,26 @@ def _start_line(config: Config, platforms: list[str], streams: list[tuple[str, s
         "venues: " + (", ".join(f"{venue} ({' '.join(names)})" for venue, names in venues.items()) or "none"),
         f"market polling: {' '.join(market.venue_list)} for {' '.join(market.asset_list)}" if market.enabled
         else "market polling: off",
-        f"database {store_path}",
+        f"database {store_path}" + (" (the elected leader runs feeds, polling, alerts and digests)"
+                                    if is_postgres(store_path) else ""),
     ))
 
 
-async def run_bot(
-    config: Config, secrets: Secrets, db_path: str | Path | None = None, console: bool | None = None
+async def _leader_term(
+    app: App, running: _Running, http, scheduler: DigestScheduler, polling: list[tuple[str, object, tuple]]
 ) -> None:
-    """`liqbot run`: feeds, market data, alerts, digests, chat adapters and the
-    console, each supervised, until cancelled (SIGINT/SIGTERM). Pending writes
-    are flushed on the way out."""
-    store_path = config.storage.location(db_path)
-    # The query service reports the feeds' live states; the feeds are built after
-    # the app (they feed its alert service), so it reads them through this closure.
-    running = _Running()
-    app = await App.open(
-        config, secrets, store_path, live_states=lambda: feeds.live_states(), runtime=running.status
-    )
-    http = make_client(config)
-    scheduler = DigestScheduler(app.digests, now_ms=app.clock_ms)
+    """What only the leader runs (bot.services.leadership), until cancelled: the
+    feeds and ingest (fresh each term: its streams open new recorded spans),
+    alerts, the channel feed, retention, market polling, levels and margin tiers, Telegram
+    long polling (`polling`) and the digest scheduler."""
+    config = app.config
+    extra_sinks = [app.alerts] if config.alerts.enabled else []
+    if config.channel_feed.enabled:
+        extra_sinks.append(app.feed)
+    feeds = running.feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
+    app.metrics.watch_feeds(feeds)
     try:
-        extra_sinks = [app.alerts] if config.alerts.enabled else []
-        if config.channel_feed.enabled:
-            extra_sinks.append(app.feed)
-        feeds = running.feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
-        app.metrics.watch_feeds(feeds)
         async with asyncio.TaskGroup() as group:
-            group.create_task(supervise("notifier", app.notifier.run))
-            if config.ops.http_port:
-                group.create_task(supervise("ops http", _ops_server(app, feeds, store_path).run))
             if config.alerts.enabled:
                 await app.alerts.start()
                 group.create_task(supervise("alerts", app.alerts.run))
@@ -352,23 +354,74 @@ async def run_bot(
                     group.create_task(supervise("levels", lambda: _levels_forever(app, app.levels)))
                     tiers = MarginTierReader(config, http, MarginRateStore(app.store).set_rates, now_ms=app.clock_ms)
                     group.create_task(supervise("margin tiers", tiers.run))
-            for platform, adapter, fatal in _chat_adapters(app, secrets):
-                app.notifier.add_destination(platform, adapter)
+            for platform, adapter, fatal in polling:
                 state = running.platforms[platform] = TaskState()
                 group.create_task(
                     supervise(platform, lambda a=adapter, s=state: _adapter_forever(a, s), permanent=fatal, state=state)
                 )
             if config.digest.enabled:
                 await scheduler.start()
-            if console if console is not None else sys.stdin.isatty():
-                group.create_task(supervise("console", lambda: run_console(app.dispatcher)))
-                running.platforms["console"] = TaskState("running")
-            log.info(
-                "liqbot running: %s", _start_line(config, list(running.platforms), [r.key for r in feeds.runners], store_path)
-            )
     finally:
         if config.digest.enabled:
             scheduler.shutdown()
+        for platform, _, _ in polling:
+            running.platforms[platform] = TaskState("stopped", "long polling runs on the leader")
+        running.feeds = running.poller = None
+
+
+async def run_bot(
+    config: Config, secrets: Secrets, db_path: str | Path | None = None, console: bool | None = None
+) -> None:
+    """`liqbot run`: chat adapters, the console and the monitoring endpoint on
+    every replica; feeds, market data, alerts, digests and the rest on the
+    leader (`_leader_term`), each supervised, until cancelled (SIGINT/SIGTERM).
+    Pending writes are flushed on the way out."""
+    store_path = config.storage.location(db_path)
+    running = _Running()
+    app = await App.open(config, secrets, store_path, live_states=running.live_states, runtime=running.status)
+    http = make_client(config)
+    scheduler = DigestScheduler(app.digests, now_ms=app.clock_ms)
+    try:
+        # Telegram long polling must have one poller (a second gets 409 Conflict): the leader's.
+        everywhere, polling = [], []
+        for platform, adapter, fatal in _chat_adapters(app, secrets):
+            app.notifier.add_destination(platform, adapter)
+            leader_only = platform == "telegram" and config.telegram.mode == "polling"
+            (polling if leader_only else everywhere).append((platform, adapter, fatal))
+        election = Election(
+            app.leadership,
+            lambda: _leader_term(app, running, http, scheduler, polling),
+            _lock_opener(config, secrets, store_path),
+            heartbeat_s=config.replicas.heartbeat_s,
+        )
+        async with asyncio.TaskGroup() as group:
+            group.create_task(supervise("notifier", app.notifier.run))
+            if config.ops.http_port:
+                group.create_task(supervise("ops http", _ops_server(app, running, store_path).run))
+            group.create_task(election.run(), name="leadership")
+            for platform, adapter, fatal in everywhere:
+                state = running.platforms[platform] = TaskState()
+                group.create_task(
+                    supervise(platform, lambda a=adapter, s=state: _adapter_forever(a, s), permanent=fatal, state=state)
+                )
+            if console if console is not None else sys.stdin.isatty():
+                group.create_task(supervise("console", lambda: run_console(app.dispatcher)))
+                running.platforms["console"] = TaskState("running")
+            platforms = [platform for platform, _, _ in everywhere + polling] + (
+                ["console"] if "console" in running.platforms else []
+            )
+            log.info("liqbot running: %s", _start_line(config, platforms, store_path))
+    finally:
         with contextlib.suppress(Exception):
             await http.aclose()
         await app.close()
+
+
+def _lock_opener(config: Config, secrets: Secrets, location: str | Path):
+    """How this replica opens the leader lock; None on SQLite (the one runner leads)."""
+    if not is_postgres(location):
+        return None
+    storage = config.storage
+    return lambda: LeaderLock.open(
+        str(location), secrets.db_password, storage.connect_timeout_s, config.replicas.lease_s
+    )

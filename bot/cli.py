@@ -23,8 +23,7 @@ from bot.plumbing.clock import wall_clock_ms
 from bot.config import ConfigError, Secrets, load_config
 from bot.logsetup import install_logging
 from bot.plumbing.progress import progress_bar
-from bot.feeds.sources import disabled_streams
-from bot.feeds.venues import ALL_STREAMS
+from bot.feeds.sources import enabled_streams
 from bot.services.health import check_health, live_health
 from bot.services.ingest import replay
 from bot.services.recorder import record
@@ -285,7 +284,7 @@ async def _cmd_backup(args, config) -> int:
 
 
 async def _cmd_health(args, config) -> int:
-    enabled = [key for key in ALL_STREAMS if key not in disabled_streams(config.feeds)]
+    enabled = enabled_streams(config.feeds)
     location, now_ms, stale_after_ms = config.storage.location(args.db), wall_clock_ms(), int(args.stale_after * 1000)
     if is_postgres(location):
         try:

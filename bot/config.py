@@ -133,6 +133,22 @@ class OpsConfig:
 
 
 @dataclass(frozen=True)
+class ReplicasConfig:
+    """[replicas]: the leader election of replicas sharing one PostgreSQL (bot.services.leadership)."""
+
+    # a follower tries the leader lock, and the leader checks it still holds it, this often
+    heartbeat_s: Annotated[float, Between(0.5, 10)] = 2.0
+    # the server ends a lock connection silent this long (a cut-off leader), releasing the lock
+    lease_s: Annotated[float, Between(3, 120)] = 10.0
+
+    def __post_init__(self) -> None:
+        if self.lease_s < 3 * self.heartbeat_s:
+            raise ConfigError(
+                f"'replicas.lease_s' must be at least three heartbeats (3 x {self.heartbeat_s:g} s), not {self.lease_s:g}"
+            )
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -257,6 +273,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
+    replicas: ReplicasConfig = field(default_factory=ReplicasConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     market: MarketDataConfig = field(default_factory=MarketDataConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)

@@ -81,7 +81,7 @@ async def test_run_records_live_frames_and_flushes_them_on_sigterm(tmp_path):
                 process.kill()
     log = (head + tail).decode()
     assert process.returncode == 0, log
-    assert stored_usd(db_path) == 100_000.0 * (0.5 + 1.5 + 2.5)
+    assert stored_usd(db_path) == 100_000.0 * (0.5 + 1.5 + 2.5), log
     assert "Traceback" not in log
 
 

@@ -51,6 +51,11 @@ def disabled_streams(feeds: FeedsSettings) -> list[tuple[str, str]]:
     return [key for key in ALL_STREAMS if not getattr(feeds, key[0]).enabled]
 
 
+def enabled_streams(feeds: FeedsSettings) -> list[tuple[str, str]]:
+    """The (venue, stream) pairs whose venue is enabled in the config."""
+    return [key for key in ALL_STREAMS if getattr(feeds, key[0]).enabled]
+
+
 async def get_json(http: httpx.AsyncClient, url: str, params: dict[str, str] | None, timeout_s: float) -> object:
     """GET a JSON body; MetadataError for anything but a 200 with JSON."""
     try:

@@ -67,9 +67,8 @@ class AlertService:
         self._store = store
         self._alerts = AlertsStore(store)
         self._notifier = notifier
-        self.engine = AlertEngine(settings)
-        self.cascades = CascadeWatch(settings.cooldown_ms)
-        self.near = NearWatch(settings.cooldown_ms)
+        self._settings = settings
+        self._fresh_matchers()
         self.caps = caps
         self._default_locale = default_locale
         self._now_ms = now_ms
@@ -84,8 +83,16 @@ class AlertService:
 
     # -- lifecycle ------------------------------------------------------------
 
+    def _fresh_matchers(self) -> None:
+        self.engine = AlertEngine(self._settings)
+        self.cascades = CascadeWatch(self._settings.cooldown_ms)
+        self.near = NearWatch(self._settings.cooldown_ms)
+
     async def start(self) -> None:
-        """Load rules and state; seed window sums from the last 24 h of minute rollups."""
+        """Load rules and state; seed window sums from the last 24 h of minute rollups.
+        Each start begins from the store alone: a replica that becomes the leader
+        again sees the rules other replicas changed meanwhile, and seeds once."""
+        self._fresh_matchers()
         rules = await self._alerts.rules()
         for rule, state in rules:
             self._matcher(rule).add(rule, state)

@@ -60,6 +60,9 @@ class FeedService(NullSink):
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
+        """Load the subscriptions, from the store alone (a replica that becomes the
+        leader again sees what other replicas changed meanwhile)."""
+        self.matcher = FeedMatcher(self.matcher.settings)
         subscriptions = await self._feeds.feeds()
         for subscription in subscriptions:
             self.matcher.set(subscription)

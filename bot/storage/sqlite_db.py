@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import sqlite3
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import aiosqlite
@@ -20,6 +21,15 @@ from bot.storage.rows import EVENT_COLUMNS, EVENT_KEY, ROLLUP_UPSERT, rollup_row
 
 _INSERT_EVENT = f"INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
 _KEY_MATCH = " AND ".join(f"e.{column} = i.{column}" for column in EVENT_KEY.split(", "))
+
+
+async def _roll_back(db: aiosqlite.Connection) -> None:
+    """End what was begun, also when a cancellation interrupted the BEGIN or COMMIT:
+    aiosqlite runs statements in order on its thread, so this ROLLBACK runs after
+    them (checking `in_transaction` first could look before the BEGIN ran and leave
+    the writer inside a transaction for good). Nothing open: nothing to do."""
+    with suppress(sqlite3.OperationalError):
+        await db.execute("ROLLBACK")
 
 
 class _SqliteTransaction(Transaction):
@@ -86,20 +96,19 @@ class SqliteDatabase(Database):
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._write_lock:
             db = self._writer
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 yield _SqliteTransaction(db)
                 await db.execute("COMMIT")
             except BaseException:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
+                await _roll_back(db)
                 raise
 
     async def insert_events(self, rows: list[tuple]) -> int:
         async with self._write_lock:
             db = self._writer
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 changes_before = db.total_changes
                 await db.executemany(_INSERT_EVENT, rows)
                 inserted = rows
@@ -115,8 +124,7 @@ class SqliteDatabase(Database):
                 await db.executemany(ROLLUP_UPSERT.format(table="rollup_hour"), hour_rows)
                 await db.execute("COMMIT")
             except BaseException:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
+                await _roll_back(db)
                 raise
         return len(inserted)
 
