@@ -232,7 +232,8 @@ class LevelsConfig:
     leverage_weights: tuple[Annotated[float, Between(0, 1)], ...] = (0.10, 0.25, 0.30, 0.20, 0.15)
     # the rate in the liquidation prices where no venue publishes margin tiers; below 1/leverage of every tier
     maintenance_margin_rate: Annotated[float, Between(0, 0.1)] = 0.005
-    # venues whose public margin tiers give each asset's rate (the mean of their lowest tiers; Binance's are signed)
+    # venues whose public margin tiers give each asset's rate (the mean of their lowest tiers; Binance's are
+    # signed); one whose [feeds.<venue>] is disabled is not asked
     margin_venues: tuple[Literal[MARGIN_VENUES], ...] = MARGIN_VENUES
     margin_refresh_hours: Annotated[float, Between(1, 168)] = 24.0  # margin tiers are read at start and this often
     direction_share: Annotated[float, Between(0.5, 1)] = 0.6  # longs' share of a rising bar without taker data

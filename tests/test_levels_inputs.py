@@ -93,9 +93,11 @@ def test_bybit_risk_limit_reads_both_units_the_docs_show():
 def test_okx_position_tiers_and_gate_risk_limit_tiers():
     okx_body = {"code": "0", "msg": "", "data": [  # the docs' example row, as a SWAP family's tiers
         {"baseMaxLoan": "", "imr": "0.02", "instId": "", "maxLever": "50", "maxSz": "1000", "minSz": "500",
-         "mmr": "0.008", "optMgnFactor": "0", "quoteMaxLoan": "", "tier": "2", "uly": "BTC-USDT", "instFamily": "BTC-USDT"},
+         "mmr": "0.008", "optMgnFactor": "0", "quoteMaxLoan": "", "tier": "2", "uly": "BTC-USDT",
+         "instFamily": "BTC-USDT"},
         {"baseMaxLoan": "", "imr": "0.01", "instId": "", "maxLever": "100", "maxSz": "500", "minSz": "0",
-         "mmr": "0.004", "optMgnFactor": "0", "quoteMaxLoan": "", "tier": "1", "uly": "BTC-USDT", "instFamily": "BTC-USDT"}]}
+         "mmr": "0.004", "optMgnFactor": "0", "quoteMaxLoan": "", "tier": "1", "uly": "BTC-USDT",
+         "instFamily": "BTC-USDT"}]}
     assert okx_levels.lowest_tier_rate(okx_body, "BTC") == 0.004
     gate_body = [  # the official SDK's FuturesLimitRiskTiers fields; BTC_USDT's first tier as recorded by a client
         {"tier": 2, "risk_limit": "1000000", "initial_rate": "0.01", "maintenance_rate": "0.0035",
@@ -219,8 +221,8 @@ async def fresh_install(tmp_path, venues, http, clock, name: str, lines: list[st
 
     config = levels_config(venues.base_url)
     app = await App.open(config, db_path=tmp_path / f"{name}.sqlite", clock_ms=clock.now_ms)
-    poller = MarketPoller(config, http, app.market_store.add_samples, clock.now_ms, clock.sleep,
-                          rng=lambda: 0.5, on_response=record, history=app.market_store, klines=KlineStore(app.store))
+    poller = MarketPoller(config, http, app.market_store.add_samples, clock.now_ms, clock.sleep, rng=lambda: 0.5,
+                          on_response=record, history=app.market_store, klines=KlineStore(app.store))
     for venue in ("binance", "bybit", "okx"):
         await poller.backfill(venue)
         await poller.follow_klines(venue)
@@ -231,7 +233,7 @@ async def fresh_install(tmp_path, venues, http, clock, name: str, lines: list[st
     return app, poller
 
 
-async def test_a_fresh_install_splits_the_backfilled_open_interest_by_the_venues_taker_flow(tmp_path, venues, http, clock):
+async def test_a_fresh_install_splits_the_backfilled_open_interest_by_taker_flow(tmp_path, venues, http, clock):
     app, poller = await fresh_install(tmp_path, venues, http, clock, "fresh")
     try:
         assert all(poller.stats[venue].klines > 250 for venue in ("binance", "bybit", "okx"))  # a day of 5m klines

@@ -62,8 +62,9 @@ class MarginTierReader:
         }
         self._refresh_s = config.levels.margin_refresh_hours * 3600
         self._timeout = httpx.Timeout(config.market.request_timeout_s)
+        fraction = config.market.budget_fraction
         self._budgets = {
-            venue: RequestBudget(max(1.0, MARGINS[venue].limit * config.market.budget_fraction), MARGINS[venue].window_ms)
+            venue: RequestBudget(max(1.0, MARGINS[venue].limit * fraction), MARGINS[venue].window_ms)
             for venue in self._venues
         }
         self._client = client
@@ -123,7 +124,9 @@ class MarginTierReader:
         return rates
 
 
-def rates_of(venue: str, responses: Sequence[tuple[str, object]], assets: Sequence[str]) -> list[tuple[str, str, float]]:
+def rates_of(
+    venue: str, responses: Sequence[tuple[str, object]], assets: Sequence[str]
+) -> list[tuple[str, str, float]]:
     """(asset, venue, rate) of recorded margin-tier responses ((recorded path, body) pairs); bodies
     that do not parse are left out, as live."""
     spec = MARGINS.get(venue)

@@ -81,7 +81,12 @@ def klines_of(responses: Sequence[OpenInterestResponse]) -> list[Kline]:
 
 
 KLINES = KlineHistory(
-    paths=(KLINES_PATH,), interval_ms=KLINE_MS, reach_ms=None, taker_reach_ms=None, fetch=fetch_klines, klines=klines_of,
+    paths=(KLINES_PATH,),
+    interval_ms=KLINE_MS,
+    reach_ms=None,
+    taker_reach_ms=None,
+    fetch=fetch_klines,
+    klines=klines_of,
     weights={KLINES_PATH: KLINES_WEIGHT},
 )
 MARGIN = None  # signed (see the docstring)

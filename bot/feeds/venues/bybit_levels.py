@@ -100,7 +100,12 @@ def lowest_tier_rate(body: object, asset: str) -> float | None:
 
 
 KLINES = KlineHistory(
-    paths=(KLINES_PATH,), interval_ms=KLINE_MS, reach_ms=None, taker_reach_ms=0, fetch=fetch_klines, klines=klines_of
+    paths=(KLINES_PATH,),
+    interval_ms=KLINE_MS,
+    reach_ms=None,
+    taker_reach_ms=0,
+    fetch=fetch_klines,
+    klines=klines_of,
 )
 MARGIN = MarginTiers(
     path=RISK_LIMIT_PATH,
