@@ -23,7 +23,7 @@ from bot.feeds.recording import rest_line
 from bot.feeds.venues import binance_levels, bybit_levels, gate_levels, margin_table, okx_levels
 from bot.services.ingest import replay
 from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
-from tests.fakes.market_http import PRICES, FakeMarket, FakeMarketVenues
+from tests.fakes.market_http import PRICES, FakeMarket, FakeMarketVenues, Scripted
 from tests.support import ask
 from tests.test_market_data import ASSETS, VirtualClock, make_config
 
@@ -291,3 +291,40 @@ async def test_a_recording_with_klines_and_margin_tiers_replays_to_the_same_leve
         assert await ask(replayed, "/levels BTC") == live_text
     finally:
         await replayed.close()
+
+
+async def test_a_rate_limited_kline_fill_is_finished_next_cycle(tmp_path, venues, http, clock):
+    config = levels_config(venues.base_url)
+    app = await App.open(config, db_path=tmp_path / "limited.sqlite", clock_ms=clock.now_ms)
+    try:
+        klines = KlineStore(app.store)
+        poller = MarketPoller(config, http, app.market_store.add_samples, clock.now_ms, clock.sleep,
+                              rng=lambda: 0.5, klines=klines)
+        venues.script(bybit_levels.KLINES_PATH, Scripted(status=429, headers={"Retry-After": "30"}))
+        assert await poller.follow_klines("bybit") == 0
+        assert poller.stats["bybit"].rate_limited == 1
+        clock.now += 31_000
+        assert await poller.follow_klines("bybit") > 0  # the whole window is still due, not just the tail
+        opens = [k.open_ms for k in await klines.klines("BTC", clock.now_ms() - DAY_MS, clock.now_ms())]
+        assert len(opens) >= DAY_MS // (5 * MINUTE_MS) - 2
+    finally:
+        await app.close()
+
+
+async def test_margin_tiers_keep_what_answered(venues, http, clock, caplog):
+    malformed = b'{"code": "0", "data": [{"instFamily": "BTC-USDT", "tier": "x"}]}'
+    venues.script(okx_levels.POSITION_TIERS_PATH, Scripted(body=malformed))
+    venues.script(gate_levels.RISK_LIMIT_TIERS_PATH, Scripted(status=429))
+    stored: list = []
+
+    async def sink(rates, at_ms):
+        stored.append((rates, at_ms))
+
+    reader = MarginTierReader(levels_config(venues.base_url), http, sink, clock.now_ms, clock.sleep)
+    rates = await reader.read_all()
+    by_venue = {venue: [asset for asset, v, _ in rates if v == venue] for venue in ("bybit", "okx", "gate")}
+    assert by_venue == {"bybit": list(ASSETS), "okx": list(ASSETS[1:]), "gate": []}  # OKX's BTC was malformed
+    assert [batch for batch, _ in stored] == [rates]  # one round, one write
+    assert "malformed" in caplog.text and "HTTP 429" in caplog.text
+    gate_asked = [hit for hit in venues.hits if hit.path == gate_levels.RISK_LIMIT_TIERS_PATH]
+    assert len(gate_asked) == 1  # a 429 ends that venue's round
