@@ -352,9 +352,9 @@ async def test_record_keeps_market_polls_and_replay_turns_them_into_samples(tmp_
         async with httpx.AsyncClient() as http:
             task = asyncio.create_task(record(config.feeds, out, None, http=http, now_ms=clock.now_ms,
                                               sleep=clock.sleep, progress=reports.append, market=config))
-            # The start's open-interest backfill (2 assets x 5 requests of at most 500 5-minute
-            # points over 8 days), then two polls.
-            await until(lambda: bool(reports) and reports[-1].rest_responses >= 2 * 5 + 2 * 5, timeout=30)
+            # The start's open-interest backfill and klines (each 2 assets x 5 requests of at most
+            # 500 5-minute points over 8 days), then two polls.
+            await until(lambda: bool(reports) and reports[-1].rest_responses >= 2 * 5 + 2 * 5 + 2 * 5, timeout=30)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
