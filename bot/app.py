@@ -257,11 +257,14 @@ class _Running:
     platforms: dict[str, TaskState] = field(default_factory=dict)
     poller: MarketPoller | None = None
     feeds: LiveFeeds | None = None  # the feeds of this leader's term; None on a follower
+    leader_streams: list[tuple[str, str]] = field(default_factory=list)  # what a follower's leader records
 
     def live_states(self):
-        """QueryService's live stream states: this term's feeds; none on a follower
-        (its /status shows the streams as the leader recorded them)."""
-        return self.feeds.live_states() if self.feeds is not None else {}
+        """QueryService's live stream states: this term's feeds; on a follower, the
+        streams the leader records (its /status shows them as the spans tell)."""
+        if self.feeds is not None:
+            return self.feeds.live_states()
+        return {key: ("leader", None) for key in self.leader_streams}
 
     def status(self) -> RuntimeStatus:
         market = self.poller.stats.items() if self.poller else ()
@@ -377,7 +380,7 @@ async def run_bot(
     leader (`_leader_term`), each supervised, until cancelled (SIGINT/SIGTERM).
     Pending writes are flushed on the way out."""
     store_path = config.storage.location(db_path)
-    running = _Running()
+    running = _Running(leader_streams=enabled_streams(config.feeds) if is_postgres(store_path) else [])
     app = await App.open(config, secrets, store_path, live_states=running.live_states, runtime=running.status)
     http = make_client(config)
     scheduler = DigestScheduler(app.digests, now_ms=app.clock_ms)

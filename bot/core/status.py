@@ -10,7 +10,7 @@ from dataclasses import dataclass
 class StreamStatus:
     venue: str
     stream: str
-    state: str  # "live", "silent" (connected, no liquidations: bot.core.silence), "reconnecting", "disabled", or "recorded"
+    state: str  # "live", "silent" (connected, no liquidations: bot.core.silence), "reconnecting", "disabled", "recorded", or "leader" (recorded by the leader replica; this one follows)
     last_frame_ms: int | None
     events_last_hour: int
     gaps_last_day: tuple[tuple[int, int], ...]  # unrecorded stretches between spans, backfilled ones not counted

@@ -136,10 +136,9 @@ def _stream_status(
     venue, stream, spans: list[RecordedSpan], live, events_last_hour, day: Window, errors
 ) -> StreamStatus:
     own = [s for s in spans if (s.venue, s.stream) == (venue, stream)]
-    if live is not None:
-        state, last_frame_ms = live
-    else:
-        state, last_frame_ms = "recorded", max((s.end_ms for s in own if not s.backfilled), default=None)
+    state, last_frame_ms = live if live is not None else ("recorded", None)
+    if state in ("recorded", "leader"):  # recorded by a replay, or by the leader replica: its spans tell
+        last_frame_ms = max((s.end_ms for s in own if not s.backfilled), default=None)
     backfilled = merge_ranges(
         (max(s.start_ms, day.start_ms), min(s.end_ms, day.end_ms))
         for s in own
