@@ -2,8 +2,8 @@
 
 Each worker decodes its chunk of every batch and passes over the others'
 chunks; contract sizes that change mid-recording, a refused metadata refresh,
-market polls cut by chunk boundaries and the first error samples must all come
-out as a one-decoder replay's.
+market polls cut by chunk boundaries, backfilled history pages and the first
+error samples must all come out as a one-decoder replay's.
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ def resized(line: str, instrument: str, ct_val: str) -> str:
     return json.dumps(record, separators=(",", ":"))
 
 
+def history_page(at_ms: int) -> str:
+    """A recorded page of OKX's liquidation history (a backfill's): events priced by the book of its time."""
+    order = {"bkLoss": "0", "bkPx": "97000", "ccy": "", "posSide": "long", "side": "sell", "sz": "3", "ts": str(at_ms)}
+    body = {"code": "0", "msg": "", "data": [{"details": [order], "instId": "BTC-USDT-SWAP", "instType": "SWAP"}]}
+    return rest_line("okx", at_ms, f"{okx.LIQUIDATION_ORDERS_PATH}?instType=SWAP&instFamily=BTC-USDT&state=filled", body)
+
+
 def mixed_recording() -> list[str]:
     lines = list(recording_lines(T0, hours=2, seed=7, events_per_hour=600))
     metadata = [line for line in lines[:4] if '"rest"' in line and "instruments" in line or "exchangeInfo" in line]
@@ -39,12 +46,15 @@ def mixed_recording() -> list[str]:
     okx_swaps = next(line for line in metadata if OKX_SWAPS in line)
     return [
         *body[:third],  # OKX and COIN-M frames unpriced until the sizes come
+        history_page(T0 + 1_000),
         *metadata,
+        history_page(T0 + 2_000),
         *body[third : 2 * third],
         rest_line("okx", T0 + 3_600_000, OKX_SWAPS, {"code": "0"}),  # refused: the last good book stays
         resized(okx_swaps, "BTC-USDT-SWAP", "0.02"),  # from here BTC-USDT-SWAP orders are worth twice as much
         *(line for chunk in zip(body[2 * third :: 97], ["not json"] * 9) for line in chunk),
         *body[2 * third :],
+        history_page(T0 + 3_000),
         frame_line("okx", "public", T0 + 7_200_000, {"arg": {"channel": "liquidation-orders"}, "data": "x"}),
     ]
 
@@ -72,6 +82,8 @@ async def test_several_workers_store_and_count_exactly_what_one_does(tmp_path):
     one_db, one, one_again = await replayed(tmp_path, recording, workers=1)
     assert one.decode.unpriced_events > 0 and one.decode.bad_lines >= 10 and one.market_samples > 0
     assert len(one.decode.error_samples) == 5
+    history = {row[0]: row[-1] for row in one_db["events"] if row[0] in (T0 + 1_000, T0 + 2_000, T0 + 3_000)}
+    assert history == {T0 + 2_000: 291_000, T0 + 3_000: 582_000}  # 3 x ctVal (0.01, then 0.02) x 97000; the first unpriced
     for workers in (2, 3):
         db, report, again = await replayed(tmp_path, recording, workers=workers)
         assert report.one_line() == one.one_line()

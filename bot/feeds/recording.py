@@ -321,8 +321,10 @@ class RecordingDecoder:
             venue, rest = record.get("venue"), record.get("rest")
             if type(venue) is not str or venue not in BY_NAME:
                 continue
-            if type(rest) is not dict or type(rest.get("path")) is not str or is_market_path(venue, rest["path"]):
+            if type(rest) is not dict or type(rest.get("path")) is not str:
                 continue
+            if history_of(venue, rest["path"]) is not None or is_market_path(venue, rest["path"]):
+                continue  # as in `_feed_rest`: a backfill's page or a market response, not contract sizes
             try:
                 self._apply_metadata(venue, rest)
             except FrameError:
