@@ -169,6 +169,9 @@ class PollJoiner:
         return [last] if last is not None else []
 
 
+_ABSENT = object()
+
+
 class RecordingDecoder:
     """Turns recording lines into events, one line at a time; never raises.
 
@@ -183,7 +186,8 @@ class RecordingDecoder:
         self.stats = DecodeStats()
         self._max_error_samples = max_error_samples
         self._line_number = 0
-        self._spans: dict[tuple[str, str], list[int]] = {}
+        # (venue, stream) -> [parser, first, last receive time]
+        self._streams: dict[tuple[str, str], list] = {}
         self._polls: list[MarketPoll] = []  # complete market polls not yet taken
         self._open_poll: MarketPoll | None = None  # the poll whose lines are still coming
 
@@ -205,8 +209,9 @@ class RecordingDecoder:
         if type(at_ms) is not int:
             self._bad(f"'at' is not an integer: {shown(at_ms)}")
             return []
-        if "frame" in record:
-            return self._feed_frame(venue, record.get("stream"), at_ms, record["frame"])
+        frame = record.get("frame", _ABSENT)
+        if frame is not _ABSENT:
+            return self._feed_frame(venue, record.get("stream"), at_ms, frame)
         if "rest" in record:
             return self._feed_rest(venue, at_ms, record["rest"])
         self._bad("line has neither 'frame' nor 'rest'")
@@ -231,23 +236,24 @@ class RecordingDecoder:
 
     def spans(self) -> dict[tuple[str, str], Window]:
         """Per (venue, stream), the receive times recorded: [first, last + 1 ms)."""
-        return {key: Window(first, last + 1) for key, (first, last) in self._spans.items()}
+        return {key: Window(first, last + 1) for key, (_, first, last) in self._streams.items()}
 
     def _feed_frame(
         self, venue: object, stream: object, at_ms: int, frame: object
     ) -> list[LiquidationEvent]:
-        key = (venue, stream)
-        parser = PARSERS.get(key) if type(venue) is str and type(stream) is str else None
-        if parser is None:
-            self._bad(f"unknown venue/stream {shown(venue)}/{shown(stream)}")
-            return []
-        span = self._spans.get(key)
-        if span is None:
-            self._spans[key] = [at_ms, at_ms]
-        elif at_ms < span[0]:
-            span[0] = at_ms
-        elif at_ms > span[1]:
-            span[1] = at_ms
+        # One look-up a frame: the stream's parser and span so far, once it has a frame.
+        seen = self._streams.get((venue, stream)) if type(venue) is str and type(stream) is str else None
+        if seen is None:
+            parser = PARSERS.get((venue, stream)) if type(venue) is str and type(stream) is str else None
+            if parser is None:
+                self._bad(f"unknown venue/stream {shown(venue)}/{shown(stream)}")
+                return []
+            seen = self._streams[venue, stream] = [parser, at_ms, at_ms]
+        elif at_ms < seen[1]:
+            seen[1] = at_ms
+        elif at_ms > seen[2]:
+            seen[2] = at_ms
+        parser = seen[0]
         stats = self.stats
         try:
             events = parser(frame, self.books.get(venue), at_ms)
