@@ -135,14 +135,3 @@ def instrument_id(value: object, field: str) -> str:
     if type(value) is not str or not value:
         raise FrameError(f"{field} is not an instrument id: {shown(value)}")
     return value
-
-
-def checked_notional(notional_usd: float, field: str) -> float:
-    """The notional rounded to the cent, rejected above `MAX_NOTIONAL_USD` and
-    below a cent (no venue sizes a real liquidation that small: a unit mix-up)."""
-    if notional_usd > MAX_NOTIONAL_USD:
-        raise FrameError(f"{field} notional out of range: {notional_usd:.3g} USD")
-    rounded = round(notional_usd, 2)
-    if not rounded >= 0.01:  # written so that NaN fails too
-        raise FrameError(f"{field} notional under a cent: {notional_usd:.3g} USD")
-    return rounded

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from bot.feeds.errors import checked_notional
+from bot.feeds.errors import MAX_NOTIONAL_USD, FrameError
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +24,16 @@ class ContractSpec:
     def notional_usd(self, quantity: float, price: float, quantity_field: str) -> float:
         """The USD value of `quantity` contracts at `price` (USD a base coin),
         rounded to the cent: `quantity x size` when inverse, `quantity x size x
-        price` when linear. FrameError (naming `quantity_field`) past the sanity
-        caps of `checked_notional`."""
-        if self.inverse:
-            return checked_notional(quantity * self.size, quantity_field)
-        return checked_notional(quantity * self.size * price, quantity_field)
+        price` when linear. FrameError (naming `quantity_field`) above
+        `MAX_NOTIONAL_USD` or under a cent (no venue sizes a real liquidation
+        that small: a unit mix-up)."""
+        notional_usd = quantity * self.size if self.inverse else quantity * self.size * price
+        if notional_usd > MAX_NOTIONAL_USD:
+            raise FrameError(f"{quantity_field} notional out of range: {notional_usd:.3g} USD")
+        rounded = round(notional_usd, 2)
+        if not rounded >= 0.01:  # written so that NaN fails too
+            raise FrameError(f"{quantity_field} notional under a cent: {notional_usd:.3g} USD")
+        return rounded
 
 
 # The units of venues whose quantities need no contract metadata (x 1.0 is exact,

@@ -31,7 +31,7 @@ def event_row(event: LiquidationEvent) -> tuple:
         event.at_ms,
         event.venue,
         event.instrument,
-        event.liquidated.value,
+        event.liquidated._value_,  # `.value` is a Python-level property: ~4 % of replay parsing
         event.quantity,
         event.price,
         event.stream,
