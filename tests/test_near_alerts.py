@@ -18,7 +18,7 @@ from bot.core.models import MINUTE_MS
 from bot.core.near_alerts import NearWatch, near_rule
 from bot.replies.alerts import alert_reply
 from bot.replies.render_plain import render_plain
-from tests.support import until
+from tests.support import check_golden, until
 from tests.test_alerts import Outbox
 from tests.test_levels import END_MS, long_liquidations, market_samples
 
@@ -71,7 +71,16 @@ def test_short_bands_above_count_too_and_the_message_says_which_side():
     assert fired.band.side.value == "short"
     message = render_plain(alert_reply(fired, "en"))
     assert "BTC at $109,000 is 0.46% below an estimated band of $5.00M in short liquidations" in message
-    assert "/levels BTC" in render_plain(alert_reply(fired, "zh")) and "空单清算区" in render_plain(alert_reply(fired, "zh"))
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+def test_the_near_alerts_wording_on_each_side(locale):
+    book = book_with_longs_at_90_500()
+    near = watch(near_rule(1, CHAT, CHAT, "BTC", 0.01, 1e6), near_rule(2, CHAT, CHAT, "BTC", 0.005, 1e6))
+    (below,) = near.on_levels("BTC", 91_300, book, T0)
+    (above,) = near.on_levels("BTC", 109_000, book, T0)
+    check_golden(f"alert_near_{locale}.txt",
+                 render_plain(alert_reply(below, locale)) + "\n" + render_plain(alert_reply(above, locale)))
 
 
 @pytest.mark.parametrize("line, reply", [
