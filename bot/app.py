@@ -32,6 +32,7 @@ from bot.feeds.market import MarketPoller, make_client
 from bot.feeds.sources import enabled_streams
 from bot.scheduler import DigestScheduler
 from bot.services.alerts import AlertService
+from bot.services.changes import FollowChanges
 from bot.services.charts import ChartService
 from bot.services.digests import DigestService
 from bot.services.levels import LevelsService, LevelsSettings
@@ -330,15 +331,24 @@ async def _leader_term(
     """What only the leader runs (bot.services.leadership), until cancelled: the
     feeds and ingest (fresh each term: its streams open new recorded spans),
     alerts, the channel feed, retention, market polling, levels and margin tiers, Telegram
-    long polling (`polling`) and the digest scheduler."""
+    long polling (`polling`) and the digest scheduler, and following the settings
+    other replicas change (bot.services.changes)."""
     config = app.config
     extra_sinks = [app.alerts] if config.alerts.enabled else []
     if config.channel_feed.enabled:
         extra_sinks.append(app.feed)
     feeds = running.feeds = LiveFeeds(config.feeds, app.store, http, extra_sinks=extra_sinks)
     app.metrics.watch_feeds(feeds)
+    # Settings changed by commands on other replicas, reloaded as announced (listening
+    # from before the services load them, so no change falls between).
+    changes = FollowChanges({
+        **({"alerts": app.alerts.follow_rules} if config.alerts.enabled else {}),
+        **({"feeds": app.feed.follow_subscriptions} if config.channel_feed.enabled else {}),
+        **({"digests": scheduler.follow_schedules} if config.digest.enabled else {}),
+    })
     try:
-        async with asyncio.TaskGroup() as group:
+        async with app.store.db.listen(changes.notify), asyncio.TaskGroup() as group:
+            group.create_task(supervise("changes", changes.run))
             if config.alerts.enabled:
                 await app.alerts.start()
                 group.create_task(supervise("alerts", app.alerts.run))

@@ -60,6 +60,17 @@ class DigestScheduler:
                  sum(len(chats) for chats in self._groups.values()))
         return await self._digests.send_due(self._now_ms())
 
+    async def follow_schedules(self) -> None:
+        """Register each chat's job as the store has it now (other replicas change
+        schedules; bot.services.changes)."""
+        stored = {schedule.chat_key: schedule for schedule in await self._digests.schedules()}
+        registered = {chat_key: key for key, chat_keys in self._groups.items() for chat_key in chat_keys}
+        for chat_key in registered.keys() - stored.keys():
+            self._unregister(chat_key)
+        for chat_key, schedule in stored.items():
+            if registered.get(chat_key) != (schedule.local_time, schedule.tz):
+                self._register(schedule)
+
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

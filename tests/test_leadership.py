@@ -13,10 +13,10 @@ import pytest
 
 from bot.services.leadership import Election, Leadership
 from bot.storage.database import DatabaseUnavailable
-from bot.storage.leader_lock import LeaderLock
+from bot.storage.leader_lock import LEADER_LOCK_KEY, LeaderLock
 from tests.support import until
 
-HEARTBEAT_S = 0.2
+HEARTBEAT_S = 0.5  # each check must answer within it: short, but not so short that load flaps it
 LEASE_S = 3.0
 
 
@@ -63,7 +63,9 @@ async def lock_holders(url: str) -> list[int]:
     connection = await asyncpg.connect(url, timeout=3)
     try:
         rows = await connection.fetch(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1", 0x6C69716C
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            LEADER_LOCK_KEY,
         )
     finally:
         await connection.close()

@@ -110,6 +110,19 @@ class AlertService:
         self._started = True
         log.info("alerts: %d rule(s) loaded", len(rules))
 
+    async def follow_rules(self) -> None:
+        """Take the rules as the store has them now (other replicas add, remove and
+        pause rules): new ones added, removed ones dropped, changed ones replaced;
+        a rule already held keeps its in-memory state (bot.services.changes)."""
+        stored = {rule.id: (rule, state) for rule, state in await self._alerts.rules()}
+        for matcher in (self.engine, self.cascades, self.near):
+            for rule_id in [rule_id for rule_id in matcher.rules if rule_id not in stored]:
+                matcher.remove(rule_id)
+        for rule_id, (rule, state) in stored.items():
+            matcher = self._matcher(rule)
+            if matcher.rules.get(rule_id) != rule:
+                matcher.add(rule, matcher.states.get(rule_id) or state)
+
     async def run(self) -> None:
         """The timer: re-arming, cooldowns and grouped alerts. Runs until cancelled."""
         if not self._started:

@@ -69,6 +69,16 @@ class FeedService(NullSink):
         self._started = True
         log.info("feed: %d chat(s) subscribed", len(subscriptions))
 
+    async def follow_subscriptions(self) -> None:
+        """Take the subscriptions as the store has them now (other replicas change
+        them; bot.services.changes); bursts in progress of unchanged ones go on."""
+        stored = {subscription.chat_key: subscription for subscription in await self._feeds.feeds()}
+        for chat_key in [chat_key for chat_key in self.matcher.subscriptions if chat_key not in stored]:
+            self.matcher.remove(chat_key)
+        for chat_key, subscription in stored.items():
+            if self.matcher.subscriptions.get(chat_key) != subscription:
+                self.matcher.set(subscription)
+
     async def run(self) -> None:
         """The timer: each burst goes out when due. Runs until cancelled."""
         if not self._started:

@@ -41,6 +41,7 @@ class AlertsStore(SiblingStore):
                 (rule.chat_key, rule.user_key, rule.kind.value, rule.asset, rule.threshold_usd, rule.window_ms,
                  rule.share, int(rule.paused), "{}", now_ms),
             )
+        await self._db.changed("alerts")
         return AlertRule(rule_id, rule.chat_key, rule.user_key, rule.kind, rule.asset, rule.threshold_usd,
                          rule.window_ms, rule.share, rule.paused)
 
@@ -56,7 +57,9 @@ class AlertsStore(SiblingStore):
         return _rule_of(rows[0]) if rows else None
 
     async def remove_rule(self, rule_id: int) -> bool:
-        return bool(await self._db.execute("DELETE FROM alert_rules WHERE id = ?", (rule_id,)))
+        removed = bool(await self._db.execute("DELETE FROM alert_rules WHERE id = ?", (rule_id,)))
+        await self._db.changed("alerts")
+        return removed
 
     async def set_paused(self, chat_key: str, rule_id: int | None, paused: bool) -> list[int]:
         """Pause/resume one rule of a chat (or all of them); returns the ids changed."""
@@ -70,6 +73,7 @@ class AlertsStore(SiblingStore):
         if ids:
             async with self._db.transaction() as tx:
                 await tx.executemany("UPDATE alert_rules SET paused = ? WHERE id = ?", [(int(paused), i) for i in ids])
+            await self._db.changed("alerts")
         return ids
 
     async def save_states(self, states: dict[int, RuleState]) -> None:

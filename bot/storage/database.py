@@ -12,8 +12,11 @@ this process.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+
+# What `Database.changed` announces: settings that a replica's leader keeps in memory.
+TOPICS = ("alerts", "feeds", "digests")
 
 
 class DatabaseUnavailable(Exception):
@@ -67,6 +70,16 @@ class Database(ABC):
         duplicate of a stored row or of another in the batch skipped, and add the
         new ones to the minute and hour rollups, in one transaction. Returns how
         many were new."""
+
+    async def changed(self, topic: str) -> None:
+        """Tell the other processes of this database that `topic` (one of TOPICS)
+        changed in the store, so a leader that keeps it in memory reloads it. Nothing
+        on SQLite: its one runner made the change itself."""
+
+    def listen(self, on_change: Callable[[str], None]) -> AbstractAsyncContextManager[None]:
+        """Inside the block, `on_change(topic)` for every `changed(topic)` of any
+        process (the leader listens; bot.services.changes). Nothing on SQLite."""
+        return nullcontext()
 
     @abstractmethod
     async def integrity_problems(self) -> list[str]:

@@ -30,6 +30,7 @@ class DigestsStore(SiblingStore):
              schedule.last_sent_local_date, schedule.locale, int(schedule.chart), schedule.since_ms, schedule.style,
              now_ms),
         )
+        await self._db.changed("digests")  # the leader's scheduler fires at the new time
 
     async def set_digest_style(self, chat_key: str, style: str, now_ms: int) -> bool:
         """A chat's digest style ("full" or "brief"); False when the chat has no digest."""
@@ -44,9 +45,11 @@ class DigestsStore(SiblingStore):
         ))
 
     async def disable_digest(self, chat_key: str, now_ms: int) -> bool:
-        return bool(await self._db.execute(
+        disabled = bool(await self._db.execute(
             "UPDATE digest_schedules SET enabled = 0, updated_ms = ? WHERE chat_key = ?", (now_ms, chat_key)
         ))
+        await self._db.changed("digests")
+        return disabled
 
     async def digest(self, chat_key: str) -> DigestSchedule | None:
         rows = await self._db.fetch(f"SELECT {_DIGEST_COLUMNS} FROM digest_schedules WHERE chat_key = ?", (chat_key,))

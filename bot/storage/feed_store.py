@@ -28,10 +28,13 @@ class FeedStore(SiblingStore):
             " user_key = excluded.user_key, since_ms = excluded.since_ms",
             (s.chat_key, s.min_usd, " ".join(s.assets), s.user_key, s.since_ms),
         )
+        await self._db.changed("feeds")
 
     async def remove_feed(self, chat_key: str) -> bool:
         """False when the chat had no feed."""
-        return bool(await self._db.execute("DELETE FROM feed_subscriptions WHERE chat_key = ?", (chat_key,)))
+        removed = bool(await self._db.execute("DELETE FROM feed_subscriptions WHERE chat_key = ?", (chat_key,)))
+        await self._db.changed("feeds")
+        return removed
 
     async def feed(self, chat_key: str) -> FeedSubscription | None:
         rows = await self._db.fetch(f"SELECT {_COLUMNS} FROM feed_subscriptions WHERE chat_key = ?", (chat_key,))

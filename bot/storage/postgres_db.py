@@ -19,20 +19,24 @@ The password never comes from the URL in the config file: it is passed apart
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 
 import asyncpg
 
 from bot.plumbing.bounds import Url
-from bot.storage.database import Database, DatabaseUnavailable, Transaction
+from bot.storage.database import TOPICS, Database, DatabaseUnavailable, Transaction
 from bot.storage.migrations import migrations, newer_schema
 from bot.storage.rows import EVENT_COLUMNS, ROLLUP_COLUMNS, ROLLUP_MERGE, ROLLUP_TABLES
 
+log = logging.getLogger(__name__)
+
 _MIGRATION_LOCK_KEY = 0x6C69716D  # "liqm": one advisory lock id for schema changes
+CHANGES_CHANNEL = "liqbot_changes"  # NOTIFY channel of `changed`; the payload is the topic
 # Each connection's landing table for COPY; emptied by every commit.
 _INCOMING = (
     "CREATE TEMPORARY TABLE incoming (at_ms BIGINT, venue TEXT, instrument TEXT, liquidated TEXT,"
@@ -121,10 +125,11 @@ class PostgresDatabase(Database):
     backend = "postgresql"
     integrity_ok = "PostgreSQL answers (the server guards its own pages)"
 
-    def __init__(self, url: str, pool: asyncpg.Pool) -> None:
+    def __init__(self, url: str, pool: asyncpg.Pool, connect: Callable[[], asyncpg.Connection] | None = None) -> None:
         self.url = Url.without_password(url)
         self._pool = pool
         self._write_lock = asyncio.Lock()
+        self._connect = connect  # a connection of its own (for `listen`), as the pool's are made
 
     @classmethod
     async def open(
@@ -156,7 +161,7 @@ class PostgresDatabase(Database):
         except BaseException:
             await pool.close()
             raise
-        return cls(url, pool)
+        return cls(url, pool, lambda: asyncpg.connect(url, password=password, timeout=connect_timeout_s))
 
     async def close(self) -> None:
         async with self._write_lock:
@@ -175,6 +180,32 @@ class PostgresDatabase(Database):
             await connection.copy_records_to_table("incoming", records=rows, columns=_EVENT_COLUMN_NAMES)
             inserted = await connection.fetchval(_INGEST)
         return inserted
+
+    async def changed(self, topic: str) -> None:
+        assert topic in TOPICS, topic
+        try:
+            await self._pool.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, topic)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # The change is stored; the leader sees it at its next term instead of now.
+            log.warning("could not announce a change of %s to the leader: %s", topic, error)
+
+    @asynccontextmanager
+    async def listen(self, on_change: Callable[[str], None]) -> AsyncIterator[None]:
+        """LISTEN on a connection of its own (a pooled one would be reused by others)."""
+        connection = await self._connect()
+
+        def notified(_connection, _pid, _channel, payload: str) -> None:
+            if payload in TOPICS:
+                on_change(payload)
+
+        try:
+            await connection.add_listener(CHANGES_CHANNEL, notified)
+            yield
+        finally:
+            try:
+                await connection.close(timeout=2)
+            except Exception:  # already cut: nothing to say goodbye to
+                connection.terminate()
 
     async def integrity_problems(self) -> list[str]:
         # The server guards its own pages (WAL, checksums when enabled); what liqbot can
