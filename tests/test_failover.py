@@ -178,14 +178,16 @@ class Stream:
     def __init__(self, server: FakeVenueServer, rest: FakeVenueRest) -> None:
         self._server = server
         self._rest = rest
-        self.sent: list[tuple[int, int]] = []  # (at_ms, connections that received it)
+        # (at_ms, connections that received it, the fake's connections so far: which one got it)
+        self.sent: list[tuple[int, int, int]] = []
 
     async def run(self) -> None:
         for n in itertools.count():
             at_ms = max(int(time.time() * 1000), self.sent[-1][0] + 1 if self.sent else 0)  # one order per ms
             frame = liquidation_frame("okx", "public", n, at_ms)
             self._rest.okx_liquidations.append(frame["data"][0])
-            self.sent.append((at_ms, await self._server.broadcast(frame)))
+            receivers = await self._server.broadcast(frame)
+            self.sent.append((at_ms, receivers, self._server.connections))
             await asyncio.sleep(FRAME_EVERY_S)
 
 
@@ -287,8 +289,8 @@ async def test_killing_the_leader_hands_over_within_15_s_without_losing_an_order
         assert stream_s <= TAKEOVER_BOUND_S
 
         # Every order stored once: live, or from the history the new leader backfilled.
-        sent_to_a_leader = [at_ms for at_ms, receivers in stream.sent if receivers]
-        sent = [at_ms for at_ms, _ in stream.sent]
+        sent_to_a_leader = [at_ms for at_ms, receivers, _ in stream.sent if receivers]
+        sent = [at_ms for at_ms, _, _ in stream.sent]
 
         async def all_stored() -> bool:
             return set(sent) <= set(await stored_orders(pg_url))
@@ -322,8 +324,15 @@ async def test_killing_the_leader_hands_over_within_15_s_without_losing_an_order
         (first, second) = await recorded_spans(pg_url)
         assert first[1] < second[0]
 
-        # /metrics: the new leader counts one change of role and the orders it stored.
+        # /metrics: the new leader counts one change of role and every order its stream received.
         (new,) = [r for r in survivors if roles[r.name] == "leader"]
+        received = sum(1 for _, receivers, connection in stream.sent if receivers and connection > connections_before)
+        events = 'liqbot_stream_events_total{stream="public",venue="okx"}'
+
+        async def all_counted() -> bool:
+            return (await new.metrics(http)).get(events) == received
+
+        await until(all_counted, "the events counted", WAIT_S)
         scraped = await new.metrics(http)
         assert scraped["liqbot_leader"] == 1 and scraped["liqbot_leadership_changes_total"] == 1
         assert (await follower.metrics(http))["liqbot_leader"] == 0
