@@ -42,6 +42,7 @@ from bot.services.feed import FeedService
 from bot.services.live import LiveFeeds
 from bot.services.metrics import Metrics
 from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
+from bot.services.outbox import Outbox
 from bot.services.queries import LiveStates, QueryService
 from bot.services.reports import ReportService
 from bot.services.risk import RiskService
@@ -70,6 +71,7 @@ class App:
     queries: QueryService
     market_store: MarketStore
     notifier: Notifier
+    outbox: Outbox
     alerts: AlertService
     digests: DigestService
     feed: FeedService
@@ -104,6 +106,9 @@ class App:
             {"console": ConsoleDestination()},
             settings=NotifierSettings(rate_per_s=config.alerts.send_rate_per_s, retries=config.alerts.send_retries),
         )
+        # Alerts and digests are sent through the outbox (exactly once, across restarts and replicas).
+        outbox = Outbox(store, notifier, now_ms=clock_ms, on_done=metrics.send_done)
+        metrics.watch_outbox(outbox.backlog)
         queries = QueryService(store, live_states, runtime=runtime) if live_states else QueryService(store, runtime=runtime)
         market_store = MarketStore(store)
         risk = RiskService(market_store, queries, config.risk)
@@ -124,7 +129,7 @@ class App:
             )
         alerts = AlertService(
             store,
-            metrics.counted(notifier, "alert"),
+            outbox,
             settings=EngineSettings(
                 cooldown_ms=int(config.alerts.cooldown_s * 1000), group_ms=int(config.alerts.group_s * 1000)
             ),
@@ -152,7 +157,7 @@ class App:
         )
         digests = DigestService(
             store,
-            metrics.counted(notifier, "digest"),
+            outbox,
             now_ms=clock_ms,
             grace_ms=int(config.digest.grace_hours * HOUR_MS),
             history_days=config.digest.history_days,
@@ -182,11 +187,12 @@ class App:
         )
         metrics.watch_dropped_commands(lambda: dispatcher.dropped_commands)
         return cls(
-            config, secrets or Secrets(), store, clock_ms, queries, market_store, notifier, alerts, digests, feed,
+            config, secrets or Secrets(), store, clock_ms, queries, market_store, notifier, outbox, alerts, digests, feed,
             dispatcher, leadership, metrics, levels,
         )
 
     async def close(self) -> None:
+        await self.outbox.close()  # first: sends the notifier abandons keep their claims, not a "failed"
         await self.notifier.close()
         await self.store.close()
 
@@ -349,6 +355,7 @@ async def _leader_term(
     try:
         async with app.store.db.listen(changes.notify), asyncio.TaskGroup() as group:
             group.create_task(supervise("changes", changes.run))
+            group.create_task(supervise("outbox", app.outbox.run))
             if config.alerts.enabled:
                 await app.alerts.start()
                 group.create_task(supervise("alerts", app.alerts.run))

@@ -61,3 +61,29 @@ async def ask(app, *commands: str) -> str:
     out = io.StringIO()
     await run_console(app.dispatcher, io.StringIO("\n".join(commands) + "\n"), out)
     return out.getvalue()
+
+
+class Sending:
+    """A Notifier (unpaced) and the outbox over it, wired as the app wires them:
+    services take `.outbox`; `close()` stops both."""
+
+    def __init__(self, store, destinations, **outbox_options) -> None:
+        from bot.services.notifier import Notifier, NotifierSettings
+        from bot.services.outbox import Outbox
+
+        self.notifier = Notifier(destinations, settings=NotifierSettings(rate_per_s=0))
+        self.outbox = Outbox(store, self.notifier, **outbox_options)
+
+    @property
+    def stats(self):
+        return self.notifier.stats
+
+    def add_destination(self, platform: str, destination) -> None:
+        self.notifier.add_destination(platform, destination)
+
+    async def run(self) -> None:
+        await asyncio.gather(self.notifier.run(), self.outbox.run())
+
+    async def close(self) -> None:
+        await self.outbox.close()
+        await self.notifier.close()

@@ -22,11 +22,10 @@ from bot.replies.locales import text
 from bot.replies.render_plain import render_plain
 from bot.replies.alerts import alert_reply
 from bot.services.alerts import AlertService
-from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
 from bot.storage.alerts_store import AlertsStore
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.support import until
+from tests.support import Sending, until
 from tests.backends import backend  # noqa: F401,E402  (the store tests on both backends)
 
 NOW = 1_742_558_400_000  # 2025-03-21 12:00 UTC
@@ -179,7 +178,7 @@ def test_amounts_and_shares_as_traders_write_them():
 # -- the service and the command ------------------------------------------------------
 
 
-class Outbox:
+class Recipients:
     """A Destination that records what it was sent (and can be told a chat is gone)."""
 
     def __init__(self, on_chat_gone=None) -> None:
@@ -205,8 +204,8 @@ PRIVATE = Caller("telegram", "telegram:42", "telegram:42")
 
 
 async def make_service(store, outbox, clock, caps=Caps()):
-    notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
-    service = AlertService(store, notifier, settings=EngineSettings(cooldown_ms=COOLDOWN), caps=caps,
+    notifier = Sending(store, {"telegram": outbox}, now_ms=lambda: clock[0])
+    service = AlertService(store, notifier.outbox, settings=EngineSettings(cooldown_ms=COOLDOWN), caps=caps,
                            now_ms=lambda: clock[0])
     await service.start()
     dispatcher = Dispatcher(QueryService(store), lambda: clock[0], features=alert_handlers(service))
@@ -218,7 +217,7 @@ async def say(dispatcher, message, caller=PRIVATE):
 
 
 async def test_members_may_list_but_only_admins_create_in_groups(store):
-    clock, outbox = [NOW], Outbox()
+    clock, outbox = [NOW], Recipients()
     service, notifier, dispatcher = await make_service(store, outbox, clock)
     refused = await say(dispatcher, "/alert total BTC 50M 1h", MEMBER)
     assert text("en", "denied.body") in refused
@@ -233,7 +232,7 @@ async def test_members_may_list_but_only_admins_create_in_groups(store):
 
 
 async def test_caps_per_user_and_per_chat(store):
-    clock, outbox = [NOW], Outbox()
+    clock, outbox = [NOW], Recipients()
     service, notifier, dispatcher = await make_service(store, outbox, clock, caps=Caps(per_user=2, per_chat=3))
     for amount in ("1M", "2M"):
         assert "#" in await say(dispatcher, f"/alert big BTC {amount}")
@@ -246,7 +245,7 @@ async def test_caps_per_user_and_per_chat(store):
 
 async def test_the_user_cap_holds_against_concurrent_alert_commands(store):
     """Reported: five concurrent /alert commands took a user from 18 rules to 23 against a cap of 20."""
-    clock, outbox = [NOW], Outbox()
+    clock, outbox = [NOW], Recipients()
     service, notifier, dispatcher = await make_service(store, outbox, clock, caps=Caps(per_user=20, per_chat=50))
     for n in range(18):
         assert "#" in await say(dispatcher, f"/alert big BTC {n + 1}M")
@@ -258,7 +257,7 @@ async def test_the_user_cap_holds_against_concurrent_alert_commands(store):
 
 
 async def test_usage_errors_suggest_in_both_locales(store):
-    clock, outbox = [NOW], Outbox()
+    clock, outbox = [NOW], Recipients()
     service, notifier, dispatcher = await make_service(store, outbox, clock)
     reply = await say(dispatcher, "/alert totl BTC 1M 1h")
     assert "/alert total" in reply and text("en", "alert.usage") in reply
@@ -272,7 +271,7 @@ async def test_usage_errors_suggest_in_both_locales(store):
 
 
 async def test_pause_resume_and_a_restart_neither_refires_nor_forgets(store):
-    clock, outbox = [NOW], Outbox()
+    clock, outbox = [NOW], Recipients()
     service, notifier, dispatcher = await make_service(store, outbox, clock)
     await say(dispatcher, "/alert total BTC 1M 1h")
     await service.on_events("binance", "usdm", [ev(1_200_000, NOW)])
@@ -282,7 +281,7 @@ async def test_pause_resume_and_a_restart_neither_refires_nor_forgets(store):
     # Restart: the store seeds the window (1.2M, still above), the state says fired.
     await store.add_events([ev(1_200_000, NOW)])
     clock[0] = NOW + 2000
-    outbox2 = Outbox()
+    outbox2 = Recipients()
     service2, notifier2, dispatcher2 = await make_service(store, outbox2, clock)
     assert service2.engine.window_usd("BTC", 3_600_000) == (1_200_000, 0)
     await service2.on_events("binance", "usdm", [ev(100_000, NOW + 2000)])
@@ -298,7 +297,7 @@ async def test_pause_resume_and_a_restart_neither_refires_nor_forgets(store):
 
 async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
     clock = [NOW]
-    outbox = Outbox(on_chat_gone=lambda chat_key: store.chats.set_active(chat_key, False, clock[0]))
+    outbox = Recipients(on_chat_gone=lambda chat_key: store.chats.set_active(chat_key, False, clock[0]))
     service, notifier, dispatcher = await make_service(store, outbox, clock)
     gone = Caller("telegram", "telegram:666", "telegram:666")
     await say(dispatcher, "/alert big BTC 1M", gone)
@@ -353,8 +352,8 @@ async def test_end_to_end_one_alert_through_telegram(store):
             pass
 
         config = TelegramConfig(enabled=True, base_url=fake.base_url, base_file_url=fake.base_file_url)
-        notifier = Notifier({}, settings=NotifierSettings(rate_per_s=0))
-        service = AlertService(store, notifier, now_ms=lambda: clock[0])
+        notifier = Sending(store, {}, now_ms=lambda: clock[0])
+        service = AlertService(store, notifier.outbox, now_ms=lambda: clock[0])
         await service.start()
         dispatcher = Dispatcher(QueryService(store), lambda: clock[0], features=alert_handlers(service))
         adapter = TelegramAdapter(config, fake.token, dispatcher, on_gone, rate_limiter=limiter,

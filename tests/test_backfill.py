@@ -28,13 +28,12 @@ from bot.services.alerts import AlertService
 from bot.services.backfill import Backfiller
 from bot.services.ingest import replay
 from bot.services.live import LiveFeeds
-from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
 from bot.services.recorder import Recorder
 from bot.storage.store import Store
 from tests.fakes.venue_rest import REST_BASE, FakeVenueRest
 from tests.fakes.venue_ws import BASE_MS, FakeVenueServer, VirtualClock
-from tests.support import until
+from tests.support import Sending, until
 
 T = BASE_MS
 PATH = okx.LIQUIDATION_ORDERS_PATH
@@ -284,8 +283,8 @@ async def test_backfilled_orders_raise_no_alert_while_a_live_order_does(store, t
     old = order("BTC-USDT-SWAP", clock.now_ms() - 20 * MINUTE_MS, contracts=5_000.0)  # $3M, an hour's news
     rest.okx_liquidations.append(old)
     inbox = Inbox()
-    notifier = Notifier({"telegram": inbox}, settings=NotifierSettings(rate_per_s=0))
-    alerts = AlertService(store, notifier, settings=EngineSettings(group_ms=2_000), now_ms=clock.now_ms,
+    notifier = Sending(store, {"telegram": inbox}, now_ms=clock.now_ms)
+    alerts = AlertService(store, notifier.outbox, settings=EngineSettings(group_ms=2_000), now_ms=clock.now_ms,
                           sleep=clock.quiet_sleep, tick_s=0.5)
     await alerts.start()
     await alerts.create_rule(AlertRule(0, "telegram:42", "telegram:42", RuleKind.BIG, "BTC", 1_000_000.0),

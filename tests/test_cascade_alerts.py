@@ -13,7 +13,7 @@ from bot.replies.render_plain import render_plain
 from bot.replies.alerts import alert_reply
 from bot.services.alerts import AlertService
 from tests.support import until
-from tests.test_alerts import Outbox, make_service, say
+from tests.test_alerts import Recipients, make_service, say
 
 NOW = 1_742_558_400_000  # 2025-03-21 12:00 UTC
 COOLDOWN = 15 * MINUTE_MS
@@ -121,7 +121,7 @@ def test_the_start_and_the_summary_read_in_both_locales_and_the_rule_is_listed()
 
 
 async def test_through_the_service_a_restart_mid_event_sends_only_the_summary(store):
-    clock, outbox = [NOW], Outbox()
+    clock, outbox = [NOW], Recipients()
     service, notifier, dispatcher = await make_service(store, outbox, clock)
     assert "#1" in await say(dispatcher, "/alert cascade all 2M")
     assert "a liquidation cascade of $2.00M or more on all assets" in await say(dispatcher, "/alert list")
@@ -140,7 +140,7 @@ async def test_through_the_service_a_restart_mid_event_sends_only_the_summary(st
     assert "cascade is under way on all assets" in outbox.sent[0][1]
     await notifier.close()
     clock[0] += 10_000
-    outbox2 = Outbox()
+    outbox2 = Recipients()
     service2, notifier2, _ = await make_service(store, outbox2, clock)
     await live(NOW + 80 * MINUTE_MS, service2)
     await until(lambda: len(outbox2.sent) == 1)

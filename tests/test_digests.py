@@ -21,10 +21,10 @@ from bot.replies.render_plain import render_plain
 from bot.scheduler import DigestScheduler, job_id
 from bot.services.charts import ChartService
 from bot.services.digests import DigestService
-from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
 from bot.services.reports import ReportService
 from bot.storage.digests_store import DigestsStore
+from tests.support import Sending
 from tests.backends import backend  # noqa: F401,E402  (the store tests on both backends)
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -34,7 +34,7 @@ def utc_ms(*args) -> int:
     return int(datetime(*args, tzinfo=timezone.utc).timestamp() * 1000)
 
 
-class Outbox:
+class Recipients:
     """A Destination; like a chat adapter, it reports a gone chat (`on_chat_gone`) and raises."""
 
     def __init__(self, on_chat_gone=None) -> None:
@@ -59,9 +59,9 @@ def ev(usd, at_ms, side=Side.LONG, asset="BTC", venue="binance"):
 @pytest.fixture
 async def digests(store):
     clock = [0]
-    outbox = Outbox(on_chat_gone=lambda key: store.chats.set_active(key, False, clock[0]))
-    notifier = Notifier({"telegram": outbox, "discord": outbox}, settings=NotifierSettings(rate_per_s=0))
-    service = DigestService(store, notifier, now_ms=lambda: clock[0])
+    outbox = Recipients(on_chat_gone=lambda key: store.chats.set_active(key, False, clock[0]))
+    notifier = Sending(store, {"telegram": outbox, "discord": outbox}, now_ms=lambda: clock[0])
+    service = DigestService(store, notifier.outbox, now_ms=lambda: clock[0])
     service.clock, service.outbox, service.notifier = clock, outbox, notifier
     yield service
     await notifier.close()
@@ -244,7 +244,7 @@ async def test_the_digest_carries_the_leverage_notes_of_btc_and_the_dominant_ass
     await _day_of_eth(store, end)
     risk_note, calls = _notes_for({"BTC": "🟠 Leverage risk: high: Funding high", "ETH": "🟢 Leverage risk: low",
                                    "SOL": "🔴 Leverage risk: extreme"})
-    service = DigestService(store, digests.notifier, risk_note=risk_note)
+    service = DigestService(store, digests.notifier.outbox, risk_note=risk_note)
     en = render_plain(await service.compose("en", end, "2025-03-21"))
     assert text("en", "digest.risk_note", asset="BTC", note="🟠 Leverage risk: high: Funding high") in en
     assert text("en", "digest.risk_note", asset="ETH", note="🟢 Leverage risk: low") in en
@@ -260,7 +260,7 @@ async def test_no_note_without_market_data_or_without_a_risk_service(store, dige
     await _day_of_eth(store, end)
     without = render_plain(await digests.compose("en", end, "2025-03-21"))  # no risk_note injected
     risk_note, calls = _notes_for({})  # no market data: None for every asset
-    no_data = render_plain(await DigestService(store, digests.notifier, risk_note=risk_note).compose(
+    no_data = render_plain(await DigestService(store, digests.notifier.outbox, risk_note=risk_note).compose(
         "en", end, "2025-03-21"))
     assert "Leverage risk" not in without and "Leverage risk" not in no_data
     assert no_data == without and [asset for asset, _, _ in calls] == ["BTC", "ETH"]
@@ -268,7 +268,7 @@ async def test_no_note_without_market_data_or_without_a_risk_service(store, dige
     async def failing(asset, now_ms, locale):
         raise RuntimeError("market store gone")
 
-    failed = render_plain(await DigestService(store, digests.notifier, risk_note=failing).compose(
+    failed = render_plain(await DigestService(store, digests.notifier.outbox, risk_note=failing).compose(
         "en", end, "2025-03-21"))
     assert failed == without
 
@@ -277,7 +277,7 @@ async def test_only_btc_is_noted_when_it_dominates_and_the_note_goes_out_with_th
     end = utc_ms(2025, 3, 21, 8)
     await store.add_events([ev(10_000_000, end - HOUR_MS), ev(1_000_000, end - HOUR_MS, asset="ETH")])
     risk_note, calls = _notes_for({"BTC": "🟡 Leverage risk: elevated", "ETH": "🟢 Leverage risk: low"})
-    service = DigestService(store, digests.notifier, risk_note=risk_note)
+    service = DigestService(store, digests.notifier.outbox, risk_note=risk_note)
     await schedule(service, "telegram:1", "08:00", "UTC", set_at_ms=end - 12 * HOUR_MS)
     assert await service.send_due(end) == 1
     (chat, sent), = digests.outbox.sent
@@ -293,7 +293,7 @@ async def test_the_note_from_a_real_risk_service(store, digests):
     now = await _seed(store, 31.5 + 45 / 1440)
     end = now - now % (60_000)
     risk = RiskService(MarketStore(store), QueryService(store))
-    reply = render_plain(await DigestService(store, digests.notifier, risk_note=risk.note).compose("en", end, "d"))
+    reply = render_plain(await DigestService(store, digests.notifier.outbox, risk_note=risk.note).compose("en", end, "d"))
     assert "BTC: 🔴 Leverage risk: extreme" in reply
 
 
@@ -332,8 +332,8 @@ async def test_digest_chart_on_and_off_by_admins_and_shown_in_status(digests, st
 async def test_the_digest_of_a_chat_with_the_chart_on_carries_the_png(store):
     end = utc_ms(2025, 3, 21, 0)  # 08:00 in Shanghai
     await store.add_events([ev(5_000_000, end - HOUR_MS), ev(2_000_000, end - HOUR_MS, asset="ETH")])
-    outbox = Outbox()
-    notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
+    outbox = Recipients()
+    notifier = Sending(store, {"telegram": outbox})
     queries = QueryService(store)
     chart_service = ChartService(store, queries)
     asked = []
@@ -342,7 +342,7 @@ async def test_the_digest_of_a_chat_with_the_chart_on_carries_the_png(store):
         asked.append((end_ms, tz))
         return await chart_service.top_image(DAY_MS, end_ms, tz, locale)
 
-    digests = DigestService(store, notifier, now_ms=lambda: end, chart_of=chart_of)
+    digests = DigestService(store, notifier.outbox, now_ms=lambda: end, chart_of=chart_of)
     try:
         for chat in ("telegram:1", "telegram:2", "telegram:3"):
             await digests.set_digest(chat, "08:00", "Asia/Shanghai", "en", end - 12 * HOUR_MS)
@@ -363,13 +363,13 @@ async def test_the_digest_of_a_chat_with_the_chart_on_carries_the_png(store):
 
 async def test_a_failing_chart_still_sends_the_digest(store):
     end = utc_ms(2025, 3, 21, 8)
-    outbox = Outbox()
-    notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
+    outbox = Recipients()
+    notifier = Sending(store, {"telegram": outbox})
 
     async def broken(end_ms, tz, locale):
         raise RuntimeError("no display")
 
-    digests = DigestService(store, notifier, now_ms=lambda: end, chart_of=broken)
+    digests = DigestService(store, notifier.outbox, now_ms=lambda: end, chart_of=broken)
     try:
         await digests.set_digest("telegram:1", "08:00", "UTC", "en", end - HOUR_MS)
         await digests.set_digest_chart("telegram:1", True, end - HOUR_MS)
@@ -384,11 +384,11 @@ async def test_the_full_digest_is_the_write_up_in_the_chats_zone_composed_once_p
     burst = [ev(400_000, end - 3 * HOUR_MS + k * 20_000) for k in range(15)]  # a cascade at 21:00 UTC
     await store.add_events(burst + [ev(50_000, end - 10 * HOUR_MS)])
     await store.add_span("binance", "usdm", end - 2 * DAY_MS, end)
-    outbox = Outbox()
-    notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
+    outbox = Recipients()
+    notifier = Sending(store, {"telegram": outbox})
     reports = ReportService(store, QueryService(store))
     digests = DigestService(
-        store, notifier, now_ms=lambda: end,
+        store, notifier.outbox, now_ms=lambda: end,
         write_up_of=lambda end_ms, tz: reports.write_up(None, Window(end_ms - DAY_MS, end_ms), end_ms, tz),
     )
     try:

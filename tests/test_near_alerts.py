@@ -19,7 +19,7 @@ from bot.core.near_alerts import NearWatch, near_rule
 from bot.replies.alerts import alert_reply
 from bot.replies.render_plain import render_plain
 from tests.support import check_golden, until
-from tests.test_alerts import Outbox
+from tests.test_alerts import Recipients
 from tests.test_levels import END_MS, long_liquidations, market_samples
 
 T0 = 1_764_633_600_000
@@ -103,7 +103,7 @@ async def test_end_to_end_the_chat_hears_when_the_price_nears_a_band(tmp_path):
     app = await App.open(Config(), db_path=tmp_path / "db.sqlite", clock_ms=lambda: clock[0])
     await app.market_store.add_samples(market_samples())
     await app.store.add_events(long_liquidations())
-    outbox = Outbox()
+    outbox = Recipients()
     app.notifier.add_destination("telegram", outbox)
     await app.alerts.start()
     sending = asyncio.create_task(app.notifier.run())

@@ -3,7 +3,7 @@
 In process, on the injected clock: /healthz follows the database connection, the
 database file, the feeds' freshness and the replica's role; /metrics reads the
 streams' counters and last-frame age; commands are timed and failures counted; digest
-sends are counted by outcome. End to end: a real `liqbot run` against a fake venue and a
+sends are counted by outcome, and the outbox backlog is shown. End to end: a real `liqbot run` against a fake venue and a
 fake Telegram counts the events it stored, the command and the alert it sent."""
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from bot.services.live import LiveFeeds
 from bot.services.metrics import Metrics
 from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
 from bot.services.ops_http import OpsServer
+from bot.services.outbox import Outbox
 from bot.services.queries import QueryService
 from bot.storage.store import Store
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -232,18 +233,28 @@ class Refusing:
         raise ConnectionError("platform down")
 
 
-async def test_digest_sends_are_counted_by_outcome():
+async def test_digest_sends_are_counted_by_outcome_and_the_outbox_backlog_shown(store):
     printed: list[str] = []
     notifier = Notifier(
         {"console": ConsoleDestination(printed.append), "down": Refusing()}, NotifierSettings(rate_per_s=0, retries=0)
     )
     metrics = Metrics(lambda: BASE_MS, Leadership())
+    outbox = Outbox(store, notifier, now_ms=lambda: BASE_MS, on_done=metrics.send_done)
+    metrics.watch_outbox(outbox.backlog)
     reply = Reply(title="Daily digest", blocks=(Paragraph(line("BTC $78.47M")),))
+    sends = [(f"digest:{chat}:2025-03-21", chat) for chat in ("console:1", "down:2", "nowhere:3")]
+    async with store.db.transaction() as tx:
+        await outbox.add(tx, reply, sends, "digest", urgent=False)
+    await metrics.refresh()
+    queued = samples(metrics.exposition(None)[0].decode())
     try:
-        delivered = await metrics.counted(notifier, "digest").deliver(["console:1", "down:2", "nowhere:3"], reply)
+        delivered = await outbox.delivered(key for key, _ in sends)
     finally:
+        await outbox.close()
         await notifier.close()
+    await metrics.refresh()
     scraped = samples(metrics.exposition(None)[0].decode())
+    assert queued["liqbot_outbox_backlog", ()] == 3 and scraped["liqbot_outbox_backlog", ()] == 0
     assert delivered == 1 and len(printed) == 1
     assert scraped["liqbot_sends_total", (("kind", "digest"), ("outcome", "sent"))] == 1
     assert scraped["liqbot_sends_total", (("kind", "digest"), ("outcome", "failed"))] == 2

@@ -18,13 +18,12 @@ from bot.replies.locales import text
 from bot.replies.render_plain import render_plain
 from bot.replies.alerts import alert_reply
 from bot.services.alerts import AlertService
-from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
 from bot.services.risk import RiskService
 from bot.storage.alerts_store import AlertsStore
 from bot.storage.market_store import MarketStore
-from tests.support import until
-from tests.test_alerts import PRIVATE, Outbox, say
+from tests.support import Sending, until
+from tests.test_alerts import PRIVATE, Recipients, say
 from tests.test_risk import _seed
 
 NOW = 1_742_558_400_000  # 2025-03-21 12:00 UTC
@@ -155,8 +154,8 @@ class Levels:
 
 
 async def make_service(store, outbox, clock, levels):
-    notifier = Notifier({"telegram": outbox}, settings=NotifierSettings(rate_per_s=0))
-    service = AlertService(store, notifier, settings=EngineSettings(cooldown_ms=COOLDOWN), now_ms=lambda: clock[0],
+    notifier = Sending(store, {"telegram": outbox}, now_ms=lambda: clock[0])
+    service = AlertService(store, notifier.outbox, settings=EngineSettings(cooldown_ms=COOLDOWN), now_ms=lambda: clock[0],
                            risk_level=levels)
     await service.start()
     dispatcher = Dispatcher(QueryService(store), lambda: clock[0], features=alert_handlers(service))
@@ -168,7 +167,7 @@ async def until_sent(outbox, count):
 
 
 async def test_the_service_reads_once_a_minute_fires_once_and_a_restart_does_not_refire(store):
-    clock, outbox, levels = [NOW], Outbox(), Levels(BTC=ELEVATED)
+    clock, outbox, levels = [NOW], Recipients(), Levels(BTC=ELEVATED)
     service, notifier, dispatcher = await make_service(store, outbox, clock, levels)
     created = await say(dispatcher, "/alert risk BTC high")
     assert "#1" in created and text("en", "alert.rule_risk", asset="BTC", level="high") in created
@@ -195,7 +194,7 @@ async def test_the_service_reads_once_a_minute_fires_once_and_a_restart_does_not
 
     # Restart, still high, long after the cooldown: no second alert.
     clock[0] = NOW + 5 * COOLDOWN
-    outbox2 = Outbox()
+    outbox2 = Recipients()
     service2, notifier2, _ = await make_service(store, outbox2, clock, levels)
     await service2.tick()
     assert service2.sent == [] and service2.engine.state(1).armed is False
@@ -213,7 +212,7 @@ async def test_the_service_reads_once_a_minute_fires_once_and_a_restart_does_not
 
 
 async def test_missing_data_or_a_failing_read_never_fires(store, caplog):
-    clock, outbox, levels = [NOW], Outbox(), Levels()  # no level for anything: None
+    clock, outbox, levels = [NOW], Recipients(), Levels()  # no level for anything: None
     service, notifier, dispatcher = await make_service(store, outbox, clock, levels)
     await say(dispatcher, "/alert risk BTC low")
     for minute in range(3):
@@ -229,7 +228,7 @@ async def test_missing_data_or_a_failing_read_never_fires(store, caplog):
 
 
 async def test_no_reads_without_risk_rules_or_with_all_paused(store):
-    clock, outbox, levels = [NOW], Outbox(), Levels(BTC=EXTREME)
+    clock, outbox, levels = [NOW], Recipients(), Levels(BTC=EXTREME)
     service, notifier, dispatcher = await make_service(store, outbox, clock, levels)
     await say(dispatcher, "/alert total BTC 50M 1h")
     await service.tick()
@@ -242,7 +241,7 @@ async def test_no_reads_without_risk_rules_or_with_all_paused(store):
 
 
 async def test_the_risk_grammar_explains_and_suggests_in_both_locales(store):
-    clock, outbox, levels = [NOW], Outbox(), Levels()
+    clock, outbox, levels = [NOW], Recipients(), Levels()
     service, notifier, dispatcher = await make_service(store, outbox, clock, levels)
     typo = await say(dispatcher, "/alert risk BTC hgh")
     assert text("en", "error.alert_bad_level", value="hgh") in typo
@@ -267,7 +266,7 @@ async def test_the_risk_grammar_explains_and_suggests_in_both_locales(store):
 async def test_end_to_end_over_stored_market_data(store):
     """A real RiskService over the synthetic cascade (extreme for BTC, no data for ETH)."""
     now = await _seed(store, 31.5 + 45 / 1440)
-    clock, outbox = [now], Outbox()
+    clock, outbox = [now], Recipients()
     risk = RiskService(MarketStore(store), QueryService(store))
     service, notifier, dispatcher = await make_service(store, outbox, clock, risk.risk_level)
     await say(dispatcher, "/alert risk BTC high")

@@ -12,7 +12,8 @@
 - `start()` loads rules and their state and seeds the window sums from the
   minute rollups, so a restart neither re-fires nor forgets.
 - Every state change (fired, re-armed) is persisted right after the batch
-  that caused it.
+  that caused it, in the same transaction as the alerts it fired go into the
+  outbox (bot.services.outbox): both happen, or neither.
 - It is the `/alert` command's AlertsPort too (create, list, remove, pause).
 """
 
@@ -33,7 +34,7 @@ from bot.core.near_alerts import NearWatch
 from bot.core.risk import RiskLevel
 from bot.replies import numbers as fmt
 from bot.replies.alerts import alert_reply
-from bot.services.notifier import Notifier
+from bot.services.outbox import Outbox
 from bot.storage.alerts_store import AlertsStore
 from bot.storage.store import Store
 
@@ -46,13 +47,19 @@ LevelsOf = Callable[[str, int], Awaitable[tuple[float, LevelBook] | None]]
 
 
 
+def alert_key(alert: Fired) -> str:
+    """The alert's idempotency key: its rules and the moment it fired (a successor
+    leader evaluating the same moment writes the same key, which the outbox keeps once)."""
+    return f"alert:{'+'.join(map(str, alert.rule_ids))}:{alert.at_ms}"
+
+
 class AlertService:
-    """Alerts: the engine, its persistence, delivery through the Notifier."""
+    """Alerts: the engine, its persistence, delivery through the outbox."""
 
     def __init__(
         self,
         store: Store,
-        notifier: Notifier,
+        outbox: Outbox,
         *,
         settings: EngineSettings = EngineSettings(),
         caps: Caps = Caps(),
@@ -66,7 +73,7 @@ class AlertService:
     ) -> None:
         self._store = store
         self._alerts = AlertsStore(store)
-        self._notifier = notifier
+        self._outbox = outbox
         self._settings = settings
         self._fresh_matchers()
         self.caps = caps
@@ -202,16 +209,26 @@ class AlertService:
 
     async def _emit(self, fired: Sequence[Fired]) -> None:
         dirty = self.engine.take_dirty() | self.cascades.take_dirty() | self.near.take_dirty()
-        if dirty:  # persist first: a crash after sending must not send again
-            await self._alerts.save_states(dirty)
+        replies = []
         for alert in fired:
             if not await self._store.chats.active(alert.chat_key):
                 continue
             locale = await self._store.chats.locale(alert.chat_key) or self._default_locale
             zone = fmt.zone(await self._store.chats.timezone(alert.chat_key))
+            replies.append((alert, alert_reply(alert, locale, zone)))
+        if not dirty and not replies:
+            return
+        # The rules' new state and the alerts it fired commit together: a crash before
+        # the commit fires again after a restart; after it, the outbox sends them once.
+        async with self._store.db.transaction() as tx:
+            await self._alerts.save_states(tx, dirty)
+            for alert, reply in replies:
+                await self._outbox.add(tx, reply, [(alert_key(alert), alert.chat_key)], "alert", urgent=True)
+        if replies:
+            self._outbox.wake()
+        for alert, _ in replies:
             self.sent.append((alert.chat_key, alert))
-            del self.sent[:-100]
-            self._notifier.submit([alert.chat_key], alert_reply(alert, locale, zone), urgent=True)
+        del self.sent[:-100]
 
     # -- AlertsPort (the /alert command) ------------------------------------------
 

@@ -9,8 +9,10 @@ average (from fully recorded days only). It is composed once per distinct
 `send_due(now_ms)` is what the scheduler's cron jobs (and the catch-up at
 start) call: a chat gets its digest when its latest slot is less than
 `grace_ms` old and its `last_sent_local_date` is older than that slot's local
-date. The date is recorded before sending (check-and-set in one statement),
-so a cron firing twice (autumn DST) or a restart never sends twice.
+date. The date is recorded (check-and-set) in the same transaction as the
+digest's sends go into the outbox (bot.services.outbox), so a cron firing
+twice (autumn DST), a restart or a new leader never sends twice, and a crash
+after the commit still sends.
 
 With a `risk_note(asset, now_ms, locale)` injected (RiskService.note), the
 digest carries the one-line leverage note of BTC (and of the day's dominant
@@ -40,7 +42,7 @@ from bot.core.summary import Summary, coverage_of, summarize
 from bot.core.report import WriteUp
 from bot.replies.digest import asset_note, digest_reply, full_digest_reply, with_notes
 from bot.replies.model import Image, Reply
-from bot.services.notifier import Notifier
+from bot.services.outbox import Outbox
 from bot.storage.digests_store import DigestsStore
 from bot.storage.store import Store
 
@@ -61,13 +63,18 @@ WriteUpOf = Callable[[int, str | None], Awaitable[WriteUp]]
 
 
 
+def digest_key(chat_key: str, local_date: str) -> str:
+    """A digest's idempotency key: one per chat and local date."""
+    return f"digest:{chat_key}:{local_date}"
+
+
 class DigestService:
     """Digest schedules (the /digest command's DigestsPort) and sending."""
 
     def __init__(
         self,
         store: Store,
-        notifier: Notifier,
+        outbox: Outbox,
         *,
         now_ms: Callable[[], int] = wall_clock_ms,
         grace_ms: int = DIGEST_GRACE_MS,
@@ -79,7 +86,7 @@ class DigestService:
     ) -> None:
         self._store = store
         self._schedules = DigestsStore(store)
-        self._notifier = notifier
+        self._outbox = outbox
         self._now_ms = now_ms
         self.grace_ms = grace_ms
         self._history_days = history_days
@@ -269,20 +276,31 @@ class DigestService:
             due[schedule.chat_key] = (
                 schedule.locale, slot_ms - slot_ms % MINUTE_MS, local_date, schedule.style, zone, chart_tz
             )
-        # Record first (check-and-set in one transaction): whatever happens next,
-        # a chat never gets the same local date twice.
-        fresh = await self._schedules.mark_digests_sent({chat: key[2] for chat, key in due.items()}, now_ms)
         groups: dict[tuple[str, int, str, str, str | None, str | None], list[str]] = {}
-        for chat_key in sorted(fresh):
+        for chat_key in sorted(due):
             groups.setdefault(due[chat_key], []).append(chat_key)
-        sent = 0
-        for (locale, end_ms, local_date, style, zone, chart_tz), chat_keys in groups.items():
-            reply = await self.compose(locale, end_ms, local_date, style, zone)
-            if chart_tz is not None:
-                image = await self.chart(end_ms, chart_tz, locale)
-                if image is not None:
-                    reply = replace(reply, image=image)
-            sent += await self._notifier.deliver(chat_keys, reply)
-        if groups:
+        replies = {group: await self._digest_of(*group) for group in groups}
+        # The dates (check-and-set) and the sends commit together: whatever happens
+        # next, a chat never gets the same local date twice, nor misses it.
+        keys = []
+        async with self._store.db.transaction() as tx:
+            fresh = await self._schedules.mark_digests_sent(tx, {chat: key[2] for chat, key in due.items()}, now_ms)
+            for group, chat_keys in groups.items():
+                sends = [(digest_key(chat_key, group[2]), chat_key) for chat_key in chat_keys if chat_key in fresh]
+                await self._outbox.add(tx, replies[group], sends, "digest", urgent=False)
+                keys += [key for key, _ in sends]
+        sent = await self._outbox.delivered(keys)
+        if keys:
             log.info("digests: %d sent, %d composition(s)", sent, len(groups))
         return sent
+
+    async def _digest_of(
+        self, locale: str, end_ms: int, local_date: str, style: str, zone: str | None, chart_tz: str | None
+    ) -> Reply:
+        """The digest a group of chats gets: composed, with the chart when they asked for it."""
+        reply = await self.compose(locale, end_ms, local_date, style, zone)
+        if chart_tz is not None:
+            image = await self.chart(end_ms, chart_tz, locale)
+            if image is not None:
+                reply = replace(reply, image=image)
+        return reply

@@ -19,17 +19,19 @@ tests run several apps in one interpreter).
 | `liqbot_command_seconds` | histogram | command | commands answered and the time their handler took |
 | `liqbot_command_failures_total` | counter | command | commands whose handler raised (answered with the internal-error reply) |
 | `liqbot_commands_dropped_total` | counter | | commands refused by the rate limits without a reply |
-| `liqbot_sends_total` | counter | kind (alert, digest), outcome (sent, failed) | alert and digest messages |
+| `liqbot_sends_total` | counter | kind (alert, digest, feed), outcome (sent, failed) | alert, digest and live feed messages |
+| `liqbot_outbox_backlog` | gauge | | alert and digest sends in the outbox not done yet (queued or in flight), all replicas' |
 | `liqbot_leader` | gauge | | 1 while this process is the leader |
 | `liqbot_leadership_changes_total` | counter | | times the role changed |
 
-There is no outbox backlog yet: it comes with the outbox (issue 13 §3).
+The outbox backlog is one COUNT over the outbox's pending index, read when the
+page is asked for (`refresh`), so every replica shows it, leader or not.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -59,6 +61,8 @@ class Metrics:
         self._leadership = leadership
         self._feeds: LiveFeeds | None = None
         self._dropped_commands: Callable[[], int] = lambda: 0
+        self._outbox_backlog: Callable[[], Awaitable[int]] | None = None
+        self._backlog_rows = 0
         self._command_seconds = Histogram(
             "liqbot_command_seconds", "Commands answered, and the time their handler took",
             ["command"], buckets=COMMAND_BUCKETS_S, registry=self.registry,
@@ -82,6 +86,19 @@ class Metrics:
     def watch_dropped_commands(self, dropped: Callable[[], int]) -> None:
         self._dropped_commands = dropped
 
+    def watch_outbox(self, backlog: Callable[[], Awaitable[int]]) -> None:
+        """`backlog()`: the outbox's sends not done yet (bot.services.outbox.Outbox.backlog)."""
+        self._outbox_backlog = backlog
+
+    async def refresh(self) -> None:
+        """Read what needs the database, before `exposition`."""
+        if self._outbox_backlog is not None:
+            self._backlog_rows = await self._outbox_backlog()
+
+    def send_done(self, kind: str, ok: bool) -> None:
+        """A send finished (the outbox's `on_done`)."""
+        self._sends.labels(kind, "sent" if ok else "failed").inc()
+
     def command_answered(self, command: str, seconds: float, failed: bool) -> None:
         """The Dispatcher's `on_answered`."""
         self._command_seconds.labels(command).observe(seconds)
@@ -89,7 +106,7 @@ class Metrics:
             self._command_failures.labels(command).inc()
 
     def counted(self, notifier: Submitter, kind: str) -> CountedSends:
-        """The notifier as the alert or digest service uses it, each send counted by outcome."""
+        """The notifier as the live feed uses it, each send counted by outcome."""
         return CountedSends(notifier, self._sends.labels(kind, "sent").inc, self._sends.labels(kind, "failed").inc)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
@@ -139,6 +156,9 @@ class Metrics:
             "liqbot_commands_dropped", "Commands refused by the rate limits without a reply",
             value=self._dropped_commands(),
         )
+        yield GaugeMetricFamily(
+            "liqbot_outbox_backlog", "Alert and digest sends in the outbox not done yet", value=self._backlog_rows
+        )
         yield GaugeMetricFamily("liqbot_leader", "1 while this process is the leader", value=int(self._leadership.is_leader))
         yield CounterMetricFamily(
             "liqbot_leadership_changes", "Times this process's role changed", value=self._leadership.changes
@@ -158,11 +178,6 @@ class CountedSends:
         for future in futures:
             future.add_done_callback(self._count)
         return futures
-
-    async def deliver(self, chat_keys: Iterable[str], reply: Reply) -> int:
-        """Send and wait; how many were delivered (as Notifier.deliver)."""
-        futures = self.submit(chat_keys, reply)
-        return sum(1 for ok in await asyncio.gather(*futures) if ok) if futures else 0
 
     def _count(self, future: asyncio.Future) -> None:
         (self._sent if not future.cancelled() and future.result() else self._failed)()

@@ -60,5 +60,9 @@ class OpsServer:
         return web.json_response(body, status=200 if health.ok else 503)
 
     async def _metrics_page(self, request: web.Request) -> web.Response:
+        try:
+            await self._metrics.refresh()
+        except Exception:  # the database is away: /healthz says so; the page still serves the rest
+            log.warning("metrics: the outbox backlog could not be read", exc_info=True)
         body, content_type = self._metrics.exposition(request.headers.get("Accept"))
         return web.Response(body=body, headers={"Content-Type": content_type})

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.core.alert_rules import AlertRule, Caps, CapReached, RuleKind, RuleState, cap_exceeded
 from bot.core.models import Side, Window
+from bot.storage.database import Transaction
 from bot.storage.sibling import SiblingStore
 
 _RULE_COLUMNS = "id, chat_key, user_key, kind, asset, threshold_usd, window_ms, share, paused, state"
@@ -76,12 +77,12 @@ class AlertsStore(SiblingStore):
             await self._db.changed("alerts")
         return ids
 
-    async def save_states(self, states: dict[int, RuleState]) -> None:
+    async def save_states(self, tx: Transaction, states: dict[int, RuleState]) -> None:
+        """The rules' new state, inside `tx` (with the alerts the change fired, bot.services.alerts)."""
         if not states:
             return
         rows = [(json.dumps(state.to_dict()), rule_id) for rule_id, state in states.items()]
-        async with self._db.transaction() as tx:
-            await tx.executemany("UPDATE alert_rules SET state = ? WHERE id = ?", rows)
+        await tx.executemany("UPDATE alert_rules SET state = ? WHERE id = ?", rows)
 
     async def minute_totals(self, assets: Iterable[str], window: Window) -> list[tuple[str, int, Side, float]]:
         """(asset, minute start, side, usd) from the minute rollup, to seed window sums at start."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.core.digest import DigestSchedule
+from bot.storage.database import Transaction
 from bot.storage.sibling import SiblingStore
 
 _DIGEST_COLUMNS = "chat_key, local_time, tz, enabled, last_sent_local_date, locale, chart, since_ms, style"
@@ -60,22 +61,22 @@ class DigestsStore(SiblingStore):
         rows = await self._db.fetch(f"SELECT {_DIGEST_COLUMNS} FROM digest_schedules{where} ORDER BY chat_key")
         return [_digest_of(r) for r in rows]
 
-    async def mark_digests_sent(self, due: dict[str, str], now_ms: int) -> set[str]:
-        """Record the sends of many chats ({chat_key: local date}) in one transaction,
-        each only when its date is newer than the one recorded (check-and-set: the
-        guard against double sends); returns the chats whose date was recorded now."""
+    async def mark_digests_sent(self, tx: Transaction, due: dict[str, str], now_ms: int) -> set[str]:
+        """Record the sends of many chats ({chat_key: local date}) inside `tx` (with the
+        sends themselves, bot.services.digests), each only when its date is newer than
+        the one recorded (check-and-set: the guard against double sends); returns the
+        chats whose date was recorded now."""
         if not due:
             return set()
-        async with self._db.transaction() as tx:
-            last = dict(await tx.fetch("SELECT chat_key, last_sent_local_date FROM digest_schedules"))
-            fresh = {
-                chat: date for chat, date in due.items()
-                if chat in last and (last[chat] is None or last[chat] < date)
-            }
-            await tx.executemany(
-                "UPDATE digest_schedules SET last_sent_local_date = ?, updated_ms = ? WHERE chat_key = ?",
-                [(date, now_ms, chat) for chat, date in fresh.items()],
-            )
+        last = dict(await tx.fetch("SELECT chat_key, last_sent_local_date FROM digest_schedules"))
+        fresh = {
+            chat: date for chat, date in due.items()
+            if chat in last and (last[chat] is None or last[chat] < date)
+        }
+        await tx.executemany(
+            "UPDATE digest_schedules SET last_sent_local_date = ?, updated_ms = ? WHERE chat_key = ?",
+            [(date, now_ms, chat) for chat, date in fresh.items()],
+        )
         return set(fresh)
 
     async def inactive_chats(self) -> set[str]:

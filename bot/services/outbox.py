@@ -1,0 +1,252 @@
+"""The outbox: alerts and digests are sent exactly once, across restarts and replicas.
+
+Writing: a service adds each message (the platform-neutral Reply, as JSON) and
+its sends ((idempotency key, chat) pairs) inside the transaction that records
+the state change they follow from (an alert rule's state, a digest's last-sent
+date), then calls `wake()`. A crash before that commit sends nothing and leaves
+the state unchanged; after it, the sends are in the database and some sender
+will make them.
+
+Sending: one pump per process claims rows (a lease of `lease_ms`, renewed while
+they wait in the Notifier's queue), hands them to the Notifier (alerts urgent,
+ahead of digests; at most `in_flight_rows` at once, so the leases of a 10k-chat
+digest fan-out are not all ticking in one queue), and records each row as done
+("sent", or "failed" once the Notifier gave up on it) as soon as the platform
+answered: a finished send wakes the pump, which records every send finished
+since its last pass in one statement. PostgreSQL claims with `FOR UPDATE SKIP
+LOCKED`, so two senders never take the same row.
+
+Guarantees:
+- Never lost: a row is done only after the platform answered; a sender that
+  dies (or loses its connection) leaves its claims to run out, and the next
+  sender's pass takes them. On SQLite the one runner (bot.storage.runlock)
+  releases an earlier process's claims at start instead of waiting.
+- Never twice for one key in the normal path: keys are unique in the table,
+  rows are claimed by one sender at a time and done rows are never claimed.
+- At least once across a crash: a send the platform accepted in the moment
+  before its row was recorded done (one database round trip, plus the sends in
+  flight: at most the Notifier's senders per platform) is sent again by the
+  next sender. Neither platform offers an idempotency key for sendMessage or
+  channel messages, so this window can be made small, not closed.
+- Leases compare the replicas' wall clocks: keep them NTP-synchronized (skew far
+  below `lease_ms`).
+
+Only the leader adds and sends (in a replica set, the leader runs alert
+evaluation and the digest scheduler, and the pump with them), so the Notifier's
+pacing, which follows Telegram's and Discord's limits per bot token, stays the
+one pacing of that token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from bot.core.models import DAY_MS, HOUR_MS
+from bot.plumbing.clock import wall_clock_ms
+from bot.replies.codec import reply_from_json, reply_to_json
+from bot.replies.model import Reply
+from bot.services.metrics import Submitter
+from bot.storage.database import Transaction
+from bot.storage.outbox_store import Claimed, OutboxStore
+from bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+# A claim lasts this long unless renewed (every third of it while queued): after a
+# leader dies, its successor sends what it held after at most this long.
+LEASE_MS = 30_000
+POLL_S = 1.0  # without a wake-up, a pass this often (claims that ran out, other writers)
+IN_FLIGHT_ROWS = 256  # claimed and handed to the Notifier, not yet answered
+KEEP_DONE_MS = 2 * DAY_MS  # done rows (and their keys) kept this long
+PRUNE_EVERY_MS = HOUR_MS
+
+
+def _ignore(kind: str, ok: bool) -> None:
+    pass
+
+
+class Outbox:
+    """The outbox of one process: `add` inside a transaction, then `wake()`;
+    `run()` while the bot runs (a `wake()` starts the pump too)."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: Submitter,
+        *,
+        now_ms: Callable[[], int] = wall_clock_ms,
+        lease_ms: int = LEASE_MS,
+        poll_s: float = POLL_S,
+        in_flight_rows: int = IN_FLIGHT_ROWS,
+        on_done: Callable[[str, bool], None] = _ignore,
+    ) -> None:
+        self._rows = OutboxStore(store)
+        self._backend = store.db.backend
+        self._notifier = notifier
+        self._now_ms = now_ms
+        self._lease_ms = lease_ms
+        self._poll_s = poll_s
+        self._in_flight_rows = in_flight_rows
+        self._on_done = on_done
+        self.owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"  # claimed_by
+        self._in_flight: dict[int, Claimed] = {}
+        self._finished: list[tuple[Claimed, bool]] = []  # answered, not yet recorded
+        self._waiters: dict[str, list[asyncio.Future]] = {}
+        self._wake = asyncio.Event()
+        self._pass_lock = asyncio.Lock()
+        self._pump: asyncio.Task | None = None
+        self._renewed_ms = 0
+        self._pruned_ms = 0
+        self._settled_s = float("-inf")
+
+    # -- writing ------------------------------------------------------------------
+
+    async def add(
+        self, tx: Transaction, reply: Reply, sends: Iterable[tuple[str, str]], kind: str, urgent: bool
+    ) -> None:
+        """`reply` to each chat of `sends` ((idempotency key, chat key) pairs), inside `tx`;
+        `wake()` once it has committed."""
+        await self._rows.add(tx, reply_to_json(reply), list(sends), kind, urgent, self._now_ms())
+
+    def wake(self) -> None:
+        """Something was added: claim and send it now."""
+        self._wake.set()
+        self._ensure_pump()
+
+    async def delivered(self, keys: Iterable[str]) -> int:
+        """Wait until the sends of `keys` are done (by whichever sender); how many were sent."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for key in keys:
+            futures.append(loop.create_future())
+            self._waiters.setdefault(key, []).append(futures[-1])
+        if not futures:
+            return 0
+        self.wake()
+        return sum(await asyncio.gather(*futures))
+
+    async def backlog(self) -> int:
+        """Sends not done yet, of every sender (the /metrics gauge)."""
+        return await self._rows.backlog()
+
+    # -- sending ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """The pump, until cancelled (a leader's term: run it with what only the leader
+        runs). On SQLite, claims an earlier process left are released first."""
+        if self._backend == "sqlite":
+            released = await self._rows.release_all()
+            if released:
+                log.info("outbox: %d send(s) an earlier run had claimed are sent now", released)
+        self._ensure_pump()
+        try:
+            await self._pump
+        finally:  # cancelled (this replica no longer leads, or it stops): no more claims
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop the pump. Sends still in flight keep their claims until the lease runs out
+        (whether the platform got them is unknown), then the next sender takes them."""
+        pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+    def _ensure_pump(self) -> None:
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.get_running_loop().create_task(self._pump_forever(), name="outbox")
+
+    async def _pump_forever(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.send_pending()
+            except Exception:  # the database went away: the next pass tries again
+                log.exception("outbox: a pass failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+
+    async def send_pending(self) -> int:
+        """One pass: record the sends answered since the last, renew the claims still
+        queued, claim what may be claimed and hand it to the Notifier. Returns how many
+        rows it claimed."""
+        async with self._pass_lock:
+            now_ms = self._now_ms()
+            await self._record_finished(now_ms)
+            if self._in_flight and now_ms - self._renewed_ms >= self._lease_ms // 3:
+                await self._rows.renew(self.owner, list(self._in_flight), now_ms + self._lease_ms)
+                self._renewed_ms = now_ms
+            room = self._in_flight_rows - len(self._in_flight)
+            claimed = await self._rows.claim(self.owner, now_ms, self._lease_ms, room)
+            if claimed and not self._in_flight:
+                self._renewed_ms = now_ms  # the claim itself set a fresh lease
+            replies: dict[int, Reply | None] = {}
+            for row in claimed:
+                if row.message_id not in replies:
+                    replies[row.message_id] = self._decoded(row)
+                reply = replies[row.message_id]
+                self._in_flight[row.row_id] = row
+                if reply is None:
+                    self._finished.append((row, False))
+                    continue
+                (future,) = self._notifier.submit([row.chat_key], reply, urgent=row.urgent)
+                future.add_done_callback(partial(self._answered, row))
+            # A look-up of waited-for keys at most once per poll (a 10k-chat digest waits on 10k keys).
+            if self._waiters and time.monotonic() - self._settled_s >= self._poll_s:
+                self._settled_s = time.monotonic()
+                await self._settle_waiters()
+            if now_ms - self._pruned_ms >= PRUNE_EVERY_MS:
+                self._pruned_ms = now_ms
+                await self._rows.prune(now_ms - KEEP_DONE_MS)
+            return len(claimed)
+
+    @staticmethod
+    def _decoded(row: Claimed) -> Reply | None:
+        try:
+            return reply_from_json(row.body)
+        except (ValueError, KeyError, TypeError):
+            log.error("outbox: message %d cannot be read; its sends are recorded failed", row.message_id)
+            return None
+
+    def _answered(self, row: Claimed, future: asyncio.Future) -> None:
+        self._finished.append((row, not future.cancelled() and bool(future.result())))
+        self._wake.set()
+
+    async def _record_finished(self, now_ms: int) -> None:
+        finished, self._finished = self._finished, []
+        if not finished:
+            return
+        try:
+            await self._rows.finish([(row.row_id, "sent" if ok else "failed") for row, ok in finished], now_ms)
+        except BaseException:
+            self._finished[:0] = finished  # recorded at the next pass
+            raise
+        for row, ok in finished:
+            self._in_flight.pop(row.row_id, None)
+            self._on_done(row.kind, ok)
+            for waiter in self._waiters.pop(row.idem_key, ()):
+                if not waiter.done():
+                    waiter.set_result(ok)
+
+    async def _settle_waiters(self) -> None:
+        """Waiters for sends another sender made (or keys never added) learn it from the table."""
+        in_flight_keys = {row.idem_key for row in self._in_flight.values()}
+        elsewhere = [key for key in self._waiters if key not in in_flight_keys]
+        if not elsewhere:
+            return
+        outcomes = await self._rows.outcomes(elsewhere)
+        for key in elsewhere:
+            if key in outcomes and outcomes[key] is None:
+                continue  # queued or claimed elsewhere: not done yet
+            for waiter in self._waiters.pop(key, ()):
+                if not waiter.done():
+                    waiter.set_result(outcomes.get(key) == "sent")
