@@ -1,0 +1,204 @@
+"""The outbox (bot.services.outbox) on both backends: a send whose sender died is sent
+again after its lease, once; two senders never send the same row; alerts and digests
+go through it end to end, and a successor leader neither loses nor repeats them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.core.alert_rules import AlertRule, RuleKind
+from bot.core.models import HOUR_MS, Side
+from bot.replies.codec import reply_from_json, reply_to_json
+from bot.replies.model import (
+    Action, Align, Bullets, Column, Field, Fields, Image, Note, Paragraph, Reply, Table, Tone, bold, code, line, muted,
+)
+from bot.replies.render_plain import render_plain
+from bot.services.alerts import AlertService
+from bot.services.digests import DigestService
+from bot.services.notifier import Notifier, NotifierSettings
+from bot.services.outbox import LEASE_MS, Outbox
+from bot.storage.store import Store
+from tests.backends import backend  # noqa: F401  (every test on both backends)
+from tests.support import Sending, liquidation, until
+
+T0 = 1_742_515_200_000  # 2025-03-21 00:00 UTC
+KEYS = ("telegram:1", "telegram:2", "discord:3")
+
+
+class Recipients:
+    """A chat platform that records what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, chat_key: str, reply: Reply) -> None:
+        self.sent.append((chat_key, render_plain(reply)))
+
+
+class DiesAfterAccepting(Recipients):
+    """The platform accepts the message; the sender never hears back (its process died)."""
+
+    async def send(self, chat_key: str, reply: Reply) -> None:
+        await super().send(chat_key, reply)
+        await asyncio.Event().wait()
+
+
+def notifier(destination, senders: int = 8) -> Notifier:
+    return Notifier(
+        {"telegram": destination, "discord": destination},
+        NotifierSettings(rate_per_s=0, senders_per_platform=senders),
+    )
+
+
+@contextlib.asynccontextmanager
+async def sender(location, destination, clock, senders: int = 8, **options):
+    """An outbox over its own connections to the database (another process, as far as
+    the database can tell); closed, with its notifier, at the end."""
+    store = await Store.open(location)
+    chats = notifier(destination, senders)
+    outbox = Outbox(store, chats, now_ms=lambda: clock[0], **options)
+    try:
+        yield outbox
+    finally:
+        await outbox.close()
+        await chats.close()
+        await store.close()
+
+
+async def add(store, outbox, count: int, kind: str = "alert") -> list[str]:
+    sends = [(f"{kind}:{n}", KEYS[n % len(KEYS)]) for n in range(count)]
+    async with store.db.transaction() as tx:
+        await outbox.add(tx, Reply(title="Longs liquidated", blocks=(Paragraph(line("BTC $5M")),)), sends, kind, True)
+    return [key for key, _ in sends]
+
+
+def test_a_reply_comes_back_from_json_equal():
+    reply = Reply(
+        title="Daily digest · 2025-03-21",
+        blocks=(
+            Paragraph(line("Totals ", bold("$78.47M"), " ", muted("24h"), " ", code("/liq"))),
+            Fields((Field("Longs", line("79.25%")), Field("Shorts", line("20.75%"), inline=False))),
+            Table((Column("asset"), Column("usd", Align.RIGHT)), (("BTC", "$78.47M"), ("ETH", "$51.71M"))),
+            Bullets((line("SOL: 92% longs"), line("一边倒"))),
+            Note(line("Totals are a lower bound.")),
+        ),
+        tone=Tone.LONGS_HIT,
+        actions=(Action("Refresh", "/liq 24h"),),
+        image=Image(b"\x89PNG\r\n\x1a\n\x00binary", "top.png"),
+    )
+    back = reply_from_json(reply_to_json(reply))
+    assert back == reply
+    assert back.tone is Tone.LONGS_HIT and back.blocks[0].spans[1].style is bold("x").style
+
+
+async def test_a_send_whose_sender_died_is_sent_again_once_after_its_lease(store, database_location):
+    clock = [T0]
+    first, second = DiesAfterAccepting(), Recipients()
+    async with sender(database_location, first, clock, senders=1) as dying, \
+            sender(database_location, second, clock) as successor:
+        keys = await add(store, dying, 3)
+        # Claimed all three: one Telegram and the Discord message are at their platforms
+        # (one sender per platform), the second Telegram one is queued behind the first.
+        assert await dying.send_pending() == 3
+        await until(lambda: len(first.sent) == 2)
+        clock[0] += LEASE_MS - 1
+        assert await successor.send_pending() == 0  # the claims still hold
+        assert second.sent == []
+        clock[0] += 1  # the dead sender's lease runs out
+        assert await successor.send_pending() == 3
+        await until(lambda: len(second.sent) == 3)
+        assert await successor.delivered(keys) == 3
+        clock[0] += 2 * LEASE_MS
+        assert await successor.send_pending() == 0  # done rows are never claimed again
+        assert await successor.backlog() == 0
+    # The messages the platforms accepted just before their sender died went out twice
+    # (the at-least-once window); the one it never sent went out once; none was lost.
+    assert sorted(chat for chat, _ in first.sent) == ["discord:3", "telegram:1"]
+    assert sorted(chat for chat, _ in second.sent) == sorted(KEYS)
+
+
+async def test_two_senders_never_send_the_same_row(store, database_location):
+    clock = [T0]
+    left, right = Recipients(), Recipients()
+    count = 300
+    async with sender(database_location, left, clock, in_flight_rows=16) as one, \
+            sender(database_location, right, clock, in_flight_rows=16) as other:
+        keys = await add(store, one, count)
+        one.wake()
+        other.wake()
+        both = await asyncio.wait_for(asyncio.gather(one.delivered(keys), other.delivered(keys)), timeout=60)
+        assert both == [count, count]  # each learns every outcome, from its own send or the table
+    assert len(left.sent) + len(right.sent) == count
+    assert left.sent and right.sent  # both took part
+    rows = await store.db.fetch("SELECT idem_key, outcome, attempts FROM outbox ORDER BY id")
+    assert [(key, outcome, attempts) for key, outcome, attempts in rows] == [(key, "sent", 1) for key in keys]
+
+
+async def test_the_same_key_written_twice_is_one_row_and_one_send(store, database_location):
+    """Two leaders evaluating the same moment (a takeover) write the same keys: one send each."""
+    clock = [T0]
+    chats = Recipients()
+    async with sender(database_location, chats, clock) as outbox:
+        keys = await add(store, outbox, 2)
+        assert await add(store, outbox, 2) == keys
+        assert await outbox.delivered(keys) == 2
+    assert len(chats.sent) == 2
+
+
+async def test_an_alert_goes_through_the_outbox_once_and_a_restart_does_not_repeat_it(store, database_location):
+    clock = [T0]
+    chats = Recipients()
+    sending = Sending(store, {"telegram": chats}, now_ms=lambda: clock[0])
+    alerts = AlertService(store, sending.outbox, now_ms=lambda: clock[0])
+    try:
+        await alerts.start()
+        await alerts.create_rule(AlertRule(0, "telegram:1", "telegram:1", RuleKind.TOTAL, "BTC", 1_000_000.0, HOUR_MS), T0)
+        await alerts.on_events("binance", "usdm", [liquidation(T0 + 1_000, 1_500_000, Side.LONG)])
+        await until(lambda: chats.sent)
+        await until(lambda: sending.stats.sent == 1)
+    finally:
+        await sending.close()
+    (row,) = await store.db.fetch("SELECT idem_key, chat_key, kind, urgent, outcome FROM outbox")
+    assert row[1:] == ("telegram:1", "alert", 1, "sent") and row[0].startswith("alert:1:")
+    # A successor (a restart, a new leader) loads the state written with the send: no second alert.
+    successor_chats = Recipients()
+    successor = Sending(store, {"telegram": successor_chats}, now_ms=lambda: clock[0])
+    again = AlertService(store, successor.outbox, now_ms=lambda: clock[0])
+    try:
+        await again.start()
+        await again.on_events("binance", "usdm", [liquidation(T0 + 2_000, 100_000, Side.LONG)])
+        clock[0] += 2 * LEASE_MS
+        assert await successor.outbox.send_pending() == 0
+    finally:
+        await successor.close()
+    assert len(chats.sent) == 1 and successor_chats.sent == []
+
+
+async def test_a_digest_whose_leader_died_mid_send_is_sent_by_the_next_one_once(store, database_location):
+    end = T0 + 8 * HOUR_MS  # 08:00 UTC
+    clock = [end]
+    await store.add_events([liquidation(end - HOUR_MS, 5_000_000)])
+    first, second = DiesAfterAccepting(), Recipients()
+    async with sender(database_location, first, clock, senders=1) as dying:
+        leader = DigestService(store, dying, now_ms=lambda: clock[0])
+        for chat in ("telegram:1", "telegram:2"):
+            await leader.set_digest(chat, "08:00", "UTC", "en", end - HOUR_MS)
+        sending = asyncio.create_task(leader.send_due(end))
+        await until(lambda: first.sent)  # one digest accepted; then the leader dies
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+    clock[0] += LEASE_MS
+    async with sender(database_location, second, clock) as successor:
+        new_leader = DigestService(store, successor, now_ms=lambda: clock[0])
+        assert await new_leader.send_due(clock[0]) == 0  # the dates were recorded with the sends
+        assert await successor.send_pending() == 2
+        await until(lambda: len(second.sent) == 2)
+    # The chat whose digest the platform had accepted got it twice (the at-least-once
+    # window); the other once; the date is recorded, so no third send ever.
+    assert sorted(chat for chat, _ in first.sent + second.sent) == ["telegram:1", "telegram:1", "telegram:2"]
+    assert all("2025-03-21" in message and "$5" in message for _, message in second.sent)
