@@ -29,6 +29,7 @@ from bot.core.alerts import AlertEngine, AlertRule, EngineSettings, RuleKind  # 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side  # noqa: E402
 from bot.services.digests import DigestService  # noqa: E402
 from bot.services.notifier import Notifier, NotifierSettings  # noqa: E402
+from bot.services.outbox import Outbox  # noqa: E402
 from bot.core.feed import FeedMatcher, FeedSubscription  # noqa: E402
 from bot.storage.digests_store import DigestsStore  # noqa: E402
 from bot.core.digest import DigestSchedule  # noqa: E402
@@ -123,14 +124,16 @@ async def bench_digests(chats: int) -> None:
                     pass
 
             notifier = Notifier({"telegram": Null()}, settings=NotifierSettings(rate_per_s=0))
-            service = DigestService(store, notifier)
+            outbox = Outbox(store, notifier)
+            service = DigestService(store, outbox)
             started = time.perf_counter()
             due_and_composed = await service.send_due(end + 8 * HOUR_MS - (end % DAY_MS))
             elapsed = time.perf_counter() - started
+            await outbox.close()
             await notifier.close()
             print(f"digests: {chats:,} chats ({len(events):,} events stored), {service.compositions} compositions,"
                   f" {due_and_composed:,} delivered to a null destination in {elapsed:.2f} s"
-                  f" (includes marking each chat sent)")
+                  f" (includes writing each chat's send to the outbox, claiming it and recording it sent)")
             compose_started = time.perf_counter()
             fresh = DigestService(store, notifier)  # nothing cached
             await fresh.compose("en", end, "2025-03-21")

@@ -153,13 +153,19 @@ class Outbox:
             await self.close()
 
     async def close(self) -> None:
-        """Stop the pump. Sends still in flight keep their claims until the lease runs out
+        """Stop the pump and record the sends answered so far (close it before the
+        Notifier). Sends still in flight keep their claims until the lease runs out
         (whether the platform got them is unknown), then the next sender takes them."""
         pump, self._pump = self._pump, None
         if pump is not None:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+        try:
+            async with self._pass_lock:
+                await self._record_finished(self._now_ms())
+        except Exception:  # the database is away: those sends are made again after their lease
+            log.warning("outbox: %d answered send(s) could not be recorded at close", len(self._finished))
 
     def _ensure_pump(self) -> None:
         if self._pump is None or self._pump.done():
@@ -171,6 +177,8 @@ class Outbox:
             try:
                 await self.send_pending()
             except Exception:  # the database went away: the next pass tries again
+                if asyncio.current_task().cancelling():
+                    raise  # an error raised on the way out of a cancelled statement: stop
                 log.exception("outbox: a pass failed")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)

@@ -1,4 +1,4 @@
-"""The outbox of alerts and digests in the liqbot database (tables from migration 0011).
+"""The outbox of alerts and digests in the liqbot database (tables from migration 0012).
 
 A message body (text the service encodes: a Reply as JSON) is stored once per
 distinct content; each send of it to one chat is a row keyed by its idempotency

@@ -8,6 +8,8 @@ a `/liq` answer (WAL lets them run side by side).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 import sqlite3
 from contextlib import asynccontextmanager, suppress
@@ -144,6 +146,15 @@ class SqliteDatabase(Database):
     async def integrity_problems(self) -> list[str]:
         messages = [row[0] for row in await self.fetch("PRAGMA integrity_check")]
         return [] if messages == ["ok"] else messages
+
+
+async def _roll_back(db: aiosqlite.Connection) -> None:
+    """Roll back the open transaction, if any. A task cancelled while its COMMIT was
+    queued finds the COMMIT done by the time its ROLLBACK runs (the connection's thread
+    runs both in turn): nothing to roll back then, and the cancellation goes on."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.OperationalError):
+            await db.execute("ROLLBACK")
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

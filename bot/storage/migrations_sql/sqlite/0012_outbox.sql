@@ -1,4 +1,4 @@
--- 11: the outbox of alerts and digests (issue 13 §3). A message (a platform-neutral
+-- 12: the outbox of alerts and digests (issue 13 §3). A message (a platform-neutral
 -- Reply as JSON) is written once per distinct content; each send of it to one chat
 -- is a row with its idempotency key, written in the same transaction as the state
 -- change that caused it. A sender claims rows (claimed_until_ms: its lease), sends,
