@@ -135,7 +135,7 @@ async def bench_digests(chats: int) -> None:
                   f" {due_and_composed:,} delivered to a null destination in {elapsed:.2f} s"
                   f" (includes writing each chat's send to the outbox, claiming it and recording it sent)")
             compose_started = time.perf_counter()
-            fresh = DigestService(store, notifier)  # nothing cached
+            fresh = DigestService(store, outbox)  # nothing cached
             await fresh.compose("en", end, "2025-03-21")
             await fresh.compose("zh", end, "2025-03-21")
             print(f"digests: composing both locales from the store: {(time.perf_counter() - compose_started) * 1000:.1f} ms")

@@ -18,10 +18,9 @@ from bot.services.alerts import AlertService
 from bot.services.changes import FollowChanges
 from bot.services.digests import DigestService
 from bot.services.feed import FeedService
-from bot.services.notifier import Notifier, NotifierSettings
 from bot.storage.store import Store
 from tests.backends import empty_schema
-from tests.support import until
+from tests.support import Sending, until
 
 NOW_MS = 1_750_000_000_000
 CHAT = "telegram:-100"
@@ -32,10 +31,10 @@ class Replica:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.notifier = Notifier({}, settings=NotifierSettings(rate_per_s=0))
-        self.alerts = AlertService(store, self.notifier, now_ms=lambda: NOW_MS)
-        self.feed = FeedService(store, self.notifier, now_ms=lambda: NOW_MS)
-        self.digests = DigestService(store, self.notifier, now_ms=lambda: NOW_MS)
+        self.notifier = Sending(store, {}, now_ms=lambda: NOW_MS)
+        self.alerts = AlertService(store, self.notifier.outbox, now_ms=lambda: NOW_MS)
+        self.feed = FeedService(store, self.notifier.notifier, now_ms=lambda: NOW_MS)
+        self.digests = DigestService(store, self.notifier.outbox, now_ms=lambda: NOW_MS)
         self.scheduler = DigestScheduler(self.digests, now_ms=lambda: NOW_MS)
 
 
