@@ -12,6 +12,11 @@ OKX is the venue because it has a REST history: for a venue without one (Binance
 what the killed leader had received but not yet written (up to `batch_ms`, 1 s)
 and the leaderless seconds are lost, and /status shows that as a gap.
 
+A second test cuts the leader off from the database without closing anything
+(a relay that stops passing packets, as a network partition does): it steps down,
+its /healthz turns unhealthy, and the server ends its lock session after the
+lease, so the follower leads within 15 s.
+
 Alerts and digests delivered exactly once across the kill belong to the outbox
 (issue 13 §3), not asserted here.
 """
@@ -27,6 +32,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -364,3 +370,103 @@ async def _stop(replicas: list[Replica]) -> None:
             await replica.process.wait()
         if replica.reader is not None:
             await asyncio.wait_for(replica.reader, 5)
+
+
+class Partition:
+    """A TCP relay to PostgreSQL that `cut()` stops passing bytes through in both
+    directions while every connection stays open: a network partition."""
+
+    def __init__(self, url: str) -> None:
+        self._target = urlsplit(url)
+        self._passing = asyncio.Event()
+        self._passing.set()
+        self._relays: set[asyncio.Task] = set()
+        self._server: asyncio.Server | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Partition:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = urlunsplit(self._target._replace(netloc=f"{self._target.username}@127.0.0.1:{port}"))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._server.close()
+        for relay in self._relays:
+            relay.cancel()
+        await asyncio.gather(*self._relays, return_exceptions=True)
+
+    def cut(self) -> None:
+        self._passing.clear()
+
+    def heal(self) -> None:
+        self._passing.set()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        relay = asyncio.create_task(self._relay(reader, writer))
+        self._relays.add(relay)
+        relay.add_done_callback(self._relays.discard)
+
+    async def _relay(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self._target.hostname, self._target.port)
+        try:
+            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        finally:
+            for end in (writer, up_writer):
+                end.close()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            await self._passing.wait()
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+
+def quiet_config(pg_url: str, ops_port: int) -> str:
+    """No venue, no chat platform: the election and /healthz alone, at the default heartbeat and lease."""
+    return "\n".join([
+        f'[storage]\nurl = "{pg_url}"',
+        *(f"[feeds.{venue}]\nenabled = false" for venue in BY_NAME),
+        "[market]\nenabled = false",
+        f"[ops]\nhttp_port = {ops_port}",
+    ]) + "\n"
+
+
+async def test_a_leader_cut_off_from_the_database_steps_down_and_the_follower_leads_within_15_s(pg_url, tmp_path):
+    cut_off, other = Replica("cut-off", free_port(), 0), Replica("other", free_port(), 0)
+    async with contextlib.AsyncExitStack() as stack:
+        partition = await stack.enter_async_context(Partition(pg_url))
+        http = await stack.enter_async_context(httpx.AsyncClient())
+        stack.push_async_callback(_stop, [cut_off, other])
+        stack.callback(partition.heal)  # before the stop: the cut-off replica closes its connections
+        for replica, url in ((cut_off, partition.url), (other, pg_url)):
+            config = tmp_path / f"{replica.name}.toml"
+            config.write_text(quiet_config(url, replica.ops_port))
+            await replica.start(config, dict(os.environ))
+            await replica.running()
+            if replica is cut_off:  # it leads first
+                await until(lambda: _true(cut_off.process.returncode is None), "running", 1)
+                await until(_role_is(cut_off, http, "leader"), "the first replica leads", WAIT_S)
+        await until(_role_is(other, http, "follower"), "the second follows", WAIT_S)
+
+        partition.cut()
+        cut_at = time.monotonic()
+        await until(_role_is(other, http, "leader"), "the follower leads", TAKEOVER_BOUND_S)
+        takeover_s = time.monotonic() - cut_at
+        print(f"\ntakeover after a cut: the follower leads {takeover_s:.1f} s after the leader was cut off")
+
+        async def cut_off_is_unhealthy() -> bool:
+            response = await http.get(f"http://127.0.0.1:{cut_off.ops_port}/healthz", timeout=10)
+            body = response.json()
+            return response.status_code == 503 and body["role"] == "follower" and "does not answer" in body["detail"]
+
+        await until(cut_off_is_unhealthy, "the cut-off replica's /healthz", WAIT_S)
+        assert any("stepping down" in line for line in cut_off.log), "".join(cut_off.log)
+
+
+def _role_is(replica: Replica, http: httpx.AsyncClient, role: str):
+    async def check() -> bool:
+        return await replica.role(http) == role
+
+    return check
