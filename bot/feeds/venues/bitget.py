@@ -35,17 +35,9 @@ from collections.abc import Sequence
 
 from bot.core.models import LiquidationEvent, Side
 from bot.feeds.contract import Heartbeat, StreamSpec, dispatch
-from bot.feeds.errors import (
-    MAX_NOTIONAL_USD,
-    MAX_PRICE,
-    FrameError,
-    instrument_id,
-    positive_number,
-    shown,
-    timestamp_ms,
-)
+from bot.feeds.errors import MAX_NOTIONAL_USD, FrameError, shown
+from bot.feeds.flat_orders import FlatOrders
 from bot.feeds.instruments import USD, ContractBook
-from bot.core.symbols import asset_of
 
 VENUE = "bitget"
 TITLE = "Bitget"
@@ -53,7 +45,11 @@ TOPIC = "liquidation"
 INST_TYPES = ("usdt-futures", "coin-futures", "usdc-futures")
 HEARTBEAT_MESSAGE = "ping"
 SAMPLED = "at most 2 records per pair per second (the largest long and short)"
-_LIQUIDATED_BY_POSITION_SIDE = {"buy": Side.LONG, "sell": Side.SHORT}
+# `amount` is the order's value in the quote (USDT/USDC): the notional itself.
+_ORDERS = FlatOrders(
+    VENUE, instrument="symbol", side="side", price="price", quantity="amount", time="ts",
+    liquidated_by_side={"buy": Side.LONG, "sell": Side.SHORT}, quantity_cap=MAX_NOTIONAL_USD,
+)
 
 
 def _items_of(frame: object, inst_type: str) -> list | None:
@@ -81,30 +77,7 @@ def _items_of(frame: object, inst_type: str) -> list | None:
 
 def _parse(frame: object, inst_type: str) -> list[LiquidationEvent]:
     items = _items_of(frame, inst_type)
-    if items is None:
-        return []
-    events = []
-    for item in items:
-        if type(item) is not dict:
-            raise FrameError(f"data item is not an object: {shown(item)}")
-        try:
-            instrument = instrument_id(item["symbol"], "data[].symbol")
-            side = item["side"]
-            price = positive_number(item["price"], "data[].price", MAX_PRICE)
-            amount = positive_number(item["amount"], "data[].amount", MAX_NOTIONAL_USD)
-            at_ms = timestamp_ms(item["ts"], "data[].ts")
-        except KeyError as missing:
-            raise FrameError(f"missing field data[].{missing.args[0]}") from None
-        liquidated = _LIQUIDATED_BY_POSITION_SIDE.get(side) if type(side) is str else None
-        if liquidated is None:
-            raise FrameError(f"data[].side is not buy/sell: {shown(side)}")
-        events.append(
-            LiquidationEvent(
-                VENUE, inst_type, instrument, asset_of(instrument), liquidated,
-                price, amount, USD.notional_usd(amount, price, "data[].amount"), at_ms,
-            )
-        )
-    return events
+    return [] if items is None else _ORDERS.events(items, inst_type, USD)
 
 
 def _parser(inst_type: str):

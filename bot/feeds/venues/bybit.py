@@ -63,17 +63,9 @@ from bot.feeds.contract import (
     SymbolPaging,
     dispatch,
 )
-from bot.feeds.errors import (
-    MAX_PRICE,
-    MAX_QUANTITY,
-    FrameError,
-    instrument_id,
-    positive_number,
-    shown,
-    timestamp_ms,
-)
+from bot.feeds.errors import FrameError, shown
+from bot.feeds.flat_orders import FlatOrders
 from bot.feeds.instruments import BASE_COIN, USD, ContractBook, ContractSpec
-from bot.core.symbols import asset_of
 
 VENUE = "bybit"
 TITLE = "Bybit"
@@ -91,7 +83,11 @@ HIST_PERIOD_MS = 5 * MINUTE_MS  # intervalTime=5min, interval=5
 HIST_PAGE_POINTS = 200
 DEFAULT_FUNDING_HOURS = 8.0
 RATE_LIMIT_CODES = frozenset({10006, 10018})  # retCodes that mean "slow down"
-_LIQUIDATED_BY_POSITION_SIDE = {"Buy": Side.LONG, "Sell": Side.SHORT}
+# `S` is the side of the liquidated POSITION: Buy = a long was wiped out.
+_ORDERS = FlatOrders(
+    VENUE, instrument="s", side="S", price="p", quantity="v", time="T",
+    liquidated_by_side={"Buy": Side.LONG, "Sell": Side.SHORT},
+)
 
 
 def _items_of(frame: object) -> list | None:
@@ -116,30 +112,7 @@ def _items_of(frame: object) -> list | None:
 
 def _parse(frame: object, stream: str, unit: ContractSpec) -> list[LiquidationEvent]:
     items = _items_of(frame)
-    if items is None:
-        return []
-    events = []
-    for item in items:
-        if type(item) is not dict:
-            raise FrameError(f"data item is not an object: {shown(item)}")
-        try:
-            instrument = instrument_id(item["s"], "data[].s")
-            side = item["S"]
-            price = positive_number(item["p"], "data[].p", MAX_PRICE)
-            quantity = positive_number(item["v"], "data[].v", MAX_QUANTITY)
-            at_ms = timestamp_ms(item["T"], "data[].T")
-        except KeyError as missing:
-            raise FrameError(f"missing field data[].{missing.args[0]}") from None
-        liquidated = _LIQUIDATED_BY_POSITION_SIDE.get(side) if type(side) is str else None
-        if liquidated is None:
-            raise FrameError(f"data[].S is not Buy/Sell: {shown(side)}")
-        events.append(
-            LiquidationEvent(
-                VENUE, stream, instrument, asset_of(instrument), liquidated,
-                price, quantity, unit.notional_usd(quantity, price, "data[].v"), at_ms,
-            )
-        )
-    return events
+    return [] if items is None else _ORDERS.events(items, stream, unit)
 
 
 def parse_linear(
