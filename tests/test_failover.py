@@ -12,7 +12,8 @@ OKX is the venue because it has a REST history: for a venue without one (Binance
 what the killed leader had received but not yet written (up to `batch_ms`, 1 s)
 and the leaderless seconds are lost, and /status shows that as a gap.
 
-A second test cuts the leader off from the database without closing anything
+In Telegram's polling mode only the leader polls (each update answered once), and
+the new leader polls after a kill. Another test cuts the leader off from the database without closing anything
 (a relay that stops passing packets, as a network partition does): it steps down,
 its /healthz turns unhealthy, and the server ends its lock session after the
 lease, so the follower leads within 15 s.
@@ -470,3 +471,59 @@ def _role_is(replica: Replica, http: httpx.AsyncClient, role: str):
         return await replica.role(http) == role
 
     return check
+
+
+async def test_in_polling_mode_only_the_leader_polls_and_its_successor_polls_after_a_kill(pg_url, tmp_path):
+    first, second = Replica("first", free_port(), 0), Replica("second", free_port(), 0)
+    async with contextlib.AsyncExitStack() as stack:
+        telegram = await stack.enter_async_context(FakeTelegramAPI())
+        http = await stack.enter_async_context(httpx.AsyncClient())
+        stack.push_async_callback(_stop, [first, second])
+        polling = (f'[telegram]\nenabled = true\nmode = "polling"\nbase_url = "{telegram.base_url}"\n'
+                   f'base_file_url = "{telegram.base_file_url}"\n')
+        env = {**os.environ, "LIQBOT_TELEGRAM_TOKEN": telegram.token}
+        for replica, role in ((first, "leader"), (second, "follower")):
+            config = tmp_path / f"{replica.name}.toml"
+            config.write_text(quiet_config(pg_url, replica.ops_port) + polling)
+            await replica.start(config, env)
+            await replica.running()
+            await until(_role_is(replica, http, role), f"{replica.name} is the {role}", WAIT_S)
+
+        user = telegram.user(700_001, "Trader")
+        chat = telegram.private_chat(user)
+
+        async def answered(message: dict) -> list:
+            await until(
+                lambda: _true(bool(replies_to(telegram, message))), f"a reply to {message['text']}", TAKEOVER_BOUND_S
+            )
+            return replies_to(telegram, message)
+
+        before = telegram.push_message(chat, user, "/liq BTC")
+        await answered(before)
+        # The leader confirms the update (its next getUpdates asks from past it) before it dies:
+        # an unconfirmed update is delivered again to the next poller, by Telegram too.
+        await until(lambda: _true(confirmed_past(telegram, before)), "the update confirmed", WAIT_S)
+        first.process.send_signal(signal.SIGKILL)
+        await until(_role_is(second, http, "leader"), "the second leads", TAKEOVER_BOUND_S)
+        after = telegram.push_message(chat, user, "/liq ETH")
+        await answered(after)
+        # By now a second poller would long have answered the first message again.
+        assert len(replies_to(telegram, before)) == 1 and len(replies_to(telegram, after)) == 1
+        # The follower started no Telegram updates until it led.
+        log = "".join(second.log)
+        assert log.index("now the leader") < log.index("telegram: running as")
+
+
+def replies_to(telegram: FakeTelegramAPI, message: dict) -> list:
+    return [call for call in telegram.calls_of("sendMessage") if call.reply_to == message["message_id"]
+            and call.chat_id == message["chat"]["id"]]
+
+
+def confirmed_past(telegram: FakeTelegramAPI, message: dict) -> bool:
+    """A getUpdates after the one that delivered `message` asked from past it."""
+    delivered = [call for call in telegram.calls_of("getUpdates") if call.result and any(
+        update.get("message", {}).get("message_id") == message["message_id"] for update in call.result)]
+    return bool(delivered) and any(
+        int(call.params.get("offset") or 0) > delivered[0].result[-1]["update_id"]
+        for call in telegram.calls_of("getUpdates")
+    )
