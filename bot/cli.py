@@ -1,4 +1,4 @@
-"""`liqbot` command line: run, console, demo, replay, record, doctor, backup, health."""
+"""`liqbot` command line: run, console, demo, replay, record, doctor, backup, health, migrate."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from bot.app import App, run_bot
 from bot.plumbing.clock import wall_clock_ms
 from bot.config import ConfigError, Secrets, load_config
 from bot.logsetup import install_logging
+from bot.plumbing.bounds import Url
 from bot.plumbing.progress import progress_bar
 from bot.feeds.sources import enabled_streams
 from bot.services.health import check_health, live_health
@@ -33,10 +35,12 @@ from bot.storage.runlock import AlreadyRunning, single_runner
 from bot.storage.backends import is_postgres
 from bot.storage.database import DatabaseUnavailable
 from bot.storage.store import Store
+from bot.storage.transfer import DEFAULT_BATCH_ROWS, TargetNotEmpty, copy_database
 
 log = logging.getLogger("liqbot")
 
 SAMPLE_RECORDING = Path(__file__).parent / "data" / "sample.jsonl.gz"
+SQLITE_SCHEME = "sqlite:///"
 
 
 def _instant_ms(text: str) -> int:
@@ -92,11 +96,36 @@ def _parser() -> argparse.ArgumentParser:
     common(backup)
     backup.add_argument("target", type=Path, metavar="PATH", help="the copy to write (must not exist)")
 
+    migrate = sub.add_parser(
+        "migrate", help="copy the whole database into a new, empty one (SQLite to PostgreSQL), counts verified"
+    )
+    migrate.add_argument("--config", metavar="PATH", default=os.environ.get("LIQBOT_CONFIG") or None, help=config_help)
+    migrate.add_argument(
+        "--from", dest="source", required=True, type=_database_url, metavar="URL",
+        help="the database to copy: sqlite:////absolute/path.sqlite (or a postgresql:// URL)",
+    )
+    migrate.add_argument(
+        "--to", dest="target", required=True, type=_database_url, metavar="URL",
+        help="the empty database to fill: postgresql://user@host:5432/name (password: $LIQBOT_DB_PASSWORD)",
+    )
+    migrate.add_argument(
+        "--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, metavar="N", help=f"rows per batch (default {DEFAULT_BATCH_ROWS:,})"
+    )
+
     record = sub.add_parser("record", help="record venue frames to a file you can replay")
     record.add_argument("--config", metavar="PATH", default=os.environ.get("LIQBOT_CONFIG") or None, help=config_help)
     record.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl", help=".gz compresses")
     record.add_argument("--duration", type=_duration_s, metavar="10m", help="stop after this long (default: Ctrl-C)")
     return parser
+
+
+def _database_url(text: str) -> str | Path:
+    """--from/--to: sqlite:///PATH (four slashes for an absolute path) or a postgresql:// URL."""
+    if is_postgres(text):
+        return text
+    if text.startswith(SQLITE_SCHEME) and len(text) > len(SQLITE_SCHEME):
+        return Path(text[len(SQLITE_SCHEME):])
+    raise argparse.ArgumentTypeError(f"not a database URL: {text!r} (try sqlite:////srv/liqbot.sqlite or postgresql://...)")
 
 
 def _duration_s(text: str) -> float:
@@ -302,6 +331,40 @@ async def _cmd_health(args, config) -> int:
     return 0 if health.ok else 1
 
 
+async def _cmd_migrate(args, config) -> int:
+    if isinstance(args.source, Path) and not args.source.is_file():  # opening would create an empty one
+        print(f"liqbot migrate: no database at {args.source}", file=sys.stderr)
+        return 2
+    source = await _open_store(args.source, config)
+    try:
+        target = await _open_store(args.target, config)
+        try:
+            started = time.perf_counter()
+            with progress_bar("migrate", "tables copied", sys.stderr, in_rows=True) as progress:
+                copied = await copy_database(source.db, target.db, args.batch_rows, progress)
+            elapsed_s = time.perf_counter() - started
+        finally:
+            await target.close()
+    except TargetNotEmpty as error:
+        print(f"liqbot migrate: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await source.close()
+    if copied.differences:
+        print(f"liqbot migrate: counts differ after the copy: {copied.difference_line()}", file=sys.stderr)
+        return 1
+    print(
+        f"liqbot migrate: {copied.rows:,} rows of {len(copied.rows_by_table)} tables copied to {_shown(args.target)};"
+        f" every table's count matches ({elapsed_s:.1f} s, {copied.rows / max(elapsed_s, 1e-9):,.0f} rows/s)"
+    )
+    return 0
+
+
+def _shown(location: str | Path) -> str:
+    """A database location as it may be printed (a URL without its password)."""
+    return Url.without_password(location) if isinstance(location, str) else str(location)
+
+
 COMMANDS = {
     "console": _cmd_console,
     "replay": _cmd_replay,
@@ -311,6 +374,7 @@ COMMANDS = {
     "doctor": _cmd_doctor,
     "backup": _cmd_backup,
     "health": _cmd_health,
+    "migrate": _cmd_migrate,
 }
 
 

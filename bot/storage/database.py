@@ -12,7 +12,7 @@ this process.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 
 # What `Database.changed` announces: settings that a replica's leader keeps in memory.
@@ -63,6 +63,15 @@ class Database(ABC):
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """`async with db.transaction() as tx:` commits at the end, rolls back on an exception."""
+
+    @abstractmethod
+    def batches(self, sql: str, batch_rows: int) -> AsyncIterator[list[tuple]]:
+        """The rows of one read, `batch_rows` at a time, all from one snapshot
+        (copying a table of millions without holding it in memory)."""
+
+    @abstractmethod
+    async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+        """Append `rows` to `table` in one transaction, by the driver's fast path."""
 
     @abstractmethod
     async def insert_events(self, rows: list[tuple]) -> int:

@@ -175,6 +175,18 @@ class PostgresDatabase(Database):
         async with self._write_lock, self._pool.acquire() as connection, connection.transaction():
             yield _PgTransaction(connection)
 
+    async def batches(self, sql: str, batch_rows: int) -> AsyncIterator[list[tuple]]:
+        async with self._pool.acquire() as connection, connection.transaction(
+            isolation="repeatable_read", readonly=True
+        ):
+            cursor = await connection.cursor(numbered(sql))
+            while rows := await cursor.fetch(batch_rows):
+                yield [tuple(row) for row in rows]
+
+    async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+        async with self._write_lock, self._pool.acquire() as connection, connection.transaction():
+            await connection.copy_records_to_table(table, records=rows, columns=list(columns))
+
     async def insert_events(self, rows: list[tuple]) -> int:
         async with self._write_lock, self._pool.acquire() as connection, connection.transaction():
             await connection.copy_records_to_table("incoming", records=rows, columns=_EVENT_COLUMN_NAMES)

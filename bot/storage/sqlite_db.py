@@ -106,6 +106,20 @@ class SqliteDatabase(Database):
                 await _roll_back(db)
                 raise
 
+    async def batches(self, sql: str, batch_rows: int) -> AsyncIterator[list[tuple]]:
+        # One statement on the reader connection: its read transaction is the snapshot.
+        cursor = await self._reader.execute(sql)
+        try:
+            while rows := await cursor.fetchmany(batch_rows):
+                yield [tuple(row) for row in rows]
+        finally:
+            await cursor.close()
+
+    async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+        marks = ",".join("?" * len(columns))
+        async with self.transaction() as tx:
+            await tx.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     async def insert_events(self, rows: list[tuple]) -> int:
         async with self._write_lock:
             db = self._writer
