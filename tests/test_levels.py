@@ -11,7 +11,7 @@ from bot.app import App
 from bot.commands.ports import Caller
 from bot.config import Config
 from bot.core.market import MarketSample
-from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side
+from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
 from tests.support import ask, check_golden
 
 T0 = 1_764_547_200_000  # 2025-12-01 00:00 UTC
@@ -102,6 +102,23 @@ async def test_the_heatmap_is_a_picture_with_its_legend(levels_app, locale):
     text = await ask(levels_app, f"/lang {locale}", "/heatmap BTC 24h")
     shown = "\n".join(row for row in text.splitlines() if not row.startswith("image saved: "))
     check_golden(f"heatmap_{locale}.txt", shown)
+
+
+async def test_the_heatmaps_columns_are_copies_the_next_bar_leaves_alone(levels_app):
+    """The columns are drawn in a thread while the event loop may fold the next bar into
+    the asset's book: the last column must be the book as it was, not the live one."""
+    later = END_MS + 45 * MINUTE_MS
+    await levels_app.market_store.add_samples([  # open interest grows another $1B at $97,000
+        MarketSample(venue, "BTC", at_ms, mark_price=97_000.0, open_interest_usd=(11.4e9 + 1e9 * k / 45) * share)
+        for k, at_ms in enumerate(range(END_MS, later, MINUTE_MS))
+        for venue, share in (("binance", 0.6), ("bybit", 0.4))
+    ])
+    drawn_at = END_MS + 15 * MINUTE_MS  # the book's last bar closes at 02:15, between two hourly snapshots
+    columns = await levels_app.levels.columns("BTC", Window.trailing(DAY_MS, drawn_at), drawn_at)
+    drawn = columns[-1][1].to_dict()
+    book = await levels_app.levels.update("BTC", later)
+    assert book.last_close_ms > drawn["last_close_ms"] and book.total_usd() > sum(drawn["long_usd"]) + sum(drawn["short_usd"])
+    assert columns[-1][1].to_dict() == drawn
 
 
 async def test_a_heatmap_without_an_estimate_says_what_it_needs(levels_app):

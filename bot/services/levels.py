@@ -140,14 +140,15 @@ class LevelsService:
         return None if price is None or not book.long_usd else (price, book)
 
     async def columns(self, asset: str, window: Window, now_ms: int) -> list[tuple[int, LevelBook]]:
-        """The saved hourly books of `window`, then the book now: the heatmap's columns."""
+        """The saved hourly books of `window`, then a copy of the book now: the heatmap's
+        columns (drawn in a thread while the next bar may be folded into the live book)."""
         book = await self.update(asset, now_ms)
         columns = [
             (at_ms, LevelBook.from_dict(state, self.settings.model))
             for at_ms, state in await self._levels.snapshots(asset, window.start_ms, window.end_ms)
         ]
         if book.last_close_ms is not None and (not columns or book.last_close_ms > columns[-1][0]):
-            columns.append((book.last_close_ms, book))
+            columns.append((book.last_close_ms, LevelBook.from_dict(book.to_dict(), book.settings)))
         return [(at_ms, column) for at_ms, column in columns if column.long_usd]
 
     async def _price_now(self, asset: str, now_ms: int) -> tuple[float | None, int | None]:
