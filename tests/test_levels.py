@@ -3,6 +3,7 @@ service -> the console, in English and Chinese, pinned by golden files."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,21 @@ async def test_the_heatmaps_columns_are_copies_the_next_bar_leaves_alone(levels_
     assert book.last_close_ms > drawn["last_close_ms"]
     assert book.total_usd() > sum(drawn["long_usd"]) + sum(drawn["short_usd"])  # the live book moved on
     assert columns[-1][1].to_dict() == drawn
+
+
+@pytest.mark.parametrize("bar_minutes", [15, 25, 120])
+async def test_the_heatmap_has_a_column_an_hour_whatever_the_bar(tmp_path, bar_minutes):
+    """A book is saved after each hour's last bar, also when the bars do not divide the hour
+    (25 minutes: the bar across each hour's end); bars longer than an hour give one each."""
+    config = Config()
+    config = dataclasses.replace(config, levels=dataclasses.replace(config.levels, bar_minutes=bar_minutes))
+    app = await App.open(config, db_path=tmp_path / "db.sqlite", clock_ms=lambda: END_MS)
+    try:
+        await app.market_store.add_samples(market_samples())
+        columns = await app.levels.columns("BTC", Window.trailing(DAY_MS, END_MS), END_MS)
+        assert len(columns) >= min(24, DAY_MS // (bar_minutes * MINUTE_MS))
+    finally:
+        await app.close()
 
 
 async def test_a_heatmap_without_an_estimate_says_what_it_needs(levels_app):

@@ -94,7 +94,7 @@ class LevelsService:
                 crossings = book.apply(bar)
                 if crossings:
                     graded += zip(crossings, await self._realized(asset, crossings, bar.open_ms, bar.close_ms))
-                if bar.close_ms % HOUR_MS == 0:
+                if bar.open_ms // HOUR_MS != bar.close_ms // HOUR_MS:  # each hour's last bar, whatever its length
                     snapshots.append((bar.close_ms, book.to_dict()))
             if book.last_close_ms is None:
                 return book  # nothing recorded yet: nothing to save
