@@ -116,6 +116,18 @@ def test_a_move_far_from_the_grid_recentres_and_keeps_what_still_fits():
     assert book.low == pytest.approx(115_000 * 0.8) and book.total_usd() == 0
 
 
+def test_a_recentred_grid_keeps_each_band_once_near_its_price():
+    book = LevelBook(ONE_TIER)
+    book.apply(bar(0, 100_000, 100_000, 100_000, 100_000, 0, 10e6))  # 5M each side, flat bar
+    (before,) = book.bands(Side.LONG)
+    # Price rises 11 %: more than a quarter of the grid from its centre, so the grid recentres on
+    # 111k (88.8k - 133.2k); the short band at 109.5k is consumed, the long band at 90.5k still fits.
+    book.apply(bar(1, 100_000, 111_000, 100_000, 111_000, 10e6, 10e6))
+    assert book.low == pytest.approx(111_000 * 0.8) and book.bands(Side.SHORT) == []
+    (after,) = book.bands(Side.LONG)
+    assert after.usd == pytest.approx(5e6) and after.low <= before.mid < after.high
+
+
 def test_the_book_survives_a_restart_through_its_dict():
     book = LevelBook(ONE_TIER)
     book.apply(bar(0, 100_000, 100_000, 100_000, 100_000, 0, 10e6))
