@@ -19,7 +19,8 @@ What runs, all on 127.0.0.1:
   sendMessage in `--throttle-every` (retry_after=1), Discord one channel message
   in `--throttle-every`. Commands arrive at `--commands-per-s`, alternating
   platforms, each from the next chat; alerts and digests go to the same chats.
-  The fakes run in this process: their CPU and memory count against the bot's.
+  Both fakes run in a child process (benchmarks/load_platforms.py), so their CPU
+  and memory are not the bot's; the bot is this process.
 
 Alert latency is measured on `total` rules (asset window over a threshold),
 which fire as the event is ingested: marker sent (venue clock) -> the alert's
@@ -41,7 +42,7 @@ are not a latency measure (the marker is below every `big` threshold).
 Also printed: events/s, command latency p50/p95/p99 per platform (update or
 interaction sent -> first answer received by the fake), digest delivery
 (due -> first and last delivered), event-loop lag, peak RSS of this process
-(bot + both fakes), events lost (received - stored, must be 0).
+(the bot alone), events lost (received - stored, must be 0).
 
     python benchmarks/load.py [--events 1000000] [--rules 100000] [--chats 1000]
 """
@@ -53,7 +54,6 @@ import asyncio
 import json
 import random
 import math
-import re
 import resource
 import statistics
 import sys
@@ -70,7 +70,6 @@ from websockets.asyncio.server import serve  # noqa: E402
 from bot.adapters.discord import DiscordAdapter  # noqa: E402
 from bot.adapters.telegram import TelegramAdapter  # noqa: E402
 from bot.app import App  # noqa: E402
-from bot.commands.registry import find  # noqa: E402
 from bot.config import DiscordConfig, TelegramConfig, parse_config  # noqa: E402
 from bot.core.alerts import RuleKind  # noqa: E402
 from bot.core.models import HOUR_MS, Side  # noqa: E402
@@ -81,8 +80,6 @@ from bot.feeds.synthetic import LiquidationSpec, frame_for  # noqa: E402
 from bot.replies.locales import text  # noqa: E402
 from bot.scheduler import DigestScheduler  # noqa: E402
 from bot.services.live import LiveIngest  # noqa: E402
-from tests.fakes.discord_api import FakeDiscord  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 
 MARKER_USD = 40_000_000
 FIRST_USER_ID = 500_000
@@ -181,38 +178,34 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms, p99 {q[98]:.0f} ms (n={len(samples):,})"
 
 
-def slash_of(command: str) -> tuple[str, dict[str, str]]:
-    """`/liq BTC 1h` as a Discord slash invocation: ("liq", {"asset": "BTC", "window": "1h"})."""
-    name, *words = command[1:].split()
-    spec = find(name)
-    return name, {arg.name: word for arg, word in zip(spec.args, words)}
-
-
 @dataclass
 class Sent:
-    """A message the bot sent, as a fake platform received it."""
+    """A message the bot sent (no reply to a command), as a fake platform received it."""
 
     platform: str
-    chat: str
     at_s: float  # monotonic
     text: str
 
 
-def telegram_sent(fake: FakeTelegramAPI) -> list[Sent]:
-    return [
-        Sent("telegram", f"telegram:{c.chat_id}", c.at, c.params.get("text", ""))
-        for c in fake.calls_of("sendMessage") if c.status == 200 and c.reply_to is None
-    ]
+def sent_of(dump: dict) -> dict[str, list[Sent]]:
+    return {
+        "telegram": [Sent("telegram", at, text) for _, reply_to, at, status, text in dump["telegram_sent"]
+                     if status == 200 and reply_to is None],
+        "discord": [Sent("discord", at, text) for _, at, status, text in dump["discord_sent"] if status == 200],
+    }
 
 
-def discord_sent(fake: FakeDiscord) -> list[Sent]:
-    path = re.compile(r"/channels/(\d+)/messages")
-    sent = []
-    for request in fake.requests_to("POST", path):
-        if request.status == 200:
-            channel = path.fullmatch(request.path).group(1)
-            sent.append(Sent("discord", f"discord:{channel}", request.at, json.dumps(request.json, ensure_ascii=False)))
-    return sent
+def command_latencies(dump: dict) -> dict[str, list[tuple[float, str, float]]]:
+    """platform -> (asked at, command, ms to the first answer); unanswered ones are left out."""
+    answered = {}
+    for chat_id, reply_to, at, status, _ in dump["telegram_sent"]:
+        if status == 200 and reply_to is not None:
+            answered.setdefault((chat_id, reply_to), at)
+    telegram = [(asked, command, (answered[(chat, message)] - asked) * 1000)
+                for chat, message, asked, command in dump["asked_telegram"] if (chat, message) in answered]
+    discord = [(asked, command, (dump["discord_answered"][path] - asked) * 1000)
+               for path, asked, command in dump["asked_discord"] if path in dump["discord_answered"]]
+    return {"telegram": telegram, "discord": discord}
 
 
 def alert_figures(sent: list[Sent], markers_sent: dict[str, int], offset_s: float, rate_per_s: float) -> list[str]:
@@ -264,30 +257,22 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     digest_chats = await seed(app, keys, args.rules, args.digests, digest_at, args.instruments, now_ms)
     await app.alerts.start()
     offset_s = time.time() - time.monotonic()  # the fakes stamp calls with time.monotonic()
-    telegram_fake = await FakeTelegramAPI().start()
-    discord_fake = await FakeDiscord().start()
-    tg_users, tg_chats, dc_channels = [], [], []
-    for key in sorted(set(keys) | set(digest_chats)):
-        platform, _, raw = key.partition(":")
-        if platform == "telegram":
-            user = telegram_fake.user(int(raw), f"U{raw}")
-            chat = telegram_fake.private_chat(user)
-            if key in keys:
-                tg_users.append(user)
-                tg_chats.append(chat)
-        else:
-            discord_fake.channels.add(int(raw))
-            if key in keys:
-                dc_channels.append(int(raw))
-    discord_fake.throttle_every = args.throttle_every
+    ids = {platform: sorted({int(k.partition(":")[2]) for k in set(keys) | set(digest_chats) if k.startswith(platform)})
+           for platform in ("telegram", "discord")}
+    platforms = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).with_name("load_platforms.py")),
+        json.dumps({**ids, "throttle_every": args.throttle_every}),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    urls = json.loads(await platforms.stdout.readline())
     telegram = TelegramAdapter(
-        TelegramConfig(enabled=True, base_url=telegram_fake.base_url, base_file_url=telegram_fake.base_file_url),
-        telegram_fake.token, app.dispatcher, app.mark_chat_gone, poll_timeout_seconds=5,
+        TelegramConfig(enabled=True, base_url=urls["telegram_base_url"], base_file_url=urls["telegram_file_url"]),
+        urls["telegram_token"], app.dispatcher, app.mark_chat_gone, poll_timeout_seconds=5,
     )
     discord_adapter = DiscordAdapter(
-        DiscordConfig(enabled=True, api_base=discord_fake.api_base, gateway_url=discord_fake.gateway_url,
+        DiscordConfig(enabled=True, api_base=urls["discord_api"], gateway_url=urls["discord_gateway"],
                       sync_state_path=str(folder / "discord_commands.json")),
-        discord_fake.token, app.dispatcher, app.mark_chat_gone, guild_ready_timeout_s=0.01,
+        urls["discord_token"], app.dispatcher, app.mark_chat_gone, guild_ready_timeout_s=0.01,
     )
     await telegram.start()
     await discord_adapter.start()
@@ -307,10 +292,6 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     )
     markers_sent: dict[str, int] = {}
     frames_sent = [0]  # as the venue last reported
-    # (chat id, message id) -> (when the update was queued, the command)
-    asked_telegram: dict[tuple[int, int], tuple[float, str]] = {}
-    # interaction callback path -> (when the interaction was sent, the command)
-    asked_discord: dict[str, tuple[float, str]] = {}
     loop_lag_ms: list[float] = []
     peak_rss_mb = 0.0
 
@@ -324,23 +305,13 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
 
     async def ask() -> None:
         rng = random.Random(5)
+        telegram_chats = [k for k in keys if k.startswith("telegram:")]
+        discord_chats = [k for k in keys if k.startswith("discord:")]
         period_s, n = 1 / args.commands_per_s, 0
         while True:
-            command = rng.choice(COMMANDS)
-            if n % 2 == 0 or not dc_channels:
-                index = (n // 2) % len(tg_chats)
-                message = telegram_fake.push_message(tg_chats[index], tg_users[index], command)
-                asked_telegram[(tg_chats[index]["id"], message["message_id"])] = (time.monotonic(), command)
-                if n % args.throttle_every == 0:
-                    telegram_fake.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
-            else:
-                name, options = slash_of(command)
-                asked_at = time.monotonic()
-                channel = dc_channels[(n // 2) % len(dc_channels)]
-                injected = await discord_fake.slash(name, options, admin=False, guild=True, channel_id=channel,
-                                                    user_id=channel + 1)  # one member per channel
-                asked_discord[injected.callback_path] = (asked_at, command)
-
+            chats = telegram_chats if n % 2 == 0 or not discord_chats else discord_chats
+            platform, _, raw = chats[(n // 2) % len(chats)].partition(":")
+            platforms.stdin.write(f"{platform[0]} {raw} {rng.choice(COMMANDS)}\n".encode())
             n += 1
             await asyncio.sleep(period_s)
 
@@ -364,19 +335,18 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     ingest_s = time.perf_counter() - started
     await ingest.flush()
     # Let queued alerts, digests and answers go out: until the digests' minute has passed and
-    # nothing was sent for 3 s, at most --settle-s.
-    settle_until, quiet_since, last_count = time.perf_counter() + args.settle_s, time.perf_counter(), -1
+    # the notifier's queues are empty, at most --settle-s.
+    settle_until = time.perf_counter() + args.settle_s
     while time.perf_counter() < settle_until:
         await asyncio.sleep(0.5)
-        count = len(telegram_fake.calls) + len(discord_fake.requests)
-        if count != last_count:
-            last_count, quiet_since = count, time.perf_counter()
-        elif time.time() > due_s + 5 and time.perf_counter() - quiet_since > 3:
-            break
         peak_rss_mb = max(peak_rss_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if time.time() > due_s + 5 and app.notifier.queued() == 0:
+            break
+    settled_s = time.perf_counter() - started - ingest_s
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(2)  # answers to the last commands
     await ingest.close()
     stored = (await app.store.stats()).events
     received_total = ingest.stats.events_received  # including what arrived while settling
@@ -385,27 +355,20 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     venue.kill()
     await venue.wait()
     reader.cancel()
-    # platform -> (asked at, command, ms)
-    command_ms: dict[str, list[tuple[float, str, float]]] = {"telegram": [], "discord": []}
-    for call in telegram_fake.calls_of("sendMessage"):
-        key = (call.chat_id, call.reply_to)
-        if call.status == 200 and key in asked_telegram:
-            asked_at, command = asked_telegram.pop(key)
-            command_ms["telegram"].append((asked_at, command, (call.at - asked_at) * 1000))
-    answered = {r.path: r.at for r in reversed(discord_fake.requests) if r.path.startswith("/interactions/")}
-    for path, (asked_at, command) in list(asked_discord.items()):
-        if path in answered:
-            command_ms["discord"].append((asked_at, command, (answered[path] - asked_at) * 1000))
-            del asked_discord[path]
-    sent = {"telegram": telegram_sent(telegram_fake), "discord": discord_sent(discord_fake)}
+    dump_path = folder / "platforms.json"
+    platforms.stdin.write(f"dump {dump_path}\n".encode())
+    await asyncio.wait_for(platforms.stdout.readline(), 120)
+    dump = json.loads(dump_path.read_text())
     scheduler.shutdown()
     await telegram.stop()
     await discord_adapter.stop()
-    await telegram_fake.stop()
-    await discord_fake.close()
+    platforms.stdin.close()
+    await asyncio.wait_for(platforms.wait(), 30)
     await app.close()
     peak_rss_mb = max(peak_rss_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(f"events: {received:,} received of {args.events:,} in {ingest_s:.1f} s = {received / ingest_s:,.0f} events/s")
+    sent, command_ms = sent_of(dump), command_latencies(dump)
+    print(f"events: {received:,} received of {args.events:,} in {ingest_s:.1f} s = {received / ingest_s:,.0f} events/s"
+          f"; then {settled_s:.0f} s until every queued alert and digest was sent")
     # The venue counts frames written to its socket: with a cut-off run, unread ones are not lost.
     print(f"events lost (received - stored): {received_total - stored:,}  (stored {stored:,}; venue wrote"
           f" {frames_sent[0]:,}, {max(0, frames_sent[0] - received_total):,} still unread at the end;"
@@ -414,11 +377,13 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         print(f"{platform} alerts, frame -> delivered ({len(markers_sent)} marker crossings):")
         for figure in alert_figures(sent[platform], markers_sent, offset_s, published_per_s):
             print(f"  {figure}")
-    for platform, unanswered in (("telegram", asked_telegram), ("discord", asked_discord)):
+    asked = {"telegram": len(dump["asked_telegram"]), "discord": len(dump["asked_discord"])}
+    for platform in ("telegram", "discord"):
         idle = [ms for at_s, _, ms in command_ms[platform] if at_s < cascade_at]
         loaded = [(c, ms) for at_s, c, ms in command_ms[platform] if at_s >= cascade_at]
         print(f"{platform} commands ({args.commands_per_s / 2:g}/s), asked -> answered, from the cascade on:"
-              f" {percentiles([ms for _, ms in loaded])}; {len(unanswered):,} unanswered by the end")
+              f" {percentiles([ms for _, ms in loaded])};"
+              f" {asked[platform] - len(command_ms[platform]):,} unanswered by the end")
         print(f"  baseline, the first {args.baseline_s:g} s without the cascade: {percentiles(idle)}")
         for command in COMMANDS:
             print(f"  {command}: {percentiles([ms for c, ms in loaded if c == command])}")
@@ -428,7 +393,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
           f" alerts+digests, Discord {len(sent['discord']):,}")
     print(f"event-loop lag from the cascade on: {percentiles(loop_lag_ms[baseline_lag:])},"
           f" max {max(loop_lag_ms[baseline_lag:], default=0):.0f} ms; baseline {percentiles(loop_lag_ms[:baseline_lag])}")
-    print(f"peak RSS (bot + fake Telegram + fake Discord): {peak_rss_mb:.0f} MB")
+    print(f"peak RSS of the bot's process (the fakes run in their own): {peak_rss_mb:.0f} MB")
 
 
 def main() -> None:

@@ -188,8 +188,9 @@ class AlertsConfig:
     group_s: Annotated[float, Between(0, 5)] = 2.0
     max_per_user: Annotated[int, Between(1, 10_000)] = 20  # alert rules one user may own over all chats
     max_per_chat: Annotated[int, Between(1, 10_000)] = 50  # alert rules one chat may have
-    # alert and digest messages sent per second per platform (paced, never dropped); 0: unpaced
-    send_rate_per_s: Annotated[float, Between(0, 1000)] = 25.0
+    # alert and digest messages sent per second per platform (paced, never dropped); 0: unpaced;
+    # below Discord's 50 requests/s (Telegram's adapter paces its own sends to 25/s, replies first)
+    send_rate_per_s: Annotated[float, Between(0, 1000)] = 40.0
     send_retries: Annotated[int, Between(0, 10)] = 3  # retries of a send that failed for a transient reason
 
 

@@ -105,6 +105,9 @@ class _Lane:
                 return chat_key, reply, future
         return None
 
+    def queued(self) -> int:
+        return sum(len(queued) for chats in self.pending.values() for queued in chats.values()) + len(self.busy)
+
     def done(self, chat_key: str) -> None:
         self.busy.discard(chat_key)
         self.ready.set()
@@ -166,6 +169,10 @@ class Notifier:
         futures = self.submit(chat_keys, reply, urgent=urgent)
         results = await asyncio.gather(*futures) if futures else []
         return sum(1 for ok in results if ok)
+
+    def queued(self) -> int:
+        """Messages waiting or being sent, over every platform."""
+        return sum(lane.queued() for lane in self._lanes.values())
 
     # -- running --------------------------------------------------------------
 
