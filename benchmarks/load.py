@@ -261,9 +261,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
            for platform in ("telegram", "discord")}
     platforms = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("load_platforms.py")),
-        json.dumps({**ids, "throttle_every": args.throttle_every}),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )
+    platforms.stdin.write(json.dumps({**ids, "throttle_every": args.throttle_every}).encode() + b"\n")
     urls = json.loads(await platforms.stdout.readline())
     telegram = TelegramAdapter(
         TelegramConfig(enabled=True, base_url=urls["telegram_base_url"], base_file_url=urls["telegram_file_url"]),

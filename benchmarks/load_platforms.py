@@ -4,7 +4,7 @@ The fake Telegram Bot API and the fake Discord (REST + gateway) run here, so the
 CPU and memory are not counted as the bot's. The parent talks over stdin/stdout,
 one line each way:
 
-    argv[1]: JSON {"telegram": [chat ids], "discord": [channel ids], "throttle_every": N}
+    <- JSON {"telegram": [chat ids], "discord": [channel ids], "throttle_every": N} (the first line)
     -> prints JSON {"telegram_base_url", "telegram_file_url", "telegram_token",
                     "discord_api", "discord_gateway", "discord_token"}
     <- "t CHAT_ID /command args"   a Telegram update from the private chat's user
@@ -62,7 +62,10 @@ def results(telegram: FakeTelegramAPI, discord: FakeDiscord, asked_telegram: lis
     }
 
 
-async def serve(setup: dict) -> None:
+async def serve() -> None:
+    reader = asyncio.StreamReader(limit=2**26)
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    setup = json.loads(await reader.readline())
     telegram = await FakeTelegramAPI().start()
     discord = await FakeDiscord().start()
     discord.throttle_every = setup["throttle_every"]
@@ -76,8 +79,6 @@ async def serve(setup: dict) -> None:
         "telegram_token": telegram.token, "discord_api": discord.api_base, "discord_gateway": discord.gateway_url,
         "discord_token": discord.token,
     }), flush=True)
-    reader = asyncio.StreamReader()
-    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     asked_telegram: list = []  # [chat id, message id, asked at, command]
     asked_discord: list = []  # [callback path, asked at, command]
     while line := (await reader.readline()).decode().strip():
@@ -104,4 +105,4 @@ async def serve(setup: dict) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(json.loads(sys.argv[1])))
+    asyncio.run(serve())
