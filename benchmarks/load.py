@@ -317,7 +317,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
 
     reader = asyncio.create_task(read_markers())
     tasks = [asyncio.create_task(coro) for coro in (
-        app.notifier.run(), app.alerts.run(), ingest.run(), ask(), watch_loop_lag(loop_lag_ms),
+        app.notifier.run(), app.outbox.run(), app.alerts.run(), ingest.run(), ask(), watch_loop_lag(loop_lag_ms),
     )]
     await asyncio.sleep(args.baseline_s)  # the same-run baseline: commands with no cascade
     cascade_at = time.monotonic()
@@ -335,12 +335,12 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     ingest_s = time.perf_counter() - started
     await ingest.flush()
     # Let queued alerts, digests and answers go out: until the digests' minute has passed and
-    # the notifier's queues are empty, at most --settle-s.
+    # the outbox and the notifier's queues are empty, at most --settle-s.
     settle_until = time.perf_counter() + args.settle_s
     while time.perf_counter() < settle_until:
         await asyncio.sleep(0.5)
         peak_rss_mb = max(peak_rss_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        if time.time() > due_s + 5 and app.notifier.queued() == 0:
+        if time.time() > due_s + 5 and app.notifier.queued() == 0 and await app.outbox.backlog() == 0:
             break
     settled_s = time.perf_counter() - started - ingest_s
     for task in tasks:
