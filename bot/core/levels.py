@@ -412,7 +412,7 @@ class LevelsView:
 
     asset: str
     price: float | None
-    at_ms: int | None  # the close of the last bar folded in
+    at_ms: int | None  # when `price` was polled (the last bar's close when no poll is recent)
     first_bar_ms: int | None  # the estimate has data since then
     longs_below: tuple[Band, ...]
     shorts_above: tuple[Band, ...]
