@@ -18,8 +18,20 @@ the new leader polls after a kill. Another test cuts the leader off from the dat
 its /healthz turns unhealthy, and the server ends its lock session after the
 lease, so the follower leads within 15 s.
 
-Alerts and digests delivered exactly once across the kill belong to the outbox
-(issue 13 §3), not asserted here.
+Alerts and the digest across the kill (issue 13, through the outbox): two `total`
+rules and a digest are set through a follower's webhook before the stream starts,
+which is timed so that the kill comes DUE_AFTER_KILL_S before the digest's minute
+(the test waits for that minute: 10 to 70 s after the replicas run).
+The low rule fires on the first leader and is delivered before the kill; the high
+one is crossed only on its successor; the digest falls due with the successor
+leading. Each is delivered once: the successor neither repeats the first alert
+(the rule's fired state was committed with it) nor the digest (its date is
+checked and set with its sends), and once the outbox has nothing left to send
+(`liqbot_outbox_backlog` 0: no row of the dead leader left to be sent again after
+its lease), nothing more can come. `big` rules are not asserted here: matching
+orders are grouped in the leader's memory for 2 s (EngineSettings.group_ms) before their alert
+is written, so a group held by a leader that is killed is never sent (README,
+"Sent once, never lost").
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import os
 import signal
 import socket
@@ -55,6 +68,16 @@ REPLY_BOUND_S = 5.0
 SECRET = "failover-Secret_0123"
 WEBHOOK_PATH = "/tg/updates"
 INSTRUMENT = "BTC-USDT-SWAP"
+# The stream's orders grow by $650 a frame (bot.feeds.synthetic: size n+1 contracts of 0.01 BTC at
+# $65,000): a total of $50K is crossed within a second, before the kill (2.6 s of stream, < $0.9M);
+# $2M only after, with the successor's live orders.
+EARLY_ALERT = "/alert total BTC 50K 1h"
+LATE_ALERT = "/alert total BTC 2M 1h"
+PRE_KILL_S = 2.0 + 2 * ASK_EVERY_S  # the stream before the kill (the leader's last asks, then none)
+DUE_AFTER_KILL_S = 4.0  # the kill comes this long before the digest's minute
+FOLLOW_S = 2.0  # a setting changed on a follower reaches the leader (NOTIFY, reloaded within a second)
+OUTBOX_POLL_S = 1.0  # a sender's pass at least this often (bot.services.outbox.POLL_S)
+SENT = 'liqbot_sends_total{{kind="{}",outcome="sent"}}'
 
 
 def free_port() -> int:
@@ -142,12 +165,12 @@ class Asker:
     """Posts `/liq BTC` to every living replica's webhook in turn, each from a chat of its own
     (so Telegram's per-chat pacing never delays a reply)."""
 
-    def __init__(self, telegram: FakeTelegramAPI, http: httpx.AsyncClient) -> None:
+    def __init__(self, telegram: FakeTelegramAPI, http: httpx.AsyncClient, first_id: int = 1) -> None:
         self._telegram = telegram
         self._http = http
         self.asks: list[Ask] = []
         self.living: list[Replica] = []
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(first_id)  # update, message and (+500,000) user and chat ids
 
     async def ask(self, replica: Replica, text: str = "/liq BTC") -> Ask:
         n = next(self._ids)
@@ -166,7 +189,8 @@ class Asker:
         return ask
 
     async def run(self) -> None:
-        while True:
+        """Until `living` is emptied (not cancelled: an ask cut off mid-post has no status)."""
+        while self.living:
             for replica in list(self.living):
                 await self.ask(replica)
             await asyncio.sleep(ASK_EVERY_S)
@@ -236,7 +260,7 @@ def pg_url(request):
     return url
 
 
-async def test_killing_the_leader_hands_over_within_15_s_without_losing_an_order_or_a_reply(pg_url, tmp_path):
+async def test_killing_the_leader_hands_over_within_15_s_losing_no_order_reply_alert_or_digest(pg_url, tmp_path):
     telegram, okx_ws, rest = FakeTelegramAPI(), FakeVenueServer("okx", "public"), FakeVenueRest()
     rest.okx_hidden = {e["instId"] for e in _okx_swaps()} - {INSTRUMENT}  # one family to page back
     rest.okx_futures = []
@@ -264,17 +288,23 @@ async def test_killing_the_leader_hands_over_within_15_s_without_losing_an_order
         roles = {r.name: await r.role(http) for r in replicas}
         (leader,) = [r for r in replicas if roles[r.name] == "leader"]
         await until(lambda: _true(okx_ws.subscribed_connections() == 1), "the leader's OKX stream", WAIT_S)
+        watched = Watched(telegram, http)
+        await watched.set_on(next(r for r in replicas if r is not leader))
+        kill_at_s = watched.due_s - DUE_AFTER_KILL_S  # wall clock
+        await asyncio.sleep(kill_at_s - PRE_KILL_S - time.time())
 
         stream, asker = Stream(okx_ws, rest), Asker(telegram, http)
         asker.living = list(replicas)
         tasks = [asyncio.create_task(stream.run()), asyncio.create_task(asker.run())]
         try:
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(PRE_KILL_S - 2 * ASK_EVERY_S)
+            await until(lambda: _true(bool(watched.pushed(watched.early))), "the early alert", REPLY_BOUND_S)
             asker.living.remove(leader)  # the load balancer stops routing to it as it dies
-            await asyncio.sleep(ASK_EVERY_S * 2)
+            await asyncio.sleep(max(ASK_EVERY_S * 2, kill_at_s - time.time()))
             connections_before = okx_ws.connections
             leader.process.send_signal(signal.SIGKILL)
-            killed_at = time.monotonic()
+            killed_at, killed_s = time.monotonic(), time.time()
+            assert killed_s < watched.due_s - 1, "the kill came too late: the digest was due"
             survivors = [r for r in replicas if r is not leader]
 
             async def new_leader() -> bool:
@@ -288,8 +318,8 @@ async def test_killing_the_leader_hands_over_within_15_s_without_losing_an_order
             stream_s = time.monotonic() - killed_at
             await asyncio.sleep(3.0)  # a backfill (delay_s 1) and a few more seconds of orders
         finally:
-            for task in tasks:
-                task.cancel()
+            asker.living.clear()  # the asker ends once its asks in flight are answered
+            tasks[0].cancel()  # the stream
             await asyncio.gather(*tasks, return_exceptions=True)
 
         print(f"\ntakeover after SIGKILL: new leader in {role_s:.1f} s, its stream connected {stream_s:.1f} s after the kill")
@@ -343,8 +373,63 @@ async def test_killing_the_leader_hands_over_within_15_s_without_losing_an_order
         scraped = await new.metrics(http)
         assert scraped["liqbot_leader"] == 1 and scraped["liqbot_leadership_changes_total"] == 1
         assert (await follower.metrics(http))["liqbot_leader"] == 0
+
+        await watched.delivered_once(new, http, killed_s)
     for replica in replicas:
         assert not any("Traceback" in line for line in replica.log), "".join(replica.log)
+
+
+class Watched:
+    """Three chats set up through one replica's webhook: a low and a high `total` alert rule,
+    and a digest at the first whole minute that leaves time for the stream before the kill."""
+
+    def __init__(self, telegram: FakeTelegramAPI, http: httpx.AsyncClient) -> None:
+        self._telegram = telegram
+        self._asker = Asker(telegram, http, first_id=1_000_000)  # chats apart from the /liq askers'
+        self.due_s = 0.0  # the digest's minute, wall clock
+
+    async def set_on(self, replica: Replica) -> None:
+        self.early = await self._asker.ask(replica, EARLY_ALERT)
+        self.late = await self._asker.ask(replica, LATE_ALERT)
+        await self._answered()
+        # The digest command's reply (a second at most: it took ~0.1 s) comes before the time budget.
+        earliest_s = time.time() + 1.0 + FOLLOW_S + PRE_KILL_S + DUE_AFTER_KILL_S
+        self.due_s = float(math.ceil(earliest_s / 60) * 60)
+        self.digest = await self._asker.ask(replica, f"/digest on {time.strftime('%H:%M', time.gmtime(self.due_s))} UTC")
+        await self._answered()
+
+    async def _answered(self) -> None:
+        await until(lambda: _true(all(self._asker.reply_to(ask) for ask in self._asker.asks)),
+                    "replies to the settings", REPLY_BOUND_S)
+        assert {ask.status for ask in self._asker.asks} == {200}
+
+    def pushed(self, ask: Ask) -> list[str]:
+        """The texts the bot sent the chat of `ask` on its own (alerts, digests), not as a reply."""
+        return [call.params["text"] for call in self._telegram.calls_of("sendMessage")
+                if call.chat_id == ask.chat_id and call.reply_to is None]
+
+    async def delivered_once(self, leader: Replica, http: httpx.AsyncClient, killed_s: float) -> None:
+        """The late alert and the digest arrive; once the outbox has nothing left to send (no claim
+        of the dead leader to run out and be sent again) and a sender's pass later, each of the
+        three chats got its message once."""
+        await until(lambda: _true(bool(self.pushed(self.late))), "the late alert", REPLY_BOUND_S)
+        await until(lambda: _true(bool(self.pushed(self.digest))), "the digest",
+                    max(0.0, self.due_s - time.time()) + WAIT_S)
+        print(f"the digest (due {self.due_s - killed_s:.1f} s after the kill) delivered {time.time() - self.due_s:.1f} s"
+              " after its minute")
+
+        async def all_done() -> bool:
+            return (await leader.metrics(http))["liqbot_outbox_backlog"] == 0
+
+        await until(all_done, "the outbox done", WAIT_S)
+        await asyncio.sleep(OUTBOX_POLL_S)
+        early, late, digest = (self.pushed(ask) for ask in (self.early, self.late, self.digest))
+        assert len(early) == 1 and "(alert at $50.0K)" in early[0], early
+        assert len(late) == 1 and "(alert at $2" in late[0], late
+        assert len(digest) == 1, digest
+        # The successor sent the late alert and the digest; the dead leader the early alert.
+        scraped = await leader.metrics(http)
+        assert scraped[SENT.format("alert")] == 1 and scraped[SENT.format("digest")] == 1
 
 
 def _okx_swaps() -> list[dict]:
