@@ -130,6 +130,50 @@ async def test_a_send_whose_sender_died_is_sent_again_once_after_its_lease(store
     assert sorted(chat for chat, _ in second.sent) == sorted(KEYS)
 
 
+class Held(Recipients):
+    """A slow platform: each send is accepted and answered when `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def send(self, chat_key: str, reply: Reply) -> None:
+        await super().send(chat_key, reply)
+        await self.release.wait()
+
+
+async def test_a_sender_that_stops_leading_withdraws_what_it_had_queued(store, database_location):
+    """The outbox stops (this replica lost the lead) while its Notifier runs on: the sends
+    still queued there are not made by it; the next leader makes them once."""
+    clock = [T0]
+    slow, successor_chats = Held(), Recipients()
+    replica_store = await Store.open(database_location)
+    chats = Notifier({"telegram": slow}, NotifierSettings(rate_per_s=0, senders_per_platform=1))
+    old_leader = Outbox(replica_store, chats, now_ms=lambda: clock[0])
+    try:
+        sends = [(f"alert:{n}", "telegram:1") for n in range(3)]
+        async with store.db.transaction() as tx:
+            await old_leader.add(tx, Reply(title="BTC alert"), sends, "alert", True)
+        assert await old_leader.send_pending() == 3
+        await until(lambda: len(slow.sent) == 1)  # the first at the platform, two queued behind it
+        await old_leader.close()
+        # A later message to the same chat comes after the two queued ones (each chat's
+        # messages go in order): once it is there, the Notifier has passed them.
+        chats.submit(["telegram:1"], Reply(title="after them"))
+        slow.release.set()  # the platform answers; the Notifier goes on to its queue
+        await until(lambda: len(slow.sent) == 2)
+        assert [message.strip() for _, message in slow.sent] == ["📊 BTC alert", "📊 after them"]  # two withdrawn
+    finally:
+        await chats.close()
+        await replica_store.close()
+    clock[0] += LEASE_MS
+    async with sender(database_location, successor_chats, clock) as new_leader:
+        assert await new_leader.send_pending() == 3
+        assert await new_leader.delivered(key for key, _ in sends) == 3
+    # The one at the platform when the lead changed went out twice (the window); the others once.
+    assert len(successor_chats.sent) == 3
+
+
 async def test_two_senders_never_send_the_same_row(store, database_location):
     clock = [T0]
     left, right = Recipients(), Recipients()

@@ -13,6 +13,8 @@ through it.
 - Chat by chat: each chat's messages go out in order, one at a time; chats
   take turns (round robin), so one chat's backlog, or a chat the platform
   makes wait (a per-chat limit, a retry), never delays the others.
+- A send whose future is already done when its turn comes (its submitter
+  cancelled it: the outbox withdrawing what it queued when it stops) is skipped.
 - Retries transient failures (any exception but DestinationGone) with
   exponential backoff, `retries` times.
 - DestinationGone: never retried, only counted. The adapter that raises it
@@ -221,6 +223,9 @@ class Notifier:
                 await lane.ready.wait()
                 continue
             chat_key, reply, future = taken
+            if future.done():  # withdrawn by its submitter (the outbox, when it stops)
+                lane.done(chat_key)
+                continue
             try:
                 ok = await self._send_one(name, destination, chat_key, reply)
             except asyncio.CancelledError:

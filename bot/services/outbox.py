@@ -98,6 +98,7 @@ class Outbox:
         self._on_done = on_done
         self.owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"  # claimed_by
         self._in_flight: dict[int, Claimed] = {}
+        self._handed: dict[int, asyncio.Future] = {}  # row id -> its send in the Notifier
         self._finished: list[tuple[Claimed, bool]] = []  # answered, not yet recorded
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._wake = asyncio.Event()
@@ -153,9 +154,10 @@ class Outbox:
             await self.close()
 
     async def close(self) -> None:
-        """Stop the pump and record the sends answered so far (close it before the
-        Notifier). Sends still in flight keep their claims until the lease runs out
-        (whether the platform got them is unknown), then the next sender takes them."""
+        """Stop the pump, record the sends answered so far and withdraw the ones still
+        queued (close it before the Notifier). Every unfinished row keeps its claim
+        until the lease runs out (one being sent at this moment may or may not reach
+        the platform), then the next sender takes it."""
         pump, self._pump = self._pump, None
         if pump is not None:
             pump.cancel()
@@ -166,6 +168,10 @@ class Outbox:
                 await self._record_finished(self._now_ms())
         except Exception:  # the database is away: those sends are made again after their lease
             log.warning("outbox: %d answered send(s) could not be recorded at close", len(self._finished))
+        # Sends still waiting in the Notifier's queue are withdrawn (it skips them): after
+        # this process stops leading, only the next leader makes them, once.
+        for future in list(self._handed.values()):
+            future.cancel()
 
     def _ensure_pump(self) -> None:
         if self._pump is None or self._pump.done():
@@ -207,6 +213,7 @@ class Outbox:
                     self._finished.append((row, False))
                     continue
                 (future,) = self._notifier.submit([row.chat_key], reply, urgent=row.urgent)
+                self._handed[row.row_id] = future
                 future.add_done_callback(partial(self._answered, row))
             # A look-up of waited-for keys at most once per poll (a 10k-chat digest waits on 10k keys).
             if self._waiters and time.monotonic() - self._settled_s >= self._poll_s:
@@ -226,7 +233,10 @@ class Outbox:
             return None
 
     def _answered(self, row: Claimed, future: asyncio.Future) -> None:
-        self._finished.append((row, not future.cancelled() and bool(future.result())))
+        self._handed.pop(row.row_id, None)
+        if future.cancelled():
+            return  # withdrawn at close: its claim runs out and the next sender makes it
+        self._finished.append((row, bool(future.result())))
         self._wake.set()
 
     async def _record_finished(self, now_ms: int) -> None:
