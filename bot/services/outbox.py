@@ -172,6 +172,7 @@ class Outbox:
         # this process stops leading, only the next leader makes them, once.
         for future in list(self._handed.values()):
             future.cancel()
+        self._in_flight.clear()  # no longer renewed: a later term of this process claims afresh
 
     def _ensure_pump(self) -> None:
         if self._pump is None or self._pump.done():
