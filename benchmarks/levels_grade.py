@@ -102,7 +102,7 @@ async def grade_with(store: Store, model: LevelSettings, days: int, label: str) 
     bars = days * 96
     for window_days in (7, days):
         window = Window(end_ms - window_days * DAY_MS, end_ms)
-        grade = await LevelsStore(store).grade("BTC", window.start_ms, window.end_ms + 1)
+        grade = await LevelsStore(store).grade("BTC", window.start_ms, window.end_ms)
         liquidated = sum(row.usd for row in await store.totals("BTC", window))
         matched = f"{grade.matched_share:.0%}" if grade.matched_share is not None else "n/a"
         hits = f"{grade.hit_rate:.0%}" if grade.hit_rate is not None else "n/a"

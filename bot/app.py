@@ -35,7 +35,7 @@ from bot.services.alerts import AlertService
 from bot.services.changes import FollowChanges
 from bot.services.charts import ChartService
 from bot.services.digests import DigestService
-from bot.services.levels import LevelsService, LevelsSettings
+from bot.services.levels import SETTLE_MS, LevelsService, LevelsSettings
 from bot.services.health import Health, live_health
 from bot.services.leadership import Election, Leadership
 from bot.services.feed import FeedService
@@ -56,8 +56,6 @@ from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 
 log = logging.getLogger("liqbot")
-# A bar's last market poll may land a little after its close: fold it in then.
-LEVELS_AFTER_CLOSE_S = 90.0
 
 
 
@@ -126,6 +124,7 @@ class App:
                     grade_tolerance=config.levels.grade_tolerance_pct / 100,
                     margin_venues=config.levels.margin_venues,
                 ),
+                folds=lambda: leadership.is_leader,
             )
         alerts = AlertService(
             store,
@@ -223,12 +222,13 @@ async def _retention_forever(app: App) -> None:
 
 
 async def _levels_forever(app: App, levels: LevelsService) -> None:
-    """Fold each closed bar into every polled asset's levels shortly after it closes."""
+    """Fold each closed bar into every polled asset's levels once it has settled
+    (its last kline and poll stored: `SETTLE_MS` after its close)."""
     bar_ms = levels.settings.bar_ms
     while True:
         await levels.update_all(app.config.market.asset_list, app.clock_ms())
-        now = app.clock_ms()
-        await asyncio.sleep((bar_ms - now % bar_ms) / 1000 + LEVELS_AFTER_CLOSE_S)
+        until_settled = (app.clock_ms() - SETTLE_MS) % bar_ms
+        await asyncio.sleep((bar_ms - until_settled) / 1000 + 1)
 
 
 def _chat_adapters(app: App, secrets: Secrets) -> list[tuple[str, object, tuple[type[BaseException], ...]]]:

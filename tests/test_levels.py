@@ -72,9 +72,10 @@ async def test_the_numbers_are_the_models(levels_app):
     text = await ask(levels_app, "/levels")
     # The 25x longs opened at $100,000 sit at $96,500, just under the $97,000 price now (0.3 % to the
     # band's top); the 10x longs at $90,500 and the 25x shorts at $103,500. The 25x longs are 30 % of
-    # the $2B opened on flat bars (half of it long), less the 5 % open interest fell.
-    assert "$96,500.0 – $96,666.7: $284.96M (-0.3%)" in text
-    assert "$90,500.0 – $90,666.7: $237.47M" in text and "$103,500.0 – $103,666.7: $284.96M" in text
+    # the $2B opened on flat bars (half of it long), less their share of the part of the $600M fall of
+    # open interest that the crossed 100x and 50x long bands ($346.5M) do not explain.
+    assert "$96,500.0 – $96,666.7: $288.60M (-0.3%)" in text
+    assert "$90,500.0 – $90,666.7: $240.50M" in text and "$103,500.0 – $103,666.7: $288.60M" in text
     # The 100x and 50x long bands were crossed: $95M of the $100M liquidated was within 0.5 % of them.
     assert "within 0.5% of them matched $95.00M (2 of 2 bands hit)" in text
 
@@ -150,10 +151,10 @@ def test_the_readme_shows_the_levels_reply_as_liqbot_words_it():
 
 
 @pytest.mark.parametrize("locale, words", [
-    ("en", "BTC: nearest dense liquidation bands (estimate): longs $284.96M at $96,500.0 – $96,666.7 (-0.3%); "
-           "shorts $189.97M at $101,500.0 – $101,666.7 (+4.6%) · /levels BTC"),
-    ("zh", "BTC：最近的清算密集区（估算）：多单 2.85亿美元，$96,500.0 – $96,666.7（-0.3%）；"
-           "空单 1.90亿美元，$101,500.0 – $101,666.7（+4.6%） · /levels BTC"),
+    ("en", "BTC: nearest dense liquidation bands (estimate): longs $288.60M at $96,500.0 – $96,666.7 (-0.3%); "
+           "shorts $192.40M at $101,500.0 – $101,666.7 (+4.6%) · /levels BTC"),
+    ("zh", "BTC：最近的清算密集区（估算）：多单 2.89亿美元，$96,500.0 – $96,666.7（-0.3%）；"
+           "空单 1.92亿美元，$101,500.0 – $101,666.7（+4.6%） · /levels BTC"),
 ])
 async def test_the_full_digest_names_the_nearest_dense_band_on_each_side(levels_app, locale, words):
     text = await ask(levels_app, f"/lang {locale}", "/digest preview")

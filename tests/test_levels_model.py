@@ -192,3 +192,25 @@ def test_the_estimate_never_exceeds_the_open_interest_it_came_from(series):
         open_interest = oi
         assert book.total_usd() <= open_interest * (1 + 1e-9) + 1e-6
         assert all(b.usd >= 0 for side in Side for b in book.bands(side))
+
+
+def test_a_fall_of_open_interest_that_the_crossed_bands_explain_leaves_the_others_whole():
+    book = LevelBook(ONE_TIER)
+    book.apply(bar(0, 100_000, 100_000, 100_000, 100_000, 0, 10e6, taker_buy=1, volume=2))  # 5M each side
+    # The price falls through the $5M long band and open interest falls by $5M: those were the longs.
+    (crossing,) = book.apply(bar(1, 100_000, 100_000, 90_000, 91_000, 10e6, 5e6))
+    assert crossing.side is Side.LONG and crossing.estimated_usd == pytest.approx(5e6)
+    assert sum(b.usd for b in book.bands(Side.SHORT)) == pytest.approx(5e6)
+    # A further fall beyond what was crossed comes off the rest in proportion: 1M of 5M.
+    book.apply(bar(2, 91_000, 91_000, 91_000, 91_000, 5e6, 4e6))
+    assert sum(b.usd for b in book.bands(Side.SHORT)) == pytest.approx(4e6)
+
+
+def test_positions_a_bar_opened_inside_its_own_range_are_left_out():
+    book = LevelBook(ONE_TIER)
+    # Typical price 93,333: its 10x longs would sit at 84,467, inside the bar's 80,000-100,000
+    # (perhaps already liquidated); its shorts at 102,200, above the bar: kept.
+    assert book.apply(bar(0, 100_000, 100_000, 80_000, 100_000, 0, 10e6, taker_buy=1, volume=2)) == []
+    assert book.bands(Side.LONG) == []
+    (short,) = book.bands(Side.SHORT)
+    assert short.low <= 102_200 < short.high and short.usd == pytest.approx(5e6)

@@ -4,11 +4,10 @@ day of tests.test_levels (the price at $97,000 on a $285M band of 25x longs)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from tests.fakes.discord_api import FakeDiscord
+from bot.replies.alerts import alert_reply
+from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.support import until
 from tests.test_discord import adapter_for, embed_text
@@ -19,19 +18,17 @@ ZH_USER = FakeTelegramAPI.user(44, "Li", "li", language_code="zh")
 
 
 @pytest.mark.parametrize("user, words", [
-    (ALICE, ("BTC liquidation levels (estimate)", "$96,500.0 – $96,666.7: $284.96M (-0.3%)",
+    (ALICE, ("BTC liquidation levels (estimate)", "$96,500.0 – $96,666.7: $288.60M (-0.3%)",
              "BTC liquidation heatmap, 24h (estimate)", "BTC at $97,000.0 is 0.34% above an estimated band")),
-    (ZH_USER, ("BTC 清算价位（估算）", "$96,500.0 – $96,666.7：2.85亿美元（-0.3%）",
-               "BTC 清算热力图，24小时（估算）", "距下方约 2.85亿美元 的预估多单清算区")),
+    (ZH_USER, ("BTC 清算价位（估算）", "$96,500.0 – $96,666.7：2.89亿美元（-0.3%）",
+               "BTC 清算热力图，24小时（估算）", "距下方约 2.89亿美元 的预估多单清算区")),
 ])
 async def test_levels_heatmap_and_near_alert_through_telegram(levels_app, user, words):
     app = levels_app
     levels_title, band, heatmap_title, alert_words = words
     async with FakeTelegramAPI() as fake:
         adapter = make_adapter(fake, app.dispatcher, [])
-        app.notifier.add_destination("telegram", adapter)
         await app.alerts.start()
-        sending = asyncio.create_task(app.notifier.run())
         await adapter.start()
         try:
             chat = fake.private_chat(user)
@@ -47,20 +44,24 @@ async def test_levels_heatmap_and_near_alert_through_telegram(levels_app, user, 
             fake.push_message(chat, user, "/alert near BTC 1%")
             await until(lambda: len(fake.calls_of("sendMessage")) >= len(texts) + 1, timeout=10)
             await app.alerts.tick()
+            # The alert as the leader's sender hands it to the adapter (the outbox path is tested on its own).
+            ((chat_key, fired),) = app.alerts.sent
+            await adapter.send(chat_key, alert_reply(fired, "zh" if user is ZH_USER else "en"))
             await until(lambda: any(alert_words in c.params["text"] for c in fake.calls_of("sendMessage")), timeout=10)
         finally:
-            sending.cancel()
             await adapter.stop()
 
 
-@pytest.mark.parametrize("locale, title, band", [
-    ("en", "BTC liquidation levels (estimate)", "$96,500.0 – $96,666.7: $284.96M (-0.3%)"),
-    ("zh", "BTC 清算价位（估算）", "$96,500.0 – $96,666.7：2.85亿美元（-0.3%）"),
+@pytest.mark.parametrize("locale, title, band, alert_words", [
+    ("en", "BTC liquidation levels (estimate)", "$96,500.0 – $96,666.7: $288.60M (-0.3%)",
+     "BTC at $97,000.0 is 0.34% above an estimated band"),
+    ("zh", "BTC 清算价位（估算）", "$96,500.0 – $96,666.7：2.89亿美元（-0.3%）", "距下方约 2.89亿美元 的预估多单清算区"),
 ])
-async def test_levels_and_heatmap_through_discord(levels_app, tmp_path, locale, title, band):
+async def test_levels_heatmap_and_near_alert_through_discord(levels_app, tmp_path, locale, title, band, alert_words):
     app = levels_app
     fake = await FakeDiscord().start()
     adapter = adapter_for(fake, app.dispatcher, tmp_path)
+    await app.alerts.start()
     await adapter.start()
     try:
         if locale == "zh":
@@ -74,6 +75,13 @@ async def test_levels_and_heatmap_through_discord(levels_app, tmp_path, locale, 
         [callback] = await fake.wait_for("POST", injected.callback_path, timeout=20)
         [(filename, png)] = callback.files
         assert filename == "liqbot-heatmap-btc-24h-20251202-0205.png" and png.startswith(b"\x89PNG")
+        injected = await fake.slash("alert", {"rule": "near BTC 1%"})
+        await fake.wait_for("POST", injected.callback_path, timeout=10)
+        await app.alerts.tick()
+        ((chat_key, fired),) = app.alerts.sent
+        await adapter.send(chat_key, alert_reply(fired, locale))
+        [posted] = await fake.wait_for("POST", f"/channels/{CHANNEL_ID}/messages", timeout=10)
+        assert alert_words in embed_text(posted.json["embeds"][0])
     finally:
         await adapter.stop()
         await fake.close()

@@ -5,8 +5,6 @@ through the levels service to a chat."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bot.app import App
@@ -18,8 +16,7 @@ from bot.core.models import MINUTE_MS
 from bot.core.near_alerts import NearWatch, near_rule
 from bot.replies.alerts import alert_reply
 from bot.replies.render_plain import render_plain
-from tests.support import check_golden, until
-from tests.test_alerts import Recipients
+from tests.support import check_golden
 from tests.test_levels import END_MS, long_liquidations, market_samples
 
 T0 = 1_764_633_600_000
@@ -62,6 +59,7 @@ def test_small_bands_other_assets_paused_rules_and_the_cooldown_stay_quiet():
     assert fired.rule_ids == (4,)  # 1: the $5M band is under its $6M; 2: paused; 3: another asset
     assert near.on_levels("BTC", 95_000, book, T0 + MINUTE_MS) == []  # re-armed (4.6 % > 3 %) ...
     assert near.on_levels("BTC", 91_300, book, T0 + 2 * MINUTE_MS) == []  # ... but cooling down
+    assert [f.rule_ids for f in near.on_levels("BTC", 91_300, book, T0 + COOLDOWN)] == [(4,)]  # cooled down
     assert near.assets() == ["BTC", "ETH"]
 
 
@@ -98,24 +96,23 @@ async def test_the_grammar(tmp_path, line, reply):
 
 async def test_end_to_end_the_chat_hears_when_the_price_nears_a_band(tmp_path):
     """The demo-like day of tests.test_levels: at the end the price ($97,000) sits on the
-    $285M band of 25x longs ($96,500 - $96,667), so a 1 % rule fires at its first check, once."""
+    $289M band of 25x longs ($96,500 - $96,667), so a 1 % rule fires at its first check, once;
+    its message goes to the chat through the outbox."""
     clock = [END_MS]
     app = await App.open(Config(), db_path=tmp_path / "db.sqlite", clock_ms=lambda: clock[0])
-    await app.market_store.add_samples(market_samples())
-    await app.store.add_events(long_liquidations())
-    outbox = Recipients()
-    app.notifier.add_destination("telegram", outbox)
-    await app.alerts.start()
-    sending = asyncio.create_task(app.notifier.run())
     try:
+        await app.market_store.add_samples(market_samples())
+        await app.store.add_events(long_liquidations())
+        await app.alerts.start()
         await app.dispatcher.handle("/alert near BTC 1%", Caller("telegram", CHAT, CHAT))
         await app.alerts.tick()
-        await until(lambda: outbox.sent, timeout=5)
-        (chat, message), = outbox.sent
-        assert chat == CHAT and "BTC at $97,000.0 is 0.34% above an estimated band of $284.96M in long liquidations ($96,500.0 – $96,666.7" in message
+        ((chat, fired),) = app.alerts.sent
+        message = render_plain(alert_reply(fired, "en"))
+        assert chat == CHAT and ("BTC at $97,000.0 is 0.34% above an estimated band of $288.60M in long"
+                                 " liquidations ($96,500.0 – $96,666.7") in message
+        assert await app.outbox.backlog() == 1  # written with the rule's state, for the leader's sender
         clock[0] += 2 * MINUTE_MS  # past the next read a minute later: still near, nothing new is emitted
         await app.alerts.tick()
         assert [fired.kind for _, fired in app.alerts.sent] == [RuleKind.NEAR]
     finally:
-        sending.cancel()
         await app.close()

@@ -13,12 +13,16 @@ Every liquidation map is a model; this one is small enough to check by hand.
    opened at P with leverage L is liquidated near P * (1 - 1/L + mmr), a short
    near P * (1 + 1/L - mmr), mmr the maintenance margin rate: per asset, the mean
    of the venues' lowest-tier rates (`venue_margin_rate`), else the configured one.
-3. Open interest falling by a fraction f removes f of every band, both sides.
-4. Price trading through a band consumes it: a bar whose low reaches a long band
+3. Price trading through a band consumes it: a bar whose low reaches a long band
    (or whose high reaches a short band) empties it and reports a `Crossing`, which
    the grade compares with the liquidations recorded near that price in that bar.
-   A bar consumes what was there before it, then adds what it opened.
-5. Bands live in a bounded grid per asset: `bins` equal price buckets spanning
+4. Open interest falling removes notional from every remaining band in proportion,
+   after what the crossed bands held (those positions were liquidated: the same
+   fall) is taken off the fall.
+5. A bar consumes what was there before it, then adds what it opened; positions
+   it opened whose liquidation price lies inside its own range are left out: the
+   bar may already have liquidated them, and which, the model cannot tell.
+6. Bands live in a bounded grid per asset: `bins` equal price buckets spanning
    +-half_span around the last close, the half span sized by recent volatility
    between `min_half_span` and `max_half_span`. When the price leaves the middle
    half of the grid or volatility moves it by half, the grid is re-centred and
@@ -34,6 +38,7 @@ Pure: no I/O, no clock; bars carry their own times.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +64,8 @@ DEFAULT_TIERS = (
 
 @dataclass(frozen=True, slots=True)
 class LevelSettings:
+    """The model's parameters (`[levels]` in the config)."""
+
     tiers: tuple[LeverageTier, ...] = DEFAULT_TIERS
     maintenance_margin_rate: float = 0.005  # when no venue publishes margin tiers (see venue_margin_rate)
     direction_share: float = 0.6  # longs' share of a rising bar's new positions without taker data
@@ -67,6 +74,10 @@ class LevelSettings:
     max_half_span: float = 0.50  # at most +-50 %, for the most volatile coins
     span_sigmas: float = 6.0  # half span = 6 daily standard deviations of the bar returns
     volatility_bars: int = 96
+
+    @property
+    def leverage_range(self) -> tuple[float, float]:
+        return min(t.leverage for t in self.tiers), max(t.leverage for t in self.tiers)
 
     def __post_init__(self) -> None:
         if not self.tiers or any(t.leverage <= 1 or t.weight < 0 for t in self.tiers):
@@ -225,7 +236,7 @@ class LevelBook:
             self._grid_around(bar.close, self._half_span())
             self.first_bar_ms = bar.open_ms
         crossings = self._consume(bar)
-        self._follow_open_interest(bar)
+        self._follow_open_interest(bar, sum(crossing.estimated_usd for crossing in crossings))
         self.last_close, self.last_close_ms = bar.close, bar.close_ms
         self.bar_ms = max(1, bar.close_ms - bar.open_ms)
         self.closes.append(bar.close)
@@ -247,10 +258,14 @@ class LevelBook:
                 self.short_usd[i] = 0.0
         return crossings
 
-    def _follow_open_interest(self, bar: Bar) -> None:
+    def _follow_open_interest(self, bar: Bar, consumed_usd: float) -> None:
         start, end = bar.open_interest_start_usd, bar.open_interest_end_usd
         if end < start:
-            kept = end / start
+            # The consumed bands' positions are part of the fall: the rest of it was
+            # closed from everything else, in proportion.
+            rest = start - consumed_usd
+            kept = 1 - (start - end - consumed_usd) / rest if rest > 0 else 0.0
+            kept = min(1.0, max(0.0, kept))
             self.long_usd = [usd * kept for usd in self.long_usd]
             self.short_usd = [usd * kept for usd in self.short_usd]
             return
@@ -260,9 +275,12 @@ class LevelBook:
         longs = opened * bar.long_share(self.settings.direction_share)
         entry, mmr = bar.typical_price, self.settings.maintenance_margin_rate
         for tier in self.settings.tiers:
-            self._add(Side.LONG, liquidation_price(entry, tier.leverage, Side.LONG, mmr), longs * tier.weight)
-            self._add(Side.SHORT, liquidation_price(entry, tier.leverage, Side.SHORT, mmr),
-                      (opened - longs) * tier.weight)
+            long_price = liquidation_price(entry, tier.leverage, Side.LONG, mmr)
+            short_price = liquidation_price(entry, tier.leverage, Side.SHORT, mmr)
+            if long_price < bar.low:  # else inside the bar's own range: perhaps liquidated already
+                self._add(Side.LONG, long_price, longs * tier.weight)
+            if short_price > bar.high:
+                self._add(Side.SHORT, short_price, (opened - longs) * tier.weight)
 
     def _add(self, side: Side, price: float, usd: float) -> None:
         index = self._index(price)
@@ -382,12 +400,18 @@ def realized_near(crossings: Sequence[Crossing], realized: Iterable[Realized], t
     within `tolerance` (a fraction of the band's price) whose bar it falls in.
     """
     found = [0.0] * len(crossings)
+    # Per side, the crossings by price: each order looks only at those within the tolerance.
+    by_side = {side: sorted((c.price, i) for i, c in enumerate(crossings) if c.side is side) for side in Side}
     for order in realized:
+        candidates = by_side[order.side]
+        first = bisect_left(candidates, (order.price / (1 + tolerance), -1))
+        last = bisect_right(candidates, (order.price / (1 - tolerance), len(crossings)))
         best: tuple[float, int] | None = None
-        for index, band in enumerate(crossings):
-            if band.side is not order.side or not band.open_ms <= order.at_ms < band.close_ms:
+        for price, index in candidates[first:last]:
+            band = crossings[index]
+            if not band.open_ms <= order.at_ms < band.close_ms:
                 continue
-            gap = abs(order.price / band.price - 1)
+            gap = abs(order.price / price - 1)
             if gap <= tolerance and (best is None or gap < best[0]):
                 best = (gap, index)
         if best is not None:
@@ -419,3 +443,4 @@ class LevelsView:
     grade_7d: Grade
     grade_30d: Grade
     tolerance: float
+    leverage: tuple[float, float]  # the lowest and highest leverage tier of the model

@@ -32,8 +32,9 @@ from bot.replies.charts import (
     usd_axis,
     utc_datetime,
 )
+from bot.replies.levels import model_note
 from bot.replies.locales import text
-from bot.replies.model import Action, Image, Note, Paragraph, Reply, Tone, line
+from bot.replies.model import Action, Image, Paragraph, Reply, Tone, line
 from bot.replies.numbers import Locale
 
 PRICE_ROWS = 160
@@ -135,12 +136,15 @@ def heatmap_filename(asset: str, window_ms: int, end_ms: int, tz: tzinfo | None)
     return f"liqbot-heatmap-{asset.lower()}-{fmt.window_label(window_ms, 'en')}-{stamp}.png"
 
 
-def heatmap_reply(asset: str, window_ms: int, image: Image | None, locale: Locale, refresh_command: str) -> Reply:
+def heatmap_reply(
+    asset: str, window_ms: int, image: Image | None, locale: Locale, refresh_command: str,
+    leverage: tuple[float, float],
+) -> Reply:
     """The caption: how to read the picture; without an image, what the estimate needs."""
     title = text(locale, "heatmap.title", asset=asset, window=fmt.window_label(window_ms, locale))
     actions = (Action(text(locale, "action.refresh"), refresh_command),)
     if image is None:
         return Reply(title=title, blocks=(Paragraph(line(text(locale, "levels.none", asset=asset))),),
                      tone=Tone.NEUTRAL, actions=actions)
-    blocks = (Paragraph(line(text(locale, "heatmap.legend"))), Note(line(text(locale, "levels.model"))))
+    blocks = (Paragraph(line(text(locale, "heatmap.legend"))), model_note(leverage, locale))
     return Reply(title=title, blocks=blocks, tone=Tone.NEUTRAL, actions=actions, image=image)

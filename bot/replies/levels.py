@@ -42,6 +42,12 @@ def _grade(days: int, grade: Grade, tolerance: float, locale: Locale) -> str:
     )
 
 
+def model_note(leverage: tuple[float, float], locale: Locale) -> Note:
+    """What the estimate is made of, with the model's leverage range."""
+    low, high = leverage
+    return Note(line(text(locale, "levels.model", low=f"{low:g}", high=f"{high:g}")))
+
+
 def levels_reply(view: LevelsView, locale: Locale, tz: str | None = None, refresh_command: str | None = None) -> Reply:
     title = text(locale, "levels.title", asset=view.asset)
     actions = (Action(text(locale, "action.refresh"), refresh_command),) if refresh_command else ()
@@ -56,7 +62,7 @@ def levels_reply(view: LevelsView, locale: Locale, tz: str | None = None, refres
         *_side("levels.longs_below", view.longs_below, view.price, locale),
         Note(line(_grade(7, view.grade_7d, view.tolerance, locale))),
         Note(line(_grade(30, view.grade_30d, view.tolerance, locale))),
-        Note(line(text(locale, "levels.model"))),
+        model_note(view.leverage, locale),
     ]
     return Reply(title=title, blocks=tuple(blocks), tone=Tone.NEUTRAL, actions=actions)
 

@@ -33,7 +33,7 @@ LEVELS_MESSAGES: dict[str, dict[str, str]] = {
         ),
         "levels.model": (
             "An estimate, not positions reported by venues: open-interest rises split long/short by taker flow"
-            " or the bar's direction, spread over 5x–100x leverage; a band empties when the price trades through it."
+            " or the bar's direction, spread over {low}x–{high}x leverage; a band empties when the price trades through it."
         ),
     },
     "zh": {
@@ -60,7 +60,7 @@ LEVELS_MESSAGES: dict[str, dict[str, str]] = {
         "heatmap.legend": "越亮的价位：估算会被强平的杠杆仓位越多。线：标记价格。圆点：liqbot 记录到的爆仓（大小表示金额）。",
         "levels.model": (
             "此为估算，并非交易所公布的持仓：持仓量增加按主动买卖量或K线方向分为多空，"
-            "按 5–100 倍杠杆分布；价格穿过即视为清空。"
+            "按 {low}–{high} 倍杠杆分布；价格穿过即视为清空。"
         ),
     },
 }

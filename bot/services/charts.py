@@ -118,7 +118,8 @@ class ChartService:
         zone = zone_of(tz)
         key = ("heatmap", asset, window_ms, now_ms // MINUTE_MS, charts.zone_name(zone), locale)
         image = await self._cached(key, self._heatmap, asset, window_ms, now_ms, zone, locale)
-        return heatmap.heatmap_reply(asset, window_ms, image, locale, refresh_command)
+        leverage = self._levels.settings.model.leverage_range if self._levels is not None else (1.0, 1.0)
+        return heatmap.heatmap_reply(asset, window_ms, image, locale, refresh_command, leverage)
 
     async def _heatmap(
         self, asset: str, window_ms: int, now_ms: int, zone: tzinfo | None, locale: str

@@ -12,13 +12,18 @@ an hourly snapshot of the bands feeds the heatmap. Book, crossings and
 snapshots are saved together, so a restart continues where it stopped.
 
 `update` runs on the leader's schedule (every bar) and before each `/levels`
-answer, so the console and a replayed database answer without a scheduler.
+answer, so the console and a replayed database answer without a scheduler. A
+bar is folded in `SETTLE_MS` after it closes, once its last kline (asked two
+minutes after the kline's close) and its last open-interest poll are stored.
+A follower replica never folds: it reads the book the leader saved, so every
+replica shows the same levels and each band is graded once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.core.bars import bars_from_samples
@@ -39,10 +44,13 @@ from bot.storage.levels_store import LevelsStore
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 
+log = logging.getLogger(__name__)
+
 # Liquidations of one bar read for the grade; a 15-minute bar with more is a
 # cascade whose smallest orders change the grade by less than the rounding.
 GRADE_ORDERS_PER_BAR = 20_000
 SHOWN_BANDS = 3
+SETTLE_MS = 4 * MINUTE_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +70,11 @@ class LevelsService:
         levels: LevelsStore,
         price_venues: Sequence[str],
         settings: LevelsSettings = LevelsSettings(),
+        folds: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`folds()`: whether this replica folds bars in (the leader) or reads the saved book."""
         self._store = store
+        self._folds = folds
         self._market = market
         self._levels = levels
         self._klines = KlineStore(store)
@@ -75,12 +86,17 @@ class LevelsService:
 
     async def update(self, asset: str, now_ms: int) -> LevelBook:
         """Fold in every bar of `asset` closed by `now_ms`; returns the book."""
+        if not self._folds():
+            saved = await self._levels.book_state(asset)
+            return LevelBook.from_dict(saved, self.settings.model) if saved else LevelBook(self.settings.model)
         lock = self._locks.setdefault(asset, asyncio.Lock())
         async with lock:
             book = await self._book(asset)
             bar_ms = self.settings.bar_ms
             start = book.last_close_ms or (now_ms - round(self.settings.warmup_days * DAY_MS))
-            end = now_ms - now_ms % bar_ms
+            start = -(-start // bar_ms) * bar_ms  # a changed bar length starts after the last folded bar
+            settled = now_ms - SETTLE_MS
+            end = settled - settled % bar_ms
             if end - start < bar_ms:
                 return book
             samples = []
@@ -91,7 +107,11 @@ class LevelsService:
             graded: list[tuple[Crossing, float]] = []
             snapshots: list[tuple[int, dict]] = []
             for bar in bars_from_samples(samples, start, end, bar_ms, self._venues, klines=klines):
-                crossings = book.apply(bar)
+                try:
+                    crossings = book.apply(bar)
+                except ValueError as error:  # a venue's kline out of order: that bar only is skipped
+                    log.warning("levels %s: bar at %d skipped: %s", asset, bar.open_ms, error)
+                    continue
                 if crossings:
                     graded += zip(crossings, await self._realized(asset, crossings, bar.open_ms, bar.close_ms))
                 if bar.open_ms // HOUR_MS != bar.close_ms // HOUR_MS:  # each hour's last bar, whatever its length
@@ -126,6 +146,7 @@ class LevelsService:
             grade_7d=grade_7d,
             grade_30d=grade_30d,
             tolerance=self.settings.grade_tolerance,
+            leverage=self.settings.model.leverage_range,
         )
 
     async def note(self, asset: str, now_ms: int, locale: str) -> str | None:

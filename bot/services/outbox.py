@@ -193,11 +193,15 @@ class Outbox:
                 if asyncio.current_task().cancelling():
                     raise  # an error raised on the way out of a cancelled statement: stop
                 log.exception("outbox: a pass failed")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+            # asyncio.timeout, not wait_for: on 3.11 a wait_for whose event is set as the pump
+            # is cancelled can swallow the cancellation, and close() then waits forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
             if not self._added.is_set():  # only answers so far: gather a few more for one statement
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._added.wait(), RECORD_EVERY_S)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RECORD_EVERY_S):
+                        await self._added.wait()
 
     async def send_pending(self) -> int:
         """One pass: record the sends answered since the last, renew the claims still

@@ -53,14 +53,14 @@ class LevelsStore(SiblingStore):
             )
 
     async def grade(self, asset: str, since_ms: int, until_ms: int) -> Grade:
-        """The grade of the bands crossed in bars closing in [since_ms, until_ms) (each crossing
+        """The grade of the bands crossed in bars closing in (since_ms, until_ms] (each crossing
         keeps what was recorded near it; the match caps that at the band's estimate)."""
         rows = await self._db.fetch(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN realized_cents > 0 THEN 1 ELSE 0 END), 0),"
             " COALESCE(SUM(estimated_cents), 0),"
             " COALESCE(SUM(CASE WHEN realized_cents < estimated_cents THEN realized_cents ELSE estimated_cents END), 0),"
             " COALESCE(SUM(realized_cents), 0)"
-            " FROM level_crossings WHERE asset = ? AND close_ms >= ? AND close_ms < ?",
+            " FROM level_crossings WHERE asset = ? AND close_ms > ? AND close_ms <= ?",
             (asset, since_ms, until_ms),
         )
         crossings, hit, estimated_cents, matched_cents, near_cents = rows[0]
