@@ -10,7 +10,7 @@ codes flagged). Entries for untracked symbols are skipped without checks.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from bot.feeds.errors import MAX_AT_MS, MIN_AT_MS, FrameError, shown
 
@@ -119,6 +119,30 @@ def latest_entry(entries: list, time_key: str, what: str) -> dict | None:
         if at > best_at:
             best, best_at = entry, at
     return best
+
+
+async def fetch_windows(
+    api, path: str, params_of: Callable[[int, int], dict[str, str]], check: Callable[[object], object],
+    after_ms: int, before_ms: int, span_ms: int, into: list,
+) -> None:
+    """GET `path` for each window of `windows(after_ms, before_ms, span_ms)` with
+    `params_of(first, last)`; each body is checked (`check` raises on a bad one) and
+    kept in `into` as (path, params, body), as recordings replay them."""
+    for first, last in windows(after_ms, before_ms, span_ms):
+        params = params_of(first, last)
+        body = await api.get(path, params)
+        check(body)
+        into.append((path, params, body))
+
+
+def parsed_responses(responses, path: str, parse: Callable[[object, str], list]) -> list:
+    """What `parse(body, symbol)` reads from every kept response of `path` for a USDT symbol."""
+    return [
+        item
+        for response_path, params, body in responses
+        if response_path == path and params.get("symbol", "").endswith("USDT")
+        for item in parse(body, params["symbol"])
+    ]
 
 
 def windows(after_ms: int, before_ms: int, span_ms: int) -> Iterator[tuple[int, int]]:

@@ -63,21 +63,17 @@ async def fetch_klines(
     api: MarketApi, asset: str, after_ms: int, before_ms: int, into: list[OpenInterestResponse]
 ) -> None:
     symbol = market_symbol(asset)
-    for first, last in md.windows(after_ms, before_ms, KLINE_PAGE * KLINE_MS):
-        params = {"symbol": symbol, "interval": KLINE_INTERVAL, "startTime": str(first), "endTime": str(last),
-                  "limit": str(KLINE_PAGE)}
-        body = await api.get(KLINES_PATH, params)
-        parse_klines(body, symbol)
-        into.append((KLINES_PATH, params, body))
+
+    def params_of(first: int, last: int) -> dict[str, str]:
+        return {"symbol": symbol, "interval": KLINE_INTERVAL, "startTime": str(first), "endTime": str(last),
+                "limit": str(KLINE_PAGE)}
+
+    await md.fetch_windows(api, KLINES_PATH, params_of, lambda body: parse_klines(body, symbol),
+                           after_ms, before_ms, KLINE_PAGE * KLINE_MS, into)
 
 
 def klines_of(responses: Sequence[OpenInterestResponse]) -> list[Kline]:
-    return [
-        kline
-        for path, params, body in responses
-        if path == KLINES_PATH and params.get("symbol", "").endswith("USDT")
-        for kline in parse_klines(body, params["symbol"])
-    ]
+    return md.parsed_responses(responses, KLINES_PATH, parse_klines)
 
 
 KLINES = KlineHistory(
