@@ -191,7 +191,7 @@ async def _cmd_demo(args, config) -> int:
         pinned = datetime.fromtimestamp(end_ms / 1000, timezone.utc)
         print(f"liqbot demo: a synthetic sample day (made by `python -m bot.sample`, not real market data): {report.one_line()}.")
         print(f"The clock is pinned to the sample's end, {pinned:%Y-%m-%d %H:%M} UTC: \"24h\" means that day.")
-        print("Try /liq, /liq BTC 4h, /report, /risk, /chart BTC, /top, /big, /status, /help; end with Ctrl-D.\n")
+        print("Try /liq, /liq BTC 4h, /report, /risk, /levels, /chart BTC, /top, /big, /status, /help; end with Ctrl-D.\n")
         app = await App.open(config, Secrets(), db, clock_ms=lambda: end_ms)
         try:
             await _console(app, args.locale)
