@@ -310,12 +310,13 @@ async def fetch_open_interest_history(
     api: MarketApi, asset: str, after_ms: int, before_ms: int, into: list[OpenInterestResponse]
 ) -> None:
     symbol = market_symbol(asset)
-    for first, last in md.windows(after_ms, before_ms, HIST_PAGE_POINTS * HIST_PERIOD_MS):
-        params = {"symbol": symbol, "period": HIST_PERIOD, "limit": str(HIST_PAGE_POINTS),
-                  "startTime": str(first), "endTime": str(last)}
-        body = await api.get(OPEN_INTEREST_HIST_PATH, params)
-        parse_open_interest_hist(body, symbol)
-        into.append((OPEN_INTEREST_HIST_PATH, params, body))
+
+    def params_of(first: int, last: int) -> dict[str, str]:
+        return {"symbol": symbol, "period": HIST_PERIOD, "limit": str(HIST_PAGE_POINTS),
+                "startTime": str(first), "endTime": str(last)}
+
+    await md.fetch_windows(api, OPEN_INTEREST_HIST_PATH, params_of, lambda body: parse_open_interest_hist(body, symbol),
+                           after_ms, before_ms, HIST_PAGE_POINTS * HIST_PERIOD_MS, into)
 
 
 def open_interest_history_samples(responses: Sequence[OpenInterestResponse]) -> list[MarketSample]:

@@ -396,13 +396,15 @@ async def fetch_open_interest_history(
     api: MarketApi, asset: str, after_ms: int, before_ms: int, into: list[OpenInterestResponse]
 ) -> None:
     inst_id = market_inst_id(asset)
-    for first, last in md.windows(after_ms, before_ms, HIST_PAGE_POINTS * HIST_PERIOD_MS):
+
+    def params_of(first: int, last: int) -> dict[str, str]:
         # begin / end are exclusive: "newer than" / "earlier than" the ts given.
-        params = {"instId": inst_id, "period": HIST_PERIOD, "begin": str(first - 1), "end": str(last + 1),
-                  "limit": str(HIST_PAGE_POINTS)}
-        body = await api.get(OPEN_INTEREST_HISTORY_PATH, params)
-        parse_open_interest_history(body, inst_id)
-        into.append((OPEN_INTEREST_HISTORY_PATH, params, body))
+        return {"instId": inst_id, "period": HIST_PERIOD, "begin": str(first - 1), "end": str(last + 1),
+                "limit": str(HIST_PAGE_POINTS)}
+
+    await md.fetch_windows(api, OPEN_INTEREST_HISTORY_PATH, params_of,
+                           lambda body: parse_open_interest_history(body, inst_id),
+                           after_ms, before_ms, HIST_PAGE_POINTS * HIST_PERIOD_MS, into)
 
 
 def open_interest_history_samples(responses: Sequence[OpenInterestResponse]) -> list[MarketSample]:
