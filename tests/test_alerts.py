@@ -12,7 +12,7 @@ from bot.commands.alerts import alert_handlers, parse_amount, parse_share
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.config import TelegramConfig
-from bot.core.alert_rules import AlertRule, Caps, RuleKind, RuleState
+from bot.core.alert_rules import AlertRule, Caps, Fired, RuleKind, RuleState
 from bot.core.alerts import AlertEngine, EngineSettings
 from bot.plumbing.delivery import DestinationGone
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
@@ -91,10 +91,19 @@ def test_big_orders_of_a_burst_are_grouped_into_one_alert():
     e = engine(big, any_big, group_ms=5_000)
     burst = [ev(1_500_000, NOW), ev(900_000, NOW + 100), ev(2_500_000, NOW + 200), ev(3_000_000, NOW + 300, asset="ETH")]
     assert e.on_events(burst, NOW + 300) == []
-    assert e.flush(NOW + 4_000) == []
-    (fired,) = e.flush(NOW + 5_300)  # 5 s after the burst was seen
+    assert closed_groups(e, NOW + 4_000) == []
+    (fired,) = closed_groups(e, NOW + 5_300)  # 5 s after the burst was seen
     assert fired.kind is RuleKind.BIG and fired.rule_ids == (1, 2)
     assert [o.notional_usd for o in fired.orders] == [3_000_000, 2_500_000, 1_500_000]  # each order once
+
+
+def closed_groups(e: AlertEngine, now_ms: int) -> list[Fired]:
+    """The big-order alerts that close at `now_ms`, each group's copy written as it grew (as the service does)."""
+    closed = []
+    for burst, alert in e.big_groups(now_ms):
+        e.big_written(burst, now_ms)
+        closed += [alert] if burst.final else []
+    return closed
 
 
 def replay(e: AlertEngine, orders: list[LiquidationEvent], until_ms: int, start_ms: int = NOW) -> list[tuple[int, object]]:
@@ -104,7 +113,7 @@ def replay(e: AlertEngine, orders: list[LiquidationEvent], until_ms: int, start_
     for t in range(start_ms, until_ms + 1, 500):
         arrived = [o for o in pending if o.at_ms <= t]
         pending = pending[len(arrived):]
-        delivered += [(t, f) for f in e.on_events(arrived, t) + e.tick(t)]
+        delivered += [(t, f) for f in e.on_events(arrived, t) + e.tick(t) + closed_groups(e, t)]
     return delivered
 
 
@@ -315,7 +324,7 @@ async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
 def test_big_order_alerts_show_times_in_the_chats_zone():
     e = engine(AlertRule(1, "telegram:1", "telegram:42", RuleKind.BIG, "BTC", 1_000_000.0), group_ms=2_000)
     e.on_events([ev(1_500_000, NOW)], NOW)
-    (fired,) = e.flush(NOW + 2_000)
+    (fired,) = closed_groups(e, NOW + 2_000)
     assert "2025-03-21 12:00 UTC" in render_plain(alert_reply(fired, "en"))
     assert "2025-03-21 20:00 UTC+8" in render_plain(alert_reply(fired, "zh", fmt.zone("Asia/Shanghai")))
 

@@ -19,19 +19,20 @@ its /healthz turns unhealthy, and the server ends its lock session after the
 lease, so the follower leads within 15 s.
 
 Alerts and the digest across the kill (issue 13, through the outbox): two `total`
-rules and a digest are set through a follower's webhook before the stream starts,
-which is timed so that the kill comes DUE_AFTER_KILL_S before the digest's minute
-(the test waits for that minute: 10 to 70 s after the replicas run).
+rules, a `big` rule and a digest are set through a follower's webhook before the
+stream starts, which is timed so that the kill comes DUE_AFTER_KILL_S before the
+digest's minute (the test waits for that minute: 10 to 70 s after the replicas run).
 The low rule fires on the first leader and is delivered before the kill; the high
 one is crossed only on its successor; the digest falls due with the successor
 leading. Each is delivered once: the successor neither repeats the first alert
 (the rule's fired state was committed with it) nor the digest (its date is
 checked and set with its sends), and once the outbox has nothing left to send
 (`liqbot_outbox_backlog` 0: no row of the dead leader left to be sent again after
-its lease), nothing more can come. `big` rules are not asserted here: matching
-orders are grouped in the leader's memory for 2 s (EngineSettings.group_ms) before their alert
-is written, so a group held by a leader that is killed is never sent (README,
-"Sent once, never lost").
+its lease), nothing more can come. The `big` rule matches every live order: they
+are grouped 2 s at a time, and the kill falls inside a group, whose alert the dead
+leader had written as it grew; the successor sends it. Every order a leader received
+live is counted in exactly one big-order alert (orders the new leader backfilled
+raise none), but for the few the killed leader received and had not written yet.
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ INSTRUMENT = "BTC-USDT-SWAP"
 # $2M only after, with the successor's live orders.
 EARLY_ALERT = "/alert total BTC 50K 1h"
 LATE_ALERT = "/alert total BTC 2M 1h"
+BIG_ALERT = "/alert big BTC 1K"  # every order but the stream's first
+# Orders the killed leader received but had not written into a big-order alert (those of
+# its last writer pass and socket buffer: frames come every 50 ms).
+UNWRITTEN_AT_KILL = 4
 PRE_KILL_S = 2.0 + 2 * ASK_EVERY_S  # the stream before the kill (the leader's last asks, then none)
 DUE_AFTER_KILL_S = 4.0  # the kill comes this long before the digest's minute
 FOLLOW_S = 2.0  # a setting changed on a follower reaches the leader (NOTIFY, reloaded within a second)
@@ -374,14 +379,15 @@ async def test_killing_the_leader_hands_over_within_15_s_losing_no_order_reply_a
         assert scraped["liqbot_leader"] == 1 and scraped["liqbot_leadership_changes_total"] == 1
         assert (await follower.metrics(http))["liqbot_leader"] == 0
 
-        await watched.delivered_once(new, http, killed_s)
+        await watched.delivered_once(new, http, killed_s, killed_at, len(sent_to_a_leader))
     for replica in replicas:
         assert not any("Traceback" in line for line in replica.log), "".join(replica.log)
 
 
 class Watched:
-    """Three chats set up through one replica's webhook: a low and a high `total` alert rule,
-    and a digest at the first whole minute that leaves time for the stream before the kill."""
+    """Four chats set up through one replica's webhook: a low and a high `total` alert rule,
+    a `big` rule, and a digest at the first whole minute that leaves time for the stream
+    before the kill."""
 
     def __init__(self, telegram: FakeTelegramAPI, http: httpx.AsyncClient) -> None:
         self._telegram = telegram
@@ -391,6 +397,7 @@ class Watched:
     async def set_on(self, replica: Replica) -> None:
         self.early = await self._asker.ask(replica, EARLY_ALERT)
         self.late = await self._asker.ask(replica, LATE_ALERT)
+        self.big = await self._asker.ask(replica, BIG_ALERT)
         await self._answered()
         # The digest command's reply (a second at most: it took ~0.1 s) comes before the time budget.
         earliest_s = time.time() + 1.0 + FOLLOW_S + PRE_KILL_S + DUE_AFTER_KILL_S
@@ -403,20 +410,29 @@ class Watched:
                     "replies to the settings", REPLY_BOUND_S)
         assert {ask.status for ask in self._asker.asks} == {200}
 
-    def pushed(self, ask: Ask) -> list[str]:
-        """The texts the bot sent the chat of `ask` on its own (alerts, digests), not as a reply."""
+    def pushed(self, ask: Ask, after: float = 0.0) -> list[str]:
+        """The texts the bot sent the chat of `ask` on its own (alerts, digests), not as a reply
+        (those that came after the monotonic time `after`)."""
         return [call.params["text"] for call in self._telegram.calls_of("sendMessage")
-                if call.chat_id == ask.chat_id and call.reply_to is None]
+                if call.chat_id == ask.chat_id and call.reply_to is None and call.at > after]
 
-    async def delivered_once(self, leader: Replica, http: httpx.AsyncClient, killed_s: float) -> None:
-        """The late alert and the digest arrive; once the outbox has nothing left to send (no claim
-        of the dead leader to run out and be sent again) and a sender's pass later, each of the
-        three chats got its message once."""
+    def big_orders(self, after: float = 0.0) -> int:
+        """The orders the big-order alerts counted (each alert: "N order(s) of $1.0K or more")."""
+        return sum(int(text.split(" order(s) of ")[0].split()[-1]) for text in self.pushed(self.big, after))
+
+    async def delivered_once(
+        self, leader: Replica, http: httpx.AsyncClient, killed_s: float, killed_at: float, sent_to_a_leader: int
+    ) -> None:
+        """The late alert, the digest and the big-order alerts arrive; once the outbox has nothing
+        left to send (no claim of the dead leader to run out and be sent again) and a sender's
+        pass later, each chat got its messages once."""
         await until(lambda: _true(bool(self.pushed(self.late))), "the late alert", REPLY_BOUND_S)
         await until(lambda: _true(bool(self.pushed(self.digest))), "the digest",
                     max(0.0, self.due_s - time.time()) + WAIT_S)
         print(f"the digest (due {self.due_s - killed_s:.1f} s after the kill) delivered {time.time() - self.due_s:.1f} s"
               " after its minute")
+        await until(lambda: _true(self.big_orders() >= sent_to_a_leader - UNWRITTEN_AT_KILL),
+                    "the big-order alerts", WAIT_S)
 
         async def all_done() -> bool:
             return (await leader.metrics(http))["liqbot_outbox_backlog"] == 0
@@ -427,9 +443,15 @@ class Watched:
         assert len(early) == 1 and "(alert at $50.0K)" in early[0], early
         assert len(late) == 1 and "(alert at $2" in late[0], late
         assert len(digest) == 1, digest
-        # The successor sent the late alert and the digest; the dead leader the early alert.
+        alerted = self.big_orders()
+        print(f"big-order alerts: {len(self.pushed(self.big))}, counting {alerted} of the {sent_to_a_leader} orders"
+              " a leader received")
+        assert sent_to_a_leader - UNWRITTEN_AT_KILL <= alerted <= sent_to_a_leader
+        # The successor sent the late alert, the digest, and every big-order alert after the kill (the
+        # group the dead leader held among them); the dead leader the early alert and the groups before.
+        big_after_kill = len(self.pushed(self.big, killed_at))
         scraped = await leader.metrics(http)
-        assert scraped[SENT.format("alert")] == 1 and scraped[SENT.format("digest")] == 1
+        assert scraped[SENT.format("alert")] == 1 + big_after_kill and scraped[SENT.format("digest")] == 1
 
 
 def _okx_swaps() -> list[dict]:

@@ -17,7 +17,7 @@ from bot.replies.model import (
     Action, Align, Bullets, Column, Field, Fields, Image, Note, Paragraph, Reply, Table, Tone, bold, code, line, muted,
 )
 from bot.replies.render_plain import render_plain
-from bot.services.alerts import AlertService
+from bot.services.alerts import UNSEALED_GRACE_MS, AlertService
 from bot.services.digests import DigestService
 from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.outbox import LEASE_MS, Outbox
@@ -254,3 +254,82 @@ async def test_a_digest_whose_leader_died_mid_send_is_sent_by_the_next_one_once(
     # window); the other once; the date is recorded, so no third send ever.
     assert sorted(chat for chat, _ in first.sent + second.sent) == ["telegram:1", "telegram:1", "telegram:2"]
     assert all("2025-03-21" in message and "$5" in message for _, message in second.sent)
+
+
+BIG_RULE = AlertRule(0, "telegram:1", "telegram:1", RuleKind.BIG, "BTC", 1_000_000.0)
+
+
+async def outbox_bodies(store) -> list[str]:
+    """The messages in the outbox, as a chat would read them."""
+    return [render_plain(reply_from_json(body)) for (body,) in await store.db.fetch("SELECT body FROM outbox_messages ORDER BY id")]
+
+
+async def never_ticks(seconds: float) -> None:
+    await asyncio.Event().wait()
+
+
+async def test_a_big_order_group_is_in_the_outbox_from_its_first_order_and_the_next_leader_sends_it(store, database_location):
+    """A leader killed while big orders are being grouped (2 s) leaves their alert, as it
+    stood, for the next sender: after the group's end and the grace for its leader to close it."""
+    clock = [T0]
+    leader = Sending(store, {"telegram": Recipients()}, now_ms=lambda: clock[0])
+    alerts = AlertService(store, leader.outbox, now_ms=lambda: clock[0], sleep=never_ticks)
+    await alerts.start()
+    await alerts.create_rule(BIG_RULE, T0)
+    running = asyncio.create_task(alerts.run())  # its timer never ticks: what is written, the writer wrote
+    try:
+        await alerts.on_events("binance", "usdm", [liquidation(T0, 1_500_000)])
+        await until(lambda: alerts.engine.big_groups(clock[0]) == [])
+        clock[0] = T0 + 500
+        await alerts.on_events("binance", "usdm", [liquidation(T0 + 500, 2_000_000, Side.SHORT)])
+        await until(lambda: alerts.engine.big_groups(clock[0]) == [])
+        (body,) = await outbox_bodies(store)
+        assert "$1.50M" in body and "$2.00M" in body
+    finally:  # the leader dies: nothing of it runs any more
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await leader.close()
+    chats = Recipients()
+    successor = Sending(store, {"telegram": chats}, now_ms=lambda: clock[0])
+    again = AlertService(store, successor.outbox, now_ms=lambda: clock[0])
+    try:
+        await again.start()
+        clock[0] = T0 + 2_000 + UNSEALED_GRACE_MS - 1  # its leader might still close it
+        await again.tick()
+        assert await successor.outbox.send_pending() == 0
+        clock[0] += 1
+        assert await successor.outbox.send_pending() == 1
+        successor.outbox.wake()  # its pump records the send
+        await drained(successor.outbox)
+    finally:
+        await successor.close()
+    ((chat, text),) = chats.sent
+    assert chat == "telegram:1" and "$1.50M" in text and "$2.00M" in text
+
+
+async def test_orders_joining_a_group_whose_alert_is_already_going_out_come_in_the_next_alert_once(store):
+    clock = [T0]
+    chats = Recipients()
+    sending = Sending(store, {"telegram": chats}, now_ms=lambda: clock[0])
+    alerts = AlertService(store, sending.outbox, now_ms=lambda: clock[0])
+    try:
+        await alerts.start()
+        await alerts.create_rule(BIG_RULE, T0)
+        await alerts.on_events("binance", "usdm", [liquidation(T0, 1_500_000)])
+        await alerts.tick()  # written, not closed: the group collects 2 s
+        # Its leader was too slow to close it: a sender took the alert as it stood ...
+        clock[0] = T0 + 2_000 + UNSEALED_GRACE_MS
+        assert await sending.outbox.send_pending() == 1
+        # ... while an order joined the group.
+        await alerts.on_events("binance", "usdm", [liquidation(clock[0], 2_000_000, Side.SHORT)])
+        await alerts.tick()
+        clock[0] += 2_000
+        await alerts.tick()
+        await drained(sending.outbox)
+    finally:
+        await sending.close()
+    (first_chat, first), (second_chat, second) = chats.sent
+    assert first_chat == second_chat == "telegram:1"
+    assert "$1.50M" in first and "$2.00M" not in first
+    assert "$2.00M" in second and "$1.50M" not in second
+    assert [fired.kind for _, fired in alerts.sent] == [RuleKind.BIG]  # the first went out before its close

@@ -23,7 +23,9 @@ the rule's excess; for risk: the level falls below the rule's level; an
 unknown level (no market data) neither fires nor re-arms). A cooldown spaces
 the firings of one window or risk rule. Matching `big` orders of one chat are
 grouped by bot.core.bursts' `BurstGrouper` (as the live feed's are): collected
-for `group_ms`, then one alert lists them. Big-order alerts never wait out a
+for `group_ms`, then one alert lists them. The service keeps a durable copy of
+each group as it grows (`big_groups`, then `big_written` or `big_missed`), so a
+group outlives the process that collected it. Big-order alerts never wait out a
 cooldown (a later burst is news the trader needs now): past
 `big_listed_per_minute` listing messages in a chat's last minute, a group is
 sent as one "N more orders, $X" line instead.
@@ -40,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.core.alert_rules import AlertRule, Fired, RuleKind, RuleState, level_rank
-from bot.core.bursts import BurstGrouper, BurstSettings, ThresholdIndex, cents_of
+from bot.core.bursts import Burst, BurstGrouper, BurstSettings, ThresholdIndex, cents_of
 from bot.core.minute_ring import AssetRing
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
 from bot.core.risk import RiskLevel
@@ -76,8 +78,9 @@ class _WindowIndex:
 
 
 class AlertEngine:
-    """Feed events with `on_events(events, now_ms)`, call `flush(now_ms)` every
-    second or so for grouped alerts. `dirty` collects ids whose state changed."""
+    """Feed events with `on_events(events, now_ms)`, call `tick(now_ms)` every
+    second or so, and `big_groups(now_ms)` for the grouped big-order alerts.
+    `dirty` collects ids whose state changed."""
 
     def __init__(self, settings: EngineSettings = EngineSettings()) -> None:
         self.settings = settings
@@ -217,41 +220,47 @@ class AlertEngine:
         return fired
 
     def tick(self, now_ms: int) -> list[Fired]:
-        """Advance time: windows lose old minutes (rules may re-arm), cooldowns end,
-        grouped big alerts fall due."""
+        """Advance time: windows lose old minutes (rules may re-arm), cooldowns end."""
         fired: list[Fired] = []
         minute = now_ms // MINUTE_MS
         for asset, ring in self._rings.items():
             ring.advance(minute)
             fired += self._evaluate(asset, now_ms)
-        fired += self.flush(now_ms)
         return fired
 
-    def flush(self, now_ms: int) -> list[Fired]:
-        """Grouped big alerts whose collection time has passed."""
-        fired = []
-        for burst in self._bursts.due(now_ms):
+    def big_groups(self, now_ms: int) -> list[tuple[Burst, Fired]]:
+        """The big-order groups a durable copy lags (new orders, or due: `final`), each as
+        its alert stands now; answer each with `big_written` or `big_missed`."""
+        groups = []
+        for burst in self._bursts.unwritten(now_ms):
+            thresholds = [self.rules[i].threshold_usd for i in burst.tags if i in self.rules]
+            groups.append((burst, Fired(
+                chat_key=burst.chat_key,
+                kind=RuleKind.BIG,
+                rule_ids=tuple(sorted(burst.tags)),
+                at_ms=burst.opened_ms,
+                asset=next(iter(burst.assets)) if len(burst.assets) == 1 else None,
+                threshold_usd=min(thresholds, default=0.0),
+                long_usd=burst.long_usd,
+                short_usd=burst.short_usd,
+                orders=burst.orders,
+                more_orders=burst.more_orders,
+            )))
+        return groups
+
+    def big_written(self, burst: Burst, now_ms: int) -> None:
+        """The group's copy holds `burst`; a final one has fired its rules."""
+        self._bursts.written(burst, now_ms)
+        if burst.final:
             for rule_id in burst.tags:
                 state = self.states.get(rule_id)
                 if state is not None:
                     state.last_fired_ms = now_ms
                     self.dirty.add(rule_id)
-            thresholds = [self.rules[i].threshold_usd for i in burst.tags if i in self.rules]
-            fired.append(
-                Fired(
-                    chat_key=burst.chat_key,
-                    kind=RuleKind.BIG,
-                    rule_ids=tuple(sorted(burst.tags)),
-                    at_ms=now_ms,
-                    asset=next(iter(burst.assets)) if len(burst.assets) == 1 else None,
-                    threshold_usd=min(thresholds, default=0.0),
-                    long_usd=burst.long_usd,
-                    short_usd=burst.short_usd,
-                    orders=burst.orders,
-                    more_orders=burst.more_orders,
-                )
-            )
-        return fired
+
+    def big_missed(self, burst: Burst, now_ms: int) -> None:
+        """The group's copy was already being sent: its new orders start the next group."""
+        self._bursts.missed(burst, now_ms)
 
     # -- risk levels ---------------------------------------------------------
 
@@ -292,9 +301,6 @@ class AlertEngine:
                 )
             )
         return fired
-
-    def next_due_ms(self) -> int | None:
-        return self._bursts.next_due_ms()
 
     def _cooling(self, state: RuleState, now_ms: int) -> int | None:
         """The end of a rule's cooldown when it is still running, else None."""

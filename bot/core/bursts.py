@@ -14,7 +14,14 @@ and the live channel feed (bot.core.feed) both deliver through these.
   bursts are collected for `capped_group_ms` (a few seconds), so a cascade that
   lasts minutes keeps the chat under `listed_per_minute + 60 s / capped_group_ms`
   messages a minute, which a platform's per-chat limit (Telegram: 20 a minute in
-  a group) can carry without queueing them ever later.
+  a group) can carry without queueing them ever later. Whether a burst lists its
+  orders is decided when it opens.
+- Durable copies (big-order alerts, bot.services.alerts): `unwritten(now_ms)`
+  snapshots the bursts whose copy lacks orders or that are due (`final`);
+  `written(burst)` records the copy; `missed(burst)` says the copy could not take
+  more orders (its message was already being sent), so the orders it lacks open
+  the chat's next burst. Nothing a copy holds is lost with the process, nothing
+  is listed twice.
 """
 
 from __future__ import annotations
@@ -82,13 +89,16 @@ class Burst:
     """The orders of one chat released together."""
 
     chat_key: str
-    at_ms: int
+    opened_ms: int  # when its first order arrived
+    due_ms: int  # when its collection ends
     tags: frozenset  # what matched them (alerts: the rule ids)
     orders: tuple[LiquidationEvent, ...]  # listed, largest first; () past the chat's cap
     more_orders: int  # matched but not listed
     long_usd: float
     short_usd: float
     assets: frozenset[str]
+    seen: int  # the orders it covers: the chat's first `seen` of this burst, in arrival order
+    final: bool  # due: no order joins it any more
 
     @property
     def total_usd(self) -> float:
@@ -101,9 +111,12 @@ class Burst:
 
 @dataclass(slots=True)
 class _Open:
+    opened_ms: int
     due_ms: int
+    listed: bool  # under the chat's cap of listing messages when it opened
     tags: set
-    orders: dict[tuple, LiquidationEvent]
+    orders: dict[tuple, LiquidationEvent]  # in arrival order
+    written: int = 0  # orders a durable copy holds (the first ones)
 
 
 def _order_key(event: LiquidationEvent) -> tuple:
@@ -112,7 +125,8 @@ def _order_key(event: LiquidationEvent) -> tuple:
 
 class BurstGrouper:
     """`add` matched orders as they arrive; `due(now_ms)` (about every second, or
-    at `next_due_ms()`) releases the bursts whose collection time has passed."""
+    at `next_due_ms()`) releases the bursts whose collection time has passed.
+    With durable copies: `unwritten`, then `written` or `missed` (module doc)."""
 
     def __init__(self, settings: BurstSettings = BurstSettings()) -> None:
         self.settings = settings
@@ -124,9 +138,9 @@ class BurstGrouper:
         group = self._open.get(chat_key)
         if group is None:
             settings = self.settings
-            capped = len(self._recent_listings(chat_key, now_ms)) >= settings.listed_per_minute
-            collect_ms = max(settings.group_ms, settings.capped_group_ms) if capped else settings.group_ms
-            group = self._open[chat_key] = _Open(now_ms + collect_ms, set(), {})
+            listed = self._may_list(chat_key, now_ms)
+            collect_ms = settings.group_ms if listed else max(settings.group_ms, settings.capped_group_ms)
+            group = self._open[chat_key] = _Open(now_ms, now_ms + collect_ms, listed, set(), {})
         if tag is not None:
             group.tags.add(tag)
         group.orders[_order_key(event)] = event
@@ -139,35 +153,68 @@ class BurstGrouper:
         self._open.pop(chat_key, None)
 
     def due(self, now_ms: int) -> list[Burst]:
-        released = []
-        for chat_key in [key for key, group in self._open.items() if group.due_ms <= now_ms]:
-            group = self._open.pop(chat_key)
-            orders = sorted(group.orders.values(), key=lambda e: -e.notional_usd)
-            listed = self.settings.max_listed if self._may_list(chat_key, now_ms) else 0
-            released.append(
-                Burst(
-                    chat_key=chat_key,
-                    at_ms=now_ms,
-                    tags=frozenset(group.tags),
-                    orders=tuple(orders[:listed]),
-                    more_orders=max(0, len(orders) - listed),
-                    long_usd=sum(e.notional_usd for e in orders if e.liquidated is Side.LONG),
-                    short_usd=sum(e.notional_usd for e in orders if e.liquidated is Side.SHORT),
-                    assets=frozenset(e.asset for e in orders),
-                )
-            )
-        return released
+        """Release the bursts whose collection time has passed."""
+        due_keys = [key for key, group in self._open.items() if group.due_ms <= now_ms]
+        return [self._snapshot(key, self._open.pop(key), now_ms) for key in due_keys]
 
-    def _recent_listings(self, chat_key: str, now_ms: int) -> deque[int]:
-        """When the chat's listing messages of the last minute went out."""
-        listed_ms = self._listed_ms.setdefault(chat_key, deque())
-        while listed_ms and listed_ms[0] <= now_ms - MINUTE_MS:
-            listed_ms.popleft()
-        return listed_ms
+    def unwritten(self, now_ms: int) -> list[Burst]:
+        """Snapshots of the open bursts whose durable copy lacks orders, and of the due ones (`final`)."""
+        return [
+            self._snapshot(key, group, now_ms)
+            for key, group in self._open.items()
+            if group.written < len(group.orders) or group.due_ms <= now_ms
+        ]
+
+    def written(self, burst: Burst, now_ms: int) -> None:
+        """`burst` (a snapshot of `unwritten`) has its durable copy. A final one ends its
+        burst; orders that joined after the snapshot open the chat's next one."""
+        group = self._group_of(burst)
+        if group is not None:
+            group.written = max(group.written, burst.seen)
+            if burst.final:
+                self._reopen_after_written(burst.chat_key, group, now_ms)
+
+    def missed(self, burst: Burst, now_ms: int) -> None:
+        """`burst`'s copy could not take its new orders (its message was already being
+        sent as it stood): those orders open the chat's next burst."""
+        group = self._group_of(burst)
+        if group is not None:
+            self._reopen_after_written(burst.chat_key, group, now_ms)
+
+    def _group_of(self, burst: Burst) -> _Open | None:
+        group = self._open.get(burst.chat_key)
+        return group if group is not None and group.opened_ms == burst.opened_ms else None
+
+    def _reopen_after_written(self, chat_key: str, group: _Open, now_ms: int) -> None:
+        """End `group`; the orders its copy lacks start the chat's next burst (matched by the same tags)."""
+        del self._open[chat_key]
+        for event in list(group.orders.values())[group.written:]:
+            self.add(chat_key, event, now_ms)
+        if chat_key in self._open:
+            self._open[chat_key].tags.update(group.tags)
+
+    def _snapshot(self, chat_key: str, group: _Open, now_ms: int) -> Burst:
+        orders = sorted(group.orders.values(), key=lambda e: -e.notional_usd)
+        listed = self.settings.max_listed if group.listed else 0
+        return Burst(
+            chat_key=chat_key,
+            opened_ms=group.opened_ms,
+            due_ms=group.due_ms,
+            tags=frozenset(group.tags),
+            orders=tuple(orders[:listed]),
+            more_orders=max(0, len(orders) - listed),
+            long_usd=sum(e.notional_usd for e in orders if e.liquidated is Side.LONG),
+            short_usd=sum(e.notional_usd for e in orders if e.liquidated is Side.SHORT),
+            assets=frozenset(e.asset for e in orders),
+            seen=len(orders),
+            final=group.due_ms <= now_ms,
+        )
 
     def _may_list(self, chat_key: str, now_ms: int) -> bool:
         """Whether the chat is under its cap of listing messages in the last minute (and count this one)."""
-        listed_ms = self._recent_listings(chat_key, now_ms)
+        listed_ms = self._listed_ms.setdefault(chat_key, deque())
+        while listed_ms and listed_ms[0] <= now_ms - MINUTE_MS:
+            listed_ms.popleft()
         if len(listed_ms) >= self.settings.listed_per_minute:
             return False
         listed_ms.append(now_ms)

@@ -3,7 +3,12 @@
 - A FeedSink-compatible `on_events` (add it to LiveFeeds' extra sinks): events
   go through the pure `AlertEngine`; window alerts are queued at once.
 - `run()`: once a second, time moves on (windows lose old minutes, rules
-  re-arm, cooldowns end) and grouped big-order alerts fall due. Assets with
+  re-arm, cooldowns end) and grouped big-order alerts fall due. Beside it, a
+  writer keeps each big-order group's alert in the outbox as the group grows
+  (written at its first order, revised as orders join, in one transaction for
+  every group that grew meanwhile): the leader closes it when the group is due;
+  a leader killed before that leaves it to the next sender, `UNSEALED_GRACE_MS`
+  after the group's end. Assets with
   `risk` rules have their leverage risk level read through the injected
   `risk_level(asset, now_ms)` at most once per `risk_every_ms` (a minute: the
   market data is polled every 60 s); a failing or missing read never fires.
@@ -34,6 +39,7 @@ from bot.core.near_alerts import NearWatch
 from bot.core.risk import RiskLevel
 from bot.replies import numbers as fmt
 from bot.replies.alerts import alert_reply
+from bot.replies.model import Reply
 from bot.services.outbox import Outbox
 from bot.storage.alerts_store import AlertsStore
 from bot.storage.store import Store
@@ -47,9 +53,17 @@ LevelsOf = Callable[[str, int], Awaitable[tuple[float, LevelBook] | None]]
 
 
 
+# A big-order group's alert, written as the group grows, waits this long past the group's
+# end for its leader to close it; after that a sender takes it as it stands (its leader died).
+UNSEALED_GRACE_MS = 5_000
+
+
 def alert_key(alert: Fired) -> str:
     """The alert's idempotency key: its rules and the moment it fired (a successor
-    leader evaluating the same moment writes the same key, which the outbox keeps once)."""
+    leader evaluating the same moment writes the same key, which the outbox keeps once);
+    a big-order group's: its chat and the moment it opened (its rules grow with it)."""
+    if alert.kind is RuleKind.BIG:
+        return f"alert:big:{alert.chat_key}:{alert.at_ms}"
     return f"alert:{'+'.join(map(str, alert.rule_ids))}:{alert.at_ms}"
 
 
@@ -86,6 +100,8 @@ class AlertService:
         self._risk_every_ms = risk_every_ms
         self._levels_of = levels_of
         self._read_at: dict[tuple[str, str], int] = {}  # (what, asset) -> when it was last read
+        self._groups_grew = asyncio.Event()  # big orders matched: the writer has work
+        self._writing_groups = asyncio.Lock()
         self.sent: list[tuple[str, Fired]] = []  # recent alerts (for tests and /status)
 
     # -- lifecycle ------------------------------------------------------------
@@ -131,9 +147,15 @@ class AlertService:
                 matcher.add(rule, matcher.states.get(rule_id) or state)
 
     async def run(self) -> None:
-        """The timer: re-arming, cooldowns and grouped alerts. Runs until cancelled."""
+        """The timer (re-arming, cooldowns, grouped alerts falling due) and the writer
+        of growing big-order groups. Runs until cancelled."""
         if not self._started:
             await self.start()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._tick_forever())
+            tasks.create_task(self._write_groups_forever())
+
+    async def _tick_forever(self) -> None:
         while True:
             await self._sleep(self._tick_s)
             try:
@@ -141,11 +163,23 @@ class AlertService:
             except Exception:
                 log.exception("alerts: tick failed")
 
+    async def _write_groups_forever(self) -> None:
+        while True:
+            await self._groups_grew.wait()
+            self._groups_grew.clear()
+            try:
+                await self._write_big_groups()
+            except Exception:  # the database is away: the groups stay unwritten, tried again
+                log.exception("alerts: writing big-order alerts failed")
+                await self._sleep(self._tick_s)
+                self._groups_grew.set()
+
     async def tick(self) -> None:
         now = self._now_ms()
         fired = self.engine.tick(now) + self.cascades.tick(now)
         fired += await self._check_risk(now)
         fired += await self._check_near(now)
+        await self._write_big_groups()
         await self._emit(fired)
 
     async def _check_risk(self, now_ms: int) -> list[Fired]:
@@ -196,6 +230,7 @@ class AlertService:
     async def on_events(self, venue: str, stream: str, events: list[LiquidationEvent]) -> None:
         fired = self.engine.on_events(events, self._now_ms())
         self.cascades.on_events(events)
+        self._groups_grew.set()
         if fired or self.engine.dirty:
             await self._emit(fired)
 
@@ -207,15 +242,20 @@ class AlertService:
 
     # -- delivery ----------------------------------------------------------------
 
+    async def _reply(self, alert: Fired) -> Reply | None:
+        """The alert as its chat reads it (locale, time zone); None for a chat that left."""
+        if not await self._store.chats.active(alert.chat_key):
+            return None
+        locale = await self._store.chats.locale(alert.chat_key) or self._default_locale
+        return alert_reply(alert, locale, fmt.zone(await self._store.chats.timezone(alert.chat_key)))
+
     async def _emit(self, fired: Sequence[Fired]) -> None:
         dirty = self.engine.take_dirty() | self.cascades.take_dirty() | self.near.take_dirty()
         replies = []
         for alert in fired:
-            if not await self._store.chats.active(alert.chat_key):
-                continue
-            locale = await self._store.chats.locale(alert.chat_key) or self._default_locale
-            zone = fmt.zone(await self._store.chats.timezone(alert.chat_key))
-            replies.append((alert, alert_reply(alert, locale, zone)))
+            reply = await self._reply(alert)
+            if reply is not None:
+                replies.append((alert, reply))
         if not dirty and not replies:
             return
         # The rules' new state and the alerts it fired commit together: a crash before
@@ -226,8 +266,43 @@ class AlertService:
                 await self._outbox.add(tx, reply, [(alert_key(alert), alert.chat_key)], "alert", urgent=True)
         if replies:
             self._outbox.wake()
-        for alert, _ in replies:
-            self.sent.append((alert.chat_key, alert))
+        self._sent([alert for alert, _ in replies])
+
+    async def _write_big_groups(self) -> None:
+        """Every big-order group that grew or fell due, into the outbox in one transaction:
+        a due one closed (sendable now), a growing one claimable only after its end and
+        `UNSEALED_GRACE_MS` (its leader's death). A group whose alert a sender took already
+        hands its new orders to the chat's next group."""
+        async with self._writing_groups:
+            now = self._now_ms()
+            groups = self.engine.big_groups(now)
+            if not groups:
+                return
+            replies = [await self._reply(alert) for _, alert in groups]
+            written = []
+            async with self._store.db.transaction() as tx:
+                for (burst, alert), reply in zip(groups, replies):
+                    due_ms = now if burst.final else burst.due_ms + UNSEALED_GRACE_MS
+                    written.append(reply is None or await self._outbox.put(
+                        tx, reply, alert_key(alert), alert.chat_key, "alert", urgent=True, due_ms=due_ms
+                    ))
+            closed = []
+            for (burst, alert), reply, ok in zip(groups, replies, written):
+                if not ok:
+                    log.info("alerts: %s was already being sent; the orders that joined since go in the next",
+                             alert_key(alert))
+                    self.engine.big_missed(burst, now)
+                    self._groups_grew.set()
+                    continue
+                self.engine.big_written(burst, now)
+                if burst.final and reply is not None:
+                    closed.append(alert)
+            if closed:
+                self._outbox.wake()
+                self._sent(closed)
+
+    def _sent(self, alerts: Sequence[Fired]) -> None:
+        self.sent += [(alert.chat_key, alert) for alert in alerts]
         del self.sent[:-100]
 
     # -- AlertsPort (the /alert command) ------------------------------------------

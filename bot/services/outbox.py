@@ -7,6 +7,12 @@ date), then calls `wake()`. A crash before that commit sends nothing and leaves
 the state unchanged; after it, the sends are in the database and some sender
 will make them.
 
+A big-order alert grows while its group collects orders: `put` writes it at the
+group's first order and replaces its message as orders join, with a due time a
+sender waits for (the group's end plus a grace, which the leader shortens to
+"now" when it closes the group). A leader killed mid-group leaves the alert as
+last written, and the next sender sends it after that due time.
+
 Sending: one pump per process claims rows (a lease of `lease_ms`, renewed while
 they wait in the Notifier's queue), hands them to the Notifier (alerts urgent,
 ahead of digests; at most `in_flight_rows` at once, so the leases of a 10k-chat
@@ -120,6 +126,14 @@ class Outbox:
         """`reply` to each chat of `sends` ((idempotency key, chat key) pairs), inside `tx`;
         `wake()` once it has committed."""
         await self._rows.add(tx, reply_to_json(reply), list(sends), kind, urgent, self._now_ms())
+
+    async def put(
+        self, tx: Transaction, reply: Reply, key: str, chat_key: str, kind: str, urgent: bool, due_ms: int
+    ) -> bool:
+        """`reply` as the one send of `key` to `chat_key`, claimable from `due_ms`, inside `tx`:
+        added, or replacing the message while it is not claimed yet. False when a sender
+        claimed it already (it goes out as it stood)."""
+        return await self._rows.put(tx, reply_to_json(reply), key, chat_key, kind, urgent, self._now_ms(), due_ms)
 
     def wake(self) -> None:
         """Something was added: claim and send it now."""

@@ -1,4 +1,4 @@
-"""The outbox of alerts and digests in the liqbot database (tables from migration 0012).
+"""The outbox of alerts and digests in the liqbot database (tables from migrations 0012, 0013).
 
 A message body (text the service encodes: a Reply as JSON) is stored once per
 distinct content; each send of it to one chat is a row keyed by its idempotency
@@ -12,7 +12,9 @@ Senders claim rows: a claim sets `claimed_until_ms` (the lease) and
 `FOR UPDATE SKIP LOCKED` (two senders never take the same row; neither waits for
 the other). On SQLite the one process that may run (bot.storage.runlock) claims
 with the same plain UPDATE. A row whose lease ran out unfinished is claimable
-again: its sender died or lost its connection.
+again: its sender died or lost its connection. A row with `due_ms` is claimable
+only from then on; until it is claimed, `put` may replace its message (a
+big-order alert growing as orders join its group).
 """
 
 from __future__ import annotations
@@ -41,19 +43,47 @@ class Claimed:
 
 class OutboxStore(SiblingStore):
     async def add(
-        self, tx: Transaction, body: str, sends: Sequence[tuple[str, str]], kind: str, urgent: bool, now_ms: int
+        self,
+        tx: Transaction,
+        body: str,
+        sends: Sequence[tuple[str, str]],
+        kind: str,
+        urgent: bool,
+        now_ms: int,
+        due_ms: int | None = None,
     ) -> None:
-        """One message and its sends ((idempotency key, chat key) each), inside `tx`."""
+        """One message and its sends ((idempotency key, chat key) each), inside `tx`;
+        claimable from `due_ms` (None: at once)."""
         if not sends:
             return
         (message_id,) = await tx.fetchone(
             "INSERT INTO outbox_messages (body, created_ms) VALUES (?, ?) RETURNING id", (body, now_ms)
         )
         await tx.executemany(
-            "INSERT INTO outbox (idem_key, chat_key, message_id, kind, urgent, created_ms) VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT (idem_key) DO NOTHING",
-            [(key, chat_key, message_id, kind, int(urgent), now_ms) for key, chat_key in sends],
+            "INSERT INTO outbox (idem_key, chat_key, message_id, kind, urgent, created_ms, due_ms)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT (idem_key) DO NOTHING",
+            [(key, chat_key, message_id, kind, int(urgent), now_ms, due_ms) for key, chat_key in sends],
         )
+
+    async def put(
+        self, tx: Transaction, body: str, key: str, chat_key: str, kind: str, urgent: bool, now_ms: int, due_ms: int
+    ) -> bool:
+        """The one send `key` with this message, claimable from `due_ms`: added, or (not yet
+        claimed) its message and due time replaced. False when it was claimed already
+        (it is being sent, or was, as it stood)."""
+        # On PostgreSQL the row is locked until `tx` ends: a claim skips it meanwhile (SKIP
+        # LOCKED) and takes it, revised, after; a claim that came first makes this see it claimed.
+        lock = " FOR UPDATE" if self._db.backend == "postgresql" else ""
+        found = await tx.fetchone(f"SELECT message_id, claimed_until_ms, done_ms FROM outbox WHERE idem_key = ?{lock}", (key,))
+        if found is None:
+            await self.add(tx, body, [(key, chat_key)], kind, urgent, now_ms, due_ms)
+            return True
+        message_id, claimed_until_ms, done_ms = found
+        if claimed_until_ms is not None or done_ms is not None:
+            return False
+        await tx.execute("UPDATE outbox_messages SET body = ? WHERE id = ?", (body, message_id))
+        await tx.execute("UPDATE outbox SET due_ms = ? WHERE idem_key = ?", (due_ms, key))
+        return True
 
     async def claim(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Claimed]:
         """Up to `limit` unfinished rows nobody holds (urgent ones first, oldest first),
@@ -65,10 +95,10 @@ class OutboxStore(SiblingStore):
             rows = await tx.fetch(
                 "UPDATE outbox SET claimed_until_ms = ?, claimed_by = ?, attempts = attempts + 1"
                 " WHERE id IN (SELECT id FROM outbox WHERE done_ms IS NULL"
-                " AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?)"
+                " AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?) AND (due_ms IS NULL OR due_ms <= ?)"
                 f" ORDER BY urgent DESC, id LIMIT ?{skip_locked})"
                 " RETURNING id, idem_key, chat_key, kind, urgent, message_id",
-                (now_ms + lease_ms, owner, now_ms, limit),
+                (now_ms + lease_ms, owner, now_ms, now_ms, limit),
             )
             if not rows:
                 return []
