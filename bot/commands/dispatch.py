@@ -16,6 +16,7 @@ from bot.commands.ports import Caller, DataPort, RiskPort
 from bot.commands.registry import COMMANDS
 from bot.core.models import HOUR_MS, Window
 from bot.core.ratelimit import CommandGate, RateLimit, Refusal
+from bot.plumbing.priority import foreground
 from bot.replies import compose
 from bot.replies import numbers as fmt
 from bot.replies.locales import sentences, text
@@ -132,6 +133,10 @@ class Dispatcher:
         refusal = self._refused(caller)
         if refusal is not None and not refusal.notify:
             return None  # told once this period already: dropped (and counted)
+        with foreground():  # a person waits for this: its reads go ahead of background work
+            return await self._answer(message, caller, refusal, bot_username)
+
+    async def _answer(self, message: str, caller: Caller, refusal: Refusal | None, bot_username: str | None) -> Reply | None:
         locale = await self.locale_for(caller.chat_key)
         if refusal is not None:
             body = text(locale, "rate.body", seconds=math.ceil(refusal.wait_s))

@@ -1,22 +1,24 @@
-"""The embedded SQLite backend (aiosqlite): one writer and one read-only connection.
+"""The embedded SQLite backend (aiosqlite): one writer and two read-only connections.
 
 Writes go through the writer connection in explicit transactions under a
-write lock; reads use a second connection so a long ingest batch never stalls
-a `/liq` answer (WAL lets them run side by side).
+write lock; reads use other connections so a long ingest batch never stalls
+a `/liq` answer (WAL lets them run side by side). Each aiosqlite connection
+runs its statements one at a time, in order: commands (bot.plumbing.priority's
+foreground) read on a connection of their own, so a reply never waits behind
+the thousands of reads of background work (alerts, digests) on the other.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-import sqlite3
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import aiosqlite
 
+from bot.plumbing.priority import in_foreground
 from bot.storage.database import Database, Transaction
 from bot.storage.migrations import migrations, newer_schema
 from bot.storage.rows import EVENT_COLUMNS, EVENT_KEY, ROLLUP_UPSERT, rollup_rows
@@ -54,35 +56,46 @@ class SqliteDatabase(Database):
     backend = "sqlite"
     integrity_ok = "SQLite integrity_check ok"
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection, foreground: aiosqlite.Connection
+    ) -> None:
         self.path = path
         self._writer = writer
-        self._reader = reader
+        self._background_reader = reader
+        self._foreground_reader = foreground
         self._write_lock = asyncio.Lock()
+
+    @property
+    def _reader(self) -> aiosqlite.Connection:
+        return self._foreground_reader if in_foreground() else self._background_reader
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteDatabase:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await aiosqlite.connect(str(path), isolation_level=None)
+        readers: list[aiosqlite.Connection] = []
         try:
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute("PRAGMA synchronous=NORMAL")
             await writer.execute("PRAGMA busy_timeout=5000")
             await _migrate(writer)
             await writer.execute(f"CREATE TEMP TABLE incoming AS SELECT {EVENT_COLUMNS} FROM events WHERE 0")
-            reader = await aiosqlite.connect(str(path), isolation_level=None)
-            await reader.execute("PRAGMA busy_timeout=5000")
-            await reader.execute("PRAGMA query_only=1")
+            for _ in range(2):
+                readers.append(await aiosqlite.connect(str(path), isolation_level=None))
+                await readers[-1].execute("PRAGMA busy_timeout=5000")
+                await readers[-1].execute("PRAGMA query_only=1")
         except BaseException:
-            await writer.close()
+            for connection in (writer, *readers):
+                await connection.close()
             raise
-        return cls(path, writer, reader)
+        return cls(path, writer, *readers)
 
     async def close(self) -> None:
         async with self._write_lock:
             await self._writer.close()
-        await self._reader.close()
+        await self._background_reader.close()
+        await self._foreground_reader.close()
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
         cursor = await self._reader.execute(sql, args)
@@ -160,15 +173,6 @@ class SqliteDatabase(Database):
     async def integrity_problems(self) -> list[str]:
         messages = [row[0] for row in await self.fetch("PRAGMA integrity_check")]
         return [] if messages == ["ok"] else messages
-
-
-async def _roll_back(db: aiosqlite.Connection) -> None:
-    """Roll back the open transaction, if any. A task cancelled while its COMMIT was
-    queued finds the COMMIT done by the time its ROLLBACK runs (the connection's thread
-    runs both in turn): nothing to roll back then, and the cancellation goes on."""
-    if db.in_transaction:
-        with contextlib.suppress(sqlite3.OperationalError):
-            await db.execute("ROLLBACK")
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

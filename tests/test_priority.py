@@ -1,0 +1,36 @@
+"""Commands go ahead of background work in the database: on SQLite a command's reads run
+on a connection of their own (bot.plumbing.priority), so a reply never waits behind the
+reads queued by alerts or a digest fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.commands.dispatch import Dispatcher
+from bot.commands.ports import Caller
+from bot.core.models import MINUTE_MS
+from bot.replies.render_plain import render_plain
+from bot.services.queries import QueryService
+from bot.storage.store import Store
+from tests.support import liquidation
+
+NOW = 1_742_558_400_000
+PRIVATE = Caller("telegram", "telegram:42", "telegram:42")
+# About a millisecond of SQLite's time each: 300 of them keep its connection busy for a while.
+BACKGROUND_READ = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT count(*) FROM n"
+
+
+async def test_a_command_is_answered_while_hundreds_of_background_reads_wait(tmp_path):
+    store = await Store.open(tmp_path / "liq.sqlite")
+    try:
+        await store.add_events([liquidation(NOW - MINUTE_MS, 2_500_000)])
+        dispatcher = Dispatcher(QueryService(store), lambda: NOW)
+        background = [asyncio.create_task(store.db.fetch(BACKGROUND_READ)) for _ in range(300)]
+        await asyncio.sleep(0)  # each has queued its read
+        reply = render_plain(await dispatcher.handle("/liq BTC 1h", PRIVATE))
+        waiting = sum(not read.done() for read in background)
+        assert "$2.50M" in reply
+        assert waiting > 0, "the reply waited for every background read"
+        assert {rows[0][0] for rows in await asyncio.gather(*background)} == {20_000}
+    finally:
+        await store.close()
