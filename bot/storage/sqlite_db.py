@@ -41,8 +41,7 @@ class _SqliteTransaction(Transaction):
         self._db = connection
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        cursor = await self._db.execute(sql, args)
-        return [tuple(row) for row in await cursor.fetchall()]
+        return await self._db.execute_fetchall(sql, args)
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         cursor = await self._db.execute(sql, args)
@@ -98,8 +97,9 @@ class SqliteDatabase(Database):
         await self._foreground_reader.close()
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        cursor = await self._reader.execute(sql, args)
-        return [tuple(row) for row in await cursor.fetchall()]
+        # One trip to the connection's thread (execute and fetch there), not two: under a busy
+        # event loop each trip back waits for the loop's turn.
+        return await self._reader.execute_fetchall(sql, args)
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         # One statement commits by itself (autocommit): no BEGIN/COMMIT round trips.
