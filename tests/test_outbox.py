@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from zoneinfo import ZoneInfo
-
-import pytest
 
 from bot.core.alert_rules import AlertRule, RuleKind
 from bot.core.models import HOUR_MS, Side
@@ -67,6 +64,19 @@ async def sender(location, destination, clock, senders: int = 8, **options):
         await outbox.close()
         await chats.close()
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def alerting(store, chats, clock, **options):
+    """An AlertService, started, sending through its own outbox and notifier to `chats`;
+    (the service, its outbox), the sending closed at the end."""
+    sending = Sending(store, {"telegram": chats}, now_ms=lambda: clock[0])
+    alerts = AlertService(store, sending.outbox, now_ms=lambda: clock[0], **options)
+    try:
+        await alerts.start()
+        yield alerts, sending.outbox
+    finally:
+        await sending.close()
 
 
 async def add(store, outbox, count: int, kind: str = "alert") -> list[str]:
@@ -205,28 +215,18 @@ async def test_the_same_key_written_twice_is_one_row_and_one_send(store, databas
 async def test_an_alert_goes_through_the_outbox_once_and_a_restart_does_not_repeat_it(store, database_location):
     clock = [T0]
     chats = Recipients()
-    sending = Sending(store, {"telegram": chats}, now_ms=lambda: clock[0])
-    alerts = AlertService(store, sending.outbox, now_ms=lambda: clock[0])
-    try:
-        await alerts.start()
+    async with alerting(store, chats, clock) as (alerts, outbox):
         await alerts.create_rule(AlertRule(0, "telegram:1", "telegram:1", RuleKind.TOTAL, "BTC", 1_000_000.0, HOUR_MS), T0)
         await alerts.on_events("binance", "usdm", [liquidation(T0 + 1_000, 1_500_000, Side.LONG)])
-        await drained(sending.outbox)
-    finally:
-        await sending.close()
+        await drained(outbox)
     (row,) = await store.db.fetch("SELECT idem_key, chat_key, kind, urgent, outcome FROM outbox")
     assert row[1:] == ("telegram:1", "alert", 1, "sent") and row[0].startswith("alert:1:")
     # A successor (a restart, a new leader) loads the state written with the send: no second alert.
     successor_chats = Recipients()
-    successor = Sending(store, {"telegram": successor_chats}, now_ms=lambda: clock[0])
-    again = AlertService(store, successor.outbox, now_ms=lambda: clock[0])
-    try:
-        await again.start()
+    async with alerting(store, successor_chats, clock) as (again, successor):
         await again.on_events("binance", "usdm", [liquidation(T0 + 2_000, 100_000, Side.LONG)])
         clock[0] += 2 * LEASE_MS
-        assert await successor.outbox.send_pending() == 0
-    finally:
-        await successor.close()
+        assert await successor.send_pending() == 0
     assert len(chats.sent) == 1 and successor_chats.sent == []
 
 
@@ -272,37 +272,29 @@ async def test_a_big_order_group_is_in_the_outbox_from_its_first_order_and_the_n
     """A leader killed while big orders are being grouped (2 s) leaves their alert, as it
     stood, for the next sender: after the group's end and the grace for its leader to close it."""
     clock = [T0]
-    leader = Sending(store, {"telegram": Recipients()}, now_ms=lambda: clock[0])
-    alerts = AlertService(store, leader.outbox, now_ms=lambda: clock[0], sleep=never_ticks)
-    await alerts.start()
-    await alerts.create_rule(BIG_RULE, T0)
-    running = asyncio.create_task(alerts.run())  # its timer never ticks: what is written, the writer wrote
-    try:
-        await alerts.on_events("binance", "usdm", [liquidation(T0, 1_500_000)])
-        await until(lambda: alerts.engine.big_groups(clock[0]) == [])
-        clock[0] = T0 + 500
-        await alerts.on_events("binance", "usdm", [liquidation(T0 + 500, 2_000_000, Side.SHORT)])
-        await until(lambda: alerts.engine.big_groups(clock[0]) == [])
-        (body,) = await outbox_bodies(store)
-        assert "$1.50M" in body and "$2.00M" in body
-    finally:  # the leader dies: nothing of it runs any more
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await leader.close()
+    async with alerting(store, Recipients(), clock, sleep=never_ticks) as (alerts, _):
+        await alerts.create_rule(BIG_RULE, T0)
+        running = asyncio.create_task(alerts.run())  # its timer never ticks: what is written, the writer wrote
+        try:
+            await alerts.on_events("binance", "usdm", [liquidation(T0, 1_500_000)])
+            await until(lambda: alerts.engine.big_groups(clock[0]) == [])
+            clock[0] = T0 + 500
+            await alerts.on_events("binance", "usdm", [liquidation(T0 + 500, 2_000_000, Side.SHORT)])
+            await until(lambda: alerts.engine.big_groups(clock[0]) == [])
+            (body,) = await outbox_bodies(store)
+            assert "$1.50M" in body and "$2.00M" in body
+        finally:  # the leader dies: nothing of it runs any more
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
     chats = Recipients()
-    successor = Sending(store, {"telegram": chats}, now_ms=lambda: clock[0])
-    again = AlertService(store, successor.outbox, now_ms=lambda: clock[0])
-    try:
-        await again.start()
+    async with alerting(store, chats, clock) as (again, successor):
         clock[0] = T0 + 2_000 + UNSEALED_GRACE_MS - 1  # its leader might still close it
         await again.tick()
-        assert await successor.outbox.send_pending() == 0
+        assert await successor.send_pending() == 0
         clock[0] += 1
-        assert await successor.outbox.send_pending() == 1
-        successor.outbox.wake()  # its pump records the send
-        await drained(successor.outbox)
-    finally:
-        await successor.close()
+        assert await successor.send_pending() == 1
+        successor.wake()  # its pump records the send
+        await drained(successor)
     ((chat, text),) = chats.sent
     assert chat == "telegram:1" and "$1.50M" in text and "$2.00M" in text
 
@@ -310,24 +302,19 @@ async def test_a_big_order_group_is_in_the_outbox_from_its_first_order_and_the_n
 async def test_orders_joining_a_group_whose_alert_is_already_going_out_come_in_the_next_alert_once(store):
     clock = [T0]
     chats = Recipients()
-    sending = Sending(store, {"telegram": chats}, now_ms=lambda: clock[0])
-    alerts = AlertService(store, sending.outbox, now_ms=lambda: clock[0])
-    try:
-        await alerts.start()
+    async with alerting(store, chats, clock) as (alerts, outbox):
         await alerts.create_rule(BIG_RULE, T0)
         await alerts.on_events("binance", "usdm", [liquidation(T0, 1_500_000)])
         await alerts.tick()  # written, not closed: the group collects 2 s
         # Its leader was too slow to close it: a sender took the alert as it stood ...
         clock[0] = T0 + 2_000 + UNSEALED_GRACE_MS
-        assert await sending.outbox.send_pending() == 1
+        assert await outbox.send_pending() == 1
         # ... while an order joined the group.
         await alerts.on_events("binance", "usdm", [liquidation(clock[0], 2_000_000, Side.SHORT)])
         await alerts.tick()
         clock[0] += 2_000
         await alerts.tick()
-        await drained(sending.outbox)
-    finally:
-        await sending.close()
+        await drained(outbox)
     (first_chat, first), (second_chat, second) = chats.sent
     assert first_chat == second_chat == "telegram:1"
     assert "$1.50M" in first and "$2.00M" not in first
