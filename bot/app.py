@@ -57,8 +57,6 @@ from bot.storage.store import Store
 
 log = logging.getLogger("liqbot")
 
-SQLITE_SWITCH_INTERVAL_S = 0.0002  # how soon a waiting thread takes the GIL (Python's default: 5 ms)
-
 
 
 
@@ -97,12 +95,6 @@ class App:
             connect_timeout_s=storage.connect_timeout_s,
             pool_size=storage.pool_size,
         )
-        if store.db.backend == "sqlite":
-            # aiosqlite runs each connection's statements on a thread, and sqlite3 releases the
-            # GIL around every row it steps: with the event loop busy (a cascade), each row waited
-            # up to the 5 ms switch interval, so a reply reading 500 rows took seconds (measured:
-            # 1.9 s; 84 ms at 0.2 ms, for 5 % less of the loop's own throughput).
-            sys.setswitchinterval(SQLITE_SWITCH_INTERVAL_S)
         bot = config.bot
         # On SQLite the one runner is the leader (bot.storage.runlock); replicas of a
         # PostgreSQL start as followers and elect one (bot.services.leadership).

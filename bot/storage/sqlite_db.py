@@ -41,7 +41,8 @@ class _SqliteTransaction(Transaction):
         self._db = connection
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        return await self._db.execute_fetchall(sql, args)
+        cursor = await self._db.execute(sql, args)
+        return [tuple(row) for row in await cursor.fetchall()]
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         cursor = await self._db.execute(sql, args)
@@ -97,9 +98,8 @@ class SqliteDatabase(Database):
         await self._foreground_reader.close()
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        # One trip to the connection's thread (execute and fetch there), not two: under a busy
-        # event loop each trip back waits for the loop's turn.
-        return await self._reader.execute_fetchall(sql, args)
+        cursor = await self._reader.execute(sql, args)
+        return [tuple(row) for row in await cursor.fetchall()]
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         # One statement commits by itself (autocommit): no BEGIN/COMMIT round trips.
