@@ -118,10 +118,12 @@ class Dispatcher:
 
     async def assets(self) -> list[str]:
         """Recorded assets, most liquidated first (for autocomplete and menus)."""
-        return await self._data.assets()
+        with foreground():  # like every entry point here, a person is waiting
+            return await self._data.assets()
 
     async def locale_for(self, chat_key: str) -> str:
-        return await self._data.chat_locale(chat_key) or self._default_locale
+        with foreground():
+            return await self._data.chat_locale(chat_key) or self._default_locale
 
     async def handle(self, message: str, caller: Caller, bot_username: str | None = None) -> Reply | None:
         """The reply to a message, or None when it is not a command for this bot:
