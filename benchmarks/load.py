@@ -265,6 +265,19 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     )
     platforms.stdin.write(json.dumps({**ids, "throttle_every": args.throttle_every}).encode() + b"\n")
     urls = json.loads(await platforms.stdout.readline())
+    # Time inside the dispatcher (rate limits, parsing, reads, composing), apart from delivery:
+    # (monotonic start, ms) per command, to tell the bot's own latency from the platform path's.
+    dispatched_ms: list[tuple[float, float]] = []
+    dispatch = app.dispatcher.handle
+
+    async def timed_dispatch(*args, **kwargs):
+        started_s = time.monotonic()
+        try:
+            return await dispatch(*args, **kwargs)
+        finally:
+            dispatched_ms.append((started_s, (time.monotonic() - started_s) * 1000))
+
+    app.dispatcher.handle = timed_dispatch
     telegram = TelegramAdapter(
         TelegramConfig(enabled=True, base_url=urls["telegram_base_url"], base_file_url=urls["telegram_file_url"]),
         urls["telegram_token"], app.dispatcher, app.mark_chat_gone, poll_timeout_seconds=5,
@@ -387,6 +400,8 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         print(f"  baseline, the first {args.baseline_s:g} s without the cascade: {percentiles(idle)}")
         for command in COMMANDS:
             print(f"  {command}: {percentiles([ms for c, ms in loaded if c == command])}")
+    print(f"both platforms, time in the dispatcher from the cascade on: "
+          f"{percentiles([ms for at_s, ms in dispatched_ms if at_s >= cascade_at])}")
     print(digest_figures(sent["telegram"] + sent["discord"], due_s - offset_s, len(digest_chats)))
     print(f"429s injected: one per {args.throttle_every} Telegram commands (next sendMessage) and one per"
           f" {args.throttle_every} Discord channel messages; delivered: Telegram {len(sent['telegram']):,}"
