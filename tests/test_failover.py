@@ -350,7 +350,9 @@ async def test_killing_the_leader_hands_over_within_15_s_losing_no_order_reply_a
         await until(all_answered, "a reply to every /liq", REPLY_BOUND_S)
         assert {ask.status for ask in asker.asks} == {200}
         assert {ask.replica for ask in asker.asks} == {r.name for r in replicas}
-        during_takeover = {ask.replica for ask in asker.asks if killed_at <= ask.at <= killed_at + stream_s}
+        # At least a second: a takeover can take 0.1 s, less than a round of asks.
+        takeover_s = max(stream_s, 1.0)
+        during_takeover = {ask.replica for ask in asker.asks if killed_at <= ask.at <= killed_at + takeover_s}
         assert during_takeover == {r.name for r in survivors}
         assert all("BTC" in asker.reply_to(ask).params["text"] for ask in asker.asks)
 

@@ -15,7 +15,7 @@ from bot.config import ConfigError, RiskConfig, parse_config
 from bot.core.market import MarketSample, annualised_funding, points
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
 from bot.core.risk import RiskLevel, RiskThresholds, VenueMarket, assess, level_of
-from bot.core.summary import RecordedSpan, TotalRow, summarize
+from bot.core.summary import Breakdown, RecordedSpan, SideTotal, summarize
 from bot.replies.render_plain import render_plain
 from bot.replies.risk import risk_note, risk_reply
 from bot.services.queries import QueryService
@@ -62,13 +62,10 @@ def venue(
 
 
 def liquidations(now: int, long_usd: float, short_usd: float, preceding=(), covered=True):
-    rows = []
-    if long_usd:
-        rows.append(TotalRow("BTC", "binance", Side.LONG, long_usd, 10))
-    if short_usd:
-        rows.append(TotalRow("BTC", "binance", Side.SHORT, short_usd, 10))
+    by_venue = [SideTotal("binance", side, usd, 10) for side, usd in ((Side.LONG, long_usd), (Side.SHORT, short_usd)) if usd]
+    by_asset = [SideTotal("BTC", row.liquidated, row.usd, row.events) for row in by_venue]
     spans = [RecordedSpan("binance", "usdm", now - 30 * DAY_MS, now)] if covered else []
-    return summarize("BTC", Window.trailing(DAY_MS, now), rows, None, spans, preceding)
+    return summarize("BTC", Window.trailing(DAY_MS, now), Breakdown(tuple(by_venue), tuple(by_asset)), None, spans, preceding)
 
 
 def keys(report) -> list[str]:

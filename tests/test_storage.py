@@ -59,6 +59,36 @@ async def test_any_window_matches_a_brute_force_sum_to_the_cent(store):
             assert got == brute_force(events, asset, window), window
 
 
+async def test_a_breakdown_has_every_venue_and_the_largest_assets_to_the_cent(store):
+    rng = random.Random(11)
+    assets = [f"A{i}" for i in range(30)]
+    events = [
+        event(
+            T0 + rng.randrange(0, 3 * HOUR_MS),
+            round(rng.uniform(10, 100_000) * (1 + assets.index(asset)), 2),
+            rng.choice([Side.LONG, Side.SHORT]),
+            asset,
+            rng.choice(["binance", "bybit", "okx"]),
+        )
+        for asset in rng.choices(assets, k=3_000)
+    ]
+    await store.add_events(events)
+    window = Window(T0 + 41_017, T0 + 2 * HOUR_MS + 7 * MINUTE_MS + 3)
+    breakdown = await store.breakdown(None, window, 5)
+    in_window = [e for e in events if window.start_ms <= e.at_ms < window.end_ms]
+    for venue in ("binance", "bybit", "okx"):
+        for side in Side:
+            chosen = [e for e in in_window if e.venue == venue and e.liquidated is side]
+            [row] = [r for r in breakdown.by_venue if (r.name, r.liquidated) == (venue, side)]
+            assert (round(row.usd, 2), row.events) == (round(sum(e.notional_usd for e in chosen), 2), len(chosen))
+    by_asset_usd = {a: round(sum(e.notional_usd for e in in_window if e.asset == a), 2) for a in assets}
+    top_five = sorted(assets, key=lambda a: -by_asset_usd[a])[:5]
+    assert {r.name for r in breakdown.by_asset} == set(top_five)
+    for asset in top_five:
+        assert round(sum(r.usd for r in breakdown.by_asset if r.name == asset), 2) == by_asset_usd[asset]
+    assert await store.breakdown("A0", Window(T0, T0), 5) == type(breakdown)((), ())
+
+
 async def test_largest_orders_match_a_brute_force_sort(store):
     rng = random.Random(3)
     events = [

@@ -3,7 +3,6 @@ a real Dispatcher over a real Store, and a fake Bot API on 127.0.0.1."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import socket

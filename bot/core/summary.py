@@ -19,6 +19,10 @@ FLUSH_SHARE = 0.80
 # Only assets with at least this share of the window's total compete for "most
 # one-sided": a single $5K order is 100% one-sided and means nothing.
 ONE_SIDED_MIN_SHARE_OF_TOTAL = 0.05
+# A summary ranks this many of the window's largest assets: every asset that can
+# compete for "most one-sided" (at most 1 / 5 % = 20 hold 5 % each) and more than
+# any reply lists.
+ASSETS_RANKED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,25 @@ class TotalRow:
     liquidated: Side
     usd: float
     events: int
+
+
+@dataclass(frozen=True, slots=True)
+class SideTotal:
+    """Liquidations of one side of one group (a venue or an asset) over a window."""
+
+    name: str
+    liquidated: Side
+    usd: float
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """A window's totals per venue and side (every venue: together they are the
+    total) and per side of its `ASSETS_RANKED` largest assets."""
+
+    by_venue: tuple[SideTotal, ...]
+    by_asset: tuple[SideTotal, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +204,7 @@ class Summary:
     window: Window
     total: Split
     by_venue: tuple[Split, ...]  # largest first
-    by_asset: tuple[Split, ...]  # largest first
+    by_asset: tuple[Split, ...]  # largest first, at most ASSETS_RANKED
     largest: LiquidationEvent | None
     coverage: Coverage
     squeeze: Squeeze
@@ -192,10 +215,10 @@ class Summary:
     silent_streams: tuple[tuple[str, str], ...] = ()
 
 
-def _splits(rows: Iterable[TotalRow], key) -> tuple[Split, ...]:
+def _splits(rows: Iterable[SideTotal]) -> tuple[Split, ...]:
     acc: dict[str, list] = {}
     for row in rows:
-        entry = acc.setdefault(key(row), [0.0, 0.0, 0])
+        entry = acc.setdefault(row.name, [0.0, 0.0, 0])
         entry[0 if row.liquidated is Side.LONG else 1] += row.usd
         entry[2] += row.events
     splits = [Split(name, round(lng, 2), round(sht, 2), n) for name, (lng, sht, n) in acc.items()]
@@ -205,19 +228,20 @@ def _splits(rows: Iterable[TotalRow], key) -> tuple[Split, ...]:
 def summarize(
     asset: str | None,
     window: Window,
-    rows: Iterable[TotalRow],
+    breakdown: Breakdown,
     largest: LiquidationEvent | None,
     spans: Iterable[RecordedSpan],
     preceding_usd: Sequence[float] = (),
     silent_streams: Sequence[tuple[str, str]] = (),
 ) -> Summary:
-    rows = [r for r in rows if asset is None or r.asset == asset]
-    by_asset = _splits(rows, lambda r: r.asset)
+    """`breakdown` of `asset` (None: all assets) over `window`."""
+    by_venue = _splits(breakdown.by_venue)
+    by_asset = _splits(breakdown.by_asset)
     total = Split(
         asset or "all",
-        round(sum(s.long_usd for s in by_asset), 2),
-        round(sum(s.short_usd for s in by_asset), 2),
-        sum(s.events for s in by_asset),
+        round(sum(s.long_usd for s in by_venue), 2),
+        round(sum(s.short_usd for s in by_venue), 2),
+        sum(s.events for s in by_venue),
     )
     contenders = [
         s for s in by_asset if s.total_usd >= ONE_SIDED_MIN_SHARE_OF_TOTAL * total.total_usd
@@ -226,7 +250,7 @@ def summarize(
         asset=asset,
         window=window,
         total=total,
-        by_venue=_splits(rows, lambda r: r.venue),
+        by_venue=by_venue,
         by_asset=by_asset,
         largest=largest,
         coverage=coverage_of(window, spans),

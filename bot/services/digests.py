@@ -38,7 +38,7 @@ from itertools import takewhile
 from bot.plumbing.clock import wall_clock_ms
 from bot.core.digest import DIGEST_GRACE_MS, DigestSchedule, due_digest, latest_slot
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, Window
-from bot.core.summary import Summary, coverage_of, summarize
+from bot.core.summary import ASSETS_RANKED, Summary, coverage_of, summarize
 from bot.core.report import WriteUp
 from bot.replies.digest import asset_note, digest_reply, full_digest_reply, with_notes
 from bot.replies.model import Image, Reply
@@ -176,9 +176,9 @@ class DigestService:
             )
         )
         preceding = await self._store.window_totals(None, history_end, DAY_MS, recorded) if recorded else []
-        rows = await self._store.totals(None, window)
+        breakdown = await self._store.breakdown(None, window, ASSETS_RANKED)
         largest = await self._store.largest(None, window, 1)
-        return summarize(None, window, rows, largest[0] if largest else None, spans, preceding)
+        return summarize(None, window, breakdown, largest[0] if largest else None, spans, preceding)
 
     async def compose(
         self, locale: str, end_ms: int, local_date: str, style: str = "brief", tz: str | None = None

@@ -9,7 +9,7 @@ from itertools import takewhile
 
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Window
 from bot.core.status import RuntimeStatus, StatusReport, StreamStatus
-from bot.core.summary import RecordedSpan, Summary, coverage_of, merge_ranges, summarize
+from bot.core.summary import ASSETS_RANKED, RecordedSpan, Summary, coverage_of, merge_ranges, summarize
 from bot.storage.store import Store
 
 # A summary is ranked against this many preceding windows of the same length,
@@ -45,7 +45,7 @@ class QueryService:
     async def summary(self, asset: str | None, window: Window) -> Summary:
         # Queued together, the reader thread runs them back to back.
         rows, largest, (spans, preceding) = await asyncio.gather(
-            self._store.totals(asset, window),
+            self._store.breakdown(asset, window, ASSETS_RANKED),
             self._store.largest(asset, window, 1),
             self._history(asset, window),
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.models import HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
-from bot.core.summary import RecordedSpan, TotalRow
+from bot.core.summary import Breakdown, RecordedSpan, SideTotal, TotalRow
 from bot.storage.backends import open_database
 from bot.storage.chats_store import ChatsStore
 from bot.storage.database import Database
@@ -99,28 +99,38 @@ class Store:
     # -- reads ----------------------------------------------------------
 
     async def totals(self, asset: str | None, window: Window) -> list[TotalRow]:
-        """USD and counts per (asset, venue, side) over the window, exact: one query
-        over the window's raw edges, minute and hour rollups."""
-        where_asset, asset_args = asset_filter(asset)
-        selects, args = [], []
-        for piece in decompose(window):
-            sums = "SUM(notional_cents), COUNT(*)" if piece.table == "events" else "SUM(usd_cents), SUM(events)"
-            column = time_column(piece.table)
-            selects.append(
-                f"SELECT asset, venue, liquidated, {sums} FROM {piece.table}"
-                f" WHERE {column} >= ? AND {column} < ?{where_asset} GROUP BY asset, venue, liquidated"
-            )
-            args += [piece.start_ms, piece.end_ms, *asset_args]
-        sums_by_key: dict[tuple[str, str, str], list[int]] = {}
-        if selects:
-            for row_asset, venue, liquidated, cents, count in await self.db.fetch(" UNION ALL ".join(selects), args):
-                acc = sums_by_key.setdefault((row_asset, venue, liquidated), [0, 0])
-                acc[0] += cents
-                acc[1] += count
+        """USD and counts per (asset, venue, side) over the window, exact."""
+        sums, args = _window_sums(asset, window)
+        if not sums:
+            return []
+        rows = await self.db.fetch(
+            f"SELECT asset, venue, liquidated, SUM(cents), SUM(n) FROM ({sums}) AS parts GROUP BY asset, venue, liquidated",
+            args,
+        )
         return [
-            TotalRow(asset=a, venue=v, liquidated=Side(side), usd=cents / 100, events=n)
-            for (a, v, side), (cents, n) in sums_by_key.items()
+            TotalRow(asset=a, venue=v, liquidated=Side(side), usd=cents / 100, events=n) for a, v, side, cents, n in rows
         ]
+
+    async def breakdown(self, asset: str | None, window: Window, top_assets: int) -> Breakdown:
+        """The window's totals per venue and side, and per side of its `top_assets`
+        largest assets, summed in the database: a reply reads a few dozen rows,
+        not one per (asset, venue, side) and piece of the window (thousands in a
+        cascade over hundreds of listings, each a wait for the GIL under load)."""
+        sums, args = _window_sums(asset, window)
+        if not sums:
+            return Breakdown((), ())
+        rows = await self.db.fetch(
+            f"WITH parts AS ({sums})"
+            " SELECT 'venue', venue, liquidated, SUM(cents), SUM(n) FROM parts GROUP BY venue, liquidated"
+            " UNION ALL SELECT 'asset', asset, liquidated, SUM(cents), SUM(n) FROM parts"
+            " WHERE asset IN (SELECT asset FROM parts GROUP BY asset ORDER BY SUM(cents) DESC, asset LIMIT ?)"
+            " GROUP BY asset, liquidated",
+            [*args, top_assets],
+        )
+        groups: dict[str, list[SideTotal]] = {"venue": [], "asset": []}
+        for group, name, side, cents, n in rows:
+            groups[group].append(SideTotal(name, Side(side), cents / 100, n))
+        return Breakdown(tuple(groups["venue"]), tuple(groups["asset"]))
 
     async def window_totals(self, asset: str | None, end_ms: int, duration_ms: int, count: int) -> list[float]:
         """USD totals of `count` back-to-back windows ending at `end_ms`, newest first.
@@ -226,3 +236,20 @@ class Store:
         (first,) = await self.db.fetchone("SELECT MIN(at_ms) FROM events")
         (last,) = await self.db.fetchone("SELECT MAX(at_ms) FROM events")
         return StoreStats(sum(by_venue.values()), first, last, by_venue)
+
+
+
+def _window_sums(asset: str | None, window: Window) -> tuple[str, list]:
+    """One SELECT of (asset, venue, liquidated, cents, n) per piece of the window
+    (`windows.decompose`), joined by UNION ALL; empty for an empty window."""
+    where_asset, asset_args = asset_filter(asset)
+    selects, args = [], []
+    for piece in decompose(window):
+        sums = "SUM(notional_cents) AS cents, COUNT(*) AS n" if piece.table == "events" else "SUM(usd_cents) AS cents, SUM(events) AS n"
+        column = time_column(piece.table)
+        selects.append(
+            f"SELECT asset, venue, liquidated, {sums} FROM {piece.table}"
+            f" WHERE {column} >= ? AND {column} < ?{where_asset} GROUP BY asset, venue, liquidated"
+        )
+        args += [piece.start_ms, piece.end_ms, *asset_args]
+    return " UNION ALL ".join(selects), args
