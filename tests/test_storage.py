@@ -20,6 +20,7 @@ from bot.storage.levels_store import LevelsStore
 from bot.storage.market_store import MarketStore
 from bot.storage.migrations import BACKENDS, migrations
 from bot.storage.series import largest_day, liquidation_bars, minute_totals
+from bot.storage.chats_store import ChatSettings
 from bot.storage.store import Store
 from bot.storage.windows import decompose
 from tests.backends import backend, execute  # noqa: F401  (every store test on both backends)
@@ -154,6 +155,27 @@ async def test_chat_locale_survives_a_restart(database_location):
         assert await store.chats.locale("telegram:-200") is None
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_replica_reads_the_language_and_zone_another_replica_set(database_location):
+    """A leader composing an alert in a chat's language, set by /lang on another replica."""
+    leader, other = await Store.open(database_location), await Store.open(database_location)
+    try:
+        assert (await leader.chats.locale("telegram:-100"), await leader.chats.timezone("telegram:-100")) == (None, None)
+        await other.chats.set_locale("telegram:-100", "zh", now_ms=T0)
+        await other.chats.set_timezone("telegram:-100", "Asia/Shanghai", now_ms=T0)
+        await other.chats.set_active("telegram:-200", False, now_ms=T0)
+        assert (await leader.chats.locale("telegram:-100"), await leader.chats.timezone("telegram:-100")) == (
+            "zh", "Asia/Shanghai"
+        )
+        settings = await leader.chats.settings(["telegram:-100", "telegram:-200", "telegram:-300"])
+        assert settings["telegram:-100"] == ChatSettings(True, "zh", "Asia/Shanghai")
+        assert settings["telegram:-200"].active is False
+        assert settings["telegram:-300"] == ChatSettings()
+    finally:
+        await leader.close()
+        await other.close()
 
 
 async def test_migrations_are_recorded_and_a_newer_schema_is_refused_on_sqlite(tmp_path):

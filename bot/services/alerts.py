@@ -242,20 +242,18 @@ class AlertService:
 
     # -- delivery ----------------------------------------------------------------
 
-    async def _reply(self, alert: Fired) -> Reply | None:
-        """The alert as its chat reads it (locale, time zone); None for a chat that left."""
-        if not await self._store.chats.active(alert.chat_key):
-            return None
-        locale = await self._store.chats.locale(alert.chat_key) or self._default_locale
-        return alert_reply(alert, locale, fmt.zone(await self._store.chats.timezone(alert.chat_key)))
+    async def _replies(self, alerts: Sequence[Fired]) -> list[Reply | None]:
+        """Each alert as its chat reads it (locale, time zone); None for a chat that
+        left. One read of the settings of every chat in the pass, not three an alert."""
+        settings = await self._store.chats.settings(alert.chat_key for alert in alerts) if alerts else {}
+        return [
+            alert_reply(alert, chat.locale or self._default_locale, fmt.zone(chat.tz)) if chat.active else None
+            for alert, chat in ((alert, settings[alert.chat_key]) for alert in alerts)
+        ]
 
     async def _emit(self, fired: Sequence[Fired]) -> None:
         dirty = self.engine.take_dirty() | self.cascades.take_dirty() | self.near.take_dirty()
-        replies = []
-        for alert in fired:
-            reply = await self._reply(alert)
-            if reply is not None:
-                replies.append((alert, reply))
+        replies = [(alert, reply) for alert, reply in zip(fired, await self._replies(fired)) if reply is not None]
         if not dirty and not replies:
             return
         # The rules' new state and the alerts it fired commit together: a crash before
@@ -278,7 +276,7 @@ class AlertService:
             groups = self.engine.big_groups(now)
             if not groups:
                 return
-            replies = [await self._reply(alert) for _, alert in groups]
+            replies = await self._replies([alert for _, alert in groups])
             written = []
             async with self._store.db.transaction() as tx:
                 for (burst, alert), reply in zip(groups, replies):

@@ -105,14 +105,15 @@ class FeedService(NullSink):
 
     async def flush(self) -> None:
         """Send the bursts that are due."""
-        for burst in self.matcher.due(self._now_ms()):
+        bursts = self.matcher.due(self._now_ms())
+        settings = await self._store.chats.settings(burst.chat_key for burst in bursts) if bursts else {}
+        for burst in bursts:
             subscription = self.matcher.subscriptions.get(burst.chat_key)
-            if subscription is None or not await self._store.chats.active(burst.chat_key):
+            chat = settings[burst.chat_key]
+            if subscription is None or not chat.active:
                 continue
-            locale = await self._store.chats.locale(burst.chat_key) or self._default_locale
-            zone = fmt.zone(await self._store.chats.timezone(burst.chat_key))
             # Urgent: a live message never waits behind a digest fan-out.
-            reply = feed_reply(burst, subscription.min_usd, locale, zone)
+            reply = feed_reply(burst, subscription.min_usd, chat.locale or self._default_locale, fmt.zone(chat.tz))
             self._notifier.submit([burst.chat_key], reply, urgent=True)
 
     # -- FeedSink --------------------------------------------------------------
