@@ -201,6 +201,23 @@ async def test_two_senders_never_send_the_same_row(store, database_location):
     assert [(key, outcome, attempts) for key, outcome, attempts in rows] == [(key, "sent", 1) for key in keys]
 
 
+async def test_a_platform_that_stops_answering_holds_up_no_other_platforms_sends(store):
+    """Telegram's sends hang (a 429 storm, an outage): Discord's still all go out."""
+    hanging, discord = DiesAfterAccepting(), Recipients()
+    chats = Notifier({"telegram": hanging, "discord": discord}, NotifierSettings(rate_per_s=0))
+    outbox = Outbox(store, chats, now_ms=lambda: T0, in_flight_rows=4)
+    sends = [(f"alert:t{n}", f"telegram:{n}") for n in range(10)] + [(f"alert:d{n}", f"discord:{n}") for n in range(10)]
+    try:
+        async with store.db.transaction() as tx:
+            await outbox.add(tx, Reply(title="Longs liquidated"), sends, "alert", True)
+        sent = await asyncio.wait_for(outbox.delivered(key for key, chat in sends if chat.startswith("discord")), 10)
+        assert sent == 10 and len(discord.sent) == 10
+        assert len(hanging.sent) == 4  # Telegram holds no more than its share
+    finally:
+        await outbox.close()
+        await chats.close()
+
+
 async def test_the_same_key_written_twice_is_one_row_and_one_send(store, database_location):
     """Two leaders evaluating the same moment (a takeover) write the same keys: one send each."""
     clock = [T0]

@@ -85,20 +85,23 @@ class OutboxStore(SiblingStore):
         await tx.execute("UPDATE outbox SET due_ms = ? WHERE idem_key = ?", (due_ms, key))
         return True
 
-    async def claim(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Claimed]:
+    async def claim(
+        self, owner: str, now_ms: int, lease_ms: int, limit: int, skip_platforms: Sequence[str] = ()
+    ) -> list[Claimed]:
         """Up to `limit` unfinished rows nobody holds (urgent ones first, oldest first),
-        leased to `owner` until `now_ms + lease_ms`."""
+        leased to `owner` until `now_ms + lease_ms`; none to a chat of `skip_platforms`."""
         if limit <= 0:
             return []
         skip_locked = " FOR UPDATE SKIP LOCKED" if self._db.backend == "postgresql" else ""
+        skipped = " AND chat_key NOT LIKE ?" * len(skip_platforms)
         async with self._db.transaction() as tx:
             rows = await tx.fetch(
                 "UPDATE outbox SET claimed_until_ms = ?, claimed_by = ?, attempts = attempts + 1"
                 " WHERE id IN (SELECT id FROM outbox WHERE done_ms IS NULL"
-                " AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?) AND (due_ms IS NULL OR due_ms <= ?)"
+                f" AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?) AND (due_ms IS NULL OR due_ms <= ?){skipped}"
                 f" ORDER BY urgent DESC, id LIMIT ?{skip_locked})"
                 " RETURNING id, idem_key, chat_key, kind, urgent, message_id",
-                (now_ms + lease_ms, owner, now_ms, now_ms, limit),
+                (now_ms + lease_ms, owner, now_ms, now_ms, *(f"{platform}:%" for platform in skip_platforms), limit),
             )
             if not rows:
                 return []
