@@ -262,19 +262,20 @@ class DigestService:
         inactive = await self._schedules.inactive_chats()
         # chat -> (locale, end ms, local date, style, zone, chart zone)
         due: dict[str, tuple[str, int, str, str, str | None, str | None]] = {}
-        for schedule in await self._schedules.digests():
-            if wanted is not None and (schedule.local_time, schedule.tz) not in wanted:
-                continue
-            if schedule.chat_key in inactive:
-                continue
-            local_date = due_digest(schedule, now_ms, self.grace_ms)
-            if local_date is None:
-                continue
+        dated = [
+            (schedule, local_date)
+            for schedule in await self._schedules.digests()
+            if (wanted is None or (schedule.local_time, schedule.tz) in wanted) and schedule.chat_key not in inactive
+            and (local_date := due_digest(schedule, now_ms, self.grace_ms)) is not None
+        ]
+        # The chats' own zones (for the times shown), read at once for a 10k-chat fan-out.
+        settings = await self._store.chats.settings(schedule.chat_key for schedule, _ in dated) if dated else {}
+        for schedule, local_date in dated:
             _, slot_ms = latest_slot(schedule, now_ms)
             chart_tz = schedule.tz if schedule.chart and self._chart_of is not None else None
-            zone = await self._store.chats.timezone(schedule.chat_key)
             due[schedule.chat_key] = (
-                schedule.locale, slot_ms - slot_ms % MINUTE_MS, local_date, schedule.style, zone, chart_tz
+                schedule.locale, slot_ms - slot_ms % MINUTE_MS, local_date, schedule.style,
+                settings[schedule.chat_key].tz, chart_tz,
             )
         groups: dict[tuple[str, int, str, str, str | None, str | None], list[str]] = {}
         for chat_key in sorted(due):
