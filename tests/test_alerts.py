@@ -321,6 +321,25 @@ async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
     await notifier.close()
 
 
+async def test_one_order_alerts_each_chat_in_its_own_language_and_zone(store):
+    clock = [NOW]
+    outbox = Recipients()
+    service, notifier, dispatcher = await make_service(store, outbox, clock)
+    shanghai = Caller("telegram", "telegram:88", "telegram:88")
+    await say(dispatcher, "/alert big BTC 1M")
+    await say(dispatcher, "/alert big BTC 1M", shanghai)
+    await store.chats.set_locale("telegram:88", "zh", NOW)
+    await store.chats.set_timezone("telegram:88", "Asia/Shanghai", NOW)
+    await service.on_events("binance", "usdm", [ev(2_000_000, NOW)])
+    clock[0] = NOW + 6_000
+    await service.tick()
+    await until(lambda: notifier.stats.sent >= 2)
+    sent = dict(outbox.sent)
+    assert "2025-03-21 12:00 UTC" in sent["telegram:42"] and "Large liquidations" in sent["telegram:42"]
+    assert "2025-03-21 20:00 UTC+8" in sent["telegram:88"] and "大额爆仓" in sent["telegram:88"]
+    await notifier.close()
+
+
 def test_big_order_alerts_show_times_in_the_chats_zone():
     e = engine(AlertRule(1, "telegram:1", "telegram:42", RuleKind.BIG, "BTC", 1_000_000.0), group_ms=2_000)
     e.on_events([ev(1_500_000, NOW)], NOW)
