@@ -317,7 +317,7 @@ async def test_a_gone_chat_is_disabled_and_others_still_get_alerts(store):
     await service.tick()
     await until(lambda: notifier.stats.sent + notifier.stats.gone >= 2)
     assert [chat for chat, _ in outbox.sent] == ["telegram:42"]
-    assert await store.chats.active("telegram:666") is False
+    assert (await store.chats.settings(["telegram:666"]))["telegram:666"].active is False
     await notifier.close()
 
 

@@ -26,7 +26,7 @@ async def test_an_alert_to_a_blocked_chat_takes_one_gone_path(tmp_path, caplog):
                 fake.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
                 delivered = await app.notifier.deliver([f"telegram:{BLOCKED_CHAT}"], Reply(title="Alert"))
         assert delivered == 0 and app.notifier.stats.gone == 1
-        assert await app.store.chats.active(f"telegram:{BLOCKED_CHAT}") is False
+        assert (await app.store.chats.settings([f"telegram:{BLOCKED_CHAT}"]))[f"telegram:{BLOCKED_CHAT}"].active is False
         gone_lines = [r.getMessage() for r in caplog.records if "gone" in r.getMessage()]
         assert len(gone_lines) == 1, gone_lines  # reported (and marked) once, by the adapter
     finally:

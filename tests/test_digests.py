@@ -126,7 +126,7 @@ async def test_a_gone_destination_is_disabled_and_others_still_get_theirs(digest
     digests.outbox.gone.add("telegram:2")
     assert await digests.send_due(utc_ms(2025, 3, 21, 8, 0)) == 2
     assert sorted(chat for chat, _ in digests.outbox.sent) == ["discord:3", "telegram:1"]
-    assert await store.chats.active("telegram:2") is False
+    assert (await store.chats.settings(["telegram:2"]))["telegram:2"].active is False
     # The next day, the gone chat is not even tried.
     digests.outbox.gone.clear()
     assert await digests.send_due(utc_ms(2025, 3, 22, 8, 0)) == 2

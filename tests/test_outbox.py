@@ -218,6 +218,33 @@ async def test_a_platform_that_stops_answering_holds_up_no_other_platforms_sends
         await chats.close()
 
 
+class AnswersOnceThenHangs(DiesAfterAccepting):
+    async def send(self, chat_key: str, reply: Reply) -> None:
+        if self.sent:
+            await super().send(chat_key, reply)
+        else:
+            await Recipients.send(self, chat_key, reply)
+
+
+async def test_a_platform_never_holds_more_than_its_share_of_sends_in_flight(store):
+    platform = AnswersOnceThenHangs()
+    chats = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0))
+    outbox = Outbox(store, chats, now_ms=lambda: T0, in_flight_rows=4)
+    try:
+        async with store.db.transaction() as tx:
+            await outbox.add(tx, Reply(title="Longs liquidated"), [(f"alert:{n}", f"telegram:{n}") for n in range(20)],
+                             "alert", True)
+        outbox.wake()
+        await until(lambda: len(platform.sent) >= 5)  # the first answered, then four held at once
+        for _ in range(5):  # passes after the answer: nothing more is claimed
+            await outbox.send_pending()
+        (claimed,) = await store.db.fetchone("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND done_ms IS NULL")
+        assert claimed == 4 and len(platform.sent) == 5
+    finally:
+        await outbox.close()
+        await chats.close()
+
+
 async def test_the_same_key_written_twice_is_one_row_and_one_send(store, database_location):
     """Two leaders evaluating the same moment (a takeover) write the same keys: one send each."""
     clock = [T0]

@@ -15,9 +15,9 @@ last written, and the next sender sends it after that due time.
 
 Sending: one pump per process claims rows (a lease of `lease_ms`, renewed while
 they wait in the Notifier's queue), hands them to the Notifier (alerts urgent,
-ahead of digests; a platform holding `in_flight_rows` is claimed for no more until
-some are answered, so the leases of a 10k-chat digest fan-out are not all ticking in
-one queue, and a slow platform never takes the others' turn), and records each row as done
+ahead of digests; at most `in_flight_rows` per platform, so the leases of a 10k-chat
+digest fan-out are not all ticking in one queue, and a slow platform never takes the
+others' room), and records each row as done
 ("sent", or "failed" once the Notifier gave up on it) right after the platform
 answered: a finished send wakes the pump, which records every send finished
 within `RECORD_EVERY_S` (50 ms) of it in one statement. PostgreSQL claims with `FOR UPDATE SKIP
@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 # leader dies, its successor sends what it held after at most this long.
 LEASE_MS = 30_000
 POLL_S = 1.0  # without a wake-up, a pass this often (claims that ran out, other writers)
-IN_FLIGHT_ROWS = 256  # per platform (a pass claims at most this many): claimed and handed to the Notifier, not yet answered
+IN_FLIGHT_ROWS = 256  # per platform: claimed and handed to the Notifier, not yet answered
 # Answers are recorded together when they come this close (a digest fan-out answers 25 a
 # second: one statement for a few, not one each); a row added goes out without this wait.
 RECORD_EVERY_S = 0.05
@@ -233,8 +233,14 @@ class Outbox:
             # Per platform: a platform sending slowly (its pacing, its 429s) fills its own
             # share, never the room of the others.
             held = Counter(platform_of(row.chat_key) for row in self._in_flight.values())
-            full = sorted(platform for platform, count in held.items() if count >= self._in_flight_rows)
-            claimed = await self._rows.claim(self.owner, now_ms, self._lease_ms, self._in_flight_rows, full)
+            claimed = []
+            for platform, count in sorted(held.items()):
+                claimed += await self._rows.claim(
+                    self.owner, now_ms, self._lease_ms, self._in_flight_rows - count, platform=platform
+                )
+            claimed += await self._rows.claim(  # platforms with nothing in flight
+                self.owner, now_ms, self._lease_ms, self._in_flight_rows, other_than=sorted(held)
+            )
             if claimed and not self._in_flight:
                 self._renewed_ms = now_ms  # the claim itself set a fresh lease
             replies: dict[int, Reply | None] = {}

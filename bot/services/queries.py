@@ -44,13 +44,13 @@ class QueryService:
 
     async def summary(self, asset: str | None, window: Window) -> Summary:
         # Queued together, the reader thread runs them back to back.
-        rows, largest, (spans, preceding) = await asyncio.gather(
+        breakdown, largest, (spans, preceding) = await asyncio.gather(
             self._store.breakdown(asset, window, ASSETS_RANKED),
             self._store.largest(asset, window, 1),
             self._history(asset, window),
         )
         return summarize(
-            asset, window, rows, largest[0] if largest else None, spans, preceding, self.silent_streams()
+            asset, window, breakdown, largest[0] if largest else None, spans, preceding, self.silent_streams()
         )
 
     def silent_streams(self) -> tuple[tuple[str, str], ...]:

@@ -29,7 +29,7 @@ class ChatSettings:
 class ChatsStore(SiblingStore):
     def __init__(self, storage) -> None:
         super().__init__(storage)
-        self._cache = self._db.backend == "sqlite"
+        self._caches_settings = self._db.backend == "sqlite"
         self._locales: dict[str, str | None] = {}
         self._timezones: dict[str, str | None] = {}
 
@@ -39,7 +39,7 @@ class ChatsStore(SiblingStore):
             " ON CONFLICT (chat_key) DO UPDATE SET locale = excluded.locale, updated_ms = excluded.updated_ms",
             (chat_key, locale, now_ms),
         )
-        if self._cache:
+        if self._caches_settings:
             self._locales[chat_key] = locale
 
     async def set_timezone(self, chat_key: str, tz: str | None, now_ms: int) -> None:
@@ -52,7 +52,7 @@ class ChatsStore(SiblingStore):
                 " ON CONFLICT (chat_key) DO UPDATE SET tz = excluded.tz, updated_ms = excluded.updated_ms",
                 (chat_key, tz, now_ms),
             )
-        if self._cache:
+        if self._caches_settings:
             self._timezones[chat_key] = tz
 
     async def set_active(self, chat_key: str, active: bool, now_ms: int) -> None:
@@ -73,13 +73,10 @@ class ChatsStore(SiblingStore):
             return cache[chat_key]
         row = await self._db.fetchone(sql, (chat_key,))
         value = row[0] if row else None
-        if not self._cache:
+        if not self._caches_settings:
             return value
         # setdefault: a write that landed while this read was in flight wins.
         return cache.setdefault(chat_key, value)
-
-    async def active(self, chat_key: str) -> bool:
-        return (await self.settings([chat_key]))[chat_key].active
 
     async def settings(self, chat_keys: Iterable[str]) -> dict[str, ChatSettings]:
         """Each chat's settings, read in two queries per `KEYS_PER_READ` chats."""

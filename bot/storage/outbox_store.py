@@ -86,22 +86,28 @@ class OutboxStore(SiblingStore):
         return True
 
     async def claim(
-        self, owner: str, now_ms: int, lease_ms: int, limit: int, skip_platforms: Sequence[str] = ()
+        self, owner: str, now_ms: int, lease_ms: int, limit: int,
+        platform: str | None = None, other_than: Sequence[str] = (),
     ) -> list[Claimed]:
         """Up to `limit` unfinished rows nobody holds (urgent ones first, oldest first),
-        leased to `owner` until `now_ms + lease_ms`; none to a chat of `skip_platforms`."""
+        leased to `owner` until `now_ms + lease_ms`: only chats of `platform` if given,
+        none of the platforms `other_than`."""
         if limit <= 0:
             return []
         skip_locked = " FOR UPDATE SKIP LOCKED" if self._db.backend == "postgresql" else ""
-        skipped = " AND chat_key NOT LIKE ?" * len(skip_platforms)
+        # A platform's chat keys are the range ["platform:", "platform;"): exact on both backends.
+        among = (" AND chat_key >= ? AND chat_key < ?" if platform else "") + (
+            " AND NOT (chat_key >= ? AND chat_key < ?)" * len(other_than)
+        )
+        among_args = [bound for name in ([platform] if platform else []) + list(other_than) for bound in (f"{name}:", f"{name};")]
         async with self._db.transaction() as tx:
             rows = await tx.fetch(
                 "UPDATE outbox SET claimed_until_ms = ?, claimed_by = ?, attempts = attempts + 1"
                 " WHERE id IN (SELECT id FROM outbox WHERE done_ms IS NULL"
-                f" AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?) AND (due_ms IS NULL OR due_ms <= ?){skipped}"
+                f" AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?) AND (due_ms IS NULL OR due_ms <= ?){among}"
                 f" ORDER BY urgent DESC, id LIMIT ?{skip_locked})"
                 " RETURNING id, idem_key, chat_key, kind, urgent, message_id",
-                (now_ms + lease_ms, owner, now_ms, now_ms, *(f"{platform}:%" for platform in skip_platforms), limit),
+                (now_ms + lease_ms, owner, now_ms, now_ms, *among_args, limit),
             )
             if not rows:
                 return []

@@ -245,7 +245,8 @@ def _window_sums(asset: str | None, window: Window) -> tuple[str, list]:
     where_asset, asset_args = asset_filter(asset)
     selects, args = [], []
     for piece in decompose(window):
-        sums = "SUM(notional_cents) AS cents, COUNT(*) AS n" if piece.table == "events" else "SUM(usd_cents) AS cents, SUM(events) AS n"
+        raw = piece.table == "events"
+        sums = "SUM(notional_cents) AS cents, COUNT(*) AS n" if raw else "SUM(usd_cents) AS cents, SUM(events) AS n"
         column = time_column(piece.table)
         selects.append(
             f"SELECT asset, venue, liquidated, {sums} FROM {piece.table}"
