@@ -9,6 +9,7 @@ import asyncio
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.core.models import MINUTE_MS
+from bot.plumbing.priority import make_way, waited_for
 from bot.replies.render_plain import render_plain
 from bot.services.queries import QueryService
 from bot.storage.store import Store
@@ -34,3 +35,25 @@ async def test_a_command_is_answered_while_hundreds_of_background_reads_wait(tmp
         assert {rows[0][0] for rows in await asyncio.gather(*background)} == {20_000}
     finally:
         await store.close()
+
+
+async def test_a_firehose_pauses_while_a_persons_read_is_in_flight_and_goes_on_after():
+    parsed: list[int] = []
+
+    async def firehose() -> None:
+        for frame in range(1_000):
+            parsed.append(frame)
+            if frame % 32 == 0:  # as the feed session does every 32 frames
+                await make_way(max_s=10)
+
+    with waited_for():  # a command's read, on SQLite's reader thread
+        task = asyncio.create_task(firehose())
+        await asyncio.sleep(0.05)
+        assert parsed == [0]  # it stopped at its first turn and stays stopped
+    await asyncio.wait_for(task, 5)
+    assert len(parsed) == 1_000
+
+
+async def test_a_read_that_never_ends_holds_a_firehose_back_only_a_moment():
+    with waited_for():
+        await asyncio.wait_for(make_way(max_s=0.05), 5)  # returns: the pause is bounded

@@ -29,6 +29,7 @@ from bot.feeds.instruments import ContractBook
 from bot.feeds.recording import control_error, decode
 from bot.feeds.settings import RunnerTuning
 from bot.feeds.sinks import FeedSink, LogLimiter
+from bot.plumbing.priority import make_way
 
 log = logging.getLogger(__name__)
 YIELD_EVERY_FRAMES = 32  # frames parsed between two turns of the event loop (~2 ms of work)
@@ -209,8 +210,10 @@ class Session:
             message = await recv()
             if status.frames % YIELD_EVERY_FRAMES == 0:
                 # recv() returns buffered frames without suspending: under a burst, give the
-                # other tasks (replies to commands) their turn every few milliseconds of parsing.
+                # other tasks (replies to commands) their turn every few milliseconds of parsing,
+                # and pause while a reply's database read is in flight.
                 await asyncio.sleep(0)
+                await make_way()
             at_ms = now_ms()
             self.last_activity_ms = self.last_frame_ms = at_ms
             status.last_frame_ms = at_ms

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.plumbing.priority import in_foreground
+from bot.plumbing.priority import in_foreground, waited_for
 from bot.storage.database import Database, Transaction
 from bot.storage.migrations import migrations, newer_schema
 from bot.storage.rows import EVENT_COLUMNS, EVENT_KEY, ROLLUP_UPSERT, rollup_rows
@@ -98,8 +98,10 @@ class SqliteDatabase(Database):
         await self._foreground_reader.close()
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        cursor = await self._reader.execute(sql, args)
-        return [tuple(row) for row in await cursor.fetchall()]
+        if not in_foreground():
+            return [tuple(row) for row in await self._background_reader.execute_fetchall(sql, args)]
+        with waited_for():  # a person waits: a firehose makes way (bot.plumbing.priority)
+            return [tuple(row) for row in await self._foreground_reader.execute_fetchall(sql, args)]
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         # One statement commits by itself (autocommit): no BEGIN/COMMIT round trips.
