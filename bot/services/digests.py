@@ -259,18 +259,20 @@ class DigestService:
         Returns how many chats were sent a digest."""
         now_ms = self._now_ms() if now_ms is None else now_ms
         wanted = set(only) if only is not None else None
-        inactive = await self._schedules.inactive_chats()
         # chat -> (locale, end ms, local date, style, zone, chart zone)
         due: dict[str, tuple[str, int, str, str, str | None, str | None]] = {}
         dated = [
             (schedule, local_date)
             for schedule in await self._schedules.digests()
-            if (wanted is None or (schedule.local_time, schedule.tz) in wanted) and schedule.chat_key not in inactive
+            if (wanted is None or (schedule.local_time, schedule.tz) in wanted)
             and (local_date := due_digest(schedule, now_ms, self.grace_ms)) is not None
         ]
-        # The chats' own zones (for the times shown), read at once for a 10k-chat fan-out.
+        # The chats' settings (can liqbot still post there; their zones for the times
+        # shown), read at once for a 10k-chat fan-out.
         settings = await self._store.chats.settings(schedule.chat_key for schedule, _ in dated) if dated else {}
         for schedule, local_date in dated:
+            if not settings[schedule.chat_key].active:
+                continue
             _, slot_ms = latest_slot(schedule, now_ms)
             chart_tz = schedule.tz if schedule.chart and self._chart_of is not None else None
             due[schedule.chat_key] = (

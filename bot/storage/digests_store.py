@@ -78,7 +78,3 @@ class DigestsStore(SiblingStore):
             [(date, now_ms, chat) for chat, date in fresh.items()],
         )
         return set(fresh)
-
-    async def inactive_chats(self) -> set[str]:
-        """Chats marked inactive (the bot was blocked or removed there)."""
-        return {row[0] for row in await self._db.fetch("SELECT chat_key FROM chats WHERE active = 0")}
