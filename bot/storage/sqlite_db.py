@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
 from pathlib import Path
 
 import aiosqlite
@@ -98,10 +98,9 @@ class SqliteDatabase(Database):
         await self._foreground_reader.close()
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        if not in_foreground():
-            return [tuple(row) for row in await self._background_reader.execute_fetchall(sql, args)]
-        with waited_for():  # a person waits: a firehose makes way (bot.plumbing.priority)
-            return [tuple(row) for row in await self._foreground_reader.execute_fetchall(sql, args)]
+        # A person waits for a foreground read: a firehose makes way (bot.plumbing.priority).
+        with waited_for() if in_foreground() else nullcontext():
+            return [tuple(row) for row in await self._reader.execute_fetchall(sql, args)]
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         # One statement commits by itself (autocommit): no BEGIN/COMMIT round trips.
