@@ -1,6 +1,7 @@
-"""Replay with several parse workers stores exactly what one worker stores.
+"""Replay with several parse workers, and with this process parsing a share
+of each batch, stores exactly what one worker alone stores.
 
-Each worker decodes its chunk of every batch and passes over the others'
+Each decoder decodes its chunk of every batch and passes over the others'
 chunks; contract sizes that change mid-recording, a refused metadata refresh,
 market polls cut by chunk boundaries, backfilled history pages and the first
 error samples must all come out as a one-decoder replay's.
@@ -65,27 +66,31 @@ def dump(path: Path) -> dict[str, list]:
         return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr) for table in tables}
 
 
-async def replayed(tmp_path: Path, recording: Path, workers: int) -> tuple[dict, object, object]:
-    path = tmp_path / f"workers{workers}.sqlite"
+async def replayed(
+    tmp_path: Path, recording: Path, workers: int, local_share: float | None
+) -> tuple[dict, object, object]:
+    path = tmp_path / f"workers{workers}-local{local_share}.sqlite"
     store = await Store.open(path)
+    how = dict(batch_lines=60, market_assets=["BTC", "ETH"], workers=workers, local_share=local_share)
     try:
-        report = await replay(store, [recording], batch_lines=60, market_assets=["BTC", "ETH"], workers=workers)
-        again = await replay(store, [recording], batch_lines=60, market_assets=["BTC", "ETH"], workers=workers)
+        report = await replay(store, [recording], **how)
+        again = await replay(store, [recording], **how)
     finally:
         await store.close()
     return dump(path), report, again
 
 
-async def test_several_workers_store_and_count_exactly_what_one_does(tmp_path):
+async def test_several_decoders_store_and_count_exactly_what_one_worker_does(tmp_path):
     recording = tmp_path / "mixed.jsonl"
     recording.write_text("".join(line + "\n" for line in mixed_recording()), encoding="utf-8")
-    one_db, one, one_again = await replayed(tmp_path, recording, workers=1)
+    one_db, one, one_again = await replayed(tmp_path, recording, workers=1, local_share=0.0)
     assert one.decode.unpriced_events > 0 and one.decode.bad_lines >= 10 and one.market_samples > 0
     assert len(one.decode.error_samples) == 5
     history = {row[0]: row[-1] for row in one_db["events"] if row[0] in (T0 + 1_000, T0 + 2_000, T0 + 3_000)}
     assert history == {T0 + 2_000: 291_000, T0 + 3_000: 582_000}  # 3 x ctVal (0.01, then 0.02) x 97000; the first unpriced
-    for workers in (2, 3):
-        db, report, again = await replayed(tmp_path, recording, workers=workers)
+    # (workers, this process's share of each batch: fixed, or None for balanced as it goes)
+    for workers, local_share in ((0, None), (1, 0.5), (1, None), (2, 0.2), (3, None)):
+        db, report, again = await replayed(tmp_path, recording, workers, local_share)
         assert report.one_line() == one.one_line()
         assert report.decode == one.decode  # counts, unknown instruments, the first error samples
         assert db == one_db  # events, rollups, spans, market samples
@@ -93,8 +98,10 @@ async def test_several_workers_store_and_count_exactly_what_one_does(tmp_path):
         assert again.stored == 0
 
 
-def test_a_second_worker_only_for_a_large_recording_and_a_free_core():
+def test_workers_only_for_a_recording_that_pays_their_start_and_a_free_core():
     large = 100 * BYTES_PER_PARSE_WORKER
     assert parse_workers(large, cores=2) == 1  # the writer keeps one core
     assert parse_workers(large, cores=4) == 2
-    assert parse_workers(BYTES_PER_PARSE_WORKER // 2, cores=4) == 1
+    assert parse_workers(large, cores=1) == 0
+    assert parse_workers(BYTES_PER_PARSE_WORKER // 2, cores=4) == 0  # parsed by the writer
+    assert parse_workers(BYTES_PER_PARSE_WORKER, cores=4) == 1

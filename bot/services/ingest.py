@@ -2,16 +2,20 @@
 
 Parsing runs in worker processes while this process writes to SQLite, so the
 two overlap on two cores; with three cores or more, parsing (which costs more
-per event than writing) is split across two workers. Each batch of lines is
-cut into one contiguous chunk per worker. A worker decodes its own chunk and passes over the others'
+per event than writing) is split across two workers. Writing a batch takes
+this process less time than parsing one takes a worker, so this process
+parses a share of each batch too, sized as it goes so that neither side waits
+for the other. Each batch of lines is cut into one contiguous chunk per
+decoder (this process's first). A decoder decodes its own chunk and passes over the others'
 (applying the REST lines with contract sizes among them, counting nothing), so
-every worker's contract books are exactly those of a one-decoder replay at that
+every decoder's contract books are exactly those of a one-decoder replay at that
 line; its counts, spans and market polls are merged back here in line order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gzip
 import itertools
@@ -25,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from bot.core.models import Window
 from bot.feeds.market_replay import MarketPoll, MarketReplayer
@@ -41,9 +46,10 @@ from bot.storage.rows import event_row
 from bot.storage.store import Store
 
 REPLAY_BATCH_LINES = 5_000
+BATCHES_QUEUED = 2  # decoded or being decoded, not yet written
 MAX_PARSE_WORKERS = 2
-# Starting a worker costs ~0.3 s of CPU (interpreter and imports): a second one
-# pays off from a recording of a few batches.
+# Starting a worker costs 0.3-0.6 s of CPU (interpreter and imports), what parsing
+# ~8 MB of recording costs: smaller recordings are parsed here, bigger ones get workers.
 BYTES_PER_PARSE_WORKER = 8 << 20
 
 
@@ -114,15 +120,21 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-# One batch as a worker sees it: its chunks in order, each with whether it is this worker's own.
+# One batch as a decoder sees it: its chunks in order, each with whether it is this decoder's own.
 Share = list[tuple[bool, list[bytes]]]
 
 
-def _decode_share(share: Share) -> tuple[bytes, DecodeStats, dict[tuple[str, str], Window], list[MarketPoll]]:
-    """Rows, not events, marshalled (plain tuples cross the process boundary
-    cheaply, and marshal loads them faster than pickle), with what this worker's
-    decoder has seen up to the end of the batch and the market polls of its chunk."""
-    decoder = _worker_decoder
+class Decoded(NamedTuple):
+    """A decoder's share of a batch: the rows of its own chunk, what the decoder
+    has seen up to the end of the batch, and the market polls of its chunk."""
+
+    rows: list[tuple] | bytes  # marshalled when from a worker
+    stats: DecodeStats
+    spans: dict[tuple[str, str], Window]
+    polls: list[MarketPoll]
+
+
+def _decoded_share(decoder: RecordingDecoder, share: Share) -> Decoded:
     rows: list[tuple] = []
     for own, lines in share:
         if own:
@@ -130,22 +142,62 @@ def _decode_share(share: Share) -> tuple[bytes, DecodeStats, dict[tuple[str, str
                 rows += map(event_row, decoder.feed(line_bytes))
         else:
             decoder.pass_over(lines)
-    return marshal.dumps(rows), decoder.stats, decoder.spans(), decoder.take_market_polls(final=True)
+    return Decoded(rows, decoder.stats, decoder.spans(), decoder.take_market_polls(final=True))
 
 
-def _shares(batch: list[bytes], workers: int) -> list[Share]:
-    """The batch cut into one chunk per worker, as each worker gets it."""
-    size = -(-len(batch) // workers)
-    chunks = [batch[start : start + size] for start in range(0, len(batch), size)]
-    return [[(own == worker, chunk) for own, chunk in enumerate(chunks)] for worker in range(workers)]
+def _decode_share(share: Share) -> Decoded:
+    """`_decoded_share` in a worker, its rows marshalled (plain tuples cross the
+    process boundary cheaply, and marshal loads them faster than pickle)."""
+    decoded = _decoded_share(_worker_decoder, share)
+    return decoded._replace(rows=marshal.dumps(decoded.rows))
 
 
-def parse_workers(total_bytes: int, cores: int | None = None) -> int:
-    """How many worker processes parse a replay of `total_bytes`: one core is
-    the writer's, so a second worker needs three cores (on two, three busy
-    processes only share them, and passing over the other chunk costs extra)."""
+def _shares(batch: list[bytes], local_lines: int, workers: int) -> list[Share]:
+    """The batch cut into this process's chunk of `local_lines` and one chunk
+    per worker, as each decoder gets it (this process's first)."""
+    size = max(1, -(-(len(batch) - local_lines) // max(1, workers)))
+    chunks = [batch[:local_lines], *(batch[start : start + size] for start in range(local_lines, len(batch), size))]
+    return [[(own == decoder, chunk) for own, chunk in enumerate(chunks)] for decoder in range(workers + 1)]
+
+
+class _LocalShare:
+    """The fraction of each batch this process parses: grown while this process
+    waits for the workers, shrunk while they wait for it."""
+
+    STEP = 0.01
+    MAX = 0.5  # workers keep at least half: this process also writes
+
+    def __init__(self, fixed: float | None) -> None:
+        self.fraction = 0.2 if fixed is None else fixed
+        self._adapts = fixed is None
+
+    def lines(self, batch_lines: int) -> int:
+        return round(batch_lines * self.fraction)
+
+    def balance(self, workers_done: bool) -> None:
+        """Before a batch is written: whether the workers had parsed their chunks of it."""
+        if self._adapts:
+            step = -self.STEP if workers_done else self.STEP
+            self.fraction = min(self.MAX, max(0.0, self.fraction + step))
+
+
+def parse_workers(text_bytes: int, cores: int | None = None) -> int:
+    """How many worker processes parse a replay of `text_bytes` (uncompressed):
+    none for a small one, or on one core; one core is the writer's, so a second
+    worker needs three cores (on two, three busy processes only share them, and
+    passing over the other chunks costs extra)."""
     cores = cores or os.cpu_count() or 1
-    return max(1, min(MAX_PARSE_WORKERS, cores - 1, total_bytes // BYTES_PER_PARSE_WORKER))
+    return min(MAX_PARSE_WORKERS, cores - 1, text_bytes // BYTES_PER_PARSE_WORKER)
+
+
+def _text_bytes(path: Path) -> int:
+    """A recording's size uncompressed: for `.gz`, as its trailer records it (modulo 4 GiB)."""
+    size = os.path.getsize(path)
+    if path.suffix != ".gz" or size < 4:
+        return size
+    with open(path, "rb") as raw:
+        raw.seek(-4, os.SEEK_END)
+        return int.from_bytes(raw.read(4), "little")
 
 
 # -- the writer ---------------------------------------------------------------
@@ -159,6 +211,7 @@ async def replay(
     stop: asyncio.Event | None = None,
     market_assets: Sequence[str] = (),
     workers: int | None = None,
+    local_share: float | None = None,
 ) -> ReplayReport:
     """Ingest recordings; `progress(done, total, stored)` gets the bytes read of all
     the files (compressed bytes for `.gz`) and the liquidations stored so far.
@@ -168,27 +221,35 @@ async def replay(
     was stored are recorded. Market polls in the recordings become market
     samples of `market_assets` (the assets the live poller tracks, `[market]
     assets`; none by default). `workers`: parse processes (default: by size,
-    `parse_workers`).
+    `parse_workers`; 0: all parsed here). `local_share`: the fraction of each
+    batch this process parses beside the workers (default: balanced as it
+    goes); what is stored is the same either way.
     """
     paths = list(paths)
     total_bytes = sum(os.path.getsize(path) for path in paths)
-    workers = workers or parse_workers(total_bytes)
+    if workers is None:
+        workers = parse_workers(sum(map(_text_bytes, paths)))
     report = ReplayReport()
     stored_spans: dict[tuple[str, str], Window] = {}
     market = _MarketSink(store, market_assets)
     polls = PollJoiner()
     loop = asyncio.get_running_loop()
+    local_decoder = RecordingDecoder()
+    local_share_of = _LocalShare(local_share if workers else 1.0)
 
-    async def write(decoding: list[asyncio.Future]) -> None:
-        decoded = await asyncio.gather(*decoding)  # in chunk order
-        rows: list[tuple] = []
-        for chunk_rows, *_ in decoded:
-            rows += marshal.loads(chunk_rows)
-        report.decode = merged_stats([stats for _, stats, _, _ in decoded])
+    async def write(batch: tuple[Decoded, list[asyncio.Future]]) -> None:
+        local, decoding = batch
+        local_share_of.balance(workers_done=all(future.done() for future in decoding))
+        from_workers: list[Decoded] = await asyncio.gather(*decoding)  # in chunk order
+        decoded = [local, *from_workers]
+        rows = local.rows
+        for worker in from_workers:
+            rows += marshal.loads(worker.rows)
+        report.decode = merged_stats([share.stats for share in decoded])
         _count(report, await store.add_rows(rows))
         # cumulative: the spans of everything stored so far
-        stored_spans.update(merged_spans(spans for _, _, spans, _ in decoded))
-        report.market_samples += await market.add(polls.add(poll for *_, chunk_polls in decoded for poll in chunk_polls))
+        stored_spans.update(merged_spans(share.spans for share in decoded))
+        report.market_samples += await market.add(polls.add(poll for share in decoded for poll in share.polls))
 
     # spawn, not fork: this process has running threads (aiosqlite), which fork does not copy safely.
     context = multiprocessing.get_context("spawn")
@@ -206,23 +267,26 @@ async def replay(
                 if stop is not None and stop.is_set():
                     break
                 report.files += 1
-                pending: list[asyncio.Future] | None = None
+                pending: collections.deque[tuple[Decoded, list[asyncio.Future]]] = collections.deque()
                 with open(path, "rb") as raw, _lines(raw, path) as lines:
                     for batch in _batches(lines, batch_lines):
-                        # The workers parse this batch while the previous one is written.
+                        # The workers parse this batch (queued behind the one they are on, so
+                        # they never wait for this process) while an earlier one is written,
+                        # then this process parses its share.
+                        local_chunk, *worker_chunks = _shares(batch, local_share_of.lines(len(batch)), workers)
                         decoding = [
                             loop.run_in_executor(worker, _decode_share, share)
-                            for worker, share in zip(pool, _shares(batch, workers))
+                            for worker, share in zip(pool, worker_chunks)
                         ]
-                        if pending is not None:
-                            await write(pending)
-                        pending = decoding
+                        if len(pending) == BATCHES_QUEUED:
+                            await write(pending.popleft())
+                        pending.append((_decoded_share(local_decoder, local_chunk), decoding))
                         if progress is not None:
                             progress(report.bytes_read + raw.tell(), total_bytes, report.stored)
                         if stop is not None and stop.is_set():
                             break
-                    if pending is not None:
-                        await write(pending)
+                    while pending:
+                        await write(pending.popleft())
                     report.bytes_read += raw.tell()
                 if progress is not None:
                     progress(report.bytes_read, total_bytes, report.stored)
