@@ -1,6 +1,6 @@
 """Commands go ahead of background work in the database: on SQLite a command's reads run
-on a connection of their own (bot.plumbing.priority), so a reply never waits behind the
-reads queued by alerts or a digest fan-out."""
+on connections of their own (bot.plumbing.priority), so a reply never waits behind the
+reads queued by alerts or a digest fan-out, nor behind another command's slow read."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import asyncio
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.core.models import MINUTE_MS
-from bot.plumbing.priority import make_way, waited_for
+from bot.plumbing.priority import foreground, make_way, waited_for
 from bot.replies.render_plain import render_plain
 from bot.services.queries import QueryService
 from bot.storage.store import Store
@@ -33,6 +33,28 @@ async def test_a_command_is_answered_while_hundreds_of_background_reads_wait(tmp
         assert "$2.50M" in reply
         assert waiting > 0, "the reply waited for every background read"
         assert {rows[0][0] for rows in await asyncio.gather(*background)} == {20_000}
+    finally:
+        await store.close()
+
+
+async def test_a_reply_does_not_wait_behind_another_commands_slow_read(tmp_path):
+    store = await Store.open(tmp_path / "liq.sqlite")
+    try:
+        await store.add_events([liquidation(NOW - MINUTE_MS, 2_500_000)])
+        dispatcher = Dispatcher(QueryService(store), lambda: NOW)
+        # About two seconds of SQLite's time: a person's read that a firehose has slowed down.
+        slow_sql = BACKGROUND_READ.replace("20000", "10000000")
+
+        async def slow_read() -> list[tuple]:
+            with foreground():
+                return await store.db.fetch(slow_sql)
+
+        slow = asyncio.create_task(slow_read())
+        await asyncio.sleep(0.05)  # its read is on a reader's thread
+        reply = render_plain(await asyncio.wait_for(dispatcher.handle("/liq BTC 1h", PRIVATE), 10))
+        assert "$2.50M" in reply
+        assert not slow.done(), "the reply waited for the other command's read"
+        assert (await asyncio.wait_for(slow, 60)) == [(10_000_000,)]
     finally:
         await store.close()
 

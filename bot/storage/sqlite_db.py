@@ -1,19 +1,23 @@
-"""The embedded SQLite backend (aiosqlite): one writer and two read-only connections.
+"""The embedded SQLite backend (aiosqlite): one writer and read-only connections.
 
 Writes go through the writer connection in explicit transactions under a
 write lock; reads use other connections so a long ingest batch never stalls
 a `/liq` answer (WAL lets them run side by side). Each aiosqlite connection
 runs its statements one at a time, in order: commands (bot.plumbing.priority's
-foreground) read on a connection of their own, so a reply never waits behind
-the thousands of reads of background work (alerts, digests) on the other.
+foreground) read on connections of their own, so a reply never waits behind
+the thousands of reads of background work (alerts, digests) on another; and
+they have several, so one command's reads do not queue behind another's (a
+firehose slows every read down) nor behind one slow read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, nullcontext, suppress
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 
 import aiosqlite
@@ -25,6 +29,7 @@ from bot.storage.rows import EVENT_COLUMNS, EVENT_KEY, ROLLUP_UPSERT, rollup_row
 
 _INSERT_EVENT = f"INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
 _KEY_MATCH = " AND ".join(f"e.{column} = i.{column}" for column in EVENT_KEY.split(", "))
+FOREGROUND_READERS = 4
 
 
 async def _roll_back(db: aiosqlite.Connection) -> None:
@@ -57,17 +62,34 @@ class SqliteDatabase(Database):
     integrity_ok = "SQLite integrity_check ok"
 
     def __init__(
-        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection, foreground: aiosqlite.Connection
+        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection, *foreground: aiosqlite.Connection
     ) -> None:
         self.path = path
         self._writer = writer
         self._background_reader = reader
-        self._foreground_reader = foreground
+        self._foreground_readers = foreground
+        # Per foreground connection, when each read in flight on it began (monotonic s).
+        self._foreground_reads: list[list[float]] = [[] for _ in foreground]
         self._write_lock = asyncio.Lock()
 
-    @property
-    def _reader(self) -> aiosqlite.Connection:
-        return self._foreground_reader if in_foreground() else self._background_reader
+    @contextmanager
+    def _reader(self) -> Iterator[aiosqlite.Connection]:
+        """The connection for a read. A person's goes to an idle foreground
+        connection, or else to the one whose oldest read began last (a read
+        running long is likely to run longer), and a firehose makes way while
+        it is in flight (bot.plumbing.priority)."""
+        if not in_foreground():
+            yield self._background_reader
+            return
+        reads = self._foreground_reads
+        chosen = max(range(len(reads)), key=lambda index: reads[index][0] if reads[index] else math.inf)
+        began_s = time.monotonic()
+        reads[chosen].append(began_s)
+        try:
+            with waited_for():
+                yield self._foreground_readers[chosen]
+        finally:
+            reads[chosen].remove(began_s)
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteDatabase:
@@ -81,7 +103,7 @@ class SqliteDatabase(Database):
             await writer.execute("PRAGMA busy_timeout=5000")
             await _migrate(writer)
             await writer.execute(f"CREATE TEMP TABLE incoming AS SELECT {EVENT_COLUMNS} FROM events WHERE 0")
-            for _ in range(2):
+            for _ in range(1 + FOREGROUND_READERS):
                 readers.append(await aiosqlite.connect(str(path), isolation_level=None))
                 await readers[-1].execute("PRAGMA busy_timeout=5000")
                 await readers[-1].execute("PRAGMA query_only=1")
@@ -94,13 +116,12 @@ class SqliteDatabase(Database):
     async def close(self) -> None:
         async with self._write_lock:
             await self._writer.close()
-        await self._background_reader.close()
-        await self._foreground_reader.close()
+        for reader in (self._background_reader, *self._foreground_readers):
+            await reader.close()
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        # A person waits for a foreground read: a firehose makes way (bot.plumbing.priority).
-        with waited_for() if in_foreground() else nullcontext():
-            return [tuple(row) for row in await self._reader.execute_fetchall(sql, args)]
+        with self._reader() as reader:
+            return [tuple(row) for row in await reader.execute_fetchall(sql, args)]
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         # One statement commits by itself (autocommit): no BEGIN/COMMIT round trips.
@@ -121,13 +142,14 @@ class SqliteDatabase(Database):
                 raise
 
     async def batches(self, sql: str, batch_rows: int) -> AsyncIterator[list[tuple]]:
-        # One statement on the reader connection: its read transaction is the snapshot.
-        cursor = await self._reader.execute(sql)
-        try:
-            while rows := await cursor.fetchmany(batch_rows):
-                yield [tuple(row) for row in rows]
-        finally:
-            await cursor.close()
+        # One statement on a reader connection: its read transaction is the snapshot.
+        with self._reader() as reader:
+            cursor = await reader.execute(sql)
+            try:
+                while rows := await cursor.fetchmany(batch_rows):
+                    yield [tuple(row) for row in rows]
+            finally:
+                await cursor.close()
 
     async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
         marks = ",".join("?" * len(columns))
