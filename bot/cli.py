@@ -163,7 +163,7 @@ async def _cmd_replay(args, config) -> int:
         print(f"liqbot replay: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     stop = asyncio.Event()
-    _stop_on_signals(stop.set)  # finish the batch in hand and record its spans, then report
+    _stop_on_signals(stop.set)  # write the batches in hand and record their spans, then report
     app = await App.open(config, Secrets.from_env(), args.db)
     try:
         with progress_bar("replay", "liquidations stored", sys.stderr) as progress:

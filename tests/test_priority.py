@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.core.models import MINUTE_MS
@@ -37,7 +39,8 @@ async def test_a_command_is_answered_while_hundreds_of_background_reads_wait(tmp
         await store.close()
 
 
-async def test_a_reply_does_not_wait_behind_another_commands_slow_read(tmp_path):
+@pytest.mark.parametrize("given_up", [False, True], ids=["waited for", "given up on"])
+async def test_a_reply_does_not_wait_behind_another_commands_slow_read(tmp_path, given_up):
     store = await Store.open(tmp_path / "liq.sqlite")
     try:
         await store.add_events([liquidation(NOW - MINUTE_MS, 2_500_000)])
@@ -50,10 +53,17 @@ async def test_a_reply_does_not_wait_behind_another_commands_slow_read(tmp_path)
                 return await store.db.fetch(slow_sql)
 
         slow = asyncio.create_task(slow_read())
-        await asyncio.sleep(0.05)  # its read is on a reader's thread
+        # Half as long, in the background: a clock that ends before the slow read does.
+        half = asyncio.create_task(store.db.fetch(slow_sql.replace("5000000", "2500000")))
+        await asyncio.sleep(0.05)  # both reads are on readers' threads
+        if given_up:  # its person left (a timeout, a shutdown): the read runs on regardless
+            slow.cancel()
         reply = render_plain(await asyncio.wait_for(dispatcher.handle("/liq BTC 1h", PRIVATE), 10))
         assert "$2.50M" in reply
-        assert not slow.done(), "the reply waited for the other command's read"
+        assert not half.done(), "the reply waited for the other command's read"
+        assert (await asyncio.wait_for(half, 60)) == [(2_500_000,)]
+        if given_up:
+            return
         assert (await asyncio.wait_for(slow, 60)) == [(5_000_000,)]
     finally:
         await store.close()

@@ -13,6 +13,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bot.feeds.recording import frame_line, rest_line
 from bot.feeds.venues import okx
 from bot.sample import recording_lines
@@ -105,3 +107,16 @@ def test_workers_only_for_a_recording_that_pays_their_start_and_a_free_core():
     assert parse_workers(large, cores=1) == 0
     assert parse_workers(BYTES_PER_PARSE_WORKER // 2, cores=4) == 0  # parsed by the writer
     assert parse_workers(BYTES_PER_PARSE_WORKER, cores=4) == 1
+
+
+async def test_a_share_outside_zero_to_one_is_refused_before_anything_is_read(tmp_path):
+    recording = tmp_path / "mixed.jsonl"
+    recording.write_text("".join(line + "\n" for line in mixed_recording()), encoding="utf-8")
+    store = await Store.open(tmp_path / "refused.sqlite")
+    try:
+        for share in (-0.1, 1.5):
+            with pytest.raises(ValueError, match="local_share"):
+                await replay(store, [recording], local_share=share)
+        assert (await store.stats()).events == 0
+    finally:
+        await store.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import copy
 import gzip
 import itertools
 import marshal
@@ -142,7 +143,8 @@ def _decoded_share(decoder: RecordingDecoder, share: Share) -> Decoded:
                 rows += map(event_row, decoder.feed(line_bytes))
         else:
             decoder.pass_over(lines)
-    return Decoded(rows, decoder.stats, decoder.spans(), decoder.take_market_polls(final=True))
+    # A copy of the counts: this process parses the next batch before this one is written.
+    return Decoded(rows, copy.deepcopy(decoder.stats), decoder.spans(), decoder.take_market_polls(final=True))
 
 
 def _decode_share(share: Share) -> Decoded:
@@ -191,13 +193,15 @@ def parse_workers(text_bytes: int, cores: int | None = None) -> int:
 
 
 def _text_bytes(path: Path) -> int:
-    """A recording's size uncompressed: for `.gz`, as its trailer records it (modulo 4 GiB)."""
+    """A recording's size uncompressed, at least: for `.gz`, what its trailer records
+    (the last member's size, modulo 4 GiB; junk in a file cut off mid-write), never
+    less than the compressed size."""
     size = os.path.getsize(path)
     if path.suffix != ".gz" or size < 4:
         return size
     with open(path, "rb") as raw:
         raw.seek(-4, os.SEEK_END)
-        return int.from_bytes(raw.read(4), "little")
+        return max(size, int.from_bytes(raw.read(4), "little"))
 
 
 # -- the writer ---------------------------------------------------------------
@@ -216,8 +220,8 @@ async def replay(
     """Ingest recordings; `progress(done, total, stored)` gets the bytes read of all
     the files (compressed bytes for `.gz`) and the liquidations stored so far.
 
-    When `stop` is set, the batch being written is finished and the rest left
-    unread (`report.interrupted`). Interrupted or cancelled, the spans of what
+    When `stop` is set, the batches already read (at most `BATCHES_QUEUED`) are
+    written and the rest left unread (`report.interrupted`). Interrupted or cancelled, the spans of what
     was stored are recorded. Market polls in the recordings become market
     samples of `market_assets` (the assets the live poller tracks, `[market]
     assets`; none by default). `workers`: parse processes (default: by size,
@@ -225,6 +229,8 @@ async def replay(
     batch this process parses beside the workers (default: balanced as it
     goes); what is stored is the same either way.
     """
+    if local_share is not None and not 0.0 <= local_share <= 1.0:
+        raise ValueError(f"local_share must be within [0, 1], not {local_share!r}")
     paths = list(paths)
     total_bytes = sum(os.path.getsize(path) for path in paths)
     if workers is None:
@@ -239,6 +245,7 @@ async def replay(
 
     async def write(batch: tuple[Decoded, list[asyncio.Future]]) -> None:
         local, decoding = batch
+        await asyncio.sleep(0)  # a worker's result is marked done by a callback: let it run first
         local_share_of.balance(workers_done=all(future.done() for future in decoding))
         from_workers: list[Decoded] = await asyncio.gather(*decoding)  # in chunk order
         decoded = [local, *from_workers]

@@ -16,8 +16,8 @@ import asyncio
 import math
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import aiosqlite
@@ -72,24 +72,25 @@ class SqliteDatabase(Database):
         self._foreground_reads: list[list[float]] = [[] for _ in foreground]
         self._write_lock = asyncio.Lock()
 
-    @contextmanager
-    def _reader(self) -> Iterator[aiosqlite.Connection]:
-        """The connection for a read. A person's goes to an idle foreground
-        connection, or else to the one whose oldest read began last (a read
-        running long is likely to run longer), and a firehose makes way while
-        it is in flight (bot.plumbing.priority)."""
-        if not in_foreground():
-            yield self._background_reader
-            return
+    async def _foreground_read(self, sql: str, args: Sequence) -> Iterable[sqlite3.Row]:
+        """A person's read, on an idle foreground connection, or else on the one
+        whose oldest read began last (a read running long is likely to run longer);
+        a firehose makes way while it is in flight (bot.plumbing.priority)."""
         reads = self._foreground_reads
         chosen = max(range(len(reads)), key=lambda index: reads[index][0] if reads[index] else math.inf)
         began_s = time.monotonic()
         reads[chosen].append(began_s)
-        try:
-            with waited_for():
-                yield self._foreground_readers[chosen]
-        finally:
+        read = asyncio.ensure_future(self._foreground_readers[chosen].execute_fetchall(sql, args))
+
+        def ended(done: asyncio.Future) -> None:
+            # The connection was busy until now, also if nobody waited for the read any more.
             reads[chosen].remove(began_s)
+            if not done.cancelled():
+                done.exception()  # retrieved here: its reader may have gone
+
+        read.add_done_callback(ended)
+        with waited_for():
+            return await asyncio.shield(read)
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteDatabase:
@@ -120,8 +121,11 @@ class SqliteDatabase(Database):
             await reader.close()
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        with self._reader() as reader:
-            return [tuple(row) for row in await reader.execute_fetchall(sql, args)]
+        if in_foreground():
+            rows = await self._foreground_read(sql, args)
+        else:
+            rows = await self._background_reader.execute_fetchall(sql, args)
+        return [tuple(row) for row in rows]
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         # One statement commits by itself (autocommit): no BEGIN/COMMIT round trips.
@@ -142,14 +146,14 @@ class SqliteDatabase(Database):
                 raise
 
     async def batches(self, sql: str, batch_rows: int) -> AsyncIterator[list[tuple]]:
-        # One statement on a reader connection: its read transaction is the snapshot.
-        with self._reader() as reader:
-            cursor = await reader.execute(sql)
-            try:
-                while rows := await cursor.fetchmany(batch_rows):
-                    yield [tuple(row) for row in rows]
-            finally:
-                await cursor.close()
+        # Bulk reads (exports) are nobody's wait: one statement on the background reader,
+        # whose read transaction is the snapshot.
+        cursor = await self._background_reader.execute(sql)
+        try:
+            while rows := await cursor.fetchmany(batch_rows):
+                yield [tuple(row) for row in rows]
+        finally:
+            await cursor.close()
 
     async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
         marks = ",".join("?" * len(columns))
