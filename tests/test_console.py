@@ -52,6 +52,13 @@ async def test_a_file_is_read_too(store, tmp_path):
     assert "BTC liquidations" in stdout.getvalue()
 
 
+async def test_an_empty_input_like_dev_null_ends_the_console_quietly(store):
+    stdout = io.StringIO()
+    with open(os.devnull) as stdin:  # a character device: epoll refuses to watch it
+        await run_console(Dispatcher(QueryService(store), lambda: NOW_MS), stdin, stdout)
+    assert "Traceback" not in stdout.getvalue()
+
+
 def completions(text: str, assets=("BTC", "ETH", "PEPE")) -> list[str]:
     completer = CommandCompleter(assets)
     return [c.text for c in completer.get_completions(Document(text), CompleteEvent())]

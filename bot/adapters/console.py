@@ -105,13 +105,19 @@ class CommandCompleter(Completer):
         return nexts
 
 
+def _pollable(fd: int) -> bool:
+    """Whether the event loop can wait for `fd` to be readable: pipes, sockets and terminals."""
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))
+
+
 async def _plain_lines(stdin: TextIO) -> AsyncIterator[str]:
     """Lines of a pipe or terminal, read when the event loop says they are ready."""
     try:
         fd = stdin.fileno()
     except (AttributeError, OSError, ValueError):  # io.StringIO and friends: nothing blocks
         fd = None
-    if fd is None or stat.S_ISREG(os.fstat(fd).st_mode):  # a file never blocks (and epoll refuses it)
+    if fd is None or not _pollable(fd):  # a file or /dev/null never blocks (and epoll refuses them)
         for line in stdin:
             yield line
         return
