@@ -91,7 +91,7 @@ async def test_several_decoders_store_and_count_exactly_what_one_worker_does(tmp
     history = {row[0]: row[-1] for row in one_db["events"] if row[0] in (T0 + 1_000, T0 + 2_000, T0 + 3_000)}
     assert history == {T0 + 2_000: 291_000, T0 + 3_000: 582_000}  # 3 x ctVal (0.01, then 0.02) x 97000; the first unpriced
     # (workers, this process's share of each batch: fixed, or None for balanced as it goes)
-    for workers, local_share in ((0, None), (1, 0.5), (1, None), (3, None)):
+    for workers, local_share in ((0, None), (1, 0.5), (3, None)):
         db, report, again = await replayed(tmp_path, recording, workers, local_share)
         assert report.one_line() == one.one_line()
         assert report.decode == one.decode  # counts, unknown instruments, the first error samples
