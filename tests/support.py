@@ -5,11 +5,32 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import random
+import socket
 from pathlib import Path
 
 from bot.core.models import LiquidationEvent, Side
 
 PRICES = {"BTC": 84_000.0, "ETH": 2_000.0, "SOL": 130.0}
+
+
+def free_port() -> int:
+    """A port free now for a child process to listen on later. Drawn from below the
+    kernel's ephemeral range: a port from that range can meanwhile become the local end
+    of an outgoing connection (to PostgreSQL, to a fake), and the child's bind fails."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            ephemeral_low = int(ports.read().split()[0])
+    except OSError:  # not Linux
+        ephemeral_low = 32768
+    while True:
+        port = random.randrange(ephemeral_low // 2, ephemeral_low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def liquidation(

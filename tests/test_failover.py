@@ -43,7 +43,6 @@ import itertools
 import math
 import os
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -59,6 +58,7 @@ from tests.fakes.all_venues import liquidation_frame, rest_server
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.venue_rest import FakeVenueRest
 from tests.fakes.venue_ws import FakeVenueServer
+from tests.support import free_port
 
 REPLICAS = 3
 TAKEOVER_BOUND_S = 15.0
@@ -84,11 +84,6 @@ FOLLOW_S = 2.0  # a setting changed on a follower reaches the leader (NOTIFY, re
 OUTBOX_POLL_S = 1.0  # a sender's pass at least this often (bot.services.outbox.POLL_S)
 SENT = 'liqbot_sends_total{{kind="{}",outcome="sent"}}'
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def config_text(pg_url: str, okx_ws: str, rest_url: str, telegram: FakeTelegramAPI, ops_port: int, hook_port: int) -> str:
@@ -480,6 +475,8 @@ async def _stop(replicas: list[Replica]) -> None:
             await replica.process.wait()
         if replica.reader is not None:
             await asyncio.wait_for(replica.reader, 5)
+        # Shown by pytest only when the test failed: what each replica logged.
+        print(f"--- {replica.name} (exit {replica.process.returncode}) ---\n{''.join(replica.log)}")
 
 
 class Partition:

@@ -37,17 +37,12 @@ from bot.services.queries import QueryService
 from bot.storage.store import Store
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.venue_ws import BASE_MS, FakeVenueServer
-from tests.support import until
+from tests.support import free_port, until
 
 CLOSED = "127.0.0.1:9"  # nothing listens here: the COIN-M stream keeps reconnecting, quietly
 STREAMS = [("binance", "usdm"), ("binance", "coinm")]
 ALERTS_SENT = ("liqbot_sends_total", (("kind", "alert"), ("outcome", "sent")))
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def feeds_text(usdm_url: str) -> str:

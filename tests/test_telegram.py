@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import socket
 import time
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ from bot.services.queries import QueryService
 from bot.services.risk import RiskService
 from bot.storage.market_store import MarketStore
 from tests.fakes.telegram_api import GROUP_ANONYMOUS_BOT, FakeTelegramAPI
-from tests.support import liquidation, until
+from tests.support import free_port, liquidation, until
 
 NOW_MS = 1_742_558_400_000  # 2025-03-21 12:00 UTC
 BTC_4H = [(1_500_000.0, Side.LONG, "binance"), (700_000.0, Side.LONG, "bybit"), (300_000.0, Side.SHORT, "okx")]
@@ -391,11 +390,6 @@ async def test_webhook_mode_needs_a_url_and_a_secret(fake, store, monkeypatch):
         await adapter.start()
     assert fake.calls == []
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def test_webhook_mode(fake, store):
