@@ -34,6 +34,11 @@ def resized(line: str, instrument: str, ct_val: str) -> str:
     return json.dumps(record, separators=(",", ":"))
 
 
+def key_escaped(line: str) -> str:
+    """A recorded REST line with its "rest" key spelled in JSON escapes (it means the same)."""
+    return line.replace('"rest"', '"\\u0072\\u0065st"', 1)
+
+
 def history_page(at_ms: int) -> str:
     """A recorded page of OKX's liquidation history (a backfill's): events priced by the book of its time."""
     order = {"bkLoss": "0", "bkPx": "97000", "ccy": "", "posSide": "long", "side": "sell", "sz": "3", "ts": str(at_ms)}
@@ -55,6 +60,9 @@ def mixed_recording() -> list[str]:
         *body[third : 2 * third],
         rest_line("okx", T0 + 3_600_000, OKX_SWAPS, {"code": "0"}),  # refused: the last good book stays
         resized(okx_swaps, "BTC-USDT-SWAP", "0.02"),  # from here BTC-USDT-SWAP orders are worth twice as much
+        *body[2 * third : 2 * third + 150],
+        # From here ETH-USDT-SWAP orders are worth twice as much too.
+        key_escaped(resized(resized(okx_swaps, "BTC-USDT-SWAP", "0.02"), "ETH-USDT-SWAP", "0.2")),
         *(line for chunk in zip(body[2 * third :: 97], ["not json"] * 9) for line in chunk),
         *body[2 * third :],
         history_page(T0 + 3_000),

@@ -22,6 +22,8 @@ recording replays through exactly the code that handled it live.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,11 +106,27 @@ class DecodeStats:
         return self.frames + self.rest_responses + self.market_responses + self.bad_lines
 
 
-def may_be_rest(line_text: bytes) -> bool:
-    """Whether a recording line may be a `rest` line, without decoding it: such a
-    line holds the key "rest", which JSON spells with those letters or with
-    `\\u` escapes."""
-    return b"rest" in line_text or b"\\u" in line_text
+# What a `rest` line holds and a frame line rarely does: the key "rest", which JSON
+# spells with those letters or with escapes of some (`\u0072` for r: all begin `\u00`).
+_REST_MARKS = (b"rest", b"\\u00")
+
+
+def rest_line_candidates(lines: Sequence[bytes]) -> list[bytes]:
+    """The lines that may be `rest` lines, found without decoding any: one search
+    of the lines joined, then only the lines holding a mark: half the CPU of
+    searching line by line."""
+    joined = b"\n".join(lines)  # no mark holds a newline: a match never spans two lines
+    starts: list[int] | None = None
+    found: set[int] = set()
+    for mark in _REST_MARKS:
+        at = joined.find(mark)
+        while at != -1:
+            if starts is None:
+                starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+            index = bisect.bisect_right(starts, at) - 1
+            found.add(index)
+            at = joined.find(mark, starts[index + 1])
+    return [lines[index] for index in sorted(found)]
 
 
 def merged_stats(parts: Sequence[DecodeStats], max_error_samples: int = 5) -> DecodeStats:
@@ -315,9 +333,7 @@ class RecordingDecoder:
         decoders, each its share of the lines): apply the contract sizes among
         them, as `feed` would, and count nothing: the other decoder counts them."""
         self._line_number += len(lines)
-        for line_text in lines:
-            if not may_be_rest(line_text):
-                continue
+        for line_text in rest_line_candidates(lines):
             try:
                 record = orjson.loads(line_text)
             except (ValueError, RecursionError):
