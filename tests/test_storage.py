@@ -37,6 +37,20 @@ def brute_force(events, asset, window):
     return round(sum(e.notional_usd for e in chosen), 2), len(chosen)
 
 
+async def test_a_compact_read_returns_what_a_plain_read_does(store):
+    """Reads of integers and text come packed on SQLite (bot.storage.sqlite_db): the same
+    values, large integers exact, any text as stored, NULL as None, no rows as none."""
+    sql = (
+        "SELECT 9007199254740993 AS n, 'it''s \"ü\" ' || ? AS t, 7 AS z"
+        " UNION ALL SELECT -5, '', NULL UNION ALL SELECT 0, ?, NULL"
+    )
+    args = ("\n\\\t💥", "[1, 2]")
+    plain = await store.db.fetch(sql, args)
+    assert sorted(await store.db.fetch_compact(sql, args, 3)) == sorted(plain)
+    assert (9007199254740993, 'it\'s "ü" \n\\\t💥', 7) in plain and (0, "[1, 2]", None) in plain
+    assert await store.db.fetch_compact("SELECT 1, 'a' WHERE 1 = 0", (), 2) == []
+
+
 async def test_any_window_matches_a_brute_force_sum_to_the_cent(store):
     rng = random.Random(7)
     events = [

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import aiosqlite
+import orjson
 
 from bot.plumbing.priority import in_foreground, waited_for
 from bot.storage.database import Database, Transaction
@@ -126,6 +127,17 @@ class SqliteDatabase(Database):
         else:
             rows = await self._background_reader.execute_fetchall(sql, args)
         return [tuple(row) for row in rows]
+
+    async def fetch_compact(self, sql: str, args: Sequence, columns: int) -> list[tuple]:
+        """The rows as one JSON array in one row. sqlite3 steps a result row by row,
+        and its reader thread takes the GIL back after each step: while the event
+        loop's thread is busy (a firehose), that is up to the switch interval (5 ms)
+        a row, so a 40-row read took 300 ms instead of 27 ms. JSON renders REAL
+        values to 15 digits only, hence integers and text only."""
+        names = ", ".join(f"c{index}" for index in range(columns))
+        packed = f"WITH q({names}) AS ({sql}) SELECT json_group_array(json_array({names})) FROM q"
+        ((text,),) = await self.fetch(packed, args)
+        return [tuple(row) for row in orjson.loads(text)]
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         # One statement commits by itself (autocommit): no BEGIN/COMMIT round trips.

@@ -103,9 +103,9 @@ class Store:
         sums, args = _window_sums(asset, window)
         if not sums:
             return []
-        rows = await self.db.fetch(
+        rows = await self.db.fetch_compact(
             f"SELECT asset, venue, liquidated, SUM(cents), SUM(n) FROM ({sums}) AS parts GROUP BY asset, venue, liquidated",
-            args,
+            args, 5,
         )
         return [
             TotalRow(asset=a, venue=v, liquidated=Side(side), usd=cents / 100, events=n) for a, v, side, cents, n in rows
@@ -119,13 +119,13 @@ class Store:
         sums, args = _window_sums(asset, window)
         if not sums:
             return Breakdown((), ())
-        rows = await self.db.fetch(
+        rows = await self.db.fetch_compact(
             f"WITH parts AS ({sums})"
             " SELECT 'venue', venue, liquidated, SUM(cents), SUM(n) FROM parts GROUP BY venue, liquidated"
             " UNION ALL SELECT 'asset', asset, liquidated, SUM(cents), SUM(n) FROM parts"
             " WHERE asset IN (SELECT asset FROM parts GROUP BY asset ORDER BY SUM(cents) DESC, asset LIMIT ?)"
             " GROUP BY asset, liquidated",
-            [*args, top_assets],
+            [*args, top_assets], 5,
         )
         groups: dict[str, list[SideTotal]] = {"venue": [], "asset": []}
         for group, name, side, cents, n in rows:
@@ -142,10 +142,10 @@ class Store:
         if end_ms % bucket_ms or duration_ms % bucket_ms:
             raise ValueError("window_totals needs bucket-aligned windows")
         where_asset, asset_args = asset_filter(asset)
-        rows = await self.db.fetch(
+        rows = await self.db.fetch_compact(
             f"SELECT (? - bucket_ms - 1) / ?, SUM(usd_cents) FROM {table}"
             f" WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset} GROUP BY 1",
-            (end_ms, duration_ms, end_ms - count * duration_ms, end_ms, *asset_args),
+            (end_ms, duration_ms, end_ms - count * duration_ms, end_ms, *asset_args), 2,
         )
         totals = [0.0] * count
         for index, cents in rows:
@@ -188,6 +188,7 @@ class Store:
                     for p in bucketed
                 ],
                 [arg for p in bucketed for arg in (p.start_ms, p.end_ms, *asset_args, limit)],
+                compact_columns=3,
             )
             values = sorted([row[8] for row in found] + [row[2] for row in buckets], reverse=True)
             floor_cents = values[min(limit, len(values)) - 1] if values else 0
@@ -202,26 +203,32 @@ class Store:
         found.sort(key=lambda r: (-r[8], r[0]))
         return [event_of(r) for r in found[:limit]]
 
-    async def _union(self, selects: list[str], args: list) -> list[tuple]:
+    async def _union(self, selects: list[str], args: list, compact_columns: int | None = None) -> list[tuple]:
         """Rows of several limited SELECTs, in as few round trips as SQLite's cap on
-        compound SELECTs (500 terms) allows; every select takes the same number of args."""
+        compound SELECTs (500 terms) allows; every select takes the same number of args.
+        With `compact_columns`, the rows of integers and text come by `Database.fetch_compact`."""
         rows: list[tuple] = []
         per_select = len(args) // len(selects) if selects else 0
         for first in range(0, len(selects), SELECTS_PER_UNION):
             chunk = selects[first:first + SELECTS_PER_UNION]
             sql = " UNION ALL ".join(f"SELECT * FROM ({select}) AS piece{i}" for i, select in enumerate(chunk))
-            rows += await self.db.fetch(sql, args[first * per_select:(first + len(chunk)) * per_select])
+            chunk_args = args[first * per_select:(first + len(chunk)) * per_select]
+            if compact_columns is None:
+                rows += await self.db.fetch(sql, chunk_args)
+            else:
+                rows += await self.db.fetch_compact(sql, chunk_args, compact_columns)
         return rows
 
     async def spans(self, window: Window) -> list[RecordedSpan]:
         """Spans touching the window, recorded live and backfilled (`RecordedSpan.backfilled`)."""
-        rows = await self.db.fetch(
+        rows = await self.db.fetch_compact(
             "SELECT venue, stream, start_ms, end_ms, 0 AS backfilled FROM recorded_spans"
             " WHERE start_ms < ? AND end_ms > ?"
             " UNION ALL SELECT venue, stream, start_ms, end_ms, 1 AS backfilled FROM backfilled_spans"
-            " WHERE start_ms < ? AND end_ms > ? ORDER BY start_ms",
-            (window.end_ms, window.start_ms, window.end_ms, window.start_ms),
+            " WHERE start_ms < ? AND end_ms > ?",
+            (window.end_ms, window.start_ms, window.end_ms, window.start_ms), 5,
         )
+        rows.sort(key=lambda row: (row[2], row[4], row[0], row[1]))  # by start, live before backfilled
         return [
             RecordedSpan(venue, stream, start, end, bool(backfilled)) for venue, stream, start, end, backfilled in rows
         ]
