@@ -130,10 +130,10 @@ class SqliteDatabase(Database):
 
     async def fetch_compact(self, sql: str, args: Sequence, columns: int) -> list[tuple]:
         """The rows as one JSON array in one row. sqlite3 steps a result row by row,
-        and its reader thread takes the GIL back after each step: while the event
-        loop's thread is busy (a firehose), that is up to the switch interval (5 ms)
-        a row, so a 40-row read took 300 ms instead of 27 ms. JSON renders REAL
-        values to 15 digits only, hence integers and text only."""
+        and its reader thread takes the GIL back after each step: while another
+        thread runs Python, that is up to the switch interval (5 ms) a row
+        (`benchmarks/busy_reads.py`: a 1,200-row read, 11.7 s row by row, 62 ms
+        packed). JSON renders REAL values to 15 digits only, hence integers and text only."""
         names = ", ".join(f"c{index}" for index in range(columns))
         packed = f"WITH q({names}) AS ({sql}) SELECT json_group_array(json_array({names})) FROM q"
         ((text,),) = await self.fetch(packed, args)
