@@ -85,7 +85,6 @@ OUTBOX_POLL_S = 1.0  # a sender's pass at least this often (bot.services.outbox.
 SENT = 'liqbot_sends_total{{kind="{}",outcome="sent"}}'
 
 
-
 def config_text(pg_url: str, okx_ws: str, rest_url: str, telegram: FakeTelegramAPI, ops_port: int, hook_port: int) -> str:
     okx = BY_NAME["okx"]
     others = "\n".join(f"[feeds.{venue}]\nenabled = false" for venue in BY_NAME if venue != "okx")
