@@ -233,8 +233,15 @@ async def bench_latency(folder: Path, events: int, repeats: int, postgres: str) 
 
 
 async def bench_latency_on(location: str | Path, label: str, events: int, repeats: int) -> None:
-    span_ms = 7 * DAY_MS
     store = await Store.open(location)
+    try:
+        await _latency_of(store, location, label, events, repeats)
+    finally:
+        await store.close()
+
+
+async def _latency_of(store: Store, location: str | Path, label: str, events: int, repeats: int) -> None:
+    span_ms = 7 * DAY_MS
     print(f"filling a {label} store with {events:,} events over 7 days ...", flush=True)
     rng = random.Random(2)
     started = time.perf_counter()
@@ -261,7 +268,6 @@ async def bench_latency_on(location: str | Path, label: str, events: int, repeat
             f"{label:<10} {command:<14} over {events:,} events: p50 {statistics.median(samples):.2f} ms,"
             f" p95 {percentile(samples, 95):.2f} ms ({repeats} runs, reply composed)"
         )
-    await store.close()
 
 
 async def main() -> None:
@@ -272,7 +278,7 @@ async def main() -> None:
         help="the replayed venues: Binance, Bybit and OKX, or every stream of the registry",
     )
     parser.add_argument("--workers", type=int, default=None, help="parse workers (default: as replay chooses; 0: the writer parses all)")
-    parser.add_argument("--latency-events", type=int, default=10_000_000, help="events stored for the latency run")
+    parser.add_argument("--latency-events", type=int, default=10_000_000, help="events stored for the latency run (0: no latency run)")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument(
         "--postgres", default=os.environ.get("LIQBOT_TEST_POSTGRES_URL", ""), metavar="URL",
@@ -283,7 +289,8 @@ async def main() -> None:
         print("SQLite only (no --postgres URL and no LIQBOT_TEST_POSTGRES_URL)")
     with tempfile.TemporaryDirectory(prefix="liqbot-bench-") as folder:
         await bench_replay(Path(folder), args.events, args.venues, args.postgres, args.workers)
-        await bench_latency(Path(folder), args.latency_events, args.repeats, args.postgres)
+        if args.latency_events:
+            await bench_latency(Path(folder), args.latency_events, args.repeats, args.postgres)
 
 
 if __name__ == "__main__":
