@@ -8,6 +8,10 @@ per-venue-and-asset sums of a day of hour rollups (what `/liq` over all assets
 reads), fetched row by row (the baseline) and packed, with the process idle and
 with a thread busy in Python.
 
+Then with the event loop never idle (a task computing 1 ms at a time, yielding
+with `sleep(0)`): the packed read on a plain aiosqlite connection (the baseline)
+and through the store, whose calls are `handed_over` (bot.plumbing.handover).
+
     python benchmarks/busy_reads.py [--events 300000] [--assets 200] [--repeats 30]
 """
 
@@ -22,6 +26,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import aiosqlite
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -54,17 +60,29 @@ async def fill(store: Store, events: int, assets: int, rng: random.Random) -> No
 
 def busy_python(stop: threading.Event) -> None:
     while not stop.is_set():
-        sum(range(1_000))
+        busy_python_for(0.001)
 
 
-async def timed(read, repeats: int) -> str:
+async def busy_loop(stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        busy_python_for(0.001)
+        await asyncio.sleep(0)
+
+
+def busy_python_for(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sum(range(100))
+
+
+async def timed(read, repeats: int, bound_s: float = 120.0) -> str:
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
-        await read()
+        await asyncio.wait_for(read(), bound_s)
         samples.append((time.perf_counter() - started) * 1000)
     p95 = statistics.quantiles(samples, n=20)[18]
-    return f"p50 {statistics.median(samples):6.1f} ms, p95 {p95:6.1f} ms"
+    return f"p50 {statistics.median(samples):6.1f} ms, p95 {p95:8.1f} ms, max {max(samples):8.1f} ms"
 
 
 async def main() -> None:
@@ -85,16 +103,32 @@ async def main() -> None:
                 "packed (fetch_compact)": lambda: store.db.fetch_compact(READ, window, 5),
             }
             for label, read in reads.items():
-                print(f"  {'idle':<24} {label:<24} {await timed(read, args.repeats)}")
+                print(f"  {'idle':<24} {label:<26} {await timed(read, args.repeats)}")
             stop = threading.Event()
             thread = threading.Thread(target=busy_python, args=(stop,), daemon=True)
             thread.start()
             for label, read in reads.items():
-                print(f"  {'a thread busy in Python':<24} {label:<24} {await timed(read, args.repeats)}")
+                print(f"  {'a thread busy in Python':<24} {label:<26} {await timed(read, args.repeats)}")
             stop.set()
             thread.join()
+            await loop_busy(store, window, args.repeats)
         finally:
             await store.close()
+
+
+async def loop_busy(store: Store, window: tuple[int, int], repeats: int) -> None:
+    packed = f"WITH q(c0, c1, c2, c3, c4) AS ({READ}) SELECT json_group_array(json_array(c0, c1, c2, c3, c4)) FROM q"
+    async with aiosqlite.connect(str(store.db.path)) as plain:
+        reads = {
+            "plain aiosqlite (baseline)": lambda: plain.execute_fetchall(packed, window),
+            "the store (handed over)": lambda: store.db.fetch_compact(READ, window, 5),
+        }
+        stop = asyncio.Event()
+        work = asyncio.create_task(busy_loop(stop))
+        for label, read in reads.items():
+            print(f"  {'event loop busy':<24} {label:<26} {await timed(read, repeats)}")
+        stop.set()
+        await work
 
 
 if __name__ == "__main__":

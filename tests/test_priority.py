@@ -5,6 +5,7 @@ reads queued by alerts or a digest fan-out, nor behind another command's slow re
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -89,3 +90,37 @@ async def test_a_firehose_pauses_while_a_persons_read_is_in_flight_and_goes_on_a
 async def test_a_read_that_never_ends_holds_a_firehose_back_only_a_moment():
     with waited_for():
         await asyncio.wait_for(make_way(max_s=0.05), 5)  # returns: the pause is bounded
+
+
+async def test_replies_come_while_other_work_keeps_the_event_loop_from_ever_idling(tmp_path):
+    """Work that computes a millisecond at a time and yields with `sleep(0)` (wording
+    alerts for thousands of chats, a library busy with a burst) never lets the loop idle:
+    without bot.plumbing.handover, SQLite's threads waited seconds for the GIL (a reply
+    took over 10 s)."""
+    store = await Store.open(tmp_path / "liq.sqlite")
+    stop = asyncio.Event()
+
+    async def busy() -> None:
+        while not stop.is_set():
+            end = time.perf_counter() + 0.001
+            while time.perf_counter() < end:
+                sum(range(100))
+            await asyncio.sleep(0)
+
+    try:
+        await store.add_events([liquidation(NOW - MINUTE_MS, 2_500_000)])
+        dispatcher = Dispatcher(QueryService(store), lambda: NOW)
+        work = asyncio.create_task(busy())
+        slowest_s = 0.0
+        for _ in range(20):
+            started = time.perf_counter()
+            with foreground():
+                reply = render_plain(await asyncio.wait_for(dispatcher.handle("/liq BTC 1h", PRIVATE), 10))
+            slowest_s = max(slowest_s, time.perf_counter() - started)
+            assert "$2.50M" in reply
+        stop.set()
+        await asyncio.wait_for(work, 5)
+        assert slowest_s < 1.0, f"a reply took {slowest_s:.1f} s"
+    finally:
+        stop.set()
+        await store.close()

@@ -7,7 +7,9 @@ runs its statements one at a time, in order: commands (bot.plumbing.priority's
 foreground) read on connections of their own, so a reply never waits behind
 the thousands of reads of background work (alerts, digests) on another; and
 they have several, so one command's reads do not queue behind another's (a
-firehose slows every read down) nor behind one slow read.
+firehose slows every read down) nor behind one slow read. Every call is
+`handed_over`: an event loop that never idles would otherwise starve the
+connections' threads of the GIL (bot.plumbing.handover).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import aiosqlite
 import orjson
 
+from bot.plumbing.handover import handed_over
 from bot.plumbing.priority import in_foreground, waited_for
 from bot.storage.database import Database, Transaction
 from bot.storage.migrations import migrations, newer_schema
@@ -47,15 +50,14 @@ class _SqliteTransaction(Transaction):
         self._db = connection
 
     async def fetch(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        cursor = await self._db.execute(sql, args)
-        return [tuple(row) for row in await cursor.fetchall()]
+        return [tuple(row) for row in await handed_over(self._db.execute_fetchall(sql, args))]
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
-        cursor = await self._db.execute(sql, args)
+        cursor = await handed_over(self._db.execute(sql, args))
         return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
-        await self._db.executemany(sql, rows)
+        await handed_over(self._db.executemany(sql, rows))
 
 
 class SqliteDatabase(Database):
@@ -81,7 +83,7 @@ class SqliteDatabase(Database):
         chosen = max(range(len(reads)), key=lambda index: reads[index][0] if reads[index] else math.inf)
         began_s = time.monotonic()
         reads[chosen].append(began_s)
-        read = asyncio.ensure_future(self._foreground_readers[chosen].execute_fetchall(sql, args))
+        read = asyncio.ensure_future(handed_over(self._foreground_readers[chosen].execute_fetchall(sql, args)))
 
         def ended(done: asyncio.Future) -> None:
             # The connection was busy until now, also if nobody waited for the read any more.
@@ -125,7 +127,7 @@ class SqliteDatabase(Database):
         if in_foreground():
             rows = await self._foreground_read(sql, args)
         else:
-            rows = await self._background_reader.execute_fetchall(sql, args)
+            rows = await handed_over(self._background_reader.execute_fetchall(sql, args))
         return [tuple(row) for row in rows]
 
     async def fetch_compact(self, sql: str, args: Sequence, columns: int) -> list[tuple]:
@@ -142,7 +144,7 @@ class SqliteDatabase(Database):
     async def execute(self, sql: str, args: Sequence = ()) -> int:
         # One statement commits by itself (autocommit): no BEGIN/COMMIT round trips.
         async with self._write_lock:
-            cursor = await self._writer.execute(sql, args)
+            cursor = await handed_over(self._writer.execute(sql, args))
             return cursor.rowcount
 
     @asynccontextmanager
@@ -150,9 +152,9 @@ class SqliteDatabase(Database):
         async with self._write_lock:
             db = self._writer
             try:
-                await db.execute("BEGIN IMMEDIATE")
+                await handed_over(db.execute("BEGIN IMMEDIATE"))
                 yield _SqliteTransaction(db)
-                await db.execute("COMMIT")
+                await handed_over(db.execute("COMMIT"))
             except BaseException:
                 await _roll_back(db)
                 raise
@@ -162,7 +164,7 @@ class SqliteDatabase(Database):
         # whose read transaction is the snapshot.
         cursor = await self._background_reader.execute(sql)
         try:
-            while rows := await cursor.fetchmany(batch_rows):
+            while rows := await handed_over(cursor.fetchmany(batch_rows)):
                 yield [tuple(row) for row in rows]
         finally:
             await cursor.close()
@@ -174,26 +176,29 @@ class SqliteDatabase(Database):
 
     async def insert_events(self, rows: list[tuple]) -> int:
         async with self._write_lock:
-            db = self._writer
-            try:
+            return await handed_over(self._insert_events_locked(rows))
+
+    async def _insert_events_locked(self, rows: list[tuple]) -> int:
+        db = self._writer
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+            changes_before = db.total_changes
+            await db.executemany(_INSERT_EVENT, rows)
+            inserted = rows
+            if db.total_changes - changes_before != len(rows):
+                # Some rows were duplicates (of stored rows or of each other): redo the
+                # batch keeping only new rows, so rollups count each event once.
+                # Rare: replays and reconnect overlaps.
+                await db.execute("ROLLBACK")
                 await db.execute("BEGIN IMMEDIATE")
-                changes_before = db.total_changes
-                await db.executemany(_INSERT_EVENT, rows)
-                inserted = rows
-                if db.total_changes - changes_before != len(rows):
-                    # Some rows were duplicates (of stored rows or of each other): redo the
-                    # batch keeping only new rows, so rollups count each event once.
-                    # Rare: replays and reconnect overlaps.
-                    await db.execute("ROLLBACK")
-                    await db.execute("BEGIN IMMEDIATE")
-                    inserted = await self._insert_new_only(rows)
-                minute_rows, hour_rows = rollup_rows(inserted)
-                await db.executemany(ROLLUP_UPSERT.format(table="rollup_minute"), minute_rows)
-                await db.executemany(ROLLUP_UPSERT.format(table="rollup_hour"), hour_rows)
-                await db.execute("COMMIT")
-            except BaseException:
-                await _roll_back(db)
-                raise
+                inserted = await self._insert_new_only(rows)
+            minute_rows, hour_rows = rollup_rows(inserted)
+            await db.executemany(ROLLUP_UPSERT.format(table="rollup_minute"), minute_rows)
+            await db.executemany(ROLLUP_UPSERT.format(table="rollup_hour"), hour_rows)
+            await db.execute("COMMIT")
+        except BaseException:
+            await _roll_back(db)
+            raise
         return len(inserted)
 
     async def _insert_new_only(self, rows: list[tuple]) -> list[tuple]:

@@ -1,0 +1,78 @@
+"""The GIL handed to a worker thread that a busy event loop starves (aiosqlite's).
+
+A thread waiting for the GIL asks its holder to drop it after the switch interval
+(5 ms) only if the GIL did not change hands meanwhile. An event loop that is never
+idle still releases the GIL for an instant on every turn (polling its sockets)
+and takes it straight back: each release restarts the waiting thread's 5 ms, so it
+asks for nothing and gets the GIL only if it wins that instant's race. A SQLite call
+needs the GIL a few times (to pick up the call, after each step, to hand back the
+result): behind a task computing 1 ms at a time, a read that takes 40 ms on an idle
+loop took 1.6-2.6 s (p50) and up to 17 s (`benchmarks/busy_reads.py`, "event loop
+busy"); handed over, 70 ms.
+
+`handed_over(call)`: while any call has waited longer than `HANDOVER_AFTER_S`, the
+loop sleeps `NAP_S` once a turn with the GIL released, and the thread takes it.
+Nothing changes for calls that finish sooner: a loop that idles hands the GIL over
+by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+HANDOVER_AFTER_S = 0.02
+NAP_S = 0.0001
+
+
+class _Overdue:
+    """A loop's calls in flight past HANDOVER_AFTER_S, and whether its naps run."""
+
+    __slots__ = ("calls", "napping")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.napping = False
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Overdue] = weakref.WeakKeyDictionary()
+
+
+async def handed_over(call: Awaitable[T]) -> T:
+    """`await call`, the loop napping once a turn while it (or another) is overdue."""
+    loop = asyncio.get_running_loop()
+    overdue = _by_loop.get(loop)
+    if overdue is None:
+        overdue = _by_loop[loop] = _Overdue()
+    late = False
+
+    def became_late() -> None:
+        nonlocal late
+        late = True
+        overdue.calls += 1
+        if not overdue.napping:
+            overdue.napping = True
+            loop.call_soon(_nap, loop, overdue)
+
+    timer = loop.call_later(HANDOVER_AFTER_S, became_late)
+    try:
+        return await call
+    finally:
+        timer.cancel()
+        if late:
+            overdue.calls -= 1
+
+
+def _nap(loop: asyncio.AbstractEventLoop, overdue: _Overdue) -> None:
+    if not overdue.calls:
+        overdue.napping = False
+        return
+    time.sleep(NAP_S)  # the GIL is released while sleeping: the waiting thread takes it
+    # Next turn, or after NAP_S when the loop has nothing else to do (it then waits in
+    # its selector with the GIL released, rather than spinning through naps).
+    loop.call_later(NAP_S, _nap, loop, overdue)
