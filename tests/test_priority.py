@@ -12,6 +12,7 @@ import pytest
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.core.models import MINUTE_MS
+from bot.plumbing.handover import HANDOVER_AFTER_S, NAP_EVERY_S, handed_over
 from bot.plumbing.priority import foreground, make_way, waited_for
 from bot.replies.render_plain import render_plain
 from bot.services.queries import QueryService
@@ -124,3 +125,31 @@ async def test_replies_come_while_other_work_keeps_the_event_loop_from_ever_idli
     finally:
         stop.set()
         await store.close()
+
+
+async def test_the_loop_naps_only_while_a_call_is_overdue(monkeypatch):
+    """The naps that hand the GIL over start once a call has waited HANDOVER_AFTER_S, and
+    stop when no call is overdue any more: when it ends, and when its caller gives up."""
+    naps: list[float] = []
+    sleep = time.sleep
+
+    def counted_sleep(seconds: float) -> None:
+        naps.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", counted_sleep)
+    loop = asyncio.get_running_loop()
+    for ends in ("with its result", "cancelled"):
+        call = loop.create_future()
+        waiting = asyncio.create_task(handed_over(call))
+        await asyncio.sleep(HANDOVER_AFTER_S + 0.05)
+        assert naps, f"no nap while a call waited ({ends})"
+        if ends == "cancelled":
+            waiting.cancel()
+        else:
+            call.set_result(1)
+        await asyncio.gather(waiting, return_exceptions=True)
+        await asyncio.sleep(2 * NAP_EVERY_S)  # a nap scheduled before the end has run its turn
+        naps.clear()
+        await asyncio.sleep(0.05)  # 50 naps' time
+        assert naps == [], f"the loop kept napping after the call ended ({ends})"

@@ -1,17 +1,19 @@
 """The GIL handed to a worker thread that a busy event loop starves (aiosqlite's).
 
-A thread waiting for the GIL asks its holder to drop it after the switch interval
-(5 ms) only if the GIL did not change hands meanwhile. An event loop that is never
-idle still releases the GIL for an instant on every turn (polling its sockets)
-and takes it straight back: each release restarts the waiting thread's 5 ms, so it
-asks for nothing and gets the GIL only if it wins that instant's race. A SQLite call
+A thread waiting for the GIL asks its holder to drop it only when a whole switch
+interval (5 ms) passed with no release signalled to it. An event loop that is never
+idle still releases the GIL for an instant on every turn (polling its sockets) and
+takes it straight back: each release wakes the waiting thread early, it finds the
+GIL taken again and starts a fresh 5 ms, so it asks for nothing and gets the GIL
+only if it wins that instant's race (CPython's take_gil). A SQLite call
 needs the GIL a few times (to pick up the call, after each step, to hand back the
 result): behind a task computing 1 ms at a time, a read that takes 40 ms on an idle
-loop took 1.6-2.6 s (p50) and up to 17 s (`benchmarks/busy_reads.py`, "event loop
-busy"); handed over, 70 ms.
+loop took 1.6-2.6 s (p50) and up to 20 s (`benchmarks/busy_reads.py`, "event loop
+busy"); handed over, 70-74 ms.
 
 `handed_over(call)`: while any call has waited longer than `HANDOVER_AFTER_S`, the
-loop sleeps `NAP_S` once a turn with the GIL released, and the thread takes it.
+loop sleeps `NAP_S` with the GIL released (the thread takes it) at most once a turn
+and once every `NAP_EVERY_S`, so a loop of many short turns keeps most of them.
 Nothing changes for calls that finish sooner: a loop that idles hands the GIL over
 by itself.
 """
@@ -28,6 +30,7 @@ T = TypeVar("T")
 
 HANDOVER_AFTER_S = 0.02
 NAP_S = 0.0001
+NAP_EVERY_S = 0.001
 
 
 class _Overdue:
@@ -69,10 +72,10 @@ async def handed_over(call: Awaitable[T]) -> T:
 
 
 def _nap(loop: asyncio.AbstractEventLoop, overdue: _Overdue) -> None:
+    overdue.napping = False  # until rescheduled: an interrupted sleep leaves the next call free to start
     if not overdue.calls:
-        overdue.napping = False
         return
     time.sleep(NAP_S)  # the GIL is released while sleeping: the waiting thread takes it
-    # Next turn, or after NAP_S when the loop has nothing else to do (it then waits in
-    # its selector with the GIL released, rather than spinning through naps).
-    loop.call_later(NAP_S, _nap, loop, overdue)
+    # An idle loop waits in its selector meanwhile, the GIL released, rather than spinning through naps.
+    overdue.napping = True
+    loop.call_later(NAP_EVERY_S, _nap, loop, overdue)

@@ -42,7 +42,7 @@ async def _roll_back(db: aiosqlite.Connection) -> None:
     them (checking `in_transaction` first could look before the BEGIN ran and leave
     the writer inside a transaction for good). Nothing open: nothing to do."""
     with suppress(sqlite3.OperationalError):
-        await db.execute("ROLLBACK")
+        await handed_over(db.execute("ROLLBACK"))
 
 
 class _SqliteTransaction(Transaction):
@@ -162,12 +162,12 @@ class SqliteDatabase(Database):
     async def batches(self, sql: str, batch_rows: int) -> AsyncIterator[list[tuple]]:
         # Bulk reads (exports) are nobody's wait: one statement on the background reader,
         # whose read transaction is the snapshot.
-        cursor = await self._background_reader.execute(sql)
+        cursor = await handed_over(self._background_reader.execute(sql))
         try:
             while rows := await handed_over(cursor.fetchmany(batch_rows)):
                 yield [tuple(row) for row in rows]
         finally:
-            await cursor.close()
+            await handed_over(cursor.close())
 
     async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
         marks = ",".join("?" * len(columns))
