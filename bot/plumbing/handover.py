@@ -47,7 +47,7 @@ _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Overdue] = weakr
 
 
 async def handed_over(call: Awaitable[T]) -> T:
-    """`await call`, the loop napping once a turn while it (or another) is overdue."""
+    """`await call`, the loop napping (at most once a turn and a millisecond) while it or another call is overdue."""
     loop = asyncio.get_running_loop()
     overdue = _by_loop.get(loop)
     if overdue is None:
