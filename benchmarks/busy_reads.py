@@ -32,6 +32,7 @@ import aiosqlite
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.core.models import DAY_MS, LiquidationEvent, Side  # noqa: E402
+from bot.storage.sqlite_db import packed_read  # noqa: E402
 from bot.storage.store import Store  # noqa: E402
 
 START_MS = 1_742_515_200_000
@@ -117,7 +118,7 @@ async def main() -> None:
 
 
 async def loop_busy(store: Store, window: tuple[int, int], repeats: int) -> None:
-    packed = f"WITH q(c0, c1, c2, c3, c4) AS ({READ}) SELECT json_group_array(json_array(c0, c1, c2, c3, c4)) FROM q"
+    packed = packed_read(READ, 5)
     async with aiosqlite.connect(str(store.db.path)) as plain:
         reads = {
             "plain aiosqlite (baseline)": lambda: plain.execute_fetchall(packed, window),

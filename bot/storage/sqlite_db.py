@@ -36,6 +36,12 @@ _KEY_MATCH = " AND ".join(f"e.{column} = i.{column}" for column in EVENT_KEY.spl
 FOREGROUND_READERS = 4
 
 
+def packed_read(sql: str, columns: int) -> str:
+    """A read of `columns` columns as one row holding a JSON array of its rows (`fetch_compact`)."""
+    names = ", ".join(f"c{index}" for index in range(columns))
+    return f"WITH q({names}) AS ({sql}) SELECT json_group_array(json_array({names})) FROM q"
+
+
 async def _roll_back(db: aiosqlite.Connection) -> None:
     """End what was begun, also when a cancellation interrupted the BEGIN or COMMIT:
     aiosqlite runs statements in order on its thread, so this ROLLBACK runs after
@@ -136,9 +142,7 @@ class SqliteDatabase(Database):
         thread runs Python, that is up to the switch interval (5 ms) a row
         (`benchmarks/busy_reads.py`: a 1,200-row read, 11.7 s row by row, 62 ms
         packed). JSON renders REAL values to 15 digits only, hence integers and text only."""
-        names = ", ".join(f"c{index}" for index in range(columns))
-        packed = f"WITH q({names}) AS ({sql}) SELECT json_group_array(json_array({names})) FROM q"
-        ((text,),) = await self.fetch(packed, args)
+        ((text,),) = await self.fetch(packed_read(sql, columns), args)
         return [tuple(row) for row in orjson.loads(text)]
 
     async def execute(self, sql: str, args: Sequence = ()) -> int:
