@@ -22,7 +22,7 @@ from bot.storage.migrations import BACKENDS, migrations
 from bot.storage.series import largest_day, liquidation_bars, minute_totals
 from bot.storage.chats_store import ChatSettings
 from bot.storage.store import Store
-from bot.storage.windows import decompose
+from bot.storage.windows import Piece, decompose, minute_rest
 from tests.backends import backend, execute  # noqa: F401  (every store test on both backends)
 from tests.support import liquidation as event
 
@@ -145,6 +145,31 @@ def test_window_pieces_tile_the_window_without_overlap():
     assert pieces[0].start_ms == window.start_ms and pieces[-1].end_ms == window.end_ms
     assert all(a.end_ms == b.start_ms for a, b in zip(pieces, pieces[1:]))
     assert [p.table for p in pieces] == ["events", "rollup_minute", "rollup_hour", "rollup_minute", "events"]
+
+
+def test_an_edge_is_read_as_its_minute_less_the_rest_only_when_the_rest_is_shorter():
+    minute = T0 + 7 * MINUTE_MS
+    assert minute_rest(Piece("events", minute, minute + 50_000)) == Piece("events", minute + 50_000, minute + MINUTE_MS)
+    assert minute_rest(Piece("events", minute + 1_000, minute + MINUTE_MS)) == Piece("events", minute, minute + 1_000)
+    assert minute_rest(Piece("events", minute, minute + 20_000)) is None  # the rest is longer
+    assert minute_rest(Piece("events", minute + 1_000, minute + 59_000)) is None  # inside the minute
+    assert minute_rest(Piece("events", minute + 1_000, minute + MINUTE_MS + 1)) is None  # across two minutes
+    assert minute_rest(Piece("rollup_minute", minute, minute + MINUTE_MS)) is None
+
+
+async def test_a_window_ending_mid_minute_leaves_out_what_came_after_it(store):
+    """The edge minute read as its rollup less the rest: a venue whose orders all came
+    after the window's end has no line (not a $0 one), and the rest is subtracted to the cent."""
+    minute = T0 + 7 * MINUTE_MS
+    await store.add_events([
+        event(minute + 1_000, 1_000.01), event(minute + 40_000, 2_000.02),
+        event(minute + 50_000, 3_000.03), event(minute + 59_999, 4_000.04, venue="okx"),
+    ])
+    breakdown = await store.breakdown(None, Window(minute - HOUR_MS, minute + 45_000), 5)
+    assert [(r.name, r.usd, r.events) for r in breakdown.by_venue] == [("binance", 3_000.03, 2)]
+    rows = await store.totals("BTC", Window(minute + 10_000, minute + MINUTE_MS))
+    assert sorted((r.venue, r.usd, r.events) for r in rows) == [("binance", 5_000.05, 2), ("okx", 4_000.04, 1)]
+    assert sum(r.events for r in await store.totals("BTC", Window(minute + 10_000, minute + MINUTE_MS + 1))) == 3
 
 
 async def test_spans_merge_when_they_overlap(store):

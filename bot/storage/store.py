@@ -19,7 +19,7 @@ from bot.storage.backends import open_database
 from bot.storage.chats_store import ChatsStore
 from bot.storage.database import Database
 from bot.storage.rows import EVENT_COLUMNS, event_of, event_row
-from bot.storage.windows import BUCKET_MS, CHILD, Piece, asset_filter, decompose, time_column
+from bot.storage.windows import BUCKET_MS, CHILD, Piece, asset_filter, decompose, minute_rest, time_column
 
 __all__ = ["AddResult", "Store", "StoreStats", "event_row"]
 
@@ -252,6 +252,11 @@ def _window_sums(asset: str | None, window: Window) -> tuple[str, list]:
     where_asset, asset_args = asset_filter(asset)
     selects, args = [], []
     for piece in decompose(window):
+        rest = minute_rest(piece)
+        if rest is not None:
+            selects.append(_MINUTE_LESS_REST.format(rest_asset=where_asset, rollup_asset=asset_filter(asset, "r.asset")[0]))
+            args += [rest.start_ms, rest.end_ms, *asset_args, rest.start_ms - rest.start_ms % MINUTE_MS, *asset_args]
+            continue
         raw = piece.table == "events"
         sums = "SUM(notional_cents) AS cents, COUNT(*) AS n" if raw else "SUM(usd_cents) AS cents, SUM(events) AS n"
         column = time_column(piece.table)
@@ -261,3 +266,17 @@ def _window_sums(asset: str | None, window: Window) -> tuple[str, list]:
         )
         args += [piece.start_ms, piece.end_ms, *asset_args]
     return " UNION ALL ".join(selects), args
+
+
+# A raw edge piece as its minute's rollup less the rest of the minute (`windows.minute_rest`).
+# Args: the rest's start and end, the asset (if any), the minute, the asset again. A group
+# without a minute rollup (pruned by retention) counts nothing, as whole minutes there do.
+_MINUTE_LESS_REST = (
+    "SELECT r.asset, r.venue, r.liquidated,"
+    " r.usd_cents - COALESCE(rest.cents, 0) AS cents, r.events - COALESCE(rest.n, 0) AS n"
+    " FROM rollup_minute AS r LEFT JOIN ("
+    "SELECT asset, venue, liquidated, SUM(notional_cents) AS cents, COUNT(*) AS n FROM events"
+    " WHERE at_ms >= ? AND at_ms < ?{rest_asset} GROUP BY asset, venue, liquidated"
+    ") AS rest ON rest.asset = r.asset AND rest.venue = r.venue AND rest.liquidated = r.liquidated"
+    " WHERE r.bucket_ms = ?{rollup_asset} AND r.events > COALESCE(rest.n, 0)"
+)

@@ -59,10 +59,30 @@ def decompose(window: Window) -> list[Piece]:
     return pieces
 
 
+def minute_rest(piece: Piece) -> Piece | None:
+    """The rest of a raw edge piece's minute, when it is shorter than the piece.
+
+    An edge piece starts or ends on a minute boundary; its sums are then also the
+    minute's rollup less the events of the rest of that minute. Reading the
+    shorter of the two scans fewer events: a window ending now has a rest of
+    (almost) nothing, however dense the current minute is.
+    """
+    minute = piece.start_ms - piece.start_ms % MINUTE_MS
+    if piece.table != "events" or piece.end_ms > minute + MINUTE_MS:
+        return None
+    if piece.start_ms == minute:
+        rest = Piece("events", piece.end_ms, minute + MINUTE_MS)
+    elif piece.end_ms == minute + MINUTE_MS:
+        rest = Piece("events", minute, piece.start_ms)
+    else:
+        return None  # inside one minute: its rest would be two pieces
+    return rest if rest.end_ms - rest.start_ms < piece.end_ms - piece.start_ms else None
+
+
 def time_column(table: str) -> str:
     return "at_ms" if table == "events" else "bucket_ms"
 
 
-def asset_filter(asset: str | None) -> tuple[str, tuple]:
+def asset_filter(asset: str | None, column: str = "asset") -> tuple[str, tuple]:
     """The `AND asset = ?` of a query limited to one asset (nothing for all assets)."""
-    return ("", ()) if asset is None else (" AND asset = ?", (asset,))
+    return ("", ()) if asset is None else (f" AND {column} = ?", (asset,))
