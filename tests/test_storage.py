@@ -120,6 +120,36 @@ async def test_largest_orders_match_a_brute_force_sort(store):
     assert top[0] == expected[0]
 
 
+async def test_the_largest_order_of_any_window_matches_a_brute_force_max(store, database_location):
+    """Found from each rollup bucket's record of its largest order (and its time), edges
+    included; and the same once those records are gone (buckets from before schema 14)."""
+    rng = random.Random(19)
+    sizes = rng.sample(range(1_000, 500_000_000), 4_000)  # distinct cents: one right answer
+    events = [
+        event(T0 + rng.randrange(0, 4 * HOUR_MS), cents / 100, rng.choice(list(Side)),
+              rng.choice(["BTC", "ETH", "SOL"]), rng.choice(["binance", "bybit", "okx"]))
+        for cents in sizes
+    ]
+    await store.add_events(events)
+    windows = [Window(T0 - MINUTE_MS, T0 + 5 * HOUR_MS), Window(T0 + 59_000, T0 + 61_000)]
+    for _ in range(60):
+        start = T0 + rng.randrange(-MINUTE_MS, 4 * HOUR_MS)
+        windows.append(Window(start, start + rng.choice([1, 30_000, 90_000, 40 * MINUTE_MS, 3 * HOUR_MS])
+                              + rng.randrange(0, MINUTE_MS)))
+
+    async def check() -> None:
+        for window in windows:
+            for asset in ("SOL", None):
+                chosen = [e for e in events if window.start_ms <= e.at_ms < window.end_ms and asset in (None, e.asset)]
+                expected = [max(chosen, key=lambda e: e.notional_usd)] if chosen else []
+                assert await store.largest(asset, window, 1) == expected, (window, asset)
+
+    await check()
+    await execute(database_location, "UPDATE rollup_minute SET max_at_ms = NULL")
+    await execute(database_location, "UPDATE rollup_hour SET max_at_ms = NULL")
+    await check()
+
+
 async def test_a_replayed_batch_is_stored_once(store):
     batch = [event(T0 + i * 1000, 1000.0 + i) for i in range(100)]
     first = await store.add_events(batch)

@@ -28,11 +28,14 @@ from bot.storage.rows import ROLLUP_COLUMNS, ROLLUP_TABLES
 from bot.storage.store import Store
 
 DEFAULT_BATCH_ROWS = 5_000
-# The one definition of a rollup row as derived from raw events (check and rebuild).
+# The one definition of a rollup row as derived from raw events (check and rebuild):
+# the largest order's time is the earliest among the bucket's orders of its largest size.
 _ROLLUP_OF_EVENTS = (
-    "SELECT asset, at_ms - at_ms % {bucket} AS bucket_ms, venue, liquidated,"
-    " SUM(notional_cents) AS usd_cents, COUNT(*) AS events, MAX(notional_cents) AS max_cents"
-    " FROM events WHERE at_ms >= ? GROUP BY asset, bucket_ms, venue, liquidated"
+    "SELECT asset, bucket_ms, venue, liquidated, SUM(notional_cents) AS usd_cents, COUNT(*) AS events,"
+    " MAX(notional_cents) AS max_cents, MIN(CASE WHEN is_largest THEN at_ms END) AS max_at_ms FROM ("
+    "SELECT asset, at_ms - at_ms % {bucket} AS bucket_ms, venue, liquidated, notional_cents, at_ms,"
+    " notional_cents = MAX(notional_cents) OVER (PARTITION BY asset, at_ms - at_ms % {bucket}, venue, liquidated)"
+    " AS is_largest FROM events WHERE at_ms >= ?) AS bucketed GROUP BY asset, bucket_ms, venue, liquidated"
 )
 
 
@@ -128,13 +131,17 @@ async def rollup_horizon_ms(store: Store, bucket_ms: int) -> int | None:
 
 def rollup_difference_sql(table: str, bucket_ms: int) -> str:
     """How many buckets of `table` differ from their recomputation from events
-    (wrong, missing or extra), from a horizon given four times as a parameter."""
-    derived = _ROLLUP_OF_EVENTS.format(bucket=bucket_ms)
-    stored = f"SELECT {ROLLUP_COLUMNS} FROM {table} WHERE bucket_ms >= ?"
+    (wrong, missing or extra), from a horizon given four times as a parameter.
+    A largest order's time not recorded (NULL: a bucket older than schema 14) is no difference."""
     key = "asset, bucket_ms, venue, liquidated"
+    sums = f"{key}, usd_cents, events, max_cents"
+    stored = f"SELECT {ROLLUP_COLUMNS} FROM {table} WHERE bucket_ms >= ?"
     return (
-        f"SELECT COUNT(*) FROM (SELECT {key} FROM ({derived} EXCEPT {stored}) AS missing"
-        f" UNION SELECT {key} FROM ({stored} EXCEPT {derived}) AS extra) AS differing"
+        f"WITH derived AS ({_ROLLUP_OF_EVENTS.format(bucket=bucket_ms)})"
+        f" SELECT COUNT(*) FROM (SELECT {key} FROM (SELECT {sums} FROM derived EXCEPT SELECT {sums} FROM ({stored}) AS s)"
+        f" AS missing UNION SELECT {key} FROM (SELECT {sums} FROM ({stored}) AS s EXCEPT SELECT {sums} FROM derived)"
+        f" AS extra UNION SELECT {key} FROM (SELECT {key}, max_at_ms FROM ({stored}) AS s WHERE max_at_ms IS NOT NULL"
+        f" EXCEPT SELECT {key}, max_at_ms FROM derived) AS misplaced) AS differing"
     )
 
 

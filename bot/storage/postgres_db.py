@@ -50,7 +50,8 @@ def _rollup_of_new(table: str, bucket_ms: int) -> str:
     return (
         f"{table} AS (INSERT INTO {table} ({ROLLUP_COLUMNS})"
         f" SELECT asset, at_ms - at_ms % {bucket_ms}, venue, liquidated,"
-        " SUM(notional_cents), COUNT(*), MAX(notional_cents) FROM new GROUP BY 1, 2, 3, 4"
+        " SUM(notional_cents), COUNT(*), MAX(notional_cents),"
+        " (ARRAY_AGG(at_ms ORDER BY notional_cents DESC, at_ms))[1] FROM new GROUP BY 1, 2, 3, 4"
         f" {ROLLUP_MERGE.format(table=table)})"
     )
 

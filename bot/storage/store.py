@@ -19,7 +19,7 @@ from bot.storage.backends import open_database
 from bot.storage.chats_store import ChatsStore
 from bot.storage.database import Database
 from bot.storage.rows import EVENT_COLUMNS, event_of, event_row
-from bot.storage.windows import BUCKET_MS, CHILD, Piece, asset_filter, decompose, minute_rest, time_column
+from bot.storage.windows import BUCKET_MS, CHILD, Piece, asset_filter, decompose, minute_of, minute_rest, time_column
 
 __all__ = ["AddResult", "Store", "StoreStats", "event_row"]
 
@@ -167,6 +167,10 @@ class Store:
         reaches the limit-th largest candidate can hold an answer, so only
         those are opened.
         """
+        if limit == 1:
+            found = await self._largest_by_rollups(asset, window)
+            if found is not None:
+                return found
         where_asset, asset_args = asset_filter(asset)
         found: list[tuple] = []
         level = decompose(window)
@@ -202,6 +206,56 @@ class Store:
             )
         found.sort(key=lambda r: (-r[8], r[0]))
         return [event_of(r) for r in found[:limit]]
+
+    async def _largest_by_rollups(self, asset: str | None, window: Window) -> list[LiquidationEvent] | None:
+        """The window's largest order from the rollups' record of each bucket's largest
+        (`max_at_ms`): the top bucket of each piece, then one order looked up by its
+        time. An edge piece counts its minute's top bucket when that order falls inside
+        it, and is scanned only when it could hold something larger. None when the
+        rollups can't tell (a bucket recorded before schema 14, an order pruned by
+        retention): the caller opens the buckets instead."""
+        where_asset, asset_args = asset_filter(asset)
+        pieces = decompose(window)
+        within_minute = [p for p in pieces if p.table != "events" or minute_of(p) is not None]
+        tops = await self._union(
+            [_TOP_BUCKET.format(index=i, table="rollup_minute" if p.table == "events" else p.table,
+                                where_asset=where_asset) for i, p in enumerate(within_minute)],
+            [arg for p in within_minute
+             for arg in (*((minute_of(p), minute_of(p) + MINUTE_MS) if p.table == "events" else (p.start_ms, p.end_ms)),
+                         *asset_args)],
+            compact_columns=6,
+        )
+        best: tuple | None = None  # (cents, -at_ms, asset, venue, liquidated) of the best known order
+        unknown: dict[Piece, int | None] = {p: None for p in pieces if p.table == "events"}  # edge -> bound
+        for index, cents, at_ms, *group in tops:
+            piece = within_minute[index]
+            if piece.table == "events" and (at_ms is None or not piece.start_ms <= at_ms < piece.end_ms):
+                unknown[piece] = cents  # its minute's largest lies outside it: nothing inside is larger
+                continue
+            if at_ms is None:
+                return None  # a bucket recorded before its largest order's time was
+            if piece.table == "events":
+                del unknown[piece]
+            if best is None or (cents, -at_ms) > best[:2]:
+                best = (cents, -at_ms, *group)
+        scans = [p for p, bound in unknown.items() if best is None or bound is None or bound >= best[0]]
+        scanned = await self._union(
+            [f"SELECT {EVENT_COLUMNS} FROM events WHERE at_ms >= ? AND at_ms < ?{where_asset}"
+             " ORDER BY notional_cents DESC LIMIT 1" for _ in scans],
+            [arg for p in scans for arg in (p.start_ms, p.end_ms, *asset_args)],
+        )
+        top_scanned = min(scanned, key=lambda r: (-r[8], r[0]), default=None)
+        if top_scanned is not None and (best is None or (top_scanned[8], -top_scanned[0]) >= best[:2]):
+            return [event_of(top_scanned)]
+        if best is None:
+            return []
+        cents, negative_at_ms, top_asset, venue, liquidated = best
+        row = await self.db.fetchone(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE at_ms = ? AND asset = ? AND venue = ? AND liquidated = ?"
+            " AND notional_cents = ? LIMIT 1",
+            (-negative_at_ms, top_asset, venue, liquidated, cents),
+        )
+        return None if row is None else [event_of(row)]
 
     async def _union(self, selects: list[str], args: list, compact_columns: int | None = None) -> list[tuple]:
         """Rows of several limited SELECTs, in as few round trips as SQLite's cap on
@@ -266,6 +320,16 @@ def _window_sums(asset: str | None, window: Window) -> tuple[str, list]:
         )
         args += [piece.start_ms, piece.end_ms, *asset_args]
     return " UNION ALL ".join(selects), args
+
+
+# The bucket with the largest order of a piece of a rollup table, found on the index
+# alone, then its largest order's time. Args: the piece's start and end, the asset.
+_TOP_BUCKET = (
+    "SELECT {index} AS piece, top.max_cents, (SELECT k.max_at_ms FROM {table} AS k WHERE k.asset = top.asset"
+    " AND k.bucket_ms = top.bucket_ms AND k.venue = top.venue AND k.liquidated = top.liquidated),"
+    " top.asset, top.venue, top.liquidated FROM (SELECT max_cents, asset, bucket_ms, venue, liquidated FROM {table}"
+    " WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset} ORDER BY max_cents DESC LIMIT 1) AS top"
+)
 
 
 # A raw edge piece as its minute's rollup less the rest of the minute (`windows.minute_rest`).

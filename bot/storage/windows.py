@@ -59,6 +59,12 @@ def decompose(window: Window) -> list[Piece]:
     return pieces
 
 
+def minute_of(piece: Piece) -> int | None:
+    """The start of the one minute a piece lies in (None: it spans more than one)."""
+    minute = piece.start_ms - piece.start_ms % MINUTE_MS
+    return minute if piece.end_ms <= minute + MINUTE_MS else None
+
+
 def minute_rest(piece: Piece) -> Piece | None:
     """The rest of a raw edge piece's minute, when it is shorter than the piece.
 
@@ -67,8 +73,8 @@ def minute_rest(piece: Piece) -> Piece | None:
     shorter of the two scans fewer events: a window ending now has a rest of
     (almost) nothing, however dense the current minute is.
     """
-    minute = piece.start_ms - piece.start_ms % MINUTE_MS
-    if piece.table != "events" or piece.end_ms > minute + MINUTE_MS:
+    minute = minute_of(piece)
+    if piece.table != "events" or minute is None:
         return None
     if piece.start_ms == minute:
         rest = Piece("events", piece.end_ms, minute + MINUTE_MS)
