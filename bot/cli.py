@@ -278,8 +278,7 @@ async def _cmd_doctor(args, config) -> int:
     store = await _open_store(location, config)
     try:
         findings = await examine(store, wall_clock_ms())
-        broken_rollups = any(f.check == "rollups" and not f.ok for f in findings)
-        if args.repair and broken_rollups:
+        if args.repair and any(f.repairable for f in findings):
             for finding in findings:
                 print(finding.line())
             written = await rebuild_rollups(store)

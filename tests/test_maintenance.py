@@ -109,15 +109,13 @@ async def test_doctor_finds_drifted_rollups_and_repair_rebuilds_them(filled_db, 
 
 
 async def test_doctor_checks_each_buckets_largest_order_and_repair_records_the_missing_ones(filled_db, tmp_path, capsys):
-    # Buckets from before schema 14 have no largest order's time: not a fault.
+    # Buckets from before schema 14 have no largest order's time: not a fault, and --repair records it.
     await execute(filled_db, "UPDATE rollup_minute SET max_at_ms = NULL")
-    await execute(filled_db, f"UPDATE rollup_hour SET max_at_ms = NULL WHERE bucket_ms <> {NOW - HOUR_MS}")
+    await execute(filled_db, "UPDATE rollup_hour SET max_at_ms = NULL")
     assert await cli("doctor", *cli_target(filled_db, tmp_path)) == 0
-    await execute(filled_db, f"UPDATE rollup_hour SET max_at_ms = bucket_ms + 1 WHERE bucket_ms = {NOW - HOUR_MS}")
-    assert await cli("doctor", *cli_target(filled_db, tmp_path)) == 1
-    assert "rollup_hour: 1 bucket(s)" in capsys.readouterr().out
-
+    assert "without their largest order's time (--repair records it)" in capsys.readouterr().out
     assert await cli("doctor", *cli_target(filled_db, tmp_path), "--repair") == 0
+    assert "repair: rollups rebuilt" in capsys.readouterr().out
     store = await Store.open(filled_db)
     try:
         # all but the bucket of the oldest event, which retention may have cut (left as it was)
@@ -127,6 +125,25 @@ async def test_doctor_checks_each_buckets_largest_order_and_repair_records_the_m
             assert await count(store, table, f"max_at_ms IS NULL AND bucket_ms > {oldest_ms - bucket_ms}") == 1
     finally:
         await store.close()
+
+    await execute(filled_db, f"UPDATE rollup_hour SET max_at_ms = bucket_ms + 1 WHERE bucket_ms = {NOW - HOUR_MS}")
+    assert await cli("doctor", *cli_target(filled_db, tmp_path)) == 1
+    assert "rollup_hour: 1 bucket(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("events_days, minute_rollups_days, expected", [
+    (2, 30, [(1.0, 1)]),  # the edge's events are gone: it counts none of them, never its whole minute
+    (30, 2, [(1.0, 1), (555.0, 2)]),  # its minute rollup is gone: the kept events still count exactly
+])
+async def test_a_window_edge_older_than_one_retention_is_never_overcounted(store, events_days, minute_rollups_days, expected):
+    minute = NOW - 5 * DAY_MS + 17 * MINUTE_MS
+    before_start, inside = event(minute + 1_000, 111.0), [event(minute + 30_000, 222.0), event(minute + 50_000, 333.0)]
+    await store.add_events([before_start, *inside, event(NOW - HOUR_MS, 1.0)])
+    await apply_retention(store, RetentionPolicy(events_days=events_days, minute_rollups_days=minute_rollups_days), NOW)
+    edge = sorted((r.usd, r.events) for r in await store.totals("BTC", Window(minute + 10_000, minute + MINUTE_MS)))
+    window = sorted((r.usd, r.events) for r in await store.totals("BTC", Window(minute + 10_000, NOW)))
+    assert edge == [x for x in expected if x != (1.0, 1)]
+    assert sum(usd for usd, _ in window) == sum(usd for usd, _ in expected)
 
 
 @pytest.mark.parametrize(

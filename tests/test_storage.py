@@ -150,6 +150,17 @@ async def test_the_largest_order_of_any_window_matches_a_brute_force_max(store, 
     await check()
 
 
+async def test_of_orders_of_one_size_the_largest_is_the_earliest(store):
+    hour = T0 + HOUR_MS
+    early, late = event(hour + 5_000, 5_000.0, asset="ETH"), event(hour + 30 * MINUTE_MS, 5_000.0, asset="BTC")
+    across = [event(T0 + k * HOUR_MS + 7_000, 9_000.0, asset=a) for k, a in ((4, "SOL"), (3, "ETH"), (5, "BTC"))]
+    await store.add_events([late, early, event(T0 + 2 * HOUR_MS + 1, 10.0), *across])
+    assert await store.largest(None, Window(T0, T0 + 3 * HOUR_MS), 1) == [early]  # within one hour's buckets
+    assert await store.largest(None, Window(T0, T0 + 6 * HOUR_MS), 1) == [across[1]]  # across hours
+    minute = hour + 30 * MINUTE_MS
+    assert await store.largest(None, Window(hour, minute + 1), 1) == [early]  # an edge minute among them
+
+
 async def test_a_replayed_batch_is_stored_once(store):
     batch = [event(T0 + i * 1000, 1000.0 + i) for i in range(100)]
     first = await store.add_events(batch)

@@ -11,7 +11,8 @@ Each check returns a `Finding` (ok or not, one line a person can act on):
   overlaps within a stream (the store merges them on write, so an overlap means
   a bug or a hand edit).
 
-`--repair` rebuilds the rollups (`maintenance.rebuild_rollups`); the other
+`--repair` rebuilds the rollups (`maintenance.rebuild_rollups`) when they differ
+or lack their largest order's time (buckets written before schema 14); the other
 findings name the rows to look at and are left to the operator.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ class Finding:
     check: str
     ok: bool
     detail: str
+    repairable: bool = False  # `--repair` would fix or complete it
 
     def line(self) -> str:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.check}: {self.detail}"
@@ -56,6 +58,7 @@ async def check_integrity(store: Store) -> Finding:
 
 async def check_rollups(store: Store) -> Finding:
     problems = []
+    unrecorded = 0  # buckets from before schema 14, without their largest order's time: not a fault
     for table, bucket_ms in ROLLUP_TABLES:
         horizon = await rollup_horizon_ms(store, bucket_ms)
         if horizon is None:
@@ -63,6 +66,15 @@ async def check_rollups(store: Store) -> Finding:
         (differing,) = await store.db.fetchone(rollup_difference_sql(table, bucket_ms), (horizon,) * 4)
         if differing:
             problems.append(f"{table}: {differing} bucket(s) differ from the raw events (liqbot doctor --repair rebuilds)")
+        (missing,) = await store.db.fetchone(
+            f"SELECT COUNT(*) FROM {table} WHERE bucket_ms >= ? AND max_at_ms IS NULL", (horizon,)
+        )
+        unrecorded += missing
+    if problems:
+        return replace(_finding("rollups", problems, ""), repairable=True)
+    if unrecorded:
+        return Finding("rollups", True, f"minute and hour rollups match the raw events; {unrecorded:,} bucket(s)"
+                       " written before schema 14 without their largest order's time (--repair records it)", True)
     return _finding("rollups", problems, "minute and hour rollups match the raw events")
 
 

@@ -219,10 +219,9 @@ class Store:
         within_minute = [p for p in pieces if p.table != "events" or minute_of(p) is not None]
         tops = await self._union(
             [_TOP_BUCKET.format(index=i, table="rollup_minute" if p.table == "events" else p.table,
-                                where_asset=where_asset) for i, p in enumerate(within_minute)],
-            [arg for p in within_minute
-             for arg in (*((minute_of(p), minute_of(p) + MINUTE_MS) if p.table == "events" else (p.start_ms, p.end_ms)),
-                         *asset_args)],
+                                where_asset=where_asset)
+             for i, p in enumerate(within_minute)],
+            [arg for p in within_minute for arg in 2 * (*_rollup_range(p), *asset_args)],
             compact_columns=6,
         )
         best: tuple | None = None  # (cents, -at_ms, asset, venue, liquidated) of the best known order
@@ -241,7 +240,7 @@ class Store:
         scans = [p for p, bound in unknown.items() if best is None or bound is None or bound >= best[0]]
         scanned = await self._union(
             [f"SELECT {EVENT_COLUMNS} FROM events WHERE at_ms >= ? AND at_ms < ?{where_asset}"
-             " ORDER BY notional_cents DESC LIMIT 1" for _ in scans],
+             " ORDER BY notional_cents DESC, at_ms LIMIT 1" for _ in scans],
             [arg for p in scans for arg in (p.start_ms, p.end_ms, *asset_args)],
         )
         top_scanned = min(scanned, key=lambda r: (-r[8], r[0]), default=None)
@@ -300,41 +299,70 @@ class Store:
 
 
 
+def _rollup_range(piece: Piece) -> tuple[int, int]:
+    """The rollup buckets that hold a piece: its own, or a raw piece's minute."""
+    if piece.table == "events":
+        minute = minute_of(piece)
+        return minute, minute + MINUTE_MS
+    return piece.start_ms, piece.end_ms
+
+
 def _window_sums(asset: str | None, window: Window) -> tuple[str, list]:
     """One SELECT of (asset, venue, liquidated, cents, n) per piece of the window
     (`windows.decompose`), joined by UNION ALL; empty for an empty window."""
     where_asset, asset_args = asset_filter(asset)
     selects, args = [], []
     for piece in decompose(window):
-        rest = minute_rest(piece)
-        if rest is not None:
-            selects.append(_MINUTE_LESS_REST.format(rest_asset=where_asset, rollup_asset=asset_filter(asset, "r.asset")[0]))
-            args += [rest.start_ms, rest.end_ms, *asset_args, rest.start_ms - rest.start_ms % MINUTE_MS, *asset_args]
-            continue
         raw = piece.table == "events"
         sums = "SUM(notional_cents) AS cents, COUNT(*) AS n" if raw else "SUM(usd_cents) AS cents, SUM(events) AS n"
         column = time_column(piece.table)
+        rest = minute_rest(piece)
+        if rest is None:
+            selects.append(
+                f"SELECT asset, venue, liquidated, {sums} FROM {piece.table}"
+                f" WHERE {column} >= ? AND {column} < ?{where_asset} GROUP BY asset, venue, liquidated"
+            )
+            args += [piece.start_ms, piece.end_ms, *asset_args]
+            continue
+        # As the minute's rollup less its rest where retention kept both the minute's events
+        # and its rollup; else as raw events (their range made empty when it did).
+        minute = minute_of(piece)
+        selects.append(_MINUTE_LESS_REST.format(rest_asset=where_asset, rollup_asset=asset_filter(asset, "r.asset")[0]))
+        args += [rest.start_ms, rest.end_ms, *asset_args, minute, *asset_args, minute, minute]
         selects.append(
-            f"SELECT asset, venue, liquidated, {sums} FROM {piece.table}"
-            f" WHERE {column} >= ? AND {column} < ?{where_asset} GROUP BY asset, venue, liquidated"
+            f"SELECT asset, venue, liquidated, {sums} FROM events WHERE at_ms >= ?"
+            f" AND at_ms < CASE WHEN {_MINUTE_KEPT} THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END{where_asset}"
+            " GROUP BY asset, venue, liquidated"
         )
-        args += [piece.start_ms, piece.end_ms, *asset_args]
+        args += [piece.start_ms, minute, minute, piece.start_ms, piece.end_ms, *asset_args]
     return " UNION ALL ".join(selects), args
 
 
-# The bucket with the largest order of a piece of a rollup table, found on the index
-# alone, then its largest order's time. Args: the piece's start and end, the asset.
+# The bucket with the largest order of a piece of a rollup table: its size found on the
+# index alone, then of the buckets of that size the one whose order came first (one whose
+# time is not recorded first of all: the caller then can't tell). Args, twice: the
+# piece's start and end, the asset.
+# (The time is looked up per bucket of that size: a filter on the whole range that read
+# it would fetch every bucket's row, as the by-time index does not hold it.)
 _TOP_BUCKET = (
-    "SELECT {index} AS piece, top.max_cents, (SELECT k.max_at_ms FROM {table} AS k WHERE k.asset = top.asset"
-    " AND k.bucket_ms = top.bucket_ms AND k.venue = top.venue AND k.liquidated = top.liquidated),"
-    " top.asset, top.venue, top.liquidated FROM (SELECT max_cents, asset, bucket_ms, venue, liquidated FROM {table}"
-    " WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset} ORDER BY max_cents DESC LIMIT 1) AS top"
+    "SELECT * FROM (SELECT {index} AS piece, top.max_cents, (SELECT k.max_at_ms FROM {table} AS k"
+    " WHERE k.asset = top.asset AND k.bucket_ms = top.bucket_ms AND k.venue = top.venue"
+    " AND k.liquidated = top.liquidated) AS at_ms, top.asset, top.venue, top.liquidated"
+    " FROM (SELECT max_cents, asset, bucket_ms, venue, liquidated FROM {table}"
+    " WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset} AND max_cents ="
+    " (SELECT MAX(max_cents) FROM {table} WHERE bucket_ms >= ? AND bucket_ms < ?{where_asset})) AS top) AS tied"
+    " ORDER BY at_ms IS NOT NULL, at_ms LIMIT 1"
 )
 
 
-# A raw edge piece as its minute's rollup less the rest of the minute (`windows.minute_rest`).
-# Args: the rest's start and end, the asset (if any), the minute, the asset again. A group
-# without a minute rollup (pruned by retention) counts nothing, as whole minutes there do.
+# Whether retention kept a minute's events (all of them: an older one is still there) and its
+# rollup (none older was pruned). Args: the minute, twice. Constant in a query: evaluated once.
+_MINUTE_KEPT = (
+    "COALESCE((SELECT MIN(at_ms) FROM events) < ? AND (SELECT MIN(bucket_ms) FROM rollup_minute) <= ?, FALSE)"
+)
+# A raw edge piece as its minute's rollup less the rest of the minute (`windows.minute_rest`),
+# where `_MINUTE_KEPT`. Args: the rest's start and end, the asset (if any), the minute, the
+# asset again, the minute twice.
 _MINUTE_LESS_REST = (
     "SELECT r.asset, r.venue, r.liquidated,"
     " r.usd_cents - COALESCE(rest.cents, 0) AS cents, r.events - COALESCE(rest.n, 0) AS n"
@@ -342,5 +370,5 @@ _MINUTE_LESS_REST = (
     "SELECT asset, venue, liquidated, SUM(notional_cents) AS cents, COUNT(*) AS n FROM events"
     " WHERE at_ms >= ? AND at_ms < ?{rest_asset} GROUP BY asset, venue, liquidated"
     ") AS rest ON rest.asset = r.asset AND rest.venue = r.venue AND rest.liquidated = r.liquidated"
-    " WHERE r.bucket_ms = ?{rollup_asset} AND r.events > COALESCE(rest.n, 0)"
+    " WHERE r.bucket_ms = ?{rollup_asset} AND r.events > COALESCE(rest.n, 0) AND " + _MINUTE_KEPT
 )
