@@ -4,7 +4,10 @@
 every sibling store shares) and its `chats`. Amounts are stored as integer
 cents so sums are exact. Windows are answered as `windows.decompose` plans
 them: hour rollups for whole hours, minute rollups for whole minutes, raw
-events for the partial edge minutes.
+events for the partial edge minutes (or, when the rest of an edge's minute is
+the shorter part, that minute's rollup less the rest). Each rollup bucket
+records its largest order and when, so a window's largest order is looked up,
+not scanned for.
 """
 
 from __future__ import annotations
