@@ -406,7 +406,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         print(f"  asked during the firehose (its {firehose_end - cascade_at:.0f} s): {percentiles(during)}")
         print(f"  baseline, the first {args.baseline_s:g} s without the cascade: {percentiles(idle)}")
         for command in COMMANDS:
-            print(f"  {command}: {percentiles([ms for c, ms in loaded if c == command])}")
+            asked_during = [ms for at_s, c, ms in command_ms[platform] if c == command and cascade_at <= at_s < firehose_end]
+            print(f"  {command}: {percentiles([ms for c, ms in loaded if c == command])};"
+                  f" asked during the firehose: {percentiles(asked_during)}")
     print(f"both platforms, time in the dispatcher from the cascade on: "
           f"{percentiles([ms for at_s, ms in dispatched_ms if at_s >= cascade_at])};"
           f" during the firehose: {percentiles([ms for at_s, ms in dispatched_ms if cascade_at <= at_s < firehose_end])}")
