@@ -2,9 +2,9 @@
 
 `/liq` asks for windows that end now, so one edge of every window is the
 current minute so far. This fills an hour of history and then the current
-minute up to now (`--into-minute-s` seconds into it) at `--minute-events`
+minute up to now (`--into-minute-s` seconds into it: 15 and 45) at `--minute-events`
 liquidations a minute over `--assets` assets (the load benchmark's firehose
-stores ~180k a minute), and times, with the window ending now:
+stores 180k-860k a minute), and times, with the window ending now:
 
 - the breakdown `/liq` reads (all assets, and one), as the store plans it
   (the edge as the minute's rollup less the rest of the minute,
@@ -14,7 +14,7 @@ stores ~180k a minute), and times, with the window ending now:
   largest order), against the baseline: the scan for it in the edge's raw
   events alone (before, the store scanned that edge and then the minute).
 
-    python benchmarks/dense_minute.py [--minute-events 180000] [--assets 500] [--repeats 20]
+    python benchmarks/dense_minute.py [--minute-events 180000] [--assets 500] [--into-minute-s 15 45] [--repeats 20]
 """
 
 from __future__ import annotations
@@ -72,45 +72,48 @@ async def timed(read: Callable[[], Awaitable], repeats: int) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    for into_minute_s in args.into_minute_s:
+        with tempfile.TemporaryDirectory() as folder:
+            store = await Store.open(Path(folder) / "dense.db")
+            try:
+                await measure(store, args, into_minute_s)
+            finally:
+                await store.close()
+
+
+async def measure(store: Store, args: argparse.Namespace, into_minute_s: float) -> None:
     rng = random.Random(5)
-    with tempfile.TemporaryDirectory() as folder:
-        store = await Store.open(Path(folder) / "dense.db")
-        try:
-            history = events_between(MINUTE_START_MS - HOUR_MS, MINUTE_START_MS, 20_000, args.assets, rng)
-            end_ms = MINUTE_START_MS + int(args.into_minute_s * 1000)
-            so_far = args.minute_events * (end_ms - MINUTE_START_MS) // MINUTE_MS
-            dense = events_between(MINUTE_START_MS, end_ms, so_far, args.assets, rng)
-            for first in range(0, len(history) + len(dense), 20_000):
-                await store.add_events((history + dense)[first:first + 20_000])
-            window = Window(end_ms - HOUR_MS, end_ms)
-            print(f"{so_far:,} liquidations over {args.assets} assets in the {args.into_minute_s:g} s of the"
-                  f" current minute; a 1h window ending now; {args.repeats} reads each")
-            for asset in (None, "BTC"):
-                where = "" if asset is None else " AND asset = ?"
-                plain_args = (window.start_ms - window.start_ms % MINUTE_MS + MINUTE_MS, MINUTE_START_MS,
-                              *([asset] if asset else []), MINUTE_START_MS, end_ms, *([asset] if asset else []))
-                baseline = await timed(
-                    lambda: store.db.fetch_compact(RAW_EDGE_SUMS.format(asset=where), plain_args, 4), args.repeats
-                )
-                planned = await timed(lambda: store.breakdown(asset, window, 5), args.repeats)
-                edge_args = (MINUTE_START_MS, end_ms, *([asset] if asset else []))
-                scanned = await timed(
-                    lambda: store.db.fetchone(RAW_EDGE_LARGEST.format(asset=where), edge_args), args.repeats
-                )
-                largest = await timed(lambda: store.largest(asset, window, 1), args.repeats)
-                print(f"  {asset or 'all assets'}:")
-                print(f"    sums, edge from raw events (baseline): {baseline}")
-                print(f"    breakdown, as the store reads it:      {planned}")
-                print(f"    largest, the edge scanned (baseline):  {scanned}")
-                print(f"    largest order, as the store finds it:  {largest}")
-        finally:
-            await store.close()
+    history = events_between(MINUTE_START_MS - HOUR_MS, MINUTE_START_MS, 20_000, args.assets, rng)
+    end_ms = MINUTE_START_MS + int(into_minute_s * 1000)
+    so_far = args.minute_events * (end_ms - MINUTE_START_MS) // MINUTE_MS
+    dense = events_between(MINUTE_START_MS, end_ms, so_far, args.assets, rng)
+    for first in range(0, len(history) + len(dense), 20_000):
+        await store.add_events((history + dense)[first:first + 20_000])
+    window = Window(end_ms - HOUR_MS, end_ms)
+    print(f"{so_far:,} liquidations over {args.assets} assets in the {into_minute_s:g} s of the"
+          f" current minute; a 1h window ending now; {args.repeats} reads each")
+    for asset in (None, "BTC"):
+        where = "" if asset is None else " AND asset = ?"
+        plain_args = (window.start_ms - window.start_ms % MINUTE_MS + MINUTE_MS, MINUTE_START_MS,
+                      *([asset] if asset else []), MINUTE_START_MS, end_ms, *([asset] if asset else []))
+        baseline = await timed(
+            lambda: store.db.fetch_compact(RAW_EDGE_SUMS.format(asset=where), plain_args, 4), args.repeats
+        )
+        planned = await timed(lambda: store.breakdown(asset, window, 5), args.repeats)
+        edge_args = (MINUTE_START_MS, end_ms, *([asset] if asset else []))
+        scanned = await timed(lambda: store.db.fetchone(RAW_EDGE_LARGEST.format(asset=where), edge_args), args.repeats)
+        largest = await timed(lambda: store.largest(asset, window, 1), args.repeats)
+        print(f"  {asset or 'all assets'}:")
+        print(f"    sums, edge from raw events (baseline): {baseline}")
+        print(f"    breakdown, as the store reads it:      {planned}")
+        print(f"    largest, the edge scanned (baseline):  {scanned}")
+        print(f"    largest order, as the store finds it:  {largest}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minute-events", type=int, default=180_000)
     parser.add_argument("--assets", type=int, default=500)
-    parser.add_argument("--into-minute-s", type=float, default=45.0)
+    parser.add_argument("--into-minute-s", type=float, nargs="+", default=[15.0, 45.0])
     parser.add_argument("--repeats", type=int, default=20)
     asyncio.run(main(parser.parse_args()))

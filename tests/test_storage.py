@@ -188,11 +188,13 @@ def test_window_pieces_tile_the_window_without_overlap():
     assert [p.table for p in pieces] == ["events", "rollup_minute", "rollup_hour", "rollup_minute", "events"]
 
 
-def test_an_edge_is_read_as_its_minute_less_the_rest_only_when_the_rest_is_shorter():
+def test_an_end_edge_is_read_as_its_minute_less_the_rest_and_a_start_edge_when_its_rest_is_shorter():
     minute = T0 + 7 * MINUTE_MS
     assert minute_rest(Piece("events", minute, minute + 50_000)) == Piece("events", minute + 50_000, minute + MINUTE_MS)
+    # a window ending now, early in the minute: what comes after now is nothing yet
+    assert minute_rest(Piece("events", minute, minute + 2_000)) == Piece("events", minute + 2_000, minute + MINUTE_MS)
     assert minute_rest(Piece("events", minute + 1_000, minute + MINUTE_MS)) == Piece("events", minute, minute + 1_000)
-    assert minute_rest(Piece("events", minute, minute + 20_000)) is None  # the rest is longer
+    assert minute_rest(Piece("events", minute + 40_000, minute + MINUTE_MS)) is None  # the rest is longer
     assert minute_rest(Piece("events", minute + 1_000, minute + 59_000)) is None  # inside the minute
     assert minute_rest(Piece("events", minute + 1_000, minute + MINUTE_MS + 1)) is None  # across two minutes
     assert minute_rest(Piece("rollup_minute", minute, minute + MINUTE_MS)) is None

@@ -66,23 +66,23 @@ def minute_of(piece: Piece) -> int | None:
 
 
 def minute_rest(piece: Piece) -> Piece | None:
-    """The rest of a raw edge piece's minute, when it is shorter than the piece.
+    """The rest of a raw edge piece's minute, when reading that is likely cheaper.
 
     An edge piece starts or ends on a minute boundary; its sums are then also the
-    minute's rollup less the events of the rest of that minute. Reading the
-    shorter of the two scans fewer events: a window ending now has a rest of
-    (almost) nothing, however dense the current minute is.
+    minute's rollup less the events of the rest of that minute. A window's end is
+    most often now, and what comes after now is (almost) nothing yet however dense
+    the current minute: an end edge is always read as its minute less the rest. A
+    start edge's rest is in the past like the edge itself: the shorter one is read.
     """
     minute = minute_of(piece)
     if piece.table != "events" or minute is None:
         return None
     if piece.start_ms == minute:
-        rest = Piece("events", piece.end_ms, minute + MINUTE_MS)
-    elif piece.end_ms == minute + MINUTE_MS:
+        return Piece("events", piece.end_ms, minute + MINUTE_MS)
+    if piece.end_ms == minute + MINUTE_MS:
         rest = Piece("events", minute, piece.start_ms)
-    else:
-        return None  # inside one minute: its rest would be two pieces
-    return rest if rest.end_ms - rest.start_ms < piece.end_ms - piece.start_ms else None
+        return rest if rest.end_ms - rest.start_ms < piece.end_ms - piece.start_ms else None
+    return None  # inside one minute: its rest would be two pieces
 
 
 def time_column(table: str) -> str:
