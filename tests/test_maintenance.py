@@ -135,7 +135,7 @@ async def test_doctor_checks_each_buckets_largest_order_and_repair_records_the_m
     (2, 30, [(1.0, 1)]),  # the edge's events are gone: it counts none of them, never its whole minute
     (30, 2, [(1.0, 1), (555.0, 2)]),  # its minute rollup is gone: the kept events still count exactly
 ])
-async def test_a_window_edge_older_than_one_retention_is_never_overcounted(store, events_days, minute_rollups_days, expected):
+async def test_a_window_edge_older_than_one_retention_is_never_overcounted_nor_lost(store, events_days, minute_rollups_days, expected):
     minute = NOW - 5 * DAY_MS + 17 * MINUTE_MS
     before_start, inside = event(minute + 1_000, 111.0), [event(minute + 30_000, 222.0), event(minute + 50_000, 333.0)]
     await store.add_events([before_start, *inside, event(NOW - HOUR_MS, 1.0)])
@@ -144,6 +144,9 @@ async def test_a_window_edge_older_than_one_retention_is_never_overcounted(store
     window = sorted((r.usd, r.events) for r in await store.totals("BTC", Window(minute + 10_000, NOW)))
     assert edge == [x for x in expected if x != (1.0, 1)]
     assert sum(usd for usd, _ in window) == sum(usd for usd, _ in expected)
+    # the largest order of the edge: the kept events are still found without their minute's bucket
+    largest = await store.largest("BTC", Window(minute + 10_000, minute + MINUTE_MS), 1)
+    assert [e.notional_usd for e in largest] == ([333.0] if events_days > minute_rollups_days else [])
 
 
 @pytest.mark.parametrize(
