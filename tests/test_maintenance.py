@@ -252,6 +252,24 @@ async def test_every_subcommand_on_an_unreachable_postgresql_is_one_line_and_a_f
     assert code == 1 and out.startswith("unhealthy: cannot open PostgreSQL at postgresql://liqbot@127.0.0.1:1/liqbot")
 
 
+async def test_an_edge_read_while_retention_runs_is_never_overcounted(store):
+    """Retention deletes whole minutes per batch: between batches an edge in the minute being
+    pruned reads what is there or nothing, never the minute's rollup less a half-pruned rest."""
+    minute = NOW - 5 * DAY_MS + 17 * MINUTE_MS
+    inside = [event(minute + 30_000 + k, 10.0) for k in range(5)]
+    await store.add_events([*(event(minute + 1_000 + k, 1.0) for k in range(5)), *inside, event(NOW - HOUR_MS, 1.0)])
+    window = Window(minute + 20_000, minute + MINUTE_MS)
+    retention = asyncio.create_task(
+        apply_retention(store, RetentionPolicy(events_days=4, minute_rollups_days=30), NOW, batch_rows=2)
+    )
+    seen = set()
+    while not retention.done():
+        seen.add(tuple((r.usd, r.events) for r in await store.totals("BTC", window)))
+        await asyncio.sleep(0)
+    await retention
+    assert seen <= {((50.0, 5),), ()}, seen
+
+
 async def test_retention_drops_old_level_snapshots_and_crossings_with_the_market_samples(store):
     levels = LevelsStore(store)
     old, recent = NOW - 40 * DAY_MS, NOW - 2 * DAY_MS

@@ -67,7 +67,8 @@ class Pruned:
 
 async def _delete_before(store: Store, table: str, column: str, cutoff_ms: int, batch_rows: int) -> int:
     """Delete rows older than `cutoff_ms` oldest first, about `batch_rows` per
-    transaction (rows sharing the boundary instant go together), yielding the
+    transaction (whole minutes: between two batches the oldest kept minute is
+    whole, as a window's edge read from its minute's rollup needs), yielding the
     write lock between batches."""
     deleted = 0
     while True:
@@ -76,11 +77,9 @@ async def _delete_before(store: Store, table: str, column: str, cutoff_ms: int, 
                 f"SELECT {column} FROM {table} WHERE {column} < ? ORDER BY {column} LIMIT 1 OFFSET ?",
                 (cutoff_ms, batch_rows - 1),
             )
-            last_batch = boundary is None
-            deleted += await tx.execute(
-                f"DELETE FROM {table} WHERE {column} < ? AND {column} <= ?",
-                (cutoff_ms, cutoff_ms if last_batch else boundary[0]),
-            )
+            until_ms = cutoff_ms if boundary is None else min(cutoff_ms, boundary[0] - boundary[0] % MINUTE_MS + MINUTE_MS)
+            last_batch = until_ms == cutoff_ms
+            deleted += await tx.execute(f"DELETE FROM {table} WHERE {column} < ?", (until_ms,))
         if last_batch:
             return deleted
         await asyncio.sleep(0)  # queued writers (ingest) take the lock between batches

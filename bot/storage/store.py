@@ -365,10 +365,10 @@ _TOP_BUCKET = (
 )
 
 
-# Whether retention kept a minute's events and its rollup: it prunes both up to a boundary of
-# their bucket, oldest first, so a minute at or after the oldest kept one is whole (but for the
-# instant a pass's batch ends inside it). Args: the minute's end, the minute. Constant in a
-# query: evaluated once.
+# Whether retention kept a minute's events and its rollup: it prunes both oldest first, whole
+# minutes a batch, so a minute at or after the oldest kept one is whole. (Rows written later
+# than retention ran but older than its cutoff, by a replay of an old recording, pass for kept
+# until its next pass.) Args: the minute's end, the minute. Constant in a query: evaluated once.
 _MINUTE_KEPT = (
     "COALESCE((SELECT MIN(at_ms) FROM events) < ? AND (SELECT MIN(bucket_ms) FROM rollup_minute) <= ?, FALSE)"
 )
