@@ -252,6 +252,25 @@ async def test_every_subcommand_on_an_unreachable_postgresql_is_one_line_and_a_f
     assert code == 1 and out.startswith("unhealthy: cannot open PostgreSQL at postgresql://liqbot@127.0.0.1:1/liqbot")
 
 
+@pytest.mark.parametrize("events_days, minute_rollups_days", [(2, 30), (30, 2)])
+async def test_rows_written_older_than_a_retention_cutoff_later_change_no_edge(store, events_days, minute_rollups_days):
+    """A replay of an old recording after a retention pass writes rows older than its cutoff:
+    an edge whose events (or whose minute rollups) were pruned reads as it did before."""
+    minute = NOW - 5 * DAY_MS + 17 * MINUTE_MS
+    await store.add_events([event(minute + 5_000, 111.0), event(minute + 30_000, 333.0), event(NOW - HOUR_MS, 1.0)])
+    await apply_retention(store, RetentionPolicy(events_days=events_days, minute_rollups_days=minute_rollups_days), NOW)
+    edge = Window(minute + 10_000, minute + MINUTE_MS)
+
+    async def read() -> tuple:
+        return (sorted((r.usd, r.events) for r in await store.totals("BTC", edge)),
+                [e.notional_usd for e in await store.largest("BTC", edge, 1)])
+
+    before = await read()
+    assert before == (([], []) if events_days < minute_rollups_days else ([(333.0, 1)], [333.0]))
+    await store.add_events([event(NOW - 10 * DAY_MS, 5.0, asset="ETH")])
+    assert await read() == before
+
+
 async def test_an_edge_read_while_retention_runs_is_never_overcounted(store):
     """Retention deletes whole minutes per batch: between batches an edge in the minute being
     pruned reads what is there or nothing, never the minute's rollup less a half-pruned rest."""

@@ -243,10 +243,10 @@ class Store:
         if any(bound is None and minute_of(p) is not None for p, bound in unknown.items()):
             # An edge whose minute has no bucket at all holds nothing, unless retention pruned the
             # minute's rollups (and kept its events): then it is scanned.
-            (oldest_minute_ms,) = await self.db.fetchone("SELECT MIN(bucket_ms) FROM rollup_minute")
-            if oldest_minute_ms is not None:
-                unknown = {p: bound for p, bound in unknown.items()
-                           if bound is not None or minute_of(p) is None or minute_of(p) < oldest_minute_ms}
+            horizon = await self.db.fetchone("SELECT before_ms FROM retention_horizons WHERE name = 'rollup_minute'")
+            pruned_before_ms = horizon[0] if horizon else 0
+            unknown = {p: bound for p, bound in unknown.items()
+                       if bound is not None or minute_of(p) is None or minute_of(p) < pruned_before_ms}
         scans = [p for p, bound in unknown.items() if best is None or bound is None or bound >= best[0]]
         scanned = await self._union(
             [f"SELECT {EVENT_COLUMNS} FROM events WHERE at_ms >= ? AND at_ms < ?{where_asset}"
@@ -338,13 +338,13 @@ def _window_sums(asset: str | None, window: Window) -> tuple[str, list]:
         # and its rollup; else as raw events (their range made empty when it did).
         minute = minute_of(piece)
         selects.append(_MINUTE_LESS_REST.format(rest_asset=where_asset, rollup_asset=asset_filter(asset, "r.asset")[0]))
-        args += [rest.start_ms, rest.end_ms, *asset_args, minute, *asset_args, minute + MINUTE_MS, minute]
+        args += [rest.start_ms, rest.end_ms, *asset_args, minute, *asset_args, minute, minute]
         selects.append(
             f"SELECT asset, venue, liquidated, {sums} FROM events WHERE at_ms >= ?"
             f" AND at_ms < CASE WHEN {_MINUTE_KEPT} THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END{where_asset}"
             " GROUP BY asset, venue, liquidated"
         )
-        args += [piece.start_ms, minute + MINUTE_MS, minute, piece.start_ms, piece.end_ms, *asset_args]
+        args += [piece.start_ms, minute, minute, piece.start_ms, piece.end_ms, *asset_args]
     return " UNION ALL ".join(selects), args
 
 
@@ -365,16 +365,15 @@ _TOP_BUCKET = (
 )
 
 
-# Whether retention kept a minute's events and its rollup: it prunes both oldest first, whole
-# minutes a batch, so a minute at or after the oldest kept one is whole. (Rows written later
-# than retention ran but older than its cutoff, by a replay of an old recording, pass for kept
-# until its next pass.) Args: the minute's end, the minute. Constant in a query: evaluated once.
+# Whether retention kept a minute's events and its rollup whole: the minute is at or after
+# both tables' horizons (maintenance.apply_retention). Args: the minute, twice.
 _MINUTE_KEPT = (
-    "COALESCE((SELECT MIN(at_ms) FROM events) < ? AND (SELECT MIN(bucket_ms) FROM rollup_minute) <= ?, FALSE)"
+    "(? >= COALESCE((SELECT before_ms FROM retention_horizons WHERE name = 'events'), 0)"
+    " AND ? >= COALESCE((SELECT before_ms FROM retention_horizons WHERE name = 'rollup_minute'), 0))"
 )
 # A raw edge piece as its minute's rollup less the rest of the minute (`windows.minute_rest`),
 # where `_MINUTE_KEPT`. Args: the rest's start and end, the asset (if any), the minute, the
-# asset again, the minute's end, the minute.
+# asset again, the minute twice.
 _MINUTE_LESS_REST = (
     "SELECT r.asset, r.venue, r.liquidated,"
     " r.usd_cents - COALESCE(rest.cents, 0) AS cents, r.events - COALESCE(rest.n, 0) AS n"
