@@ -4,8 +4,9 @@
 every sibling store shares) and its `chats`. Amounts are stored as integer
 cents so sums are exact. Windows are answered as `windows.decompose` plans
 them: hour rollups for whole hours, minute rollups for whole minutes, raw
-events for the partial edge minutes (or, when the rest of an edge's minute is
-the shorter part, that minute's rollup less the rest). Each rollup bucket
+events for the partial edge minutes (or that minute's rollup less the rest of
+it: always for the end edge, for the start edge when the rest is shorter;
+`windows.minute_rest`). Each rollup bucket
 records its largest order and when, so a window's largest order is looked up,
 not scanned for.
 """
