@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.core.models import HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window  # noqa: E402
 from bot.storage.store import Store  # noqa: E402
+from bot.storage.windows import asset_filter  # noqa: E402
 
 MINUTE_START_MS = 1_742_558_400_000 + HOUR_MS  # 2025-03-21 13:00 UTC: an hour of history before it
 VENUES = ("binance", "bybit", "okx")
@@ -93,14 +94,14 @@ async def measure(store: Store, args: argparse.Namespace, into_minute_s: float) 
     print(f"{so_far:,} liquidations over {args.assets} assets in the {into_minute_s:g} s of the"
           f" current minute; a 1h window ending now; {args.repeats} reads each")
     for asset in (None, "BTC"):
-        where = "" if asset is None else " AND asset = ?"
+        where, asset_args = asset_filter(asset)
         plain_args = (window.start_ms - window.start_ms % MINUTE_MS + MINUTE_MS, MINUTE_START_MS,
-                      *([asset] if asset else []), MINUTE_START_MS, end_ms, *([asset] if asset else []))
+                      *asset_args, MINUTE_START_MS, end_ms, *asset_args)
         baseline = await timed(
             lambda: store.db.fetch_compact(RAW_EDGE_SUMS.format(asset=where), plain_args, 4), args.repeats
         )
         planned = await timed(lambda: store.breakdown(asset, window, 5), args.repeats)
-        edge_args = (MINUTE_START_MS, end_ms, *([asset] if asset else []))
+        edge_args = (MINUTE_START_MS, end_ms, *asset_args)
         scanned = await timed(lambda: store.db.fetchone(RAW_EDGE_LARGEST.format(asset=where), edge_args), args.repeats)
         largest = await timed(lambda: store.largest(asset, window, 1), args.repeats)
         print(f"  {asset or 'all assets'}:")

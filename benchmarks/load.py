@@ -349,6 +349,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     drops = runner.status.drops
     ingest_s = time.perf_counter() - started
     firehose_end = time.monotonic()
+
+    def during_firehose(at_s: float) -> bool:
+        return cascade_at <= at_s < firehose_end
     await ingest.flush()
     # Let queued alerts, digests and answers go out: until the digests' minute has passed and
     # the outbox and the notifier's queues are empty, at most --settle-s.
@@ -402,16 +405,16 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         print(f"{platform} commands ({args.commands_per_s / 2:g}/s), asked -> answered, from the cascade on:"
               f" {percentiles([ms for _, ms in loaded])};"
               f" {asked[platform] - len(command_ms[platform]):,} unanswered by the end")
-        during = [ms for at_s, _, ms in command_ms[platform] if cascade_at <= at_s < firehose_end]
+        during = [ms for at_s, _, ms in command_ms[platform] if during_firehose(at_s)]
         print(f"  asked during the firehose (its {firehose_end - cascade_at:.0f} s): {percentiles(during)}")
         print(f"  baseline, the first {args.baseline_s:g} s without the cascade: {percentiles(idle)}")
         for command in COMMANDS:
-            asked_during = [ms for at_s, c, ms in command_ms[platform] if c == command and cascade_at <= at_s < firehose_end]
+            asked_during = [ms for at_s, c, ms in command_ms[platform] if c == command and during_firehose(at_s)]
             print(f"  {command}: {percentiles([ms for c, ms in loaded if c == command])};"
                   f" asked during the firehose: {percentiles(asked_during)}")
     print(f"both platforms, time in the dispatcher from the cascade on: "
           f"{percentiles([ms for at_s, ms in dispatched_ms if at_s >= cascade_at])};"
-          f" during the firehose: {percentiles([ms for at_s, ms in dispatched_ms if cascade_at <= at_s < firehose_end])}")
+          f" during the firehose: {percentiles([ms for at_s, ms in dispatched_ms if during_firehose(at_s)])}")
     print(digest_figures(sent["telegram"] + sent["discord"], due_s - offset_s, len(digest_chats)))
     print(f"429s injected: one per {args.throttle_every} Telegram commands (next sendMessage) and one per"
           f" {args.throttle_every} Discord channel messages; delivered: Telegram {len(sent['telegram']):,}"

@@ -74,13 +74,13 @@ _RECORD_HORIZON = (
 
 
 async def _delete_before(
-    store: Store, table: str, column: str, cutoff_ms: int, batch_rows: int, horizon: str | None = None
+    store: Store, table: str, column: str, cutoff_ms: int, batch_rows: int, record_horizon: bool = False
 ) -> int:
     """Delete rows older than `cutoff_ms` oldest first, about `batch_rows` per
     transaction (whole minutes: between two batches the oldest kept minute is
     whole, as a window's edge read from its minute's rollup needs), yielding the
-    write lock between batches. With `horizon`, each batch also records how far it
-    pruned, under that name in retention_horizons."""
+    write lock between batches. With `record_horizon`, each batch also records how
+    far it pruned, under the table's name in retention_horizons."""
     deleted = 0
     while True:
         async with store.db.transaction() as tx:
@@ -91,8 +91,8 @@ async def _delete_before(
             until_ms = cutoff_ms if boundary is None else min(cutoff_ms, boundary[0] - boundary[0] % MINUTE_MS + MINUTE_MS)
             last_batch = until_ms == cutoff_ms
             deleted += await tx.execute(f"DELETE FROM {table} WHERE {column} < ?", (until_ms,))
-            if horizon is not None:
-                await tx.execute(_RECORD_HORIZON, (horizon, until_ms))
+            if record_horizon:
+                await tx.execute(_RECORD_HORIZON, (table, until_ms))
         if last_batch:
             return deleted
         await asyncio.sleep(0)  # queued writers (ingest) take the lock between batches
@@ -105,11 +105,11 @@ async def apply_retention(
     current levels book are kept forever."""
     pruned = Pruned()
     pruned.events = await _delete_before(
-        store, "events", "at_ms", _cutoff(now_ms, policy.events_days, MINUTE_MS), batch_rows, "events"
+        store, "events", "at_ms", _cutoff(now_ms, policy.events_days, MINUTE_MS), batch_rows, record_horizon=True
     )
     pruned.minute_rollups = await _delete_before(
         store, "rollup_minute", "bucket_ms", _cutoff(now_ms, policy.minute_rollups_days, HOUR_MS), batch_rows,
-        "rollup_minute",
+        record_horizon=True,
     )
     market_cutoff = _cutoff(now_ms, policy.market_days, MINUTE_MS)
     pruned.market_samples = await _delete_before(store, "market_samples", "at_ms", market_cutoff, batch_rows)
