@@ -51,7 +51,7 @@ from bot.sample import write_recording  # noqa: E402
 from bot.services.ingest import parse_workers, replay  # noqa: E402
 from bot.services.queries import QueryService  # noqa: E402
 from bot.storage.migrations import migrations  # noqa: E402
-from bot.storage.rows import EVENT_COLUMNS, event_row  # noqa: E402
+from bot.storage.rows import EVENT_COLUMNS  # noqa: E402
 from bot.storage.store import Store  # noqa: E402
 from tests.fakes.all_venues import liquidation_frame, metadata_lines  # noqa: E402
 
@@ -185,10 +185,8 @@ async def bench_replay_into(location: str | Path, recording: Path, label: str, w
     await store.close()
     stored = report.stored
     decoder = RecordingDecoder()
-    rows = []
     with open(recording, "rb") as lines:
-        for line in lines:
-            rows += map(event_row, decoder.feed(line))
+        rows = decoder.feed_rows(lines)
     print(
         f"{label} replay ingest (parse+normalise+store+rollup, {workers} parse workers):"
         f" {stored:,} events in {replay_s:.2f} s = {stored / replay_s:,.0f} events/s"

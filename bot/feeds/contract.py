@@ -8,14 +8,15 @@ every venue module without a cycle.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.core.bars import Kline
 from bot.core.market import MarketSample
-from bot.core.models import LiquidationEvent
-from bot.feeds.instruments import ContractBook
+from bot.core.models import LiquidationEvent, Side
+from bot.feeds.errors import MAX_QUANTITY
+from bot.feeds.instruments import ContractBook, ContractSpec
 
 # parse(frame, contracts, received_ms) -> events. `received_ms` is the receive
 # time (the `at` of the recording line); parsers of venues whose frames carry a
@@ -70,6 +71,31 @@ class SymbolPaging:
     max_symbols: int | None = None
 
 
+# One order of a typed frame, its values as the venue sends them: instrument id,
+# the position wiped out, price and quantity (numbers or numeric strings), time
+# (epoch ms: an integer or an integer string).
+TypedOrder = tuple[str, Side, str | float, str | float, int | str]
+
+
+@dataclass(frozen=True, slots=True)
+class TypedFrames:
+    """A stream's liquidation frames as typed structs, for replay's fast path
+    (`bot.feeds.typed_frames`).
+
+    `frame`: a msgspec Struct of the frame as the venue documents it, only the
+    fields the parser reads, each of the one type the venue sends; `orders(frame)`
+    -> its `TypedOrder`s, raising ValueError or KeyError where the parser would
+    read the frame differently (a channel or side it refuses, say); `unit`: what
+    a quantity is worth (None: the venue's contract book prices it);
+    `quantity_cap` as the parser's.
+    """
+
+    frame: type
+    orders: Callable[[Any], Iterable[TypedOrder]]
+    unit: ContractSpec | None
+    quantity_cap: float = MAX_QUANTITY
+
+
 def no_messages(symbols: Sequence[str]) -> list[str]:
     """`StreamSpec.subscribe` of a stream whose URL is the subscription."""
     return []
@@ -105,6 +131,9 @@ class StreamSpec:
     # A message about to be sent and the time (ms) -> the message as sent (Gate
     # wants the send time in every request); None: messages go as they are.
     stamp: Callable[[str, int], str] | None = None
+    # The liquidation frames typed, for replay's fast path; None: replay parses
+    # every frame with `parse` (as it does any frame the typed path declines).
+    typed: TypedFrames | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from bot.core.models import LiquidationEvent, Window
+from bot.core.models import LiquidationEvent, Window, event_row
 from bot.feeds.contract import FrameParser
 from bot.feeds.errors import FrameError, UnknownInstrument, shown
 from bot.feeds.instruments import EMPTY_BOOK, ContractBook
 from bot.feeds.market_replay import MarketPoll, is_market_path
+from bot.feeds.typed_frames import typed_line
 from bot.feeds.marketdata import MarketDataError
 from bot.feeds.venues import BY_NAME, PARSERS, apply_rest, history_of
 
@@ -235,6 +236,24 @@ class RecordingDecoder:
         self._bad("line has neither 'frame' nor 'rest'")
         return []
 
+    def feed_rows(self, lines: Iterable[bytes]) -> list[tuple]:
+        """`feed` each line, the events as rows (`core.models.row_of`): what replay
+        stores. Frame lines of typed streams skip the dicts (`bot.feeds.typed_frames`)."""
+        rows: list[tuple] = []
+        stats = self.stats
+        for line_text in lines:
+            typed = typed_line(line_text, self.books)
+            if typed is None:
+                rows += map(event_row, self.feed(line_text))
+                continue
+            venue, stream, at_ms, line_rows = typed
+            self._line_number += 1
+            self._stream(venue, stream, at_ms)
+            stats.frames += 1
+            stats.events += len(line_rows)
+            rows += line_rows
+        return rows
+
     def take_market_polls(self, final: bool = False) -> list[MarketPoll]:
         """The market polls completed since the last call (with `final`, the last one too)."""
         if final and self._open_poll is not None:
@@ -259,19 +278,10 @@ class RecordingDecoder:
     def _feed_frame(
         self, venue: object, stream: object, at_ms: int, frame: object
     ) -> list[LiquidationEvent]:
-        # One look-up a frame: the stream's parser and span so far, once it has a frame.
-        seen = self._streams.get((venue, stream)) if type(venue) is str and type(stream) is str else None
-        if seen is None:
-            parser = PARSERS.get((venue, stream)) if type(venue) is str and type(stream) is str else None
-            if parser is None:
-                self._bad(f"unknown venue/stream {shown(venue)}/{shown(stream)}")
-                return []
-            seen = self._streams[venue, stream] = [parser, at_ms, at_ms]
-        elif at_ms < seen[1]:
-            seen[1] = at_ms
-        elif at_ms > seen[2]:
-            seen[2] = at_ms
-        parser = seen[0]
+        parser = self._stream(venue, stream, at_ms)
+        if parser is None:
+            self._bad(f"unknown venue/stream {shown(venue)}/{shown(stream)}")
+            return []
         stats = self.stats
         try:
             events = parser(frame, self.books.get(venue), at_ms)
@@ -291,6 +301,21 @@ class RecordingDecoder:
                 self._sample(f"{venue}/{stream} sent {message}")
         stats.events += len(events)
         return events
+
+    def _stream(self, venue: object, stream: object, at_ms: int) -> FrameParser | None:
+        """The stream's parser (None: no such stream), its span widened to `at_ms`."""
+        # One look-up a frame: the stream's parser and span so far, once it has a frame.
+        seen = self._streams.get((venue, stream)) if type(venue) is str and type(stream) is str else None
+        if seen is None:
+            parser = PARSERS.get((venue, stream)) if type(venue) is str and type(stream) is str else None
+            if parser is not None:
+                self._streams[venue, stream] = [parser, at_ms, at_ms]
+            return parser
+        if at_ms < seen[1]:
+            seen[1] = at_ms
+        elif at_ms > seen[2]:
+            seen[2] = at_ms
+        return seen[0]
 
     def _feed_rest(self, venue: object, at_ms: int, rest: object) -> list[LiquidationEvent]:
         if type(venue) is not str or venue not in BY_NAME:

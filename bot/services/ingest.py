@@ -43,7 +43,6 @@ from bot.feeds.recording import (
 )
 from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from bot.storage.market_store import MarketStore
-from bot.storage.rows import event_row
 from bot.storage.store import Store
 
 REPLAY_BATCH_LINES = 5_000
@@ -139,8 +138,7 @@ def _decoded_share(decoder: RecordingDecoder, share: Share) -> Decoded:
     rows: list[tuple] = []
     for own, lines in share:
         if own:
-            for line_bytes in lines:
-                rows += map(event_row, decoder.feed(line_bytes))
+            rows += decoder.feed_rows(lines)
         else:
             decoder.pass_over(lines)
     # A copy of the counts: this process parses the next batch before this one is written.

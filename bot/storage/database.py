@@ -81,7 +81,7 @@ class Database(ABC):
 
     @abstractmethod
     async def insert_events(self, rows: list[tuple]) -> int:
-        """The bulk write path: store event rows (`rows.event_row`) once each, a
+        """The bulk write path: store event rows (`core.models.row_of`) once each, a
         duplicate of a stored row or of another in the batch skipped, and add the
         new ones to the minute and hour rollups, in one transaction. Returns how
         many were new."""

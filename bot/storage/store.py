@@ -17,15 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.core.models import HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window
+from bot.core.models import HOUR_MS, MINUTE_MS, LiquidationEvent, Side, Window, event_row
 from bot.core.summary import Breakdown, RecordedSpan, SideTotal, TotalRow
 from bot.storage.backends import open_database
 from bot.storage.chats_store import ChatsStore
 from bot.storage.database import Database
-from bot.storage.rows import EVENT_COLUMNS, event_of, event_row
+from bot.storage.rows import EVENT_COLUMNS, event_of
 from bot.storage.windows import BUCKET_MS, CHILD, Piece, asset_filter, decompose, minute_of, minute_rest, time_column
-
-__all__ = ["AddResult", "Store", "StoreStats", "event_row"]
 
 # SQLite refuses a compound SELECT of more than 500 terms (SQLITE_MAX_COMPOUND_SELECT).
 SELECTS_PER_UNION = 400

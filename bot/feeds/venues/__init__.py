@@ -85,7 +85,7 @@ from typing import Annotated
 
 from bot.core.models import DAY_MS, MINUTE_MS
 from bot.core.venues import VenueInfo, register
-from bot.feeds.contract import FrameParser, HistorySpec, KlineHistory, MarginTiers, StreamSpec
+from bot.feeds.contract import FrameParser, HistorySpec, KlineHistory, MarginTiers, StreamSpec, TypedFrames
 from bot.feeds.instruments import ContractBook
 from bot.feeds.venues import aster, binance, bitfinex, bitget, bitmex, bybit, deribit, dydx, gate, htx, kraken, okx
 from bot.feeds.venues import binance_levels, bybit_levels, gate_levels, okx_levels
@@ -146,6 +146,8 @@ PARSERS: dict[tuple[str, str], FrameParser] = {
 _SPECS: dict[tuple[str, str], StreamSpec] = {
     (module.VENUE, spec.name): spec for module in VENUES for spec in module.STREAMS
 }
+# The streams whose frames replay can decode typed (`bot.feeds.typed_frames`).
+TYPED: dict[tuple[str, str], TypedFrames] = {key: spec.typed for key, spec in _SPECS.items() if spec.typed is not None}
 
 
 def venue_info(module: ModuleType) -> VenueInfo:

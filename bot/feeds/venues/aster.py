@@ -21,6 +21,7 @@ own orders only): there is nothing public to backfill from.
 from __future__ import annotations
 
 from bot.feeds.contract import StreamSpec, dispatch
+from bot.feeds.instruments import BASE_COIN
 from bot.feeds.venues import binance
 
 VENUE = "aster"
@@ -31,6 +32,7 @@ STREAMS = (
         "futures", "ws_url", "wss://fstream.asterdex.com/ws/!forceOrder@arr",
         binance.base_quantity_parser(VENUE, "futures"),
         max_connection_s=binance.reconnect_before_cutoff, caveat=binance.SAMPLED,
+        typed=binance.typed_force_orders(BASE_COIN),
     ),
 )
 METADATA: dict = {}

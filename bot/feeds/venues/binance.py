@@ -51,6 +51,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
+import msgspec
+
 from bot.core.market import MarketSample
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side
 from bot.feeds import marketdata as md
@@ -63,6 +65,8 @@ from bot.feeds.contract import (
     MetadataRequest,
     PathLimit,
     StreamSpec,
+    TypedFrames,
+    TypedOrder,
     dispatch,
 )
 from bot.feeds.errors import (
@@ -168,6 +172,34 @@ def base_quantity_parser(venue: str, stream: str) -> FrameParser:
 
 
 parse_usdm = base_quantity_parser(VENUE, "usdm")
+
+
+# -- replay's fast path (`bot.feeds.typed_frames`): a raw forceOrder frame, typed
+
+
+class _TypedOrder(msgspec.Struct):
+    s: str
+    S: str
+    ap: str | float
+    z: str | float
+    T: int | str
+
+
+class _TypedFrame(msgspec.Struct):
+    e: str
+    o: _TypedOrder
+
+
+def _typed_orders(frame: _TypedFrame) -> tuple[TypedOrder]:
+    if frame.e != "forceOrder":
+        raise ValueError(frame.e)
+    order = frame.o
+    return ((order.s, _LIQUIDATED_BY_ORDER_SIDE[order.S], order.ap, order.z, order.T),)
+
+
+def typed_force_orders(unit: ContractSpec | None) -> TypedFrames:
+    """A forceOrder stream's frames typed, quantities in `unit` (None: contracts, from the book)."""
+    return TypedFrames(_TypedFrame, _typed_orders, unit)
 
 
 def parse_coinm(
@@ -400,11 +432,13 @@ STREAMS = (
     StreamSpec(
         "usdm", "usdm_ws_url", "wss://fstream.binance.com/market/ws/!forceOrder@arr", parse_usdm,
         max_connection_s=reconnect_before_cutoff, rest_url_key="usdm_rest_url", caveat=SAMPLED,
+        typed=typed_force_orders(BASE_COIN),
     ),
     StreamSpec(
         "coinm", "coinm_ws_url", "wss://dstream.binance.com/ws/!forceOrder@arr", parse_coinm,
         max_connection_s=reconnect_before_cutoff, rest_url_key="coinm_rest_url",
         metadata=(MetadataRequest(COINM_EXCHANGE_INFO_PATH),), caveat=SAMPLED,
+        typed=typed_force_orders(None),
     ),
 )
 # Request weights as documented: premiumIndex without a symbol weighs 10;

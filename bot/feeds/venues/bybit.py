@@ -50,6 +50,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+import msgspec
+
 from bot.core.market import MarketSample
 from bot.core.models import MINUTE_MS, LiquidationEvent, Side
 from bot.feeds import marketdata as md
@@ -61,6 +63,8 @@ from bot.feeds.contract import (
     MarketSpec,
     StreamSpec,
     SymbolPaging,
+    TypedFrames,
+    TypedOrder,
     dispatch,
 )
 from bot.feeds.errors import FrameError, shown
@@ -84,9 +88,9 @@ HIST_PAGE_POINTS = 200
 DEFAULT_FUNDING_HOURS = 8.0
 RATE_LIMIT_CODES = frozenset({10006, 10018})  # retCodes that mean "slow down"
 # `S` is the side of the liquidated POSITION: Buy = a long was wiped out.
+_LIQUIDATED_BY_SIDE = {"Buy": Side.LONG, "Sell": Side.SHORT}
 _ORDERS = FlatOrders(
-    VENUE, instrument="s", side="S", price="p", quantity="v", time="T",
-    liquidated_by_side={"Buy": Side.LONG, "Sell": Side.SHORT},
+    VENUE, instrument="s", side="S", price="p", quantity="v", time="T", liquidated_by_side=_LIQUIDATED_BY_SIDE,
 )
 
 
@@ -125,6 +129,28 @@ def parse_inverse(
     frame: object, contracts: ContractBook | None = None, received_ms: int | None = None
 ) -> list[LiquidationEvent]:
     return _parse(frame, "inverse", USD)
+
+
+# -- replay's fast path (`bot.feeds.typed_frames`): a liquidation frame, typed
+
+
+class _TypedItem(msgspec.Struct):
+    s: str
+    S: str
+    p: str | float
+    v: str | float
+    T: int | str
+
+
+class _TypedFrame(msgspec.Struct):
+    topic: str
+    data: list[_TypedItem]
+
+
+def _typed_orders(frame: _TypedFrame) -> list[TypedOrder]:
+    if not frame.topic.startswith(TOPIC_PREFIX):
+        raise ValueError(frame.topic)
+    return [(item.s, _LIQUIDATED_BY_SIDE[item.S], item.p, item.v, item.T) for item in frame.data]
 
 
 def error_message(frame: object) -> str | None:
@@ -362,8 +388,9 @@ STREAMS = tuple(
     StreamSpec(
         category, f"{category}_ws_url", f"wss://stream.bybit.com/v5/public/{category}", parser,
         subscribe=subscribe_messages, heartbeat=_heartbeat, symbols=_PAGING,
+        typed=TypedFrames(_TypedFrame, _typed_orders, unit),
     )
-    for category, parser in (("linear", parse_linear), ("inverse", parse_inverse))
+    for category, parser, unit in (("linear", parse_linear, BASE_COIN), ("inverse", parse_inverse, USD))
 )
 METADATA: dict = {}  # quantities need no contract sizes
 MARKET = MarketSpec(

@@ -71,6 +71,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
+import msgspec
+
 from bot.core.market import MarketSample
 from bot.core.models import DAY_MS, HOUR_MS, MINUTE_MS, LiquidationEvent, Side
 from bot.feeds import marketdata as md
@@ -85,6 +87,8 @@ from bot.feeds.contract import (
     OpenInterestResponse,
     PathLimit,
     StreamSpec,
+    TypedFrames,
+    TypedOrder,
     dispatch,
 )
 from bot.feeds.errors import (
@@ -200,6 +204,48 @@ def parse_public(
                 )
             )
     return unpriced.checked(events)
+
+
+# -- replay's fast path (`bot.feeds.typed_frames`): a liquidation-orders frame, typed
+
+
+class _TypedDetail(msgspec.Struct):
+    posSide: str
+    bkPx: str | float
+    sz: str | float
+    ts: int | str
+    side: str = ""  # read in net mode only
+
+
+class _TypedEntry(msgspec.Struct):
+    instId: str
+    details: list[_TypedDetail]
+    instType: str | None = None
+
+
+class _TypedArg(msgspec.Struct):
+    channel: str
+
+
+class _TypedFrame(msgspec.Struct):
+    data: list[_TypedEntry]
+    arg: _TypedArg | None = None
+
+
+def _typed_orders(frame: _TypedFrame) -> list[TypedOrder]:
+    if frame.arg is not None and frame.arg.channel != CHANNEL:
+        raise ValueError(frame.arg.channel)
+    orders = []
+    for entry in frame.data:
+        if entry.instType is not None and entry.instType not in INST_TYPES:
+            raise ValueError(entry.instType)
+        for detail in entry.details:
+            liquidated = (
+                _LIQUIDATED_BY_NET_ORDER_SIDE[detail.side] if detail.posSide == "net"
+                else _LIQUIDATED_BY_POS_SIDE[detail.posSide]
+            )
+            orders.append((entry.instId, liquidated, detail.bkPx, detail.sz, detail.ts))
+    return orders
 
 
 def error_message(frame: object) -> str | None:
@@ -470,6 +516,7 @@ STREAMS = (
         subscribe=_subscribe, heartbeat=_heartbeat,
         metadata=tuple(MetadataRequest(INSTRUMENTS_PATH, (("instType", t),)) for t in SUBSCRIBED_INST_TYPES),
         caveat='"not the total number of liquidations"',
+        typed=TypedFrames(_TypedFrame, _typed_orders, None),
     ),
 )
 MARKET = MarketSpec(
