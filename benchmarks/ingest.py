@@ -3,7 +3,8 @@
 1. Generates a recording of N events (default 1M) in the venues' own frame
    formats (bot.sample), replays it through the real path (parse + normalise
    + store + rollups) and prints events/s next to a baseline measured in the
-   same run: raw sqlite3 executemany of the same rows into a plain table.
+   same run: raw sqlite3 executemany of the same rows into a plain table,
+   alternating with the replay for `--rounds` rounds (the machine's speed drifts).
    `--venues all` deals the day's liquidations round-robin over every stream
    of the venue registry (18 streams of 12 venues): the Binance, Bybit and OKX
    shares keep their generated frames, the other streams' shares are re-encoded
@@ -17,7 +18,7 @@ With a PostgreSQL server (--postgres URL, default $LIQBOT_TEST_POSTGRES_URL) bot
 run on PostgreSQL too, in a database the run creates and drops, the replay next
 to its own baseline: asyncpg's binary COPY of the same rows into a plain table.
 
-Run: python benchmarks/ingest.py [--events 1000000] [--venues three|all] [--workers N] [--latency-events 10000000] [--postgres URL]
+Run: python benchmarks/ingest.py [--events 1000000] [--rounds 3] [--venues three|all] [--workers N] [--latency-events 10000000] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from bot.core.models import DAY_MS, HOUR_MS, LiquidationEvent, Side  # noqa: E40
 from bot.feeds.recording import RecordingDecoder, frame_line  # noqa: E402
 from bot.feeds.venues import ALL_STREAMS  # noqa: E402
 from bot.sample import write_recording  # noqa: E402
-from bot.services.ingest import parse_workers, replay  # noqa: E402
+from bot.services.ingest import REPLAY_BATCH_LINES, parse_workers, replay  # noqa: E402
 from bot.services.queries import QueryService  # noqa: E402
 from bot.storage.migrations import migrations  # noqa: E402
 from bot.storage.rows import EVENT_COLUMNS  # noqa: E402
@@ -56,7 +57,7 @@ from bot.storage.store import Store  # noqa: E402
 from tests.fakes.all_venues import liquidation_frame, metadata_lines  # noqa: E402
 
 START_MS = 1_742_515_200_000
-BATCH = 5_000
+BATCH = REPLAY_BATCH_LINES  # the baseline commits as often as replay does
 CALLER = Caller("console", "console:bench", "console:bench", rate_limited=False)
 
 
@@ -132,7 +133,7 @@ async def raw_copy(url: str, rows: list[tuple]) -> float:
     return elapsed
 
 
-async def bench_replay(folder: Path, events: int, venues: str, postgres: str, workers: int | None) -> None:
+async def bench_replay(folder: Path, events: int, venues: str, postgres: str, workers: int | None, rounds: int) -> None:
     hours = 24
     recording = folder / "bench.jsonl"
     print(f"generating a recording of ~{events:,} events ({venues} venues) ...", flush=True)
@@ -144,16 +145,32 @@ async def bench_replay(folder: Path, events: int, venues: str, postgres: str, wo
     else:
         write_recording(recording, START_MS, hours, seed=1, events_per_hour=events / hours / 1.62)
     workers = parse_workers(recording.stat().st_size) if workers is None else workers
-    sqlite = await bench_replay_into(folder / "replay.sqlite", recording, "SQLite", workers)
-    rows = sqlite.rows
-    raw_cpu_before = cpu_s(resource.RUSAGE_SELF)
-    raw_s = raw_executemany(folder / "raw.sqlite", rows)
-    raw_cpu_s = cpu_s(resource.RUSAGE_SELF) - raw_cpu_before
-    print(f"baseline raw sqlite3 executemany, same rows, same table:  {len(rows):,} rows in {raw_s:.2f} s = {len(rows) / raw_s:,.0f} rows/s")
-    print(f"replay / baseline: {sqlite.rate / (len(rows) / raw_s):.0%}")
+    # Replay and baseline alternate, round after round: on a machine whose speed
+    # drifts (a shared VM), each round's ratio compares neighbours in time, and
+    # the best of each side compares both at the machine's best.
+    ratios, rates, raw_rates = [], [], []
+    for round_number in range(1, rounds + 1):
+        print(f"round {round_number} of {rounds}:")
+        sqlite = await bench_replay_into(folder / f"replay{round_number}.sqlite", recording, "SQLite", workers)
+        rows = sqlite.rows
+        raw_cpu_before = cpu_s(resource.RUSAGE_SELF)
+        raw_s = raw_executemany(folder / f"raw{round_number}.sqlite", rows)
+        raw_cpu_s = cpu_s(resource.RUSAGE_SELF) - raw_cpu_before
+        print(f"  baseline raw sqlite3 executemany, same rows, same table:  {len(rows):,} rows in {raw_s:.2f} s = {len(rows) / raw_s:,.0f} rows/s")
+        print(
+            f"  replay / baseline: {sqlite.rate / (len(rows) / raw_s):.0%};"
+            f" CPU: parse workers {sqlite.parser_cpu_s:.2f} s, writer (and parser of its share) {sqlite.writer_cpu_s:.2f} s,"
+            f" baseline {raw_cpu_s:.2f} s"
+        )
+        ratios.append(sqlite.rate / (len(rows) / raw_s))
+        rates.append(sqlite.rate)
+        raw_rates.append(len(rows) / raw_s)
+        for path in folder.glob(f"*{round_number}.sqlite*"):
+            path.unlink()
     print(
-        f"CPU: parse workers {sqlite.parser_cpu_s:.2f} s, writer (and parser of its share) {sqlite.writer_cpu_s:.2f} s;"
-        f" baseline {raw_cpu_s:.2f} s (baseline / replay: {raw_cpu_s / (sqlite.parser_cpu_s + sqlite.writer_cpu_s):.0%})"
+        f"SQLite replay / baseline over {rounds} rounds: median {statistics.median(ratios):.0%}"
+        f" (each round: {', '.join(f'{ratio:.0%}' for ratio in ratios)});"
+        f" best replay {max(rates):,.0f} events/s / best baseline {max(raw_rates):,.0f} rows/s = {max(rates) / max(raw_rates):.0%}"
     )
     if not postgres:
         return
@@ -188,7 +205,7 @@ async def bench_replay_into(location: str | Path, recording: Path, label: str, w
     with open(recording, "rb") as lines:
         rows = decoder.feed_rows(lines)
     print(
-        f"{label} replay ingest (parse+normalise+store+rollup, {workers} parse workers):"
+        f"  {label} replay ingest (parse+normalise+store+rollup, {workers} parse workers):"
         f" {stored:,} events in {replay_s:.2f} s = {stored / replay_s:,.0f} events/s"
     )
     return Replayed(rows, stored / replay_s, parser_cpu_s, writer_cpu_s)
@@ -277,6 +294,7 @@ async def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=None, help="parse workers (default: as replay chooses; 0: the writer parses all)")
     parser.add_argument("--latency-events", type=int, default=10_000_000, help="events stored for the latency run (0: no latency run)")
+    parser.add_argument("--rounds", type=int, default=3, help="SQLite replay and baseline, alternating, this many times each")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument(
         "--postgres", default=os.environ.get("LIQBOT_TEST_POSTGRES_URL", ""), metavar="URL",
@@ -286,7 +304,7 @@ async def main() -> None:
     if not args.postgres:
         print("SQLite only (no --postgres URL and no LIQBOT_TEST_POSTGRES_URL)")
     with tempfile.TemporaryDirectory(prefix="liqbot-bench-") as folder:
-        await bench_replay(Path(folder), args.events, args.venues, args.postgres, args.workers)
+        await bench_replay(Path(folder), args.events, args.venues, args.postgres, args.workers, args.rounds)
         if args.latency_events:
             await bench_latency(Path(folder), args.latency_events, args.repeats, args.postgres)
 

@@ -45,7 +45,9 @@ from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 
-REPLAY_BATCH_LINES = 5_000
+# Per batch: one transaction, one round trip to each worker. 20k lines replayed 1M
+# events ~5 % faster than 5k (fewer commits and hour-rollup upserts); 50k was slower.
+REPLAY_BATCH_LINES = 20_000
 BATCHES_QUEUED = 2  # decoded or being decoded, not yet written
 MAX_PARSE_WORKERS = 2
 # Starting a worker costs 0.3-0.6 s of CPU (interpreter and imports), what parsing
