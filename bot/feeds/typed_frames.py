@@ -15,8 +15,9 @@ fields it skips, orjson does; recordings are written in ASCII). So a line gives
 exactly the parser's rows, or declines: `tests/test_typed_frames.py` holds the
 two paths to that with generated frames.
 
-Why: parsing was two thirds of replay's CPU; this path takes a Binance line
-from ~8.9 µs to ~3.2 µs (`benchmarks/ingest.py` measures the whole replay).
+Why: parsing was most of replay's CPU. Parsing the 1M lines of `benchmarks/ingest.py`
+fell from 7.6-9.3 to 6.2-7.4 CPU-s (session 10, a slow 2-core VM), the dicts, the
+`LiquidationEvent`s and their conversion to rows being what this path skips.
 """
 
 from __future__ import annotations

@@ -29,6 +29,10 @@ format or this registry: that would be an import cycle), and defines:
   gunzip; live only), `answer(frame) -> reply | None` (venue pings to answer),
   `headers` (extra handshake headers) and `stamp(message, now_ms) -> message`
   (a request as sent, e.g. with the send time Gate checks).
+  Optionally `typed` (`TypedFrames`): the stream's liquidation frames as msgspec
+  structs, for replay's fast path (`bot.feeds.typed_frames`); worth it for the
+  streams that carry most of the volume, and held to the parser's rows by
+  `tests/test_typed_frames.py`.
 - Each stream's `parse(frame, contracts, received_ms) -> list[LiquidationEvent]`:
   pure. `frame` is the decoded JSON (or raw text, e.g. "pong"); `contracts`
   the venue's ContractBook (None when it has none); `received_ms` the receive
