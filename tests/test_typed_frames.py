@@ -104,6 +104,33 @@ def test_a_quantity_over_its_cap_is_refused_even_when_its_notional_is_not():
     _assert_same([_line("binance", "usdm", frame)])
 
 
+@pytest.mark.parametrize("where", ["frame", "unread field"])
+def test_a_line_nested_deeper_than_msgspec_reads_gives_the_parsers_result(where):
+    deep = "[" * 1_000 + "]" * 1_000  # under orjson's limit of 1,024 levels, over msgspec's
+    frame_text = deep if where == "frame" else json.dumps(liquidation_frame("binance", "usdm", 1, AT_MS))[:-1] + f',"x":{deep}}}'
+    line = f'{{"venue":"binance","stream":"usdm","at":{AT_MS},"frame":{frame_text}}}'.encode()
+    rows = _assert_same([line])
+    assert len(rows) == (0 if where == "frame" else 1)
+
+
+def test_an_okx_entry_without_an_instrument_is_refused_even_without_orders():
+    frame = liquidation_frame("okx", "public", 1, AT_MS)
+    frame["data"].insert(0, {"instId": "", "details": []})
+    typed, rows, _, _ = _rows_both_ways([_line("okx", "public", frame)])
+    assert rows == [] and typed.stats.bad_lines == 1
+    _assert_same([_line("okx", "public", frame)])
+
+
+def test_a_number_beyond_a_float_in_a_field_no_parser_reads_is_the_one_known_difference():
+    """Documented in `bot.feeds.typed_frames`: orjson refuses the whole line, the typed
+    path skips the field and stores the order. Pinned so that a change to either is seen."""
+    line = json.dumps({"venue": "binance", "stream": "usdm", "at": AT_MS, "frame": liquidation_frame("binance", "usdm", 1, AT_MS)})
+    line = (line[:-1] + ',"x":1e400}').encode()
+    typed, typed_rows, parsed, parsed_rows = _rows_both_ways([line])
+    assert len(typed_rows) == 1 and typed.stats.bad_lines == 0
+    assert parsed_rows == [] and parsed.stats.bad_lines == 1
+
+
 def test_an_order_without_a_contract_size_is_counted_as_the_parser_counts_it():
     frame = liquidation_frame("okx", "public", 3, AT_MS)
     unknown = copy.deepcopy(frame["data"][0])

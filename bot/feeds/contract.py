@@ -15,7 +15,6 @@ from typing import Any, Protocol
 from bot.core.bars import Kline
 from bot.core.market import MarketSample
 from bot.core.models import LiquidationEvent, Side
-from bot.feeds.errors import MAX_QUANTITY
 from bot.feeds.instruments import ContractBook, ContractSpec
 
 # parse(frame, contracts, received_ms) -> events. `received_ms` is the receive
@@ -86,14 +85,12 @@ class TypedFrames:
     fields the parser reads, each of the one type the venue sends; `orders(frame)`
     -> its `TypedOrder`s, raising ValueError or KeyError where the parser would
     read the frame differently (a channel or side it refuses, say); `unit`: what
-    a quantity is worth (None: the venue's contract book prices it);
-    `quantity_cap` as the parser's.
+    a quantity is worth (None: the venue's contract book prices it).
     """
 
     frame: type
     orders: Callable[[Any], Iterable[TypedOrder]]
     unit: ContractSpec | None
-    quantity_cap: float = MAX_QUANTITY
 
 
 def no_messages(symbols: Sequence[str]) -> list[str]:

@@ -35,8 +35,8 @@ from bot.feeds.contract import FrameParser
 from bot.feeds.errors import FrameError, UnknownInstrument, shown
 from bot.feeds.instruments import EMPTY_BOOK, ContractBook
 from bot.feeds.market_replay import MarketPoll, is_market_path
-from bot.feeds.typed_frames import typed_line
 from bot.feeds.marketdata import MarketDataError
+from bot.feeds.typed_frames import typed_line
 from bot.feeds.venues import BY_NAME, PARSERS, apply_rest, history_of
 
 
@@ -241,10 +241,10 @@ class RecordingDecoder:
         stores. Frame lines of typed streams skip the dicts (`bot.feeds.typed_frames`)."""
         rows: list[tuple] = []
         stats = self.stats
-        for line_text in lines:
-            typed = typed_line(line_text, self.books)
+        for line in lines:
+            typed = typed_line(line, self.books)
             if typed is None:
-                rows += map(event_row, self.feed(line_text))
+                rows += map(event_row, self.feed(line))
                 continue
             venue, stream, at_ms, line_rows = typed
             self._line_number += 1

@@ -25,6 +25,8 @@ from bot.storage.database import Database
 from bot.storage.rows import EVENT_COLUMNS, event_of
 from bot.storage.windows import BUCKET_MS, CHILD, Piece, asset_filter, decompose, minute_of, minute_rest, time_column
 
+__all__ = ["AddResult", "Store", "StoreStats"]
+
 # SQLite refuses a compound SELECT of more than 500 terms (SQLITE_MAX_COMPOUND_SELECT).
 SELECTS_PER_UNION = 400
 

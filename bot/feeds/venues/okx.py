@@ -237,8 +237,8 @@ def _typed_orders(frame: _TypedFrame) -> list[TypedOrder]:
         raise ValueError(frame.arg.channel)
     orders = []
     for entry in frame.data:
-        if entry.instType is not None and entry.instType not in INST_TYPES:
-            raise ValueError(entry.instType)
+        if not entry.instId or (entry.instType is not None and entry.instType not in INST_TYPES):
+            raise ValueError(entry.instId, entry.instType)  # checked for every entry, with orders or none
         for detail in entry.details:
             liquidated = (
                 _LIQUIDATED_BY_NET_ORDER_SIDE[detail.side] if detail.posSide == "net"
