@@ -82,7 +82,9 @@ class TypedFrames:
     (`bot.feeds.typed_frames`).
 
     `frame`: a msgspec Struct of the frame as the venue documents it, only the
-    fields the parser reads, each of the one type the venue sends; `orders(frame)`
+    fields the parser reads, each of the JSON types the parser takes for it (a
+    price as a string or a number, never a bool; a time as an integer or an
+    integer string, never a float); `orders(frame)`
     -> its `TypedOrder`s, raising ValueError or KeyError where the parser would
     read the frame differently (a channel or side it refuses, say); `unit`: what
     a quantity is worth (None: the venue's contract book prices it).

@@ -2,10 +2,10 @@
 event rows, without building dicts or events.
 
 msgspec decodes the line's envelope, then its frame into the stream's structs
-(`StreamSpec.typed`), strictly: only the fields the parser reads, each of the one
-type the venue documents, nothing coerced. Each order then gets the parser's
-checks (the same caps and `float`/`int` conversions, `ContractSpec.notional_usd`,
-`asset_of`) and becomes a row (`core.models.row_of`).
+(`StreamSpec.typed`), strictly: only the fields the parser reads, each of the
+JSON types the parser takes for it, nothing coerced. Each order then gets the
+parser's own checks (`errors.positive_number`, `timestamp_ms`, `instrument_id`,
+`ContractSpec.notional_usd`) and becomes a row (`core.models.row_of`).
 
 Anything else declines (None), and the decoder reads the line the usual way,
 through the parser, which words what is wrong: a control frame, a field of
@@ -35,7 +35,7 @@ import msgspec
 
 from bot.core.models import row_of
 from bot.core.symbols import asset_of
-from bot.feeds.errors import MAX_AT_MS, MAX_PRICE, MAX_QUANTITY, MIN_AT_MS, FrameError
+from bot.feeds.errors import MAX_PRICE, MAX_QUANTITY, FrameError, instrument_id, positive_number, timestamp_ms
 from bot.feeds.instruments import ContractBook
 from bot.feeds.venues import TYPED
 
@@ -79,19 +79,14 @@ def typed_line(line: bytes, books: Mapping[str, ContractBook]) -> TypedLine | No
     contracts = books.get(venue)
     rows = []
     for instrument, liquidated, price_value, quantity_value, at_value in orders:
-        try:
-            # As `errors.positive_number` and `timestamp_ms`: the struct's types rule out bools and float times.
-            price = float(price_value)
-            quantity = float(quantity_value)
-            at_ms = int(at_value)
-        except ValueError:
-            return None
-        if not (instrument and 0.0 < price <= MAX_PRICE and 0.0 < quantity <= MAX_QUANTITY and MIN_AT_MS <= at_ms <= MAX_AT_MS):
-            return None
-        unit = typed.unit or (contracts.get(instrument) if contracts is not None else None)
-        if unit is None:
-            return None  # unpriced: the parser counts it
-        try:
+        try:  # the parser's own checks; their messages are the parser's to word
+            instrument = instrument_id(instrument, "instrument")
+            price = positive_number(price_value, "price", MAX_PRICE)
+            quantity = positive_number(quantity_value, "quantity", MAX_QUANTITY)
+            at_ms = timestamp_ms(at_value, "time")
+            unit = typed.unit or (contracts.get(instrument) if contracts is not None else None)
+            if unit is None:
+                return None  # unpriced: the parser counts it
             notional_usd = unit.notional_usd(quantity, price, "quantity")
         except FrameError:
             return None
