@@ -38,16 +38,17 @@ def _rows_both_ways(lines: list[bytes]) -> tuple[RecordingDecoder, list, Recordi
     return typed, typed_rows, parsed, parsed_rows
 
 
-def _assert_same(lines: list[bytes]) -> list:
+def _assert_same(lines: list[bytes]) -> tuple[RecordingDecoder, list]:
+    """Both paths agree on `lines`: the typed path's decoder and rows."""
     typed, typed_rows, parsed, parsed_rows = _rows_both_ways(lines)
     assert typed_rows == parsed_rows
     assert typed.stats == parsed.stats  # counts, error samples and their line numbers
     assert typed.spans() == parsed.spans()
-    return typed_rows
+    return typed, typed_rows
 
 
-def _line(venue: str, stream: str, frame: object, at_ms: int = AT_MS) -> bytes:
-    return frame_line(venue, stream, at_ms, frame).encode()
+def _line(venue: str, stream: str, frame: object) -> bytes:
+    return frame_line(venue, stream, AT_MS, frame).encode()
 
 
 @pytest.mark.parametrize("venue, stream", sorted(TYPED))
@@ -55,7 +56,7 @@ def test_each_typed_streams_frames_take_the_typed_path_and_give_the_parsers_rows
     lines = [_line(venue, stream, liquidation_frame(venue, stream, n, AT_MS + n)) for n in range(1, 30)]
     books = _decoder().books
     assert all(typed_line(line, books) is not None for line in lines)
-    assert len(_assert_same(lines)) >= len(lines)
+    assert len(_assert_same(lines)[1]) >= len(lines)
 
 
 def test_the_bundled_samples_frames_all_take_the_typed_path():
@@ -67,7 +68,7 @@ def test_the_bundled_samples_frames_all_take_the_typed_path():
         events = decoder.feed(line)
         declined_with_orders += taken is None and bool(events)
     assert declined_with_orders == 0
-    assert len(_assert_same(lines)) > 5_000
+    assert len(_assert_same(lines)[1]) > 5_000
 
 
 @pytest.mark.parametrize(
@@ -77,9 +78,8 @@ def test_the_bundled_samples_frames_all_take_the_typed_path():
 )
 def test_an_at_the_decoder_refuses_is_refused_on_the_typed_path_too(envelope_at):
     text = json.dumps({"venue": "binance", "stream": "usdm", "at": envelope_at, "frame": liquidation_frame("binance", "usdm", 1, AT_MS)})
-    typed, _, _, _ = _rows_both_ways([text.encode()])
+    typed, _ = _assert_same([text.encode()])
     assert typed.stats.bad_lines == 1
-    _assert_same([text.encode()])
 
 
 @pytest.mark.parametrize("where", ["envelope", "frame", "order"])
@@ -91,17 +91,15 @@ def test_a_line_that_is_not_utf8_is_refused_on_the_typed_path_too(where):
         line["note"] = "MARK"
     # A byte that is not UTF-8, in a field neither path reads.
     text = json.dumps(line).encode().replace(b"MARK", b"\xff\xfe")
-    typed, _, _, _ = _rows_both_ways([text])
+    typed, _ = _assert_same([text])
     assert typed.stats.bad_lines == 1
-    _assert_same([text])
 
 
 def test_a_quantity_over_its_cap_is_refused_even_when_its_notional_is_not():
     frame = liquidation_frame("binance", "usdm", 1, AT_MS)
     frame["o"].update(z="2000000000000", ap="0.001")  # 2e12 coins at $0.001: $2B, under the notional cap
-    typed, rows, _, _ = _rows_both_ways([_line("binance", "usdm", frame)])
+    typed, rows = _assert_same([_line("binance", "usdm", frame)])
     assert rows == [] and typed.stats.bad_lines == 1
-    _assert_same([_line("binance", "usdm", frame)])
 
 
 @pytest.mark.parametrize("where", ["frame", "unread field"])
@@ -109,16 +107,15 @@ def test_a_line_nested_deeper_than_msgspec_reads_gives_the_parsers_result(where)
     deep = "[" * 1_000 + "]" * 1_000  # under orjson's limit of 1,024 levels, over msgspec's
     frame_text = deep if where == "frame" else json.dumps(liquidation_frame("binance", "usdm", 1, AT_MS))[:-1] + f',"x":{deep}}}'
     line = f'{{"venue":"binance","stream":"usdm","at":{AT_MS},"frame":{frame_text}}}'.encode()
-    rows = _assert_same([line])
+    _, rows = _assert_same([line])
     assert len(rows) == (0 if where == "frame" else 1)
 
 
 def test_an_okx_entry_without_an_instrument_is_refused_even_without_orders():
     frame = liquidation_frame("okx", "public", 1, AT_MS)
     frame["data"].insert(0, {"instId": "", "details": []})
-    typed, rows, _, _ = _rows_both_ways([_line("okx", "public", frame)])
+    typed, rows = _assert_same([_line("okx", "public", frame)])
     assert rows == [] and typed.stats.bad_lines == 1
-    _assert_same([_line("okx", "public", frame)])
 
 
 def test_a_number_beyond_a_float_in_a_field_no_parser_reads_is_the_one_known_difference():
