@@ -109,17 +109,20 @@ class DecodeStats:
 
 # What a `rest` line holds and a frame line rarely does: the key "rest", which JSON
 # spells with those letters or with escapes of some (`\u0072` for r: all begin `\u00`).
-_REST_MARKS = (b"rest", b"\\u00")
+_REST_KEY = b"rest"
+_ESCAPED_LETTER = b"\\u00"
 
 
 def rest_line_candidates(lines: Sequence[bytes]) -> list[bytes]:
     """The lines that may be `rest` lines, found without decoding any: one search
     of the lines joined, then only the lines holding a mark: half the CPU of
-    searching line by line."""
+    searching line by line. Escapes are looked for only where there is a backslash
+    (a one-byte search, ~9x faster than a four-byte one; recordings rarely hold any)."""
     joined = b"\n".join(lines)  # no mark holds a newline: a match never spans two lines
+    marks = (_REST_KEY, _ESCAPED_LETTER) if b"\\" in joined else (_REST_KEY,)
     starts: list[int] | None = None
     found: set[int] = set()
-    for mark in _REST_MARKS:
+    for mark in marks:
         at = joined.find(mark)
         while at != -1:
             if starts is None:
