@@ -28,6 +28,7 @@ from bot.plumbing.progress import progress_bar
 from bot.feeds.sources import enabled_streams
 from bot.services.health import check_health, live_health
 from bot.services.ingest import replay
+from bot.services.parse_worker import ParseWorkerError
 from bot.services.recorder import record
 from bot.storage.doctor import examine
 from bot.storage.maintenance import backup_database, rebuild_rollups
@@ -170,6 +171,9 @@ async def _cmd_replay(args, config) -> int:
             report = await replay(
                 app.store, args.files, progress=progress, stop=stop, market_assets=config.market.asset_list
             )
+    except ParseWorkerError as error:  # killed (out of memory?): the spans of what was stored are recorded
+        print(f"liqbot replay: {error}; what was stored before is kept", file=sys.stderr)
+        return 1
     finally:
         await app.close()
     print(report.one_line())

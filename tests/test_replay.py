@@ -96,16 +96,40 @@ async def test_an_interrupted_replay_reports_and_records_the_spans_of_what_it_st
     assert "Traceback" not in stderr.decode()
     report = stdout.decode()
     assert report.startswith("interrupted: replayed 1 file:")
+    assert f"{spans_cover_what_was_stored(db_path):,} stored" in report
+
+
+def spans_cover_what_was_stored(db_path: Path) -> int:
+    """How many events the replay stored (some), each stream's covered by a recorded span."""
     with sqlite3.connect(db_path) as db:
         stored = db.execute(
             "SELECT venue, stream, MAX(at_ms) FROM events GROUP BY venue, stream"
         ).fetchall()
         spans = db.execute("SELECT venue, stream, start_ms, end_ms FROM recorded_spans").fetchall()
         count = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-    assert f"{count:,} stored" in report
     assert 0 < count
     for venue, stream, last_ms in stored:  # /status and summaries know what was recorded
         assert any((v, s) == (venue, stream) and start <= last_ms < end for v, s, start, end in spans), spans
+    return count
+
+
+async def test_a_parse_worker_that_dies_ends_the_replay_in_one_line_keeping_what_was_stored(tmp_path, long_recording):
+    db_path = tmp_path / "replay.sqlite"
+    process = await start_replay(long_recording, db_path)
+    workers = children_of(process.pid)
+    try:
+        assert len(workers) == 1
+        os.kill(workers[0], signal.SIGKILL)  # as the kernel's OOM killer would
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        kill_leftovers(process, workers)
+    assert process.returncode == 1
+    assert stdout == b""
+    assert stderr.decode().splitlines()[-1] == (
+        "liqbot replay: replay's parse worker exited (code -9); what was stored before is kept"
+    )
+    assert "Traceback" not in stderr.decode()
+    spans_cover_what_was_stored(db_path)
 
 
 async def test_kill_9_of_replay_takes_its_worker_process_with_it(tmp_path, long_recording):
@@ -113,7 +137,7 @@ async def test_kill_9_of_replay_takes_its_worker_process_with_it(tmp_path, long_
     process = await start_replay(long_recording, db_path)
     workers = children_of(process.pid)
     try:
-        assert workers  # the parsing worker (and multiprocessing's resource tracker)
+        assert workers  # the parsing worker
         process.kill()
         await asyncio.wait_for(process.wait(), timeout=10)
         await until(lambda: not any(alive(pid) for pid in workers), timeout=5)

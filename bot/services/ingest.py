@@ -17,20 +17,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import copy
 import gzip
 import itertools
 import marshal
-import multiprocessing
 import os
-import signal
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 from bot.core.models import Window
 from bot.feeds.market_replay import MarketPoll, MarketReplayer
@@ -41,6 +34,7 @@ from bot.feeds.recording import (
     merged_spans,
     merged_stats,
 )
+from bot.services.parse_worker import Decoded, ParseWorker, Share, decoded_share
 from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
@@ -50,8 +44,8 @@ from bot.storage.store import Store
 REPLAY_BATCH_LINES = 20_000
 BATCHES_QUEUED = 2  # decoded or being decoded, not yet written
 MAX_PARSE_WORKERS = 2
-# Starting a worker costs 0.3-0.6 s of CPU (interpreter and imports), what parsing
-# ~8 MB of recording costs: smaller recordings are parsed here, bigger ones get workers.
+# Starting a worker costs ~0.2 s of CPU (an interpreter and the decoder's imports), and this
+# process waits that long for its first answer: recordings under 8 MB are parsed here.
 BYTES_PER_PARSE_WORKER = 8 << 20
 
 
@@ -97,61 +91,6 @@ def _batches(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     lines = iter(lines)
     while batch := list(itertools.islice(lines, size)):
         yield batch
-
-
-# -- the worker process: one decoder for the whole replay --------------------
-
-_worker_decoder: RecordingDecoder | None = None
-PARENT_CHECK_S = 0.2
-
-
-def _start_worker(parent_pid: int) -> None:
-    global _worker_decoder
-    _worker_decoder = RecordingDecoder()
-    # Ctrl-C in a terminal signals the whole process group: the parent decides
-    # how to stop (finish the batch, record spans) and shuts this worker down.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent watch", daemon=True).start()
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """A parent killed with SIGKILL cannot shut us down: leave instead of lingering as an orphan."""
-    while os.getppid() == parent_pid:
-        time.sleep(PARENT_CHECK_S)
-    os._exit(1)
-
-
-# One batch as a decoder sees it: its chunks in order, each with whether it is this decoder's own.
-Share = list[tuple[bool, list[bytes]]]
-
-
-class Decoded(NamedTuple):
-    """A decoder's share of a batch: the rows of its own chunk, what the decoder
-    has seen up to the end of the batch, and the market polls of its chunk."""
-
-    rows: list[tuple] | bytes  # marshalled when from a worker
-    stats: DecodeStats
-    spans: dict[tuple[str, str], Window]
-    polls: list[MarketPoll]
-
-
-def _decoded_share(decoder: RecordingDecoder, share: Share) -> Decoded:
-    rows: list[tuple] = []
-    for own, lines in share:
-        if own:
-            rows += decoder.feed_rows(lines)
-        else:
-            decoder.pass_over(lines)
-    # A copy of the counts: this process parses the next batch before this one is written.
-    return Decoded(rows, copy.deepcopy(decoder.stats), decoder.spans(), decoder.take_market_polls(final=True))
-
-
-def _decode_share(share: Share) -> Decoded:
-    """`_decoded_share` in a worker, its rows marshalled (plain tuples cross the
-    process boundary cheaply, and marshal loads them faster than pickle)."""
-    decoded = _decoded_share(_worker_decoder, share)
-    return decoded._replace(rows=marshal.dumps(decoded.rows))
 
 
 def _shares(batch: list[bytes], local_lines: int, workers: int) -> list[Share]:
@@ -239,13 +178,12 @@ async def replay(
     stored_spans: dict[tuple[str, str], Window] = {}
     market = _MarketSink(store, market_assets)
     polls = PollJoiner()
-    loop = asyncio.get_running_loop()
     local_decoder = RecordingDecoder()
     local_share_of = _LocalShare(local_share if workers else 1.0)
 
     async def write(batch: tuple[Decoded, list[asyncio.Future]]) -> None:
         local, decoding = batch
-        await asyncio.sleep(0)  # a worker's result is marked done by a callback: let it run first
+        await asyncio.sleep(0)  # let the answers that have arrived be read first
         local_share_of.balance(workers_done=all(future.done() for future in decoding))
         from_workers: list[Decoded] = await asyncio.gather(*decoding)  # in chunk order
         decoded = [local, *from_workers]
@@ -258,18 +196,9 @@ async def replay(
         stored_spans.update(merged_spans(share.spans for share in decoded))
         report.market_samples += await market.add(polls.add(poll for share in decoded for poll in share.polls))
 
-    # spawn, not fork: this process has running threads (aiosqlite), which fork does not copy safely.
-    context = multiprocessing.get_context("spawn")
     try:
-        with contextlib.ExitStack() as executors:
-            pool = [
-                executors.enter_context(
-                    ProcessPoolExecutor(
-                        max_workers=1, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
-                    )
-                )
-                for _ in range(workers)
-            ]
+        async with contextlib.AsyncExitStack() as started:
+            pool = [await started.enter_async_context(ParseWorker.start()) for _ in range(workers)]
             for path in paths:
                 if stop is not None and stop.is_set():
                     break
@@ -281,13 +210,10 @@ async def replay(
                         # they never wait for this process) while an earlier one is written,
                         # then this process parses its share.
                         local_chunk, *worker_chunks = _shares(batch, local_share_of.lines(len(batch)), workers)
-                        decoding = [
-                            loop.run_in_executor(worker, _decode_share, share)
-                            for worker, share in zip(pool, worker_chunks)
-                        ]
+                        decoding = [worker.decode(share) for worker, share in zip(pool, worker_chunks)]
                         if len(pending) == BATCHES_QUEUED:
                             await write(pending.popleft())
-                        pending.append((_decoded_share(local_decoder, local_chunk), decoding))
+                        pending.append((decoded_share(local_decoder, local_chunk), decoding))
                         if progress is not None:
                             progress(report.bytes_read + raw.tell(), total_bytes, report.stored)
                         if stop is not None and stop.is_set():
