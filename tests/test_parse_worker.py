@@ -23,13 +23,16 @@ def sample_lines(count: int) -> list[bytes]:
 
 
 async def test_a_worker_decodes_its_chunks_as_this_process_does_and_passes_over_the_rest():
-    lines = sample_lines(3_000)
+    lines = sample_lines(3_000)  # contract sizes first: the rows of OKX and Binance COIN-M need them
     here = RecordingDecoder()
-    here.pass_over(lines[:1_000])
-    expected = here.feed_rows(lines[1_000:])
+    here.pass_over(lines[:1_500])
+    expected = here.feed_rows(lines[1_500:])
     async with ParseWorker.start() as worker:
-        decoded = await asyncio.wait_for(worker.decode([(False, lines[:1_000]), (True, lines[1_000:])]), ANSWER_S)
-    assert len(expected) > 100
+        assert worker.decode([(False, lines[:1_000])]) is None  # passed over, not answered
+        decoded = worker.decode([(False, lines[1_000:1_500]), (True, lines[1_500:])])
+        decoded = await asyncio.wait_for(decoded, ANSWER_S)
+        assert worker.ready
+    assert sum(row[1] == "okx" for row in expected) > 10
     assert marshal.loads(decoded.rows) == expected
     assert decoded.stats == here.stats
 

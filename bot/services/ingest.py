@@ -181,20 +181,29 @@ async def replay(
     local_decoder = RecordingDecoder()
     local_share_of = _LocalShare(local_share if workers else 1.0)
 
-    async def write(batch: tuple[Decoded, list[asyncio.Future]]) -> None:
+    # Per worker, its last answer: a worker's counts and spans are of all it has decoded, and
+    # a share it only passed over (no chunk of its own) is not answered, having changed neither.
+    from_workers = [Decoded([], DecodeStats(), {}, []) for _ in range(workers)]
+
+    async def write(batch: tuple[Decoded, list[asyncio.Future | None]]) -> None:
         local, decoding = batch
+        answering = [future for future in decoding if future is not None]
         await asyncio.sleep(0)  # let the answers that have arrived be read first
-        local_share_of.balance(workers_done=all(future.done() for future in decoding))
-        from_workers: list[Decoded] = await asyncio.gather(*decoding)  # in chunk order
-        decoded = [local, *from_workers]
+        if answering:
+            local_share_of.balance(workers_done=all(future.done() for future in answering))
         rows = local.rows
-        for worker in from_workers:
-            rows += marshal.loads(worker.rows)
+        polls_of_batch = list(local.polls)
+        for worker, future in enumerate(decoding):  # in chunk order
+            if future is not None:
+                answer = from_workers[worker] = await future
+                rows += marshal.loads(answer.rows)
+                polls_of_batch += answer.polls
+        decoded = [local, *from_workers]
         report.decode = merged_stats([share.stats for share in decoded])
         _count(report, await store.add_rows(rows))
         # cumulative: the spans of everything stored so far
         stored_spans.update(merged_spans(share.spans for share in decoded))
-        report.market_samples += await market.add(polls.add(poll for share in decoded for poll in share.polls))
+        report.market_samples += await market.add(polls.add(polls_of_batch))
 
     try:
         async with contextlib.AsyncExitStack() as started:
@@ -203,13 +212,17 @@ async def replay(
                 if stop is not None and stop.is_set():
                     break
                 report.files += 1
-                pending: collections.deque[tuple[Decoded, list[asyncio.Future]]] = collections.deque()
+                pending: collections.deque[tuple[Decoded, list[asyncio.Future | None]]] = collections.deque()
                 with open(path, "rb") as raw, _lines(raw, path) as lines:
                     for batch in _batches(lines, batch_lines):
                         # The workers parse this batch (queued behind the one they are on, so
                         # they never wait for this process) while an earlier one is written,
-                        # then this process parses its share.
-                        local_chunk, *worker_chunks = _shares(batch, local_share_of.lines(len(batch)), workers)
+                        # then this process parses its share: all of it while a worker is still
+                        # starting (only passing over it then) rather than wait for its first
+                        # answer, unless the share is fixed.
+                        started_up = local_share is not None or all(worker.ready for worker in pool)
+                        local_lines = local_share_of.lines(len(batch)) if started_up else len(batch)
+                        local_chunk, *worker_chunks = _shares(batch, local_lines, workers)
                         decoding = [worker.decode(share) for worker, share in zip(pool, worker_chunks)]
                         if len(pending) == BATCHES_QUEUED:
                             await write(pending.popleft())

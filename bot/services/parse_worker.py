@@ -54,6 +54,10 @@ class ParseWorkerError(Exception):
     """A worker failed (its traceback) or exited."""
 
 
+def has_own(share: Share) -> bool:
+    return any(own for own, _lines in share)
+
+
 def decoded_share(decoder: RecordingDecoder, share: Share) -> Decoded:
     rows: list[tuple] = []
     for own, lines in share:
@@ -84,9 +88,13 @@ def serve() -> None:
     sending = threading.Thread(target=_write_messages, args=(answers_out, answers), name="answers out")
     sending.start()
     decoder = RecordingDecoder()
+    answers.put(pickle.dumps(None))  # ready: imported and listening
     while (message := shares.get()) is not None:
         try:
-            decoded = decoded_share(decoder, pickle.loads(message))
+            share = pickle.loads(message)
+            decoded = decoded_share(decoder, share)
+            if not has_own(share):
+                continue  # passed over: nothing to answer
             answer = decoded._replace(rows=marshal.dumps(decoded.rows))
         except Exception:
             # The decoder's state is unknown now: say why and leave (the parent fails what was queued).
@@ -123,7 +131,8 @@ def _write_messages(sink: BinaryIO, messages: queue.SimpleQueue) -> None:
 
 
 class ParseWorker:
-    """One worker process: `decode(share)` answers in order. Its pipes are written
+    """One worker process: `decode(share)` answers in order (`ready` once it has
+    started, which takes a fresh interpreter ~0.2 s of CPU). Its pipes are written
     and read by threads of this process, as multiprocessing's pool does, so shares
     and answers flow while the event loop is busy parsing this process's own share.
     Use as `async with ParseWorker.start() as worker:`."""
@@ -134,6 +143,7 @@ class ParseWorker:
         self._waiting: collections.deque[asyncio.Future[Decoded]] = collections.deque()
         self._exit_code: int | None = None
         self._closing = False
+        self.ready = False
         self._shares: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=_write_messages, args=(process.stdin, self._shares), name="shares out", daemon=True),
@@ -149,14 +159,17 @@ class ParseWorker:
         )
         return cls(process, asyncio.get_running_loop())
 
-    def decode(self, share: Share) -> asyncio.Future[Decoded]:
-        """The worker's decoding of `share` (queued behind the shares sent before)."""
-        decoded: asyncio.Future[Decoded] = self._loop.create_future()
+    def decode(self, share: Share) -> asyncio.Future[Decoded] | None:
+        """The worker's decoding of `share` (queued behind the shares sent before);
+        None for a share with no chunk of its own: passed over, and not answered."""
+        decoded: asyncio.Future[Decoded] | None = self._loop.create_future() if has_own(share) else None
         if self._exit_code is not None:
-            _fail(decoded, self._exit_code)
-        else:
+            if decoded is not None:
+                _fail(decoded, self._exit_code)
+            return decoded
+        if decoded is not None:
             self._waiting.append(decoded)
-            self._shares.put(pickle.dumps(share, pickle.HIGHEST_PROTOCOL))
+        self._shares.put(pickle.dumps(share, pickle.HIGHEST_PROTOCOL))
         return decoded
 
     def _received(self, message: bytes | None) -> None:
@@ -166,7 +179,10 @@ class ParseWorker:
         else:
             self._loop.call_soon_threadsafe(self._answered, pickle.loads(message))
 
-    def _answered(self, answer: Decoded | ParseWorkerError) -> None:
+    def _answered(self, answer: Decoded | ParseWorkerError | None) -> None:
+        if answer is None:
+            self.ready = True
+            return
         decoded = self._waiting.popleft()
         if decoded.done() or self._closing:
             decoded.cancel()  # nobody waits for it any more
