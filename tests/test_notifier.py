@@ -1,10 +1,14 @@
-"""The notifier's ordering: live messages (alerts, the feed) never wait behind a digest fan-out."""
+"""The notifier's ordering: live messages (alerts, the feed) never wait behind a digest
+fan-out, and the alerts waiting for one chat go out as one message."""
 
 from __future__ import annotations
 
 import asyncio
 
-from bot.replies.model import Reply
+from bot.plumbing.delivery import DestinationGone
+from bot.replies.model import Action, Paragraph, Reply, line
+from bot.replies.render_plain import render_plain
+from bot.replies.render_telegram import render_telegram
 from bot.services.notifier import Notifier, NotifierSettings
 from tests.support import until
 
@@ -38,4 +42,75 @@ async def test_an_urgent_send_goes_before_a_queued_digest_fan_out():
     assert telegram.sent[:3] == [(0.0, "telegram:-100"), (0.1, "telegram:-200"), (0.2, "telegram:0")]
     assert [chat for _, chat in telegram.sent[2:]] == [f"telegram:{n}" for n in range(100)]  # in order, all of them
     assert all(future.result() for future in digests + live + later)
+    await notifier.close()
+
+
+class Held:
+    """A platform that takes each message and answers when `release` is set."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Reply]] = []
+        self.release = asyncio.Event()
+
+    async def send(self, chat_key: str, reply: Reply) -> None:
+        self.sent.append((chat_key, reply))
+        await self.release.wait()
+
+
+def alert(n: int) -> Reply:
+    return Reply(title=f"alert {n}", blocks=(Paragraph(line(f"body {n}")),))
+
+
+async def test_alerts_waiting_for_one_chat_go_out_together_in_order_ten_at_most():
+    platform = Held()
+    notifier = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0))
+    first = notifier.submit(["telegram:1"], alert(0), urgent=True)
+    await until(lambda: len(platform.sent) == 1)  # the chat is busy: the next ones wait
+    waiting = [future for n in range(1, 13) for future in notifier.submit(["telegram:1"], alert(n), urgent=True)]
+    platform.release.set()
+    await until(lambda: len(platform.sent) == 3)
+    assert [len(render_plain(reply).split("body")) - 1 for _, reply in platform.sent] == [1, 10, 2]
+    ten = render_telegram(platform.sent[1][1])
+    assert ten == [render_telegram(alert(1))[0] + "".join(f"\n\n<b>alert {n}</b>\n\nbody {n}" for n in range(2, 11))]
+    assert all(await asyncio.gather(*first, *waiting))  # each alert counts as sent
+    await notifier.close()
+
+
+async def test_digests_replies_with_buttons_and_withdrawn_sends_are_never_joined():
+    platform = Held()
+    notifier = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0))
+    notifier.submit(["telegram:1"], alert(0), urgent=True)
+    await until(lambda: len(platform.sent) == 1)
+    notifier.submit(["telegram:1"], alert(1), urgent=True)
+    (withdrawn,) = notifier.submit(["telegram:1"], alert(2), urgent=True)
+    notifier.submit(["telegram:1"], alert(3), urgent=True)
+    notifier.submit(["telegram:1"], Reply(title="with a button", actions=(Action("Refresh", "/liq"),)), urgent=True)
+    notifier.submit(["telegram:1"], alert(4), urgent=True)
+    notifier.submit(["telegram:1"], Reply(title="digest a"))
+    notifier.submit(["telegram:1"], Reply(title="digest b"))
+    withdrawn.cancel()
+    platform.release.set()
+    await until(lambda: len(platform.sent) == 6)
+    assert [render_plain(reply).strip().split("\n\n")[1:] for _, reply in platform.sent[1:]] == [
+        ["body 1", "alert 3", "body 3"],  # joined, without the withdrawn alert 2
+        ["[Refresh: /liq]"],  # the reply with a button, alone
+        ["body 4"],
+        [],
+        [],
+    ]
+    assert [reply.title for _, reply in platform.sent] == ["alert 0", "alert 1", "with a button", "alert 4",
+                                                           "digest a", "digest b"]
+    await notifier.close()
+
+
+async def test_a_joined_message_the_platform_refuses_fails_each_of_its_alerts():
+    class Gone:
+        async def send(self, chat_key: str, reply: Reply) -> None:
+            raise DestinationGone(chat_key, "the bot was removed")
+
+    blocked = Held()
+    notifier = Notifier({"telegram": blocked, "discord": Gone()}, NotifierSettings(rate_per_s=0))
+    futures = [future for n in range(3) for future in notifier.submit(["discord:7"], alert(n), urgent=True)]
+    assert await asyncio.wait_for(asyncio.gather(*futures), timeout=5) == [False, False, False]
+    assert notifier.stats.gone == 1  # one message, refused once
     await notifier.close()

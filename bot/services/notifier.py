@@ -10,6 +10,10 @@ through it.
 - Urgent sends (alerts, the live feed: `submit(..., urgent=True)`) go before
   every queued ordinary one (digests), so a live message never waits behind a
   digest fan-out for more than the sends in flight.
+- Urgent sends waiting for the same chat go out as one message (up to
+  `MAX_JOINED`, in order; `bot.replies.model.joined`): in a cascade, a chat's
+  alerts arrive together instead of one per turn of a platform that allows
+  ~30 messages a second over all chats (Telegram), and each counts as sent.
 - Chat by chat: each chat's messages go out in order, one at a time; chats
   take turns (round robin), so one chat's backlog, or a chat the platform
   makes wait (a per-chat limit, a retry), never delays the others.
@@ -34,10 +38,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.plumbing.delivery import DestinationGone
-from bot.replies.model import Reply
+from bot.replies.model import Reply, joinable, joined
 from bot.replies.render_plain import render_plain
 
 log = logging.getLogger(__name__)
+
+MAX_JOINED = 10  # urgent sends in one message: about a screen of alerts
 
 
 class Destination(Protocol):
@@ -91,20 +97,24 @@ class _Lane:
         self.pending[urgent].setdefault(chat_key, deque()).append((reply, future))
         self.ready.set()
 
-    def take(self) -> tuple[str, Reply, asyncio.Future] | None:
-        """The next message of the first chat in turn that no sender is busy with."""
+    def take(self) -> tuple[str, list[tuple[Reply, asyncio.Future]]] | None:
+        """The next message of the first chat in turn that no sender is busy with: one
+        send, or for urgent ones, the joinable sends queued next for that chat."""
         for urgent in (True, False):
             chats = self.pending[urgent]
             for chat_key, queued in chats.items():
                 if chat_key in self.busy:
                     continue
-                reply, future = queued.popleft()
+                taken = [queued.popleft()]
+                joining = urgent and joinable(taken[0][0])
+                while joining and queued and len(taken) < MAX_JOINED and joinable(queued[0][0]):
+                    taken.append(queued.popleft())
                 if queued:
                     chats.move_to_end(chat_key)  # the chat's next message waits for the others' turns
                 else:
                     del chats[chat_key]
                 self.busy.add(chat_key)
-                return chat_key, reply, future
+                return chat_key, taken
         return None
 
     def queued(self) -> int:
@@ -222,23 +232,24 @@ class Notifier:
                 lane.ready.clear()
                 await lane.ready.wait()
                 continue
-            chat_key, reply, future = taken
-            if future.done():  # withdrawn by its submitter (the outbox, when it stops)
+            chat_key, taken_sends = taken
+            # Sends withdrawn by their submitter (the outbox, when it stops) are skipped.
+            sends = [(reply, future) for reply, future in taken_sends if not future.done()]
+            if not sends:
                 lane.done(chat_key)
                 continue
+            reply = sends[0][0] if len(sends) == 1 else joined([reply for reply, _ in sends])
             try:
                 ok = await self._send_one(name, destination, chat_key, reply)
             except asyncio.CancelledError:
-                if not future.done():
-                    future.set_result(False)
+                _settle(sends, False)
                 raise
             except Exception:  # never let a worker die
                 log.exception("notifier: sending to %s failed", chat_key)
                 ok = False
             finally:
                 lane.done(chat_key)
-            if not future.done():
-                future.set_result(ok)
+            _settle(sends, ok)
 
     async def _send_one(self, name: str, destination: Destination, chat_key: str, reply: Reply) -> bool:
         settings = self.settings
@@ -262,3 +273,9 @@ class Notifier:
                 self.stats.sent += 1
                 return True
         return False
+
+
+def _settle(sends: list[tuple[Reply, asyncio.Future]], ok: bool) -> None:
+    for _reply, future in sends:
+        if not future.done():
+            future.set_result(ok)

@@ -37,7 +37,9 @@ Share = list[tuple[bool, list[bytes]]]
 _LENGTH_BYTES = 8
 _EXIT_WAIT_S = 5.0  # for a worker to finish its share and leave once its stdin is closed
 # Starts a worker with the parent's module path, as multiprocessing's spawn does.
-_BOOTSTRAP = "import json, sys; sys.path[:] = json.loads(sys.argv[1]); from bot.services.parse_worker import serve; serve()"
+_BOOTSTRAP = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); from bot.services.parse_worker import serve; serve()"
+)
 
 
 class Decoded(NamedTuple):
@@ -145,7 +147,7 @@ class ParseWorker:
         self._closing = False
         self.ready = False
         self._shares: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._threads = [
+        self._threads = [  # daemons: never holding up this process's exit
             threading.Thread(target=_write_messages, args=(process.stdin, self._shares), name="shares out", daemon=True),
             threading.Thread(target=_read_messages, args=(process.stdout, self._received), name="answers in", daemon=True),
         ]
