@@ -71,7 +71,7 @@ async def test_alerts_waiting_for_one_chat_go_out_together_in_order_ten_at_most(
     await until(lambda: len(platform.sent) == 3)
     assert [len(render_plain(reply).split("body")) - 1 for _, reply in platform.sent] == [1, 10, 2]
     ten = render_telegram(platform.sent[1][1])
-    assert ten == [render_telegram(alert(1))[0] + "".join(f"\n\n<b>alert {n}</b>\n\nbody {n}" for n in range(2, 11))]
+    assert ten == [render_telegram(alert(1))[0] + "".join(f"\n\n<b>📊 alert {n}</b>\n\nbody {n}" for n in range(2, 11))]
     assert all(await asyncio.gather(*first, *waiting))  # each alert counts as sent
     await notifier.close()
 
@@ -92,7 +92,7 @@ async def test_digests_replies_with_buttons_and_withdrawn_sends_are_never_joined
     platform.release.set()
     await until(lambda: len(platform.sent) == 6)
     assert [render_plain(reply).strip().split("\n\n")[1:] for _, reply in platform.sent[1:]] == [
-        ["body 1", "alert 3", "body 3"],  # joined, without the withdrawn alert 2
+        ["body 1", "📊 alert 3", "body 3"],  # joined, without the withdrawn alert 2
         ["[Refresh: /liq]"],  # the reply with a button, alone
         ["body 4"],
         [],

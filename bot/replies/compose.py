@@ -11,6 +11,7 @@ from bot.core.models import LiquidationEvent
 from bot.core.status import RuntimeStatus, ServiceStatus, StatusReport
 from bot.core.summary import FLUSH_SHARE, Split, Squeeze, Summary
 from bot.replies import numbers as fmt
+from bot.replies.layout import TONE_EMOJI
 from bot.replies.locales import listing, text
 from bot.replies.model import (
     Action,
@@ -400,3 +401,19 @@ def _runtime_blocks(runtime: RuntimeStatus, now_ms: int, locale: Locale) -> list
         Bullets(tuple(service(m, venue_name(m.name)) for m in market))
         if market else Paragraph(line(text(locale, "status.market_off"))),
     ]
+
+
+def joinable(reply: Reply) -> bool:
+    """Whether `reply` can share a message with others (`joined`): text only, no buttons."""
+    return not reply.actions and reply.image is None and not reply.ephemeral
+
+
+def joined(replies: Sequence[Reply]) -> Reply:
+    """Several joinable replies to one chat as one message, in order: the first as it is
+    (its title, its tone), each next one's title as a bold line, with its tone's mark, before
+    its blocks. A renderer splits a message over its platform's limit, never truncates it."""
+    first, *rest = replies
+    blocks = list(first.blocks)
+    for reply in rest:
+        blocks += [Paragraph(line(bold(f"{TONE_EMOJI[reply.tone]} {reply.title}"))), *reply.blocks]
+    return Reply(title=first.title, blocks=tuple(blocks), tone=first.tone)

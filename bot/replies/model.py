@@ -7,7 +7,6 @@ never how a platform spells it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -130,18 +129,3 @@ class Reply:
     image: Image | None = None
     ephemeral: bool = False  # errors and refusals: only the caller sees them where possible
 
-
-def joinable(reply: Reply) -> bool:
-    """Whether `reply` can share a message with others (`joined`): text only, no buttons."""
-    return not reply.actions and reply.image is None and not reply.ephemeral
-
-
-def joined(replies: Sequence[Reply]) -> Reply:
-    """Several joinable replies to one chat as one message, in order: the first as it is
-    (its title, its tone), each next one's title as a bold line before its blocks. A
-    renderer splits a message over its platform's limit, never truncates it."""
-    first, *rest = replies
-    blocks = list(first.blocks)
-    for reply in rest:
-        blocks += [Paragraph(line(bold(reply.title))), *reply.blocks]
-    return Reply(title=first.title, blocks=tuple(blocks), tone=first.tone)

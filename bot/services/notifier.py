@@ -11,7 +11,7 @@ through it.
   every queued ordinary one (digests), so a live message never waits behind a
   digest fan-out for more than the sends in flight.
 - Urgent sends waiting for the same chat go out as one message (up to
-  `MAX_JOINED`, in order; `bot.replies.model.joined`): in a cascade, a chat's
+  `MAX_JOINED`, in order; `bot.replies.compose.joined`): in a cascade, a chat's
   alerts arrive together instead of one per turn of a platform that allows
   ~30 messages a second over all chats (Telegram), and each counts as sent.
 - Chat by chat: each chat's messages go out in order, one at a time; chats
@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.plumbing.delivery import DestinationGone
-from bot.replies.model import Reply, joinable, joined
+from bot.replies.compose import joinable, joined
+from bot.replies.model import Reply
 from bot.replies.render_plain import render_plain
 
 log = logging.getLogger(__name__)
