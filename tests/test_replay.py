@@ -118,7 +118,7 @@ async def test_a_parse_worker_that_dies_ends_the_replay_in_one_line_keeping_what
     process = await start_replay(long_recording, db_path)
     workers = children_of(process.pid)
     try:
-        assert len(workers) == 1
+        assert workers  # one, or two from three cores
         os.kill(workers[0], signal.SIGKILL)  # as the kernel's OOM killer would
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     finally:

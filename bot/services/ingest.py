@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import gzip
 import itertools
 import marshal
@@ -34,7 +33,8 @@ from bot.feeds.recording import (
     merged_spans,
     merged_stats,
 )
-from bot.services.parse_worker import Decoded, ParseWorker, Share, decoded_share
+from bot.services.parse_worker import Decoded, Share, decoded_share
+from bot.services.parse_worker import running as running_parse_workers
 from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
@@ -44,9 +44,13 @@ from bot.storage.store import Store
 REPLAY_BATCH_LINES = 20_000
 BATCHES_QUEUED = 2  # decoded or being decoded, not yet written
 MAX_PARSE_WORKERS = 2
-# Starting a worker costs ~0.2 s of CPU (an interpreter and the decoder's imports), and this
-# process waits that long for its first answer: recordings under 8 MB are parsed here.
+# Starting a worker costs ~0.2 s of CPU (an interpreter and the decoder's imports), about what
+# parsing 5 MB costs: recordings under 8 MB are parsed here.
 BYTES_PER_PARSE_WORKER = 8 << 20
+# While the workers start, this process parses whole batches, this many at most before it
+# waits for them (a worker that never starts must not leave every batch queued to it).
+BATCHES_BEFORE_WORKERS_START = 8
+WORKER_START_S = 60.0
 
 
 @dataclass(slots=True)
@@ -206,8 +210,8 @@ async def replay(
         report.market_samples += await market.add(polls.add(polls_of_batch))
 
     try:
-        async with contextlib.AsyncExitStack() as started:
-            pool = [await started.enter_async_context(ParseWorker.start()) for _ in range(workers)]
+        async with running_parse_workers(workers) as pool:
+            batches_alone = 0
             for path in paths:
                 if stop is not None and stop.is_set():
                     break
@@ -220,7 +224,11 @@ async def replay(
                         # then this process parses its share: all of it while a worker is still
                         # starting (only passing over it then) rather than wait for its first
                         # answer, unless the share is fixed.
-                        started_up = local_share is not None or all(worker.ready for worker in pool)
+                        if local_share is not None or batches_alone == BATCHES_BEFORE_WORKERS_START:
+                            for worker in pool:
+                                await worker.started(WORKER_START_S)
+                        started_up = all(worker.ready for worker in pool)
+                        batches_alone += not started_up
                         local_lines = local_share_of.lines(len(batch)) if started_up else len(batch)
                         local_chunk, *worker_chunks = _shares(batch, local_lines, workers)
                         decoding = [worker.decode(share) for worker, share in zip(pool, worker_chunks)]

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import copy
-import json
 import marshal
 import os
 import pickle
 import queue
-import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO, NamedTuple
 
 from bot.core.models import Window
@@ -35,11 +35,10 @@ from bot.feeds.recording import DecodeStats, RecordingDecoder
 Share = list[tuple[bool, list[bytes]]]
 
 _LENGTH_BYTES = 8
-_EXIT_WAIT_S = 5.0  # for a worker to finish its share and leave once its stdin is closed
-# Starts a worker with the parent's module path, as multiprocessing's spawn does.
-_BOOTSTRAP = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); from bot.services.parse_worker import serve; serve()"
-)
+_EXIT_WAIT_S = 5.0  # for a worker to finish the shares queued and leave once its stdin is closed
+# Starts a worker with the parent's module path, as multiprocessing's spawn does (-P: the
+# current directory's modules never shadow the standard library's before it is set).
+_BOOTSTRAP = "import sys; sys.path[:] = sys.argv[1:]; from bot.services.parse_worker import serve; serve()"
 
 
 class Decoded(NamedTuple):
@@ -53,7 +52,7 @@ class Decoded(NamedTuple):
 
 
 class ParseWorkerError(Exception):
-    """A worker failed (its traceback) or exited."""
+    """A worker failed, exited, or did not start: one line for a person."""
 
 
 def has_own(share: Share) -> bool:
@@ -77,43 +76,49 @@ def decoded_share(decoder: RecordingDecoder, share: Share) -> Decoded:
 def serve() -> None:
     """The worker: decode shares until stdin closes. Reading and writing run on
     threads of their own, so the next share arrives and the last answer leaves
-    while a share is decoded."""
-    # Ctrl-C in a terminal signals the whole process group: the parent decides how to
-    # stop (finish the batch, record spans) and closes this worker's stdin.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    answers_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    while a share is decoded. It runs in a process group of its own: the
+    terminal's Ctrl-C and Ctrl-Z reach the parent, which decides how to stop."""
+    # Buffered: a raw write may write part of a message (a signal mid-write), a buffered one retries.
+    answers_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print goes to stderr, not among the answers
     shares: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     answers: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     threading.Thread(target=_read_messages, args=(sys.stdin.buffer, shares.put), name="shares in", daemon=True).start()
     sending = threading.Thread(target=_write_messages, args=(answers_out, answers), name="answers out")
     sending.start()
-    decoder = RecordingDecoder()
-    answers.put(pickle.dumps(None))  # ready: imported and listening
-    while (message := shares.get()) is not None:
-        try:
+    try:
+        decoder = RecordingDecoder()
+        answers.put(pickle.dumps(None))  # ready: imported and listening
+        while (message := shares.get()) is not None:
             share = pickle.loads(message)
             decoded = decoded_share(decoder, share)
-            if not has_own(share):
-                continue  # passed over: nothing to answer
-            answer = decoded._replace(rows=marshal.dumps(decoded.rows))
-        except Exception:
-            # The decoder's state is unknown now: say why and leave (the parent fails what was queued).
-            answers.put(pickle.dumps(ParseWorkerError(f"replay's parse worker failed:\n{traceback.format_exc()}")))
-            break
-        answers.put(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))
-    answers.put(None)
-    sending.join()
-    # Leave at once: after a failure the reading thread still waits on stdin, holding its
-    # lock, and the interpreter's shutdown aborts on that. Nothing is left unwritten.
-    os._exit(0)
+            if has_own(share):  # else passed over: nothing to answer
+                answers.put(pickle.dumps(decoded._replace(rows=marshal.dumps(decoded.rows)), pickle.HIGHEST_PROTOCOL))
+    except Exception as error:
+        # The decoder's state is unknown now: say why (the traceback on stderr) and leave.
+        traceback.print_exc()
+        answers.put(pickle.dumps(ParseWorkerError(f"replay's parse worker failed: {type(error).__name__}: {error}")))
+    finally:
+        answers.put(None)
+        sending.join()
+        # Leave at once: the reading thread may still wait on stdin, holding its lock,
+        # and the interpreter's shutdown aborts on that. Nothing is left unwritten.
+        os._exit(0)
+
+
+def _read_message(source: BinaryIO) -> bytes | None:
+    """The next message, or None at the end (the other side closed its end, or is gone)."""
+    header = source.read(_LENGTH_BYTES)
+    if len(header) < _LENGTH_BYTES:
+        return None
+    message = source.read(int.from_bytes(header, "little"))
+    return message if len(message) == int.from_bytes(header, "little") else None
 
 
 def _read_messages(source: BinaryIO, deliver: Callable[[bytes | None], None]) -> None:
-    """Each message of `source` to `deliver`, then None at its end (the other side closed it, or is gone)."""
-    while len(header := source.read(_LENGTH_BYTES)) == _LENGTH_BYTES:
-        deliver(source.read(int.from_bytes(header, "little")))
+    """Each message of `source` to `deliver`, then None."""
+    while (message := _read_message(source)) is not None:
+        deliver(message)
     deliver(None)
 
 
@@ -137,19 +142,20 @@ class ParseWorker:
     started, which takes a fresh interpreter ~0.2 s of CPU). Its pipes are written
     and read by threads of this process, as multiprocessing's pool does, so shares
     and answers flow while the event loop is busy parsing this process's own share.
-    Use as `async with ParseWorker.start() as worker:`."""
+    Once it has failed or exited, every `decode` raises, and every answer awaited
+    fails, with the same ParseWorkerError. Start and stop them with `running`."""
 
     def __init__(self, process: subprocess.Popen, loop: asyncio.AbstractEventLoop) -> None:
         self._process = process
         self._loop = loop
         self._waiting: collections.deque[asyncio.Future[Decoded]] = collections.deque()
-        self._exit_code: int | None = None
+        self._started = asyncio.Event()  # set when ready, and when it failed before
+        self._failure: ParseWorkerError | None = None
         self._closing = False
-        self.ready = False
         self._shares: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._threads = [  # daemons: never holding up this process's exit
             threading.Thread(target=_write_messages, args=(process.stdin, self._shares), name="shares out", daemon=True),
-            threading.Thread(target=_read_messages, args=(process.stdout, self._received), name="answers in", daemon=True),
+            threading.Thread(target=self._read_answers, name="answers in", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
@@ -157,71 +163,106 @@ class ParseWorker:
     @classmethod
     def start(cls) -> ParseWorker:
         process = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-P", "-c", _BOOTSTRAP, *sys.path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, process_group=0,
         )
-        return cls(process, asyncio.get_running_loop())
+        try:
+            return cls(process, asyncio.get_running_loop())
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+
+    @property
+    def ready(self) -> bool:
+        return self._started.is_set() and self._failure is None
+
+    async def started(self, timeout_s: float) -> None:
+        """Wait until it is ready; ParseWorkerError if it failed or takes longer."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._started.wait()
+        except TimeoutError:
+            raise ParseWorkerError(f"replay's parse worker did not start within {timeout_s:g} s") from None
+        if self._failure is not None:
+            raise ParseWorkerError(str(self._failure))
 
     def decode(self, share: Share) -> asyncio.Future[Decoded] | None:
         """The worker's decoding of `share` (queued behind the shares sent before);
         None for a share with no chunk of its own: passed over, and not answered."""
-        decoded: asyncio.Future[Decoded] | None = self._loop.create_future() if has_own(share) else None
-        if self._exit_code is not None:
-            if decoded is not None:
-                _fail(decoded, self._exit_code)
-            return decoded
-        if decoded is not None:
+        if self._failure is not None:
+            raise ParseWorkerError(str(self._failure))
+        decoded: asyncio.Future[Decoded] | None = None
+        if has_own(share):
+            decoded = self._loop.create_future()
             self._waiting.append(decoded)
         self._shares.put(pickle.dumps(share, pickle.HIGHEST_PROTOCOL))
         return decoded
 
-    def _received(self, message: bytes | None) -> None:
-        """On the reading thread: an answer, or None once the worker has exited."""
-        if message is None:
-            self._loop.call_soon_threadsafe(self._exited, self._process.wait())
-        else:
-            self._loop.call_soon_threadsafe(self._answered, pickle.loads(message))
+    def _read_answers(self) -> None:
+        """On its thread: each answer to the event loop, then how the worker ended."""
+        try:
+            while (message := _read_message(self._process.stdout)) is not None:
+                answer = pickle.loads(message)
+                self._loop.call_soon_threadsafe(self._answered, answer)
+            ending = f"replay's parse worker exited (code {self._process.wait()})"
+        except Exception as error:  # a garbled answer: nothing it says can be trusted any more
+            self._process.kill()
+            ending = f"replay's parse worker sent an unreadable answer ({type(error).__name__}: {error})"
+        with contextlib.suppress(RuntimeError):  # the event loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._failed, ParseWorkerError(ending))
 
     def _answered(self, answer: Decoded | ParseWorkerError | None) -> None:
         if answer is None:
-            self.ready = True
-            return
-        decoded = self._waiting.popleft()
-        if decoded.done() or self._closing:
-            decoded.cancel()  # nobody waits for it any more
+            self._started.set()
         elif isinstance(answer, ParseWorkerError):
-            decoded.set_exception(answer)
-        else:
-            decoded.set_result(answer)
+            self._failed(answer)
+        elif self._waiting:
+            decoded = self._waiting.popleft()
+            if decoded.done() or self._closing:
+                decoded.cancel()  # nobody waits for it any more
+            else:
+                decoded.set_result(answer)
 
-    def _exited(self, code: int) -> None:
-        self._exit_code = code
+    def _failed(self, failure: ParseWorkerError) -> None:
+        """The first failure is the one every waiting and later decoding gets."""
+        if self._failure is None:
+            self._failure = failure
+        self._started.set()
         while self._waiting:
             decoded = self._waiting.popleft()
             if self._closing or decoded.done():
                 decoded.cancel()
             else:
-                _fail(decoded, code)
+                decoded.set_exception(self._failure)
+                decoded.exception()  # marked seen: replay raises the first it awaits, the others would repeat it
 
-    async def __aenter__(self) -> ParseWorker:
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        """Close its stdin: it finishes the share at hand and leaves (killed if it
-        does not); what it still answers is read and dropped."""
+    def _close_input(self) -> None:
+        """It finishes the shares queued and leaves; what it still answers is read and dropped."""
         self._closing = True
         self._shares.put(None)
-        await asyncio.to_thread(self._stop)  # the reading thread's last calls run before this returns
 
-    def _stop(self) -> None:
+    def _stop(self, deadline_s: float) -> None:
         try:
-            self._process.wait(_EXIT_WAIT_S)
+            self._process.wait(max(0.0, deadline_s - time.monotonic()))
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
         for thread in self._threads:
             thread.join()
+        self._process.stdout.close()
 
 
-def _fail(decoded: asyncio.Future, exit_code: int) -> None:
-    decoded.set_exception(ParseWorkerError(f"replay's parse worker exited (code {exit_code})"))
-    decoded.exception()  # marked seen: replay raises the first it awaits, the others would only repeat it
+@contextlib.asynccontextmanager
+async def running(count: int) -> AsyncIterator[list[ParseWorker]]:
+    """`count` workers, all stopped at the end, together (`_EXIT_WAIT_S` at most)."""
+    workers: list[ParseWorker] = []
+    try:
+        for _ in range(count):
+            workers.append(ParseWorker.start())
+        yield workers
+    finally:
+        for worker in workers:
+            worker._close_input()
+        deadline_s = time.monotonic() + _EXIT_WAIT_S
+        await asyncio.to_thread(lambda: [worker._stop(deadline_s) for worker in workers])
