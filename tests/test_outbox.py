@@ -184,6 +184,31 @@ async def test_a_sender_that_stops_leading_withdraws_what_it_had_queued(store, d
     assert len(successor_chats.sent) == 3
 
 
+async def test_the_alerts_waiting_for_a_chat_leave_in_one_message_however_few_sends_are_in_flight(
+    store, database_location
+):
+    """A cascade leaves many alerts per chat in the table; claiming one of a chat's brings
+    the chat's other waiting alerts along, and they go out as one message (digests do not)."""
+    clock = [T0]
+    platform = Recipients()
+    async with sender(database_location, platform, clock, senders=1, in_flight_rows=3) as outbox:
+        async with store.db.transaction() as tx:
+            for n, chat in enumerate(["telegram:1", "telegram:2", "telegram:1", "telegram:1", "telegram:2"]):
+                await outbox.add(tx, Reply(title=f"alert {n}"), [(f"alert:{n}", chat)], "alert", True)
+            await outbox.add(tx, Reply(title="digest"), [("digest:1", "telegram:1"), ("digest:2", "telegram:1")],
+                             "digest", False)
+        outbox.wake()
+        await drained(outbox)
+    assert [(chat, message.strip().split("\n\n")) for chat, message in platform.sent] == [
+        ("telegram:1", ["📊 alert 0", "📊 alert 2", "📊 alert 3"]),
+        ("telegram:2", ["📊 alert 1", "📊 alert 4"]),
+        ("telegram:1", ["📊 digest"]),
+        ("telegram:1", ["📊 digest"]),
+    ]
+    rows = await store.db.fetch("SELECT outcome, attempts FROM outbox")
+    assert rows == [("sent", 1)] * 7
+
+
 async def test_two_senders_never_send_the_same_row(store, database_location):
     clock = [T0]
     left, right = Recipients(), Recipients()

@@ -91,7 +91,9 @@ class OutboxStore(SiblingStore):
     ) -> list[Claimed]:
         """Up to `limit` unfinished rows nobody holds (urgent ones first, oldest first),
         leased to `owner` until `now_ms + lease_ms`: only chats of `platform` if given,
-        none of the platforms `other_than`."""
+        none of the platforms `other_than`. With the urgent ones come the other urgent
+        rows waiting for the same chats (up to `limit` more), which the Notifier sends
+        in one message with them: a chat's alerts of a cascade leave together."""
         if limit <= 0:
             return []
         skip_locked = " FOR UPDATE SKIP LOCKED" if self._db.backend == "postgresql" else ""
@@ -100,17 +102,23 @@ class OutboxStore(SiblingStore):
             " AND NOT (chat_key >= ? AND chat_key < ?)" * len(other_than)
         )
         among_args = [bound for name in ([platform] if platform else []) + list(other_than) for bound in (f"{name}:", f"{name};")]
+        claim = (
+            "UPDATE outbox SET claimed_until_ms = ?, claimed_by = ?, attempts = attempts + 1"
+            " WHERE id IN (SELECT id FROM outbox WHERE done_ms IS NULL"
+            " AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?) AND (due_ms IS NULL OR due_ms <= ?){among}"
+            f" ORDER BY urgent DESC, id LIMIT ?{skip_locked})"
+            " RETURNING id, idem_key, chat_key, kind, urgent, message_id"
+        )
         async with self._db.transaction() as tx:
-            rows = await tx.fetch(
-                "UPDATE outbox SET claimed_until_ms = ?, claimed_by = ?, attempts = attempts + 1"
-                " WHERE id IN (SELECT id FROM outbox WHERE done_ms IS NULL"
-                f" AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?) AND (due_ms IS NULL OR due_ms <= ?){among}"
-                f" ORDER BY urgent DESC, id LIMIT ?{skip_locked})"
-                " RETURNING id, idem_key, chat_key, kind, urgent, message_id",
-                (now_ms + lease_ms, owner, now_ms, now_ms, *among_args, limit),
-            )
+            rows = await tx.fetch(claim.format(among=among), (now_ms + lease_ms, owner, now_ms, now_ms, *among_args, limit))
             if not rows:
                 return []
+            urgent_chats = sorted({row[2] for row in rows if row[4]})
+            if urgent_chats:
+                rows += await tx.fetch(
+                    claim.format(among=f" AND urgent = 1 AND chat_key IN ({','.join('?' * len(urgent_chats))})"),
+                    (now_ms + lease_ms, owner, now_ms, now_ms, *urgent_chats, limit),
+                )
             message_ids = sorted({row[5] for row in rows})
             marks = ",".join("?" * len(message_ids))
             bodies = dict(await tx.fetch(f"SELECT id, body FROM outbox_messages WHERE id IN ({marks})", message_ids))
