@@ -31,7 +31,9 @@ from bot.commands.registry import find  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 
-TEXT_HEAD = 400  # characters kept of each sent message (Telegram) or its embeds' titles (Discord)
+# Characters kept of each sent message (Telegram) or its embeds' titles and descriptions
+# (Discord): a whole message, where several alerts of one chat may share one.
+TEXT_HEAD = 4_096
 CHANNEL_POST = re.compile(r"/channels/(\d+)/messages")
 
 
@@ -53,7 +55,8 @@ def results(telegram: FakeTelegramAPI, discord: FakeDiscord, asked_telegram: lis
         ],
         "discord_sent": [
             [int(CHANNEL_POST.fullmatch(r.path).group(1)), r.at, r.status,
-             " ".join(embed.get("title", "") for embed in (r.json or {}).get("embeds", []))[:TEXT_HEAD]]
+             " ".join(f"{embed.get('title', '')} {embed.get('description', '')}"
+                      for embed in (r.json or {}).get("embeds", []))[:TEXT_HEAD]]
             for r in discord.requests_to("POST", CHANNEL_POST)
         ],
         "discord_answered": interactions,

@@ -42,6 +42,7 @@ import contextlib
 import itertools
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -69,6 +70,7 @@ REPLY_BOUND_S = 5.0
 SECRET = "failover-Secret_0123"
 WEBHOOK_PATH = "/tg/updates"
 INSTRUMENT = "BTC-USDT-SWAP"
+BIG_ORDERS = re.compile(r"(\d+) order\(s\) of ")  # in a big-order alert: "N order(s) of $1.0K or more"
 # The stream's orders grow by $650 a frame (bot.feeds.synthetic: size n+1 contracts of 0.01 BTC at
 # $65,000): a total of $50K is crossed within a second, before the kill (2.6 s of stream, < $0.9M);
 # $2M only after, with the successor's live orders.
@@ -413,8 +415,12 @@ class Watched:
                 if call.chat_id == ask.chat_id and call.reply_to is None and call.at > after]
 
     def big_orders(self, after: float = 0.0) -> int:
-        """The orders the big-order alerts counted (each alert: "N order(s) of $1.0K or more")."""
-        return sum(int(text.split(" order(s) of ")[0].split()[-1]) for text in self.pushed(self.big, after))
+        """The orders the big-order alerts counted (each alert: "N order(s) of $1.0K or more";
+        a chat's waiting alerts share a message)."""
+        return sum(int(count) for text in self.pushed(self.big, after) for count in BIG_ORDERS.findall(text))
+
+    def big_alerts(self, after: float = 0.0) -> int:
+        return sum(len(BIG_ORDERS.findall(text)) for text in self.pushed(self.big, after))
 
     async def delivered_once(
         self, leader: Replica, http: httpx.AsyncClient, killed_s: float, killed_at: float, sent_to_a_leader: int
@@ -440,12 +446,12 @@ class Watched:
         assert len(late) == 1 and "(alert at $2" in late[0], late
         assert len(digest) == 1, digest
         alerted = self.big_orders()
-        print(f"big-order alerts: {len(self.pushed(self.big))}, counting {alerted} of the {sent_to_a_leader} orders"
+        print(f"big-order alerts: {self.big_alerts()}, counting {alerted} of the {sent_to_a_leader} orders"
               " a leader received")
         assert sent_to_a_leader - UNWRITTEN_AT_KILL <= alerted <= sent_to_a_leader
         # The successor sent the late alert, the digest, and every big-order alert after the kill (the
         # group the dead leader held among them); the dead leader the early alert and the groups before.
-        big_after_kill = len(self.pushed(self.big, killed_at))
+        big_after_kill = self.big_alerts(killed_at)
         scraped = await leader.metrics(http)
         assert scraped[SENT.format("alert")] == 1 + big_after_kill and scraped[SENT.format("digest")] == 1
 

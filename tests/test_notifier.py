@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from bot.plumbing.delivery import DestinationGone
-from bot.replies.model import Action, Paragraph, Reply, line
+from bot.replies.compose import joined
+from bot.replies.model import Action, Note, Paragraph, Reply, line, muted
+from bot.replies.render_discord import render_discord
 from bot.replies.render_plain import render_plain
 from bot.replies.render_telegram import render_telegram
 from bot.services.notifier import Notifier, NotifierSettings
@@ -108,9 +110,33 @@ async def test_a_joined_message_the_platform_refuses_fails_each_of_its_alerts():
         async def send(self, chat_key: str, reply: Reply) -> None:
             raise DestinationGone(chat_key, "the bot was removed")
 
-    blocked = Held()
-    notifier = Notifier({"telegram": blocked, "discord": Gone()}, NotifierSettings(rate_per_s=0))
+    notifier = Notifier({"discord": Gone()}, NotifierSettings(rate_per_s=0))
     futures = [future for n in range(3) for future in notifier.submit(["discord:7"], alert(n), urgent=True)]
     assert await asyncio.wait_for(asyncio.gather(*futures), timeout=5) == [False, False, False]
     assert notifier.stats.gone == 1  # one message, refused once
     await notifier.close()
+
+
+async def test_alerts_join_only_while_the_text_fits_one_platform_message():
+    platform = Held()
+    notifier = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0))
+    notifier.submit(["telegram:1"], alert(0), urgent=True)
+    await until(lambda: len(platform.sent) == 1)
+    long = [Reply(title=f"long {n}", blocks=(Paragraph(line("x" * 1_400)),)) for n in range(5)]
+    for reply in long:
+        notifier.submit(["telegram:1"], reply, urgent=True)
+    platform.release.set()
+    await until(lambda: len(platform.sent) == 4)
+    assert [render_plain(reply).count("x" * 1_400) for _, reply in platform.sent[1:]] == [2, 2, 1]
+    assert all(len(message) < 4_096 for _, reply in platform.sent for message in render_telegram(reply))
+    await notifier.close()
+
+
+def test_a_joined_message_keeps_each_alert_s_footnote_under_it_on_discord():
+    replies = [Reply(title=f"alert {n}", blocks=(Paragraph(line(f"body {n}")), Note(line(muted(f"rule #{n}")))))
+               for n in range(3)]
+    ((embed,),) = render_discord(joined(replies))
+    assert "footer" not in embed
+    assert embed["description"] == "\n\n".join(
+        part for n in range(3) for part in ([f"**📊 alert {n}**"] if n else []) + [f"body {n}", f"*rule #{n}*"]
+    )

@@ -271,6 +271,30 @@ async def test_a_platform_never_holds_more_than_its_share_of_sends_in_flight(sto
         await chats.close()
 
 
+async def test_one_chat_s_waiting_alerts_hold_at_most_twice_the_platform_s_share(store):
+    """Claimed urgent rows bring their chat's other waiting ones along: at most as many
+    again as the share, and a not yet due alert (a big-order group still open) stays."""
+    platform = Held()  # never answers
+    chats = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0))
+    outbox = Outbox(store, chats, now_ms=lambda: T0, in_flight_rows=4)
+    try:
+        async with store.db.transaction() as tx:
+            await outbox.put(tx, Reply(title="big, still grouping"), "alert:big", "telegram:1", "alert", True,
+                             due_ms=T0 + 10_000)
+            await outbox.add(tx, Reply(title="Longs liquidated"), [(f"alert:{n}", "telegram:1") for n in range(20)],
+                             "alert", True)
+        assert await outbox.send_pending() == 8
+        for _ in range(3):
+            assert await outbox.send_pending() == 0
+        (claimed,) = await store.db.fetchone("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL")
+        (big_claimed,) = await store.db.fetchone("SELECT COUNT(*) FROM outbox WHERE idem_key = 'alert:big'"
+                                                 " AND claimed_by IS NOT NULL")
+        assert (claimed, big_claimed) == (8, 0)
+    finally:
+        await outbox.close()
+        await chats.close()
+
+
 async def test_the_same_key_written_twice_is_one_row_and_one_send(store, database_location):
     """Two leaders evaluating the same moment (a takeover) write the same keys: one send each."""
     clock = [T0]

@@ -27,6 +27,7 @@ from bot.replies.model import (
     Tone,
     bold,
     line,
+    muted,
 )
 from bot.replies.numbers import Locale
 
@@ -409,11 +410,17 @@ def joinable(reply: Reply) -> bool:
 
 
 def joined(replies: Sequence[Reply]) -> Reply:
-    """Several joinable replies to one chat as one message, in order: the first as it is
-    (its title, its tone), each next one's title as a bold line, with its tone's mark, before
-    its blocks. A renderer splits a message over its platform's limit, never truncates it."""
+    """Several joinable replies to one chat as one message, in order: the first's title
+    and tone, then each one's blocks, each next one's after its title as a bold line with
+    its tone's mark. Their footnotes become muted paragraphs in place: a renderer that
+    gathers notes at the end (Discord's footer) would part each from its reply."""
     first, *rest = replies
-    blocks = list(first.blocks)
+    blocks = list(_notes_in_place(first.blocks))
     for reply in rest:
-        blocks += [Paragraph(line(bold(f"{TONE_EMOJI[reply.tone]} {reply.title}"))), *reply.blocks]
+        blocks += [Paragraph(line(bold(f"{TONE_EMOJI[reply.tone]} {reply.title}"))), *_notes_in_place(reply.blocks)]
     return Reply(title=first.title, blocks=tuple(blocks), tone=first.tone)
+
+
+def _notes_in_place(blocks: Sequence) -> list:
+    return [Paragraph(tuple(muted(span.text) for span in block.spans)) if isinstance(block, Note) else block
+            for block in blocks]

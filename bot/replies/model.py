@@ -128,4 +128,3 @@ class Reply:
     actions: tuple[Action, ...] = ()
     image: Image | None = None
     ephemeral: bool = False  # errors and refusals: only the caller sees them where possible
-

@@ -10,10 +10,12 @@ through it.
 - Urgent sends (alerts, the live feed: `submit(..., urgent=True)`) go before
   every queued ordinary one (digests), so a live message never waits behind a
   digest fan-out for more than the sends in flight.
-- Urgent sends waiting for the same chat go out as one message (up to
-  `MAX_JOINED`, in order; `bot.replies.compose.joined`): in a cascade, a chat's
-  alerts arrive together instead of one per turn of a platform that allows
-  ~30 messages a second over all chats (Telegram), and each counts as sent.
+- Urgent sends waiting for the same chat go out as one message (the joinable
+  ones: text without buttons; up to `MAX_JOINED` and one platform message's
+  text, in order; `bot.replies.compose.joined`): in a cascade, a chat's alerts
+  arrive together instead of one per turn of a platform that allows ~30
+  messages a second over all chats (Telegram). Each is answered as its message
+  is; the stats count messages.
 - Chat by chat: each chat's messages go out in order, one at a time; chats
   take turns (round robin), so one chat's backlog, or a chat the platform
   makes wait (a per-chat limit, a retry), never delays the others.
@@ -45,6 +47,10 @@ from bot.replies.render_plain import render_plain
 log = logging.getLogger(__name__)
 
 MAX_JOINED = 10  # urgent sends in one message: about a screen of alerts
+# And no more text than one platform message holds with its markup (Telegram 4,096 UTF-16
+# units, a Discord description 4,096): a joined message is never split, so it is sent, or
+# fails, whole.
+MAX_JOINED_CHARS = 3_000
 
 
 class Destination(Protocol):
@@ -108,7 +114,11 @@ class _Lane:
                     continue
                 taken = [queued.popleft()]
                 joining = urgent and joinable(taken[0][0])
+                chars = len(render_plain(taken[0][0]))
                 while joining and queued and len(taken) < MAX_JOINED and joinable(queued[0][0]):
+                    chars += len(render_plain(queued[0][0]))
+                    if chars > MAX_JOINED_CHARS:
+                        break
                     taken.append(queued.popleft())
                 if queued:
                     chats.move_to_end(chat_key)  # the chat's next message waits for the others' turns

@@ -17,7 +17,8 @@ Sending: one pump per process claims rows (a lease of `lease_ms`, renewed while
 they wait in the Notifier's queue), hands them to the Notifier (alerts urgent,
 ahead of digests; at most `in_flight_rows` per platform, so the leases of a 10k-chat
 digest fan-out are not all ticking in one queue, and a slow platform never takes the
-others' room), and records each row as done
+others' room; twice that at most when claimed urgent rows bring their chats' other
+waiting ones along, for the Notifier to send together), and records each row as done
 ("sent", or "failed" once the Notifier gave up on it) right after the platform
 answered: a finished send wakes the pump, which records every send finished
 within `RECORD_EVERY_S` (50 ms) of it in one statement. PostgreSQL claims with `FOR UPDATE SKIP
@@ -32,8 +33,8 @@ Guarantees:
   rows are claimed by one sender at a time and done rows are never claimed.
 - At least once across a crash: a send the platform accepted in the moment
   before its row was recorded done (at most 50 ms and one database round trip
-  after the answer, plus the sends in flight: the Notifier's senders per platform) is sent again by the
-  next sender. Neither platform offers an idempotency key for sendMessage or
+  after the answer, plus the sends in flight: the Notifier's senders per platform, each
+  message up to `MAX_JOINED` alerts of one chat) is sent again by the next sender. Neither platform offers an idempotency key for sendMessage or
   channel messages, so this window can be made small, not closed.
 - Leases compare the replicas' wall clocks: keep them NTP-synchronized (skew far
   below `lease_ms`).
