@@ -19,7 +19,7 @@ tests run several apps in one interpreter).
 | `liqbot_command_seconds` | histogram | command | commands answered and the time their handler took |
 | `liqbot_command_failures_total` | counter | command | commands whose handler raised (answered with the internal-error reply) |
 | `liqbot_commands_dropped_total` | counter | | commands refused by the rate limits without a reply |
-| `liqbot_sends_total` | counter | kind (alert, digest, feed), outcome (sent, failed) | alert, digest and live feed messages |
+| `liqbot_sends_total` | counter | kind (alert, digest, feed), outcome (sent, failed) | alerts, digests and live feed updates, each once (several alerts of one chat may share a message) |
 | `liqbot_outbox_backlog` | gauge | | alert and digest sends in the outbox not done yet (queued or in flight), all replicas' |
 | `liqbot_leader` | gauge | | 1 while this process is the leader |
 | `liqbot_leadership_changes_total` | counter | | times the role changed |
