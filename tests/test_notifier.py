@@ -4,6 +4,7 @@ fan-out, and the alerts waiting for one chat go out as one message."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from bot.plumbing.delivery import DestinationGone
 from bot.replies.compose import joined
@@ -63,36 +64,43 @@ def alert(n: int) -> Reply:
     return Reply(title=f"alert {n}", blocks=(Paragraph(line(f"body {n}")),))
 
 
-async def test_alerts_waiting_for_one_chat_go_out_together_in_order_ten_at_most():
+@contextlib.asynccontextmanager
+async def busy_chat():
+    """(platform, notifier, alert 0's future): chat telegram:1 busy with alert 0, which the
+    platform holds until its `release`, so what is submitted next for the chat waits."""
     platform = Held()
     notifier = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0))
     first = notifier.submit(["telegram:1"], alert(0), urgent=True)
-    await until(lambda: len(platform.sent) == 1)  # the chat is busy: the next ones wait
-    waiting = [future for n in range(1, 13) for future in notifier.submit(["telegram:1"], alert(n), urgent=True)]
-    platform.release.set()
-    await until(lambda: len(platform.sent) == 3)
-    assert [len(render_plain(reply).split("body")) - 1 for _, reply in platform.sent] == [1, 10, 2]
-    ten = render_telegram(platform.sent[1][1])
-    assert ten == [render_telegram(alert(1))[0] + "".join(f"\n\n<b>📊 alert {n}</b>\n\nbody {n}" for n in range(2, 11))]
-    assert all(await asyncio.gather(*first, *waiting))  # each alert counts as sent
-    await notifier.close()
+    await until(lambda: len(platform.sent) == 1)
+    try:
+        yield platform, notifier, first
+    finally:
+        await notifier.close()
+
+
+async def test_alerts_waiting_for_one_chat_go_out_together_in_order_ten_at_most():
+    async with busy_chat() as (platform, notifier, first):
+        waiting = [future for n in range(1, 13) for future in notifier.submit(["telegram:1"], alert(n), urgent=True)]
+        platform.release.set()
+        await until(lambda: len(platform.sent) == 3)
+        assert [len(render_plain(reply).split("body")) - 1 for _, reply in platform.sent] == [1, 10, 2]
+        ten = render_telegram(platform.sent[1][1])
+        assert ten == [render_telegram(alert(1))[0] + "".join(f"\n\n<b>📊 alert {n}</b>\n\nbody {n}" for n in range(2, 11))]
+        assert all(await asyncio.gather(*first, *waiting))  # each alert counts as sent
 
 
 async def test_digests_replies_with_buttons_and_withdrawn_sends_are_never_joined():
-    platform = Held()
-    notifier = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0))
-    notifier.submit(["telegram:1"], alert(0), urgent=True)
-    await until(lambda: len(platform.sent) == 1)
-    notifier.submit(["telegram:1"], alert(1), urgent=True)
-    (withdrawn,) = notifier.submit(["telegram:1"], alert(2), urgent=True)
-    notifier.submit(["telegram:1"], alert(3), urgent=True)
-    notifier.submit(["telegram:1"], Reply(title="with a button", actions=(Action("Refresh", "/liq"),)), urgent=True)
-    notifier.submit(["telegram:1"], alert(4), urgent=True)
-    notifier.submit(["telegram:1"], Reply(title="digest a"))
-    notifier.submit(["telegram:1"], Reply(title="digest b"))
-    withdrawn.cancel()
-    platform.release.set()
-    await until(lambda: len(platform.sent) == 6)
+    async with busy_chat() as (platform, notifier, _first):
+        notifier.submit(["telegram:1"], alert(1), urgent=True)
+        (withdrawn,) = notifier.submit(["telegram:1"], alert(2), urgent=True)
+        notifier.submit(["telegram:1"], alert(3), urgent=True)
+        notifier.submit(["telegram:1"], Reply(title="with a button", actions=(Action("Refresh", "/liq"),)), urgent=True)
+        notifier.submit(["telegram:1"], alert(4), urgent=True)
+        notifier.submit(["telegram:1"], Reply(title="digest a"))
+        notifier.submit(["telegram:1"], Reply(title="digest b"))
+        withdrawn.cancel()
+        platform.release.set()
+        await until(lambda: len(platform.sent) == 6)
     assert [render_plain(reply).strip().split("\n\n")[1:] for _, reply in platform.sent[1:]] == [
         ["body 1", "📊 alert 3", "body 3"],  # joined, without the withdrawn alert 2
         ["[Refresh: /liq]"],  # the reply with a button, alone
@@ -102,7 +110,6 @@ async def test_digests_replies_with_buttons_and_withdrawn_sends_are_never_joined
     ]
     assert [reply.title for _, reply in platform.sent] == ["alert 0", "alert 1", "with a button", "alert 4",
                                                            "digest a", "digest b"]
-    await notifier.close()
 
 
 async def test_a_joined_message_the_platform_refuses_fails_each_of_its_alerts():
@@ -118,18 +125,13 @@ async def test_a_joined_message_the_platform_refuses_fails_each_of_its_alerts():
 
 
 async def test_alerts_join_only_while_the_text_fits_one_platform_message():
-    platform = Held()
-    notifier = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0))
-    notifier.submit(["telegram:1"], alert(0), urgent=True)
-    await until(lambda: len(platform.sent) == 1)
-    long = [Reply(title=f"long {n}", blocks=(Paragraph(line("x" * 1_400)),)) for n in range(5)]
-    for reply in long:
-        notifier.submit(["telegram:1"], reply, urgent=True)
-    platform.release.set()
-    await until(lambda: len(platform.sent) == 4)
+    async with busy_chat() as (platform, notifier, _first):
+        for n in range(5):
+            notifier.submit(["telegram:1"], Reply(title=f"long {n}", blocks=(Paragraph(line("x" * 1_400)),)), urgent=True)
+        platform.release.set()
+        await until(lambda: len(platform.sent) == 4)
     assert [render_plain(reply).count("x" * 1_400) for _, reply in platform.sent[1:]] == [2, 2, 1]
     assert all(len(message) < 4_096 for _, reply in platform.sent for message in render_telegram(reply))
-    await notifier.close()
 
 
 def test_a_joined_message_keeps_each_alert_s_footnote_under_it_on_discord():
