@@ -113,13 +113,13 @@ class _Lane:
                 if chat_key in self.busy:
                     continue
                 taken = [queued.popleft()]
-                joining = urgent and joinable(taken[0][0])
-                chars = len(render_plain(taken[0][0]))
-                while joining and queued and len(taken) < MAX_JOINED and joinable(queued[0][0]):
-                    chars += len(render_plain(queued[0][0]))
-                    if chars > MAX_JOINED_CHARS:
-                        break
-                    taken.append(queued.popleft())
+                if urgent and joinable(taken[0][0]):  # measured only then: digests go out one by one
+                    chars = len(render_plain(taken[0][0]))
+                    while queued and len(taken) < MAX_JOINED and joinable(queued[0][0]):
+                        chars += len(render_plain(queued[0][0]))
+                        if chars > MAX_JOINED_CHARS:
+                            break
+                        taken.append(queued.popleft())
                 if queued:
                     chats.move_to_end(chat_key)  # the chat's next message waits for the others' turns
                 else:
