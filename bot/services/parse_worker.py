@@ -111,8 +111,9 @@ def _read_message(source: BinaryIO) -> bytes | None:
     header = source.read(_LENGTH_BYTES)
     if len(header) < _LENGTH_BYTES:
         return None
-    message = source.read(int.from_bytes(header, "little"))
-    return message if len(message) == int.from_bytes(header, "little") else None
+    length = int.from_bytes(header, "little")
+    message = source.read(length)
+    return message if len(message) == length else None  # None: cut off mid-message
 
 
 def _read_messages(source: BinaryIO, deliver: Callable[[bytes | None], None]) -> None:
