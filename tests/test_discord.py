@@ -18,7 +18,7 @@ from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS
 from bot.commands.risk import risk_handlers
 from bot.config import DiscordConfig
-from bot.plumbing.delivery import DestinationGone
+from bot.plumbing.delivery import DeliveryRefused, DestinationGone
 from bot.core.models import HOUR_MS, MINUTE_MS, Side
 from bot.replies.model import Image, Paragraph, Reply, Tone, line
 from bot.replies.render_discord import EMBEDS_PER_MESSAGE, MESSAGE_TOTAL_LIMIT, TONE_COLOUR, render_discord
@@ -372,6 +372,16 @@ async def test_send_to_a_gone_channel_raises_destination_gone(fake, bot, gone):
         await bot.send(f"discord:{NO_ACCESS_CHANNEL_ID}", reply)
     assert raised.value.reason == "Missing Access"
     assert gone.keys == ["discord:123456789012345678", f"discord:{NO_ACCESS_CHANNEL_ID}"]
+
+
+async def test_a_message_discord_refuses_raises_delivery_refused_and_the_channel_stays(fake, bot, gone):
+    fake.fail_next_message = (400, 50035, "Invalid Form Body")
+    with pytest.raises(DeliveryRefused) as refused:
+        await bot.send(CHAT, Reply(title="alert", blocks=(Paragraph(line("hello")),)))
+    assert refused.value.chat_key == CHAT and "Invalid Form Body" in refused.value.reason
+    assert gone.keys == []
+    await bot.send(CHAT, Reply(title="the next alert"))  # the channel still takes messages
+    assert [r.status for r in fake.requests_to("POST", f"/channels/{CHANNEL_ID}/messages")] == [400, 200]
 
 
 # -- parity with the registry -------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from bot.plumbing.delivery import DestinationGone
+from bot.plumbing.delivery import DeliveryRefused, DestinationGone
 from bot.replies.compose import joined
 from bot.replies.model import Action, Note, Paragraph, Reply, line, muted
 from bot.replies.render_discord import render_discord
@@ -112,7 +112,7 @@ async def test_digests_replies_with_buttons_and_withdrawn_sends_are_never_joined
                                                            "digest a", "digest b"]
 
 
-async def test_a_joined_message_the_platform_refuses_fails_each_of_its_alerts():
+async def test_a_joined_message_to_a_gone_chat_fails_each_of_its_alerts():
     class Gone:
         async def send(self, chat_key: str, reply: Reply) -> None:
             raise DestinationGone(chat_key, "the bot was removed")
@@ -121,6 +121,30 @@ async def test_a_joined_message_the_platform_refuses_fails_each_of_its_alerts():
     futures = [future for n in range(3) for future in notifier.submit(["discord:7"], alert(n), urgent=True)]
     assert await asyncio.wait_for(asyncio.gather(*futures), timeout=5) == [False, False, False]
     assert notifier.stats.gone == 1  # one message, refused once
+    await notifier.close()
+
+
+async def test_a_joined_message_the_platform_refuses_goes_again_one_alert_at_a_time():
+    class Picky(Held):
+        """Refuses any message holding alert 2's body, at once (as a 400 would be)."""
+
+        async def send(self, chat_key: str, reply: Reply) -> None:
+            await super().send(chat_key, reply)
+            if "body 2" in render_plain(reply):
+                raise DeliveryRefused(chat_key, "Bad Request: can't parse entities")
+
+    platform = Picky()
+    notifier = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0, retries=3, backoff_base_s=60))
+    first = notifier.submit(["telegram:1"], alert(0), urgent=True)
+    await until(lambda: len(platform.sent) == 1)
+    waiting = [future for n in range(1, 4) for future in notifier.submit(["telegram:1"], alert(n), urgent=True)]
+    platform.release.set()
+    outcomes = await asyncio.wait_for(asyncio.gather(*first, *waiting), timeout=5)
+    assert outcomes == [True, True, False, True]  # only alert 2 is lost
+    # Alerts 1-3 joined, refused once (no retry: the backoff would have taken a minute), then each alone.
+    assert [render_plain(reply).count("body") for _, reply in platform.sent] == [1, 3, 1, 1, 1]
+    assert [reply.title for _, reply in platform.sent[2:]] == ["alert 1", "alert 2", "alert 3"]
+    assert (notifier.stats.sent, notifier.stats.refused, notifier.stats.retried) == (3, 2, 0)
     await notifier.close()
 
 

@@ -17,7 +17,7 @@ from bot.commands.dispatch import Dispatcher
 from bot.commands.risk import risk_handlers
 from bot.commands.registry import COMMANDS
 from bot.config import TelegramConfig
-from bot.plumbing.delivery import DestinationGone
+from bot.plumbing.delivery import DeliveryRefused, DestinationGone
 from bot.core.models import DAY_MS, HOUR_MS, Side
 from bot.logsetup import install_logging
 from bot.replies import numbers as fmt
@@ -334,6 +334,19 @@ async def test_send_for_alerts(bot):
         await bot.adapter.send("telegram:-100999", alert)  # never seen: "chat not found"
     assert bot.gone == [f"telegram:{SUPERGROUP_ID}", "telegram:-100999"]
     assert len(fake.calls_of("sendMessage")) == 3
+
+
+async def test_a_message_telegram_refuses_raises_delivery_refused_and_the_chat_stays(bot):
+    fake = bot.fake
+    fake.supergroup(SUPERGROUP_ID)
+    fake.fail("sendMessage", 400, "Bad Request: can't parse entities: unsupported start tag")
+    alert = Reply(title="BTC alert", blocks=(Paragraph(line("$5M liquidated in 5 minutes")),))
+    with pytest.raises(DeliveryRefused) as refused:
+        await bot.adapter.send(f"telegram:{SUPERGROUP_ID}", alert)
+    assert refused.value.chat_key == f"telegram:{SUPERGROUP_ID}" and "parse entities" in refused.value.reason
+    assert bot.gone == []
+    await bot.adapter.send(f"telegram:{SUPERGROUP_ID}", alert)
+    assert [c.status for c in fake.calls_of("sendMessage")] == [400, 200]
 
 
 async def test_a_reply_with_an_image_goes_out_as_a_photo(bot):

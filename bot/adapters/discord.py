@@ -59,7 +59,7 @@ from bot.commands.dispatch import Dispatcher
 from bot.commands.parse import LOCALES
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS, ArgKind, CommandSpec
-from bot.plumbing.delivery import DestinationGone
+from bot.plumbing.delivery import DeliveryRefused, DestinationGone
 from bot.replies.model import Reply
 from bot.replies.render_discord import render_discord
 
@@ -493,7 +493,8 @@ class DiscordAdapter:
     # -- outgoing messages (alerts, digests) --
 
     async def send(self, chat_key: str, reply: Reply) -> None:
-        """Post a reply in a channel. DestinationGone (after on_chat_gone) when the channel is gone."""
+        """Post a reply in a channel. DestinationGone (after on_chat_gone) when the channel is
+        gone; DeliveryRefused when Discord answers 400 (Invalid Form Body: the message itself)."""
         channel = self._client.get_partial_messageable(channel_id_of(chat_key))
         messages = render_discord(reply)
         for index, message in enumerate(messages):
@@ -512,6 +513,10 @@ class DiscordAdapter:
                     await self._on_chat_gone(chat_key)
                     raise DestinationGone(chat_key, reason) from None
                 raise DiscordDeliveryError(chat_key, _one_line(error)) from None
+            except discord.HTTPException as error:
+                if error.status == 400:
+                    raise DeliveryRefused(chat_key, _one_line(error)) from None
+                raise
 
 
 def _lacking(permissions: discord.Permissions) -> list[str]:

@@ -74,7 +74,7 @@ from bot.adapters.telegram_updates import ChatOrderedUpdates
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS, find
-from bot.plumbing.delivery import DestinationGone
+from bot.plumbing.delivery import DeliveryRefused, DestinationGone
 from bot.plumbing.redact import RedactSecrets
 from bot.replies.layout import utf16_len
 from bot.replies.model import Reply
@@ -379,7 +379,9 @@ class TelegramAdapter:
         """Deliver a reply to a chat (alerts, digests).
 
         Raises DestinationGone (after calling on_chat_gone) when the chat blocked
-        or removed the bot, TelegramDeliveryError for anything else.
+        or removed the bot, DeliveryRefused for any other 400 Bad Request (the
+        message itself: "can't parse entities", "message is too long"),
+        TelegramDeliveryError for anything else.
         """
         if self._app is None:
             raise RuntimeError("the Telegram adapter is not running")
@@ -391,6 +393,8 @@ class TelegramAdapter:
                 reason = self._scrub(error)
                 await self._gone(chat_key, reason)
                 raise DestinationGone(chat_key, reason) from None
+            if isinstance(error, BadRequest):
+                raise DeliveryRefused(chat_key, self._scrub(error)) from None
             raise TelegramDeliveryError(f"{chat_key}: {self._scrub(error)}") from None
 
     def _keyboard(self, reply: Reply) -> InlineKeyboardMarkup | None:

@@ -1,4 +1,4 @@
-"""What a chat adapter tells the notifier when a destination no longer exists."""
+"""What a chat adapter tells the notifier when a destination no longer exists, or refuses a message."""
 
 from __future__ import annotations
 
@@ -8,6 +8,17 @@ class DestinationGone(Exception):
 
     The notifier marks the destination inactive instead of retrying forever.
     """
+
+    def __init__(self, chat_key: str, reason: str) -> None:
+        super().__init__(f"{chat_key}: {reason}")
+        self.chat_key = chat_key
+        self.reason = reason
+
+
+class DeliveryRefused(Exception):
+    """The platform refused this message itself (Telegram 400 Bad Request, Discord 400
+    Invalid Form Body): the chat is there, and the same message sent again would be
+    refused again, so the notifier does not retry it."""
 
     def __init__(self, chat_key: str, reason: str) -> None:
         super().__init__(f"{chat_key}: {reason}")

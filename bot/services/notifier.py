@@ -15,14 +15,18 @@ through it.
   text, in order; `bot.replies.compose.joined`): in a cascade, a chat's alerts
   arrive together instead of one per turn of a platform that allows ~30
   messages a second over all chats (Telegram). Each is answered as its message
-  is; the stats count messages.
+  is; the stats count messages. A joined message the platform refuses
+  (DeliveryRefused) is sent again one alert at a time, so only the alert it
+  refuses fails.
 - Chat by chat: each chat's messages go out in order, one at a time; chats
   take turns (round robin), so one chat's backlog, or a chat the platform
   makes wait (a per-chat limit, a retry), never delays the others.
 - A send whose future is already done when its turn comes (its submitter
   cancelled it: the outbox withdrawing what it queued when it stops) is skipped.
-- Retries transient failures (any exception but DestinationGone) with
-  exponential backoff, `retries` times.
+- Retries transient failures (any exception but DestinationGone and
+  DeliveryRefused) with exponential backoff, `retries` times.
+- DeliveryRefused: the platform refused the message itself (malformed, too
+  long); never retried as it is.
 - DestinationGone: never retried, only counted. The adapter that raises it
   has already reported the chat gone (its `on_chat_gone`, the one path a gone
   chat takes, whether found by an alert or by a command's reply).
@@ -39,7 +43,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.plumbing.delivery import DestinationGone
+from bot.plumbing.delivery import DeliveryRefused, DestinationGone
 from bot.replies.compose import joinable, joined
 from bot.replies.model import Reply
 from bot.replies.render_plain import render_plain
@@ -51,6 +55,9 @@ MAX_JOINED = 10  # urgent sends in one message: about a screen of alerts
 # units, a Discord description 4,096): a joined message is never split, so it is sent, or
 # fails, whole.
 MAX_JOINED_CHARS = 3_000
+
+# What became of one message.
+SENT, FAILED, REFUSED = "sent", "failed", "refused"
 
 
 class Destination(Protocol):
@@ -81,6 +88,7 @@ class NotifierStats:
     sent: int = 0
     failed: int = 0
     gone: int = 0
+    refused: int = 0
     retried: int = 0
     unroutable: int = 0
 
@@ -250,19 +258,25 @@ class Notifier:
                 lane.done(chat_key)
                 continue
             reply = sends[0][0] if len(sends) == 1 else joined([reply for reply, _ in sends])
+            outcome = FAILED
             try:
-                ok = await self._send_one(name, destination, chat_key, reply)
+                outcome = await self._send_one(name, destination, chat_key, reply)
+                if outcome == REFUSED and len(sends) > 1:  # one alert's text may be the cause: each alone
+                    log.info("notifier: sending the %d alerts of that message to %s one by one", len(sends), chat_key)
+                    for alone in sends:
+                        if not alone[1].done():  # not withdrawn meanwhile
+                            _settle([alone], await self._send_one(name, destination, chat_key, alone[0]) == SENT)
             except asyncio.CancelledError:
                 _settle(sends, False)
                 raise
             except Exception:  # never let a worker die
                 log.exception("notifier: sending to %s failed", chat_key)
-                ok = False
             finally:
                 lane.done(chat_key)
-            _settle(sends, ok)
+            _settle(sends, outcome == SENT)
 
-    async def _send_one(self, name: str, destination: Destination, chat_key: str, reply: Reply) -> bool:
+    async def _send_one(self, name: str, destination: Destination, chat_key: str, reply: Reply) -> str:
+        """SENT, FAILED (gone, or transient failures past the retries) or REFUSED."""
         settings = self.settings
         for attempt in range(settings.retries + 1):
             await self._pace(name)
@@ -270,20 +284,24 @@ class Notifier:
                 await destination.send(chat_key, reply)
             except DestinationGone:
                 self.stats.gone += 1
-                return False
+                return FAILED
+            except DeliveryRefused as error:
+                self.stats.refused += 1
+                log.warning("notifier: the platform refused a message: %s", error)
+                return REFUSED
             except Exception as error:
                 if attempt >= settings.retries:
                     self.stats.failed += 1
                     log.warning("notifier: giving up on %s after %d attempts: %s", chat_key, attempt + 1, error)
-                    return False
+                    return FAILED
                 self.stats.retried += 1
                 delay = min(settings.backoff_max_s, settings.backoff_base_s * 2**attempt)
                 log.info("notifier: %s failed (%s); retry in %.1fs", chat_key, error, delay)
                 await self._sleep(delay)
             else:
                 self.stats.sent += 1
-                return True
-        return False
+                return SENT
+        return FAILED
 
 
 def _settle(sends: list[tuple[Reply, asyncio.Future]], ok: bool) -> None:

@@ -127,6 +127,8 @@ class FakeDiscord:
         self.gateway_token = token  # set another value to have the gateway reject IDENTIFY (close 4004)
         # (status, code, message) to answer the next interaction callback with, once.
         self.fail_next_callback: tuple[int, int, str] | None = None
+        # (status, code, message) to answer the next channel message with, once.
+        self.fail_next_message: tuple[int, int, str] | None = None
         # Seconds the callbacks of interactions in a channel take to answer (a slow or busy channel).
         self.callback_delay_s: dict[int, float] = {}
         # Every `throttle_every`-th channel message is answered 429 (retry after `throttle_s`), as
@@ -391,6 +393,10 @@ class FakeDiscord:
             return _error(403, 50001, "Missing Access")
         if channel_id not in self.channels:
             return _error(404, 10003, "Unknown Channel")
+        if self.fail_next_message is not None:
+            (status, code, text), self.fail_next_message = self.fail_next_message, None
+            recorded.status = status
+            return _error(status, code, text)
         self._channel_posts += 1
         if self.throttle_every and self._channel_posts % self.throttle_every == 0:
             recorded.status = 429
