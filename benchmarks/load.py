@@ -36,8 +36,16 @@ sender gets every alert of a 50-chat burst out within 1 s. Printed per platform,
 - every alert: frame -> delivered (what a subscriber sees, including the wait
   for the platform's budget);
 - first alert of each crossing: how fast the bot reacts;
-- beyond the platform floor: the k-th delivery of a crossing minus k / the
-  platform's published rate: the latency the bot adds to the platform's own.
+- the same from the marker frame's arrival in the bot: the venue sends as fast
+  as the socket takes frames, so a frame waits in the socket's buffers behind
+  what the bot has not read yet (printed apart: ~1.3 s at 1M events), which no
+  real venue's pace builds;
+- the floor: what a sender at exactly the platform's published rate would reach,
+  one message per alert, none before its frame arrived;
+- where the time goes, from the outbox rows: frame -> written (the socket,
+  matching, the rules' transaction), written -> recorded sent (the outbox's
+  claim, the Notifier's queue and pacing, the platform), and each platform's
+  messages per second while the firehose ran.
 `big` alerts are held `alerts.group_s` (2 s) by design to group orders, so they
 are not a latency measure (the marker is below every `big` threshold).
 
@@ -76,7 +84,7 @@ from bot.config import DiscordConfig, TelegramConfig, parse_config  # noqa: E402
 from bot.core.alerts import RuleKind  # noqa: E402
 from bot.core.models import HOUR_MS, Side  # noqa: E402
 from bot.feeds.runner import FeedRunner  # noqa: E402
-from bot.feeds.sinks import FanOutSink  # noqa: E402
+from bot.feeds.sinks import FanOutSink, NullSink  # noqa: E402
 from bot.feeds.sources import VenueStream  # noqa: E402
 from bot.feeds.synthetic import LiquidationSpec, frame_for  # noqa: E402
 from bot.replies.locales import text  # noqa: E402
@@ -89,6 +97,7 @@ FIRST_CHANNEL_ID = 710_000_000_000_000_000
 # Published send limits per bot (see the docstring): the floor a burst of alerts cannot beat.
 TELEGRAM_PER_S = 30.0
 DISCORD_PER_S = 50.0
+TELEGRAM_PACED_PER_S = 25.0  # bot.adapters.telegram_pacing's bulk budget
 COMMANDS = ("/liq BTC 1h", "/liq", "/alert list", "/liq A7 24h", "/help")
 
 
@@ -210,23 +219,78 @@ def command_latencies(dump: dict) -> dict[str, list[tuple[float, str, float]]]:
     return {"telegram": telegram, "discord": discord}
 
 
-def alert_figures(sent: list[Sent], markers_sent: dict[str, int], offset_s: float, rate_per_s: float) -> list[str]:
-    """Every alert, the first of each crossing, and what a sender at exactly the platform's
-    published rate would achieve with the same alerts (each sent as soon as its frame arrived)."""
+def floor_ms(triggers: list[int], rate_per_s: float) -> list[float]:
+    """Each alert's latency for a sender of one message per alert at exactly `rate_per_s`,
+    none before its trigger (ms)."""
+    ideal, free_ms = [], 0.0
+    for trigger_ms in sorted(triggers):
+        free_ms = max(free_ms, trigger_ms) + 1000 / rate_per_s
+        ideal.append(free_ms - trigger_ms)
+    return ideal
+
+
+def alert_figures(sent: list[Sent], markers_sent: dict[str, int], arrived: dict[str, int], offset_s: float,
+                  rate_per_s: float, paced_per_s: float) -> list[str]:
+    """Every alert, the first of each crossing (from the venue's send, and from the frame's
+    arrival in the bot), and what a sender at exactly the platform's published rate would
+    achieve with the same alerts, one message each, none before its frame reached the bot."""
     titles = {asset: text("en", "title.alert_total", asset=asset) for asset in markers_sent}
-    every, first, triggers = [], [], []
+    every, first, triggers, every_in_bot, first_in_bot = [], [], [], [], []
     for asset, sent_ms in markers_sent.items():
         times = sorted(m.at_s for m in sent if titles[asset] in m.text)
         latencies = [(at_s + offset_s) * 1000 - sent_ms for at_s in times]
         every += latencies
         first += latencies[:1]
-        triggers += [sent_ms] * len(times)
-    ideal, free_ms = [], 0.0
-    for trigger_ms in sorted(triggers):  # one message every 1/rate s, none before its frame
-        free_ms = max(free_ms, trigger_ms) + 1000 / rate_per_s
-        ideal.append(free_ms - trigger_ms)
+        triggers += [arrived.get(asset, sent_ms)] * len(times)
+        if asset in arrived:
+            every_in_bot += [latency - (arrived[asset] - sent_ms) for latency in latencies]
+            first_in_bot += every_in_bot[len(every_in_bot) - len(latencies):][:1]
     return [f"every alert: {percentiles(every)}", f"first of each crossing: {percentiles(first)}",
-            f"floor (a sender at exactly {rate_per_s:g}/s, what the platform leaves for alerts): {percentiles(ideal)}"]
+            f"from the frame's arrival in the bot: every alert {percentiles(every_in_bot)};"
+            f" the first of each crossing {percentiles(first_in_bot)}",
+            f"floor from the frame's arrival (a sender at exactly {rate_per_s:g}/s, what the platform leaves for"
+            f" alerts): {percentiles(floor_ms(triggers, rate_per_s))}",
+            f"the same at liqbot's pacing of {paced_per_s:g}/s: {percentiles(floor_ms(triggers, paced_per_s))}"]
+
+
+class MarkerArrivals(NullSink):
+    """Notes when each marker order reaches the bot's sinks (wall clock ms): the frame's
+    time in the socket between the venue and the bot, apart from the bot's own."""
+
+    def __init__(self) -> None:
+        self.at_ms: dict[str, int] = {}
+
+    async def on_events(self, venue: str, stream: str, events: list) -> None:
+        for event in events:
+            if event.notional_usd >= MARKER_USD / 2:
+                self.at_ms.setdefault(event.asset, int(time.time() * 1000))
+
+
+def alert_stages(written: list[tuple[str, int, int, str]], markers_sent: dict[str, int], platform: str) -> list[str]:
+    """Where an alert's time goes, from the outbox rows (chat, written ms, done ms, body):
+    frame -> written (the socket, matching and evaluation), written -> recorded sent (the
+    outbox's claim, the Notifier's queue and pacing, the platform's answer)."""
+    titles = {asset: text("en", "title.alert_total", asset=asset) for asset in markers_sent}
+    to_written, first_written, to_done = [], [], []
+    for asset, sent_ms in markers_sent.items():
+        rows = sorted((written_ms, done_ms) for chat, written_ms, done_ms, body in written
+                      if chat.startswith(platform) and titles[asset] in body)
+        to_written += [written_ms - sent_ms for written_ms, _ in rows]
+        first_written += [written_ms - sent_ms for written_ms, _ in rows[:1]]
+        to_done += [done_ms - written_ms for written_ms, done_ms in rows if done_ms is not None]
+    return [f"frame -> written to the outbox: {percentiles(to_written)}; the first of each crossing:"
+            f" {percentiles(first_written)}", f"written -> recorded sent: {percentiles(to_done)}"]
+
+
+def send_rates(sent: list[Sent], start_s: float, end_s: float) -> str:
+    """Messages a platform received while the firehose ran: on average, and in its busiest 5 s."""
+    times = sorted(m.at_s for m in sent if start_s <= m.at_s < end_s)
+    busiest, first = 0, 0
+    for last, at_s in enumerate(times):
+        while at_s - times[first] >= 5.0:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    return f"{len(times) / max(0.001, end_s - start_s):.1f} messages/s, the busiest 5 s {busiest / 5:.1f}/s"
 
 
 def digest_figures(sent: list[Sent], due_s: float, expected: int) -> str:
@@ -301,9 +365,10 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     )
     port = int((await venue.stdout.readline()).decode())
     ingest = LiveIngest(app.store)
+    arrivals = MarkerArrivals()
     runner = FeedRunner(
         VenueStream("binance", "usdm", f"ws://127.0.0.1:{port}/market/ws/!forceOrder@arr"),
-        FanOutSink(ingest, app.alerts),
+        FanOutSink(arrivals, ingest, app.alerts),
     )
     markers_sent: dict[str, int] = {}
     frames_sent = [0]  # as the venue last reported
@@ -381,6 +446,10 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     await asyncio.wait_for(platforms.stdout.readline(), 120)
     dump = json.loads(dump_path.read_text())
     scheduler.shutdown()
+    written = await app.store.db.fetch(
+        "SELECT o.chat_key, o.created_ms, o.done_ms, m.body FROM outbox o"
+        " JOIN outbox_messages m ON m.id = o.message_id WHERE o.kind = 'alert'"
+    )
     await telegram.stop()
     await discord_adapter.stop()
     platforms.stdin.close()
@@ -395,10 +464,18 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
           f" venue connections dropped and resumed: {drops})")
     # Telegram's ~30/s is per bot, replies included (the commands' half that is Telegram's);
     # Discord's interaction responses are outside its global limit.
+    in_bot = [arrivals.at_ms[asset] - sent_ms for asset, sent_ms in markers_sent.items() if asset in arrivals.at_ms]
+    print(f"marker frames, venue -> the bot's sinks (the socket's backlog in a firehose): {percentiles(in_bot)}")
+    # What liqbot's own pacing allows alerts: Telegram's adapter 25/s less the replies, the Notifier's rate elsewhere.
+    paced = {"telegram": min(TELEGRAM_PACED_PER_S, config.alerts.send_rate_per_s) - args.commands_per_s / 2,
+             "discord": config.alerts.send_rate_per_s}
     for platform, left_per_s in (("telegram", TELEGRAM_PER_S - args.commands_per_s / 2), ("discord", DISCORD_PER_S)):
         print(f"{platform} alerts, frame -> delivered ({len(markers_sent)} marker crossings):")
-        for figure in alert_figures(sent[platform], markers_sent, offset_s, left_per_s):
+        for figure in alert_figures(sent[platform], markers_sent, arrivals.at_ms, offset_s, left_per_s, paced[platform]):
             print(f"  {figure}")
+        for figure in alert_stages(written, markers_sent, platform):
+            print(f"  {figure}")
+        print(f"  sent while the firehose ran (alerts and digests): {send_rates(sent[platform], cascade_at, firehose_end)}")
     asked = {"telegram": len(dump["asked_telegram"]), "discord": len(dump["asked_discord"])}
     for platform in ("telegram", "discord"):
         idle = [ms for at_s, _, ms in command_ms[platform] if at_s < cascade_at]
