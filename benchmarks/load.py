@@ -79,6 +79,7 @@ from websockets.asyncio.server import serve  # noqa: E402
 
 from bot.adapters.discord import DiscordAdapter  # noqa: E402
 from bot.adapters.telegram import TelegramAdapter  # noqa: E402
+from bot.adapters.telegram_pacing import OVERALL_PER_S as TELEGRAM_PACED_PER_S  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.config import DiscordConfig, TelegramConfig, parse_config  # noqa: E402
 from bot.core.alerts import RuleKind  # noqa: E402
@@ -97,7 +98,6 @@ FIRST_CHANNEL_ID = 710_000_000_000_000_000
 # Published send limits per bot (see the docstring): the floor a burst of alerts cannot beat.
 TELEGRAM_PER_S = 30.0
 DISCORD_PER_S = 50.0
-TELEGRAM_PACED_PER_S = 25.0  # bot.adapters.telegram_pacing's bulk budget
 COMMANDS = ("/liq BTC 1h", "/liq", "/alert list", "/liq A7 24h", "/help")
 
 
@@ -243,8 +243,9 @@ def alert_figures(sent: list[Sent], markers_sent: dict[str, int], arrived: dict[
         first += latencies[:1]
         triggers += [arrived.get(asset, sent_ms)] * len(times)
         if asset in arrived:
-            every_in_bot += [latency - (arrived[asset] - sent_ms) for latency in latencies]
-            first_in_bot += every_in_bot[len(every_in_bot) - len(latencies):][:1]
+            in_bot = [latency - (arrived[asset] - sent_ms) for latency in latencies]
+            every_in_bot += in_bot
+            first_in_bot += in_bot[:1]
     return [f"every alert: {percentiles(every)}", f"first of each crossing: {percentiles(first)}",
             f"from the frame's arrival in the bot: every alert {percentiles(every_in_bot)};"
             f" the first of each crossing {percentiles(first_in_bot)}",

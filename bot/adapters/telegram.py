@@ -69,7 +69,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.adapters.telegram_pacing import BULK, TelegramPacing
+from bot.adapters.telegram_pacing import BULK, OVERALL_PER_S, TelegramPacing
 from bot.adapters.telegram_updates import ChatOrderedUpdates
 from bot.commands.dispatch import Dispatcher
 from bot.commands.ports import Caller
@@ -151,7 +151,7 @@ def chat_id_of(chat_key: str) -> int:
 
 def default_rate_limiter() -> TelegramPacing:
     """Telegram's documented limits (~30 messages/s overall, 1/s per chat, 20/min per group); 429s retried."""
-    return TelegramPacing(overall_per_s=25, private_per_s=1, private_burst=3, group_per_minute=20, max_retries=3)
+    return TelegramPacing(overall_per_s=OVERALL_PER_S, private_per_s=1, private_burst=3, group_per_minute=20, max_retries=3)
 
 
 def menu_commands(locale: str) -> list[BotCommand]:

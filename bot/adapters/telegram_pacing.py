@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 BULK = "bulk"  # rate_limit_args of alerts and digests: granted after replies
 MAX_TRACKED_CHATS = 4096  # idle per-chat budgets are forgotten past this many
+OVERALL_PER_S = 25.0  # messages a second over all chats: below Telegram's ~30, replies included
 
 
 @dataclass(slots=True)
@@ -82,7 +83,7 @@ class TelegramPacing(BaseRateLimiter[str]):
     def __init__(
         self,
         *,
-        overall_per_s: float = 25.0,
+        overall_per_s: float = OVERALL_PER_S,
         private_per_s: float = 1.0,
         private_burst: int = 3,
         group_per_minute: float = 20.0,
