@@ -271,6 +271,34 @@ async def test_a_platform_never_holds_more_than_its_share_of_sends_in_flight(sto
         await chats.close()
 
 
+async def test_an_alert_is_claimed_and_sent_while_a_digest_fan_out_fills_the_platform_s_share(store):
+    """Digests take all of a platform's share and the platform is slow to answer them: an
+    alert written then still goes out at once, not after the digests ahead of it are answered."""
+    platform = Held()  # accepts each send, answers none until released
+    chats = Notifier({"telegram": platform}, NotifierSettings(rate_per_s=0, senders_per_platform=8))
+    outbox = Outbox(store, chats, now_ms=lambda: T0, in_flight_rows=4)
+    try:
+        async with store.db.transaction() as tx:
+            await outbox.add(tx, Reply(title="digest"), [(f"digest:{n}", f"telegram:{n}") for n in range(10)],
+                             "digest", False)
+        assert await outbox.send_pending() == 4
+        await until(lambda: len(platform.sent) == 4)
+        async with store.db.transaction() as tx:
+            await outbox.add(tx, Reply(title="Longs liquidated"), [("alert:1", "telegram:20"), ("alert:2", "telegram:21")],
+                             "alert", True)
+        outbox.wake()
+        await until(lambda: len(platform.sent) == 6)
+        assert sorted(message.strip() for chat, message in platform.sent[4:]) == ["📊 Longs liquidated"] * 2
+        for _ in range(3):  # the digests' share stays full: no fifth digest is claimed
+            await outbox.send_pending()
+        (digests_claimed,) = await store.db.fetchone(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'digest' AND claimed_by IS NOT NULL")
+        assert digests_claimed == 4 and len(platform.sent) == 6
+    finally:
+        await outbox.close()
+        await chats.close()
+
+
 async def test_one_chat_s_waiting_alerts_hold_at_most_twice_the_platform_s_share(store):
     """Claimed urgent rows bring their chat's other waiting ones along: at most as many
     again as the share, and a not yet due alert (a big-order group still open) stays."""

@@ -15,10 +15,11 @@ last written, and the next sender sends it after that due time.
 
 Sending: one pump per process claims rows (a lease of `lease_ms`, renewed while
 they wait in the Notifier's queue), hands them to the Notifier (alerts urgent,
-ahead of digests; at most `in_flight_rows` per platform, so the leases of a 10k-chat
-digest fan-out are not all ticking in one queue, and a slow platform never takes the
-others' room; twice that at most when claimed urgent rows bring their chats' other
-waiting ones along, for the Notifier to send together), and records each row as done
+ahead of digests; per platform at most `in_flight_rows` alerts, and digests in what the
+alerts leave of that share, so the leases of a 10k-chat digest fan-out are not all
+ticking in one queue, such a fan-out never keeps an alert in the table, and a slow
+platform never takes the others' room; claimed alerts bring their chats' other waiting
+alerts along, up to as many again, for the Notifier to send together), and records each row as done
 ("sent", or "failed" once the Notifier gave up on it) right after the platform
 answered: a finished send wakes the pump, which records every send finished
 within `RECORD_EVERY_S` (50 ms) of it in one statement. PostgreSQL claims with `FOR UPDATE SKIP
@@ -232,12 +233,20 @@ class Outbox:
                 await self._rows.renew(self.owner, list(self._in_flight), now_ms + self._lease_ms)
                 self._renewed_ms = now_ms
             # Per platform: a platform sending slowly (its pacing, its 429s) fills its own
-            # share, never the room of the others.
+            # share, never the room of the others. Alerts have the share to themselves, and
+            # digests what the alerts leave of it: a digest fan-out filling a platform's share
+            # never keeps an alert in the table until digests are answered.
             held = Counter(platform_of(row.chat_key) for row in self._in_flight.values())
+            held_urgent = Counter(platform_of(row.chat_key) for row in self._in_flight.values() if row.urgent)
             claimed = []
             for platform, count in sorted(held.items()):
-                claimed += await self._rows.claim(
-                    self.owner, now_ms, self._lease_ms, self._in_flight_rows - count, platform=platform
+                urgent = await self._rows.claim(
+                    self.owner, now_ms, self._lease_ms, self._in_flight_rows - held_urgent[platform],
+                    platform=platform, urgent=True,
+                )
+                claimed += urgent + await self._rows.claim(
+                    self.owner, now_ms, self._lease_ms, self._in_flight_rows - count - len(urgent),
+                    platform=platform, urgent=False,
                 )
             claimed += await self._rows.claim(  # platforms with nothing in flight
                 self.owner, now_ms, self._lease_ms, self._in_flight_rows, other_than=sorted(held)

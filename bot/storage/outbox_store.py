@@ -87,11 +87,12 @@ class OutboxStore(SiblingStore):
 
     async def claim(
         self, owner: str, now_ms: int, lease_ms: int, limit: int,
-        platform: str | None = None, other_than: Sequence[str] = (),
+        platform: str | None = None, other_than: Sequence[str] = (), urgent: bool | None = None,
     ) -> list[Claimed]:
         """Up to `limit` unfinished rows nobody holds (urgent ones first, oldest first),
         leased to `owner` until `now_ms + lease_ms`: only chats of `platform` if given,
-        none of the platforms `other_than`. With the urgent ones come the other urgent
+        none of the platforms `other_than`, only urgent or only ordinary rows if `urgent`
+        is given. With the urgent ones come the other urgent
         rows waiting for the same chats (up to `limit` more), which the Notifier sends
         in one message with them: a chat's alerts of a cascade leave together."""
         if limit <= 0:
@@ -100,7 +101,7 @@ class OutboxStore(SiblingStore):
         # A platform's chat keys are the range ["platform:", "platform;"): exact on both backends.
         among = (" AND chat_key >= ? AND chat_key < ?" if platform else "") + (
             " AND NOT (chat_key >= ? AND chat_key < ?)" * len(other_than)
-        )
+        ) + ("" if urgent is None else f" AND urgent = {int(urgent)}")
         among_args = [bound for name in ([platform] if platform else []) + list(other_than) for bound in (f"{name}:", f"{name};")]
         claim = (
             "UPDATE outbox SET claimed_until_ms = ?, claimed_by = ?, attempts = attempts + 1"
