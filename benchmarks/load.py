@@ -230,12 +230,14 @@ def floor_ms(triggers: list[int], rate_per_s: float) -> list[float]:
 
 
 def alert_figures(sent: list[Sent], markers_sent: dict[str, int], arrived: dict[str, int], offset_s: float,
-                  rate_per_s: float, paced_per_s: float) -> list[str]:
+                  rate_per_s: float, paced_per_s: float, digests_due_ms: int) -> list[str]:
     """Every alert, the first of each crossing (from the venue's send, and from the frame's
-    arrival in the bot), and what a sender at exactly the platform's published rate would
-    achieve with the same alerts, one message each, none before its frame reached the bot."""
+    arrival in the bot; apart, the crossings before and after the digests fell due), and what
+    a sender at exactly the platform's published rate would achieve with the same alerts, one
+    message each, none before its frame reached the bot."""
     titles = {asset: text("en", "title.alert_total", asset=asset) for asset in markers_sent}
     every, first, triggers, every_in_bot, first_in_bot = [], [], [], [], []
+    in_bot_by_digests: dict[bool, list[float]] = {False: [], True: []}  # digests due yet? -> every alert
     for asset, sent_ms in markers_sent.items():
         times = sorted(m.at_s for m in sent if titles[asset] in m.text)
         latencies = [(at_s + offset_s) * 1000 - sent_ms for at_s in times]
@@ -246,9 +248,12 @@ def alert_figures(sent: list[Sent], markers_sent: dict[str, int], arrived: dict[
             in_bot = [latency - (arrived[asset] - sent_ms) for latency in latencies]
             every_in_bot += in_bot
             first_in_bot += in_bot[:1]
+            in_bot_by_digests[arrived[asset] >= digests_due_ms] += in_bot
     return [f"every alert: {percentiles(every)}", f"first of each crossing: {percentiles(first)}",
             f"from the frame's arrival in the bot: every alert {percentiles(every_in_bot)};"
             f" the first of each crossing {percentiles(first_in_bot)}",
+            f"  every alert of a crossing before the digests fell due: {percentiles(in_bot_by_digests[False])};"
+            f" after: {percentiles(in_bot_by_digests[True])}",
             f"floor from the frame's arrival (a sender at exactly {rate_per_s:g}/s, what the platform leaves for"
             f" alerts): {percentiles(floor_ms(triggers, rate_per_s))}",
             f"the same at liqbot's pacing of {paced_per_s:g}/s: {percentiles(floor_ms(triggers, paced_per_s))}"]
@@ -472,7 +477,8 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
              "discord": config.alerts.send_rate_per_s}
     for platform, left_per_s in (("telegram", TELEGRAM_PER_S - args.commands_per_s / 2), ("discord", DISCORD_PER_S)):
         print(f"{platform} alerts, frame -> delivered ({len(markers_sent)} marker crossings):")
-        for figure in alert_figures(sent[platform], markers_sent, arrivals.at_ms, offset_s, left_per_s, paced[platform]):
+        for figure in alert_figures(sent[platform], markers_sent, arrivals.at_ms, offset_s, left_per_s, paced[platform],
+                                    due_s * 1000):
             print(f"  {figure}")
         for figure in alert_stages(written, markers_sent, platform):
             print(f"  {figure}")
