@@ -240,12 +240,12 @@ class Outbox:
             held_urgent = Counter(platform_of(row.chat_key) for row in self._in_flight.values() if row.urgent)
             claimed = []
             for platform, count in sorted(held.items()):
-                urgent = await self._rows.claim(
+                claimed_urgent = await self._rows.claim(
                     self.owner, now_ms, self._lease_ms, self._in_flight_rows - held_urgent[platform],
                     platform=platform, urgent=True,
                 )
-                claimed += urgent + await self._rows.claim(
-                    self.owner, now_ms, self._lease_ms, self._in_flight_rows - count - len(urgent),
+                claimed += claimed_urgent + await self._rows.claim(
+                    self.owner, now_ms, self._lease_ms, self._in_flight_rows - count - len(claimed_urgent),
                     platform=platform, urgent=False,
                 )
             claimed += await self._rows.claim(  # platforms with nothing in flight
