@@ -6,13 +6,8 @@ from __future__ import annotations
 import discord
 import pytest
 
-from bot.adapters.discord import (
-    REFRESH_PREFIX,
-    DiscordAdapter,
-    DiscordLoginError,
-    command_text,
-    slash_commands,
-)
+from bot.adapters.discord import REFRESH_PREFIX, DiscordAdapter, DiscordLoginError
+from bot.adapters.discord_commands import command_text, slash_commands
 from bot.commands.dispatch import Dispatcher, Limits
 from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS

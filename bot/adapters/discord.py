@@ -1,6 +1,6 @@
 """The Discord adapter: slash commands in, embeds out, on discord.py 2.7.
 
-Slash commands are generated from the shared registry (bot.commands.registry):
+Slash commands are generated from the shared registry (discord_commands.py):
 same names, same arguments in the same order, the registry's per-locale
 descriptions (English, plus Chinese for Discord's zh-CN locale). An invocation
 is turned back into command text (`/liq xbt 4h`) and goes through the shared
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import io
 import json
 import logging
@@ -55,10 +54,10 @@ import discord
 import yarl
 from discord import app_commands
 
+from bot.adapters.discord_commands import RegistryTranslator, command_text, slash_commands
 from bot.commands.dispatch import Dispatcher
-from bot.commands.parse import LOCALES
 from bot.commands.ports import Caller
-from bot.commands.registry import COMMANDS, ArgKind, CommandSpec
+from bot.commands.registry import CommandSpec
 from bot.plumbing.delivery import DeliveryRefused, DestinationGone
 from bot.replies.model import Reply
 from bot.replies.render_discord import render_discord
@@ -66,15 +65,12 @@ from bot.replies.render_discord import render_discord
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-WINDOW_CHOICES = ("15m", "30m", "1h", "4h", "12h", "24h", "3d", "7d", "14d", "30d")
 AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 suggestions
 ALL_ASSETS = "all"
 REFRESH_PREFIX = "liqbot:refresh:"
 CUSTOM_ID_LIMIT = 100
 UNKNOWN_CHANNEL = 10003
 MISSING_ACCESS = 50001
-# Discord locales that read the registry's `zh` texts.
-ZH_LOCALES = frozenset({discord.Locale.chinese})
 
 # Until these sentences move to bot/replies/locales.py (the adapter may not add keys there).
 _PERMISSION_TEXT = {
@@ -134,76 +130,6 @@ def channel_id_of(key: str) -> int:
     if platform != PLATFORM or not raw.isdigit():
         raise ValueError(f"not a Discord chat key: {key!r}")
     return int(raw)
-
-
-# -- slash commands from the registry ---------------------------------------
-
-
-def command_text(spec: CommandSpec, options: dict[str, str | None]) -> str:
-    """The command line a slash invocation stands for: `/liq xbt 4h`."""
-    parts = [f"/{spec.name}"]
-    for arg in spec.args:
-        value = options.get(arg.name)
-        if value is not None and value.strip():
-            parts.append(value.strip())
-    return " ".join(parts)
-
-
-def _localized(texts: dict[str, str]) -> app_commands.locale_str:
-    return app_commands.locale_str(texts["en"], **{f"text_{loc}": value for loc, value in texts.items()})
-
-
-class RegistryTranslator(app_commands.Translator):
-    """Serves the registry's per-locale texts to Discord's locales (zh -> zh-CN)."""
-
-    async def translate(self, string: app_commands.locale_str, locale: discord.Locale, context) -> str | None:
-        if locale in ZH_LOCALES:
-            return string.extras.get("text_zh")
-        return None
-
-
-def _choices_for(kind: ArgKind) -> list[app_commands.Choice[str]] | None:
-    if kind is ArgKind.WINDOW:
-        return [app_commands.Choice(name=w, value=w) for w in WINDOW_CHOICES]
-    if kind is ArgKind.LOCALE:
-        return [app_commands.Choice(name=loc, value=loc) for loc in LOCALES]
-    if kind is ArgKind.COMMAND:
-        return [app_commands.Choice(name=spec.name, value=spec.name) for spec in COMMANDS]
-    return None
-
-
-SlashRunner = Callable[[discord.Interaction, CommandSpec, dict[str, str | None]], Awaitable[None]]
-AssetCompleter = Callable[[discord.Interaction, str], Awaitable[list[app_commands.Choice[str]]]]
-
-
-def _slash_command(spec: CommandSpec, run: SlashRunner, complete_asset: AssetCompleter) -> app_commands.Command:
-    async def callback(interaction: discord.Interaction, **options: str | None) -> None:
-        await run(interaction, spec, options)
-
-    # discord.py reads a command's options from its callback's signature: give
-    # this generic callback the registry's arguments, all optional strings.
-    parameters = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    parameters += [
-        inspect.Parameter(arg.name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=None) for arg in spec.args
-    ]
-    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    callback.__name__ = callback.__qualname__ = f"slash_{spec.name}"
-    if spec.args:
-        app_commands.describe(**{arg.name: _localized(arg.help) for arg in spec.args})(callback)
-    choices = {arg.name: c for arg in spec.args if (c := _choices_for(arg.kind)) is not None}
-    if choices:
-        app_commands.choices(**choices)(callback)
-    assets = {arg.name: complete_asset for arg in spec.args if arg.kind is ArgKind.ASSET}
-    if assets:
-        app_commands.autocomplete(**assets)(callback)
-    return app_commands.Command(
-        name=spec.name, description=_localized(spec.summary), callback=callback, extras={"spec": spec}
-    )
-
-
-def slash_commands(run: SlashRunner, complete_asset: AssetCompleter) -> list[app_commands.Command]:
-    """One slash command per registry command (aliases are not slash commands)."""
-    return [_slash_command(spec, run, complete_asset) for spec in COMMANDS]
 
 
 # -- the refresh button -----------------------------------------------------

@@ -9,11 +9,11 @@ Bot API calls. Nothing else lives here: no storage, no services.
   command that is not addressed to us is left alone: it is probably another
   bot's.
 - Replies go out in HTML parse mode, one message per rendered part, the first
-  as a reply to the command. `Reply.actions` become inline buttons on the last
-  part; pressing one re-runs its command and edits the message in place. Only
-  a command that is on the pressed message's own keyboard runs: forged callback
-  data (another command, another message's button) is ignored.
-  `Reply.image` goes out with sendPhoto.
+  as a reply to the command (telegram_messages.py). `Reply.actions` become
+  inline buttons on the last part; pressing one re-runs its command and edits
+  the message in place. Only a command that is on the pressed message's own
+  keyboard runs: forged callback data (another command, another message's
+  button) is ignored. `Reply.image` goes out with sendPhoto.
 - Admin-only commands in groups ask getChatMember (cached briefly). Anonymous
   admins (posting as the group) count as admins.
 - A chat that blocked or removed the bot (403, "chat not found", a
@@ -42,22 +42,9 @@ from functools import partial
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from telegram import (
-    BotCommand,
-    Chat,
-    ChatMember,
-    ChatMemberUpdated,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputFile,
-    LinkPreviewOptions,
-    MaybeInaccessibleMessage,
-    Message,
-    ReplyParameters,
-    Update,
-)
+from telegram import BotCommand, Chat, ChatMember, ChatMemberUpdated, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
+from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -69,6 +56,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.adapters.telegram_messages import NO_PREVIEW, is_gone, keyboard, offered, send_reply
 from bot.adapters.telegram_pacing import BULK, OVERALL_PER_S, TelegramPacing
 from bot.adapters.telegram_updates import ChatOrderedUpdates
 from bot.commands.dispatch import Dispatcher
@@ -76,7 +64,6 @@ from bot.commands.ports import Caller
 from bot.commands.registry import COMMANDS, find
 from bot.plumbing.delivery import DeliveryRefused, DestinationGone
 from bot.plumbing.redact import RedactSecrets
-from bot.replies.layout import utf16_len
 from bot.replies.model import Reply
 from bot.replies.render_plain import render_plain
 from bot.replies.render_telegram import render_telegram
@@ -84,8 +71,6 @@ from bot.replies.render_telegram import render_telegram
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-CAPTION_LIMIT_UTF16 = 1024  # measured on our HTML, which is longer than the parsed caption
-CALLBACK_DATA_LIMIT_BYTES = 64
 CALLBACK_ANSWER_LIMIT = 200
 ADMIN_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR})
 GROUP_TYPES = frozenset({Chat.GROUP, Chat.SUPERGROUP})
@@ -93,7 +78,6 @@ GROUP_ANONYMOUS_BOT_ID = 1087968824  # "from" of messages sent by anonymous grou
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER)
 MENU_LOCALES = ("en", "zh")  # en is also the default menu for every other language
 WEBHOOK_SECRET_ENV = "LIQBOT_TELEGRAM_WEBHOOK_SECRET"
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # Loggers that may see Bot API URLs or request parameters (the token, the webhook secret).
 SCRUBBED_LOGGERS = (
     "telegram",
@@ -111,8 +95,6 @@ SCRUBBED_LOGGERS = (
     "httpcore.connection",
     "httpcore.http11",
 )
-# BadRequest descriptions that mean the chat is gone for good (403s always do).
-GONE_DESCRIPTIONS = ("chat not found", "group chat was deactivated", "user is deactivated", "peer_id_invalid")
 
 
 class TelegramSettings(Protocol):
@@ -162,13 +144,6 @@ def menu_commands(locale: str) -> list[BotCommand]:
 
 async def _constant(value: bool) -> bool:
     return value
-
-
-def _offered(message: MaybeInaccessibleMessage, data: str) -> bool:
-    """Whether `data` is on one of the message's own buttons. A client can send any
-    callback data; Telegram fills in the message, so its keyboard is what we offered."""
-    markup = message.reply_markup if isinstance(message, Message) else None
-    return markup is not None and any(b.callback_data == data for row in markup.inline_keyboard for b in row)
 
 
 class TelegramAdapter:
@@ -387,9 +362,9 @@ class TelegramAdapter:
             raise RuntimeError("the Telegram adapter is not running")
         chat_id = chat_id_of(chat_key)
         try:
-            await self._deliver(chat_id, reply, bulk=True)
+            await send_reply(self._app.bot, chat_id, reply, pacing=BULK)
         except TelegramError as error:
-            if self._is_gone(error):
+            if is_gone(error):
                 reason = self._scrub(error)
                 await self._gone(chat_key, reason)
                 raise DestinationGone(chat_key, reason) from None
@@ -397,74 +372,15 @@ class TelegramAdapter:
                 raise DeliveryRefused(chat_key, self._scrub(error)) from None
             raise TelegramDeliveryError(f"{chat_key}: {self._scrub(error)}") from None
 
-    def _keyboard(self, reply: Reply) -> InlineKeyboardMarkup | None:
-        buttons = []
-        for action in reply.actions:
-            if len(action.command.encode()) > CALLBACK_DATA_LIMIT_BYTES:
-                log.warning("telegram: button %r dropped: its command is over 64 bytes", action.label)
-                continue
-            buttons.append(InlineKeyboardButton(action.label, callback_data=action.command))
-        return InlineKeyboardMarkup([buttons]) if buttons else None
-
-    async def _deliver(
-        self, chat_id: int, reply: Reply, reply_to: int | None = None, thread_id: int | None = None,
-        *, bulk: bool = False,
-    ) -> list[Message]:
-        """Send a reply as photo and/or messages, in order; `bulk` (alerts, digests) yields to
-        replies to commands. Raises TelegramError on failure."""
-        bot = self._app.bot
-        pacing = BULK if bulk else None
-        parts = render_telegram(reply)
-        keyboard = self._keyboard(reply)
-        reply_parameters = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-        sent: list[Message] = []
-        if reply.image is not None:
-            caption = parts[0] if parts and utf16_len(parts[0]) <= CAPTION_LIMIT_UTF16 else None
-            if caption is not None:
-                parts = parts[1:]
-            sent.append(
-                await bot.send_photo(
-                    chat_id,
-                    InputFile(reply.image.png, filename=reply.image.filename),
-                    caption=caption,
-                    parse_mode=ParseMode.HTML if caption else None,
-                    reply_parameters=reply_parameters,
-                    reply_markup=None if parts else keyboard,
-                    message_thread_id=thread_id,
-                    rate_limit_args=pacing,
-                )
-            )
-            reply_parameters = None
-        for index, part in enumerate(parts):
-            sent.append(
-                await bot.send_message(
-                    chat_id,
-                    part,
-                    parse_mode=ParseMode.HTML,
-                    reply_parameters=reply_parameters if index == 0 else None,
-                    reply_markup=keyboard if index == len(parts) - 1 else None,
-                    link_preview_options=NO_PREVIEW,
-                    message_thread_id=thread_id,
-                    rate_limit_args=pacing,
-                )
-            )
-        return sent
-
     async def _answer(self, chat_id: int, reply: Reply, reply_to: int | None, thread_id: int | None) -> None:
         """Reply to a command; failures are logged (or reported as a gone chat), never raised."""
         try:
-            await self._deliver(chat_id, reply, reply_to, thread_id)
+            await send_reply(self._app.bot, chat_id, reply, reply_to, thread_id)
         except TelegramError as error:
-            if self._is_gone(error):
+            if is_gone(error):
                 await self._gone(chat_key_of(chat_id), self._scrub(error))
             else:
                 log.warning("telegram: reply to %s failed: %s", chat_key_of(chat_id), self._scrub(error))
-
-    @staticmethod
-    def _is_gone(error: TelegramError) -> bool:
-        if isinstance(error, Forbidden):
-            return True
-        return isinstance(error, BadRequest) and any(d in error.message.lower() for d in GONE_DESCRIPTIONS)
 
     async def _gone(self, chat_key: str, reason: str) -> None:
         log.info("telegram: %s is gone (%s); marking it inactive", chat_key, reason)
@@ -531,7 +447,7 @@ class TelegramAdapter:
     async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         message = query.message
-        if not query.data or message is None or not _offered(message, query.data):
+        if not query.data or message is None or not offered(message, query.data):
             await self._answer_query(query)
             return
         chat = message.chat
@@ -551,14 +467,14 @@ class TelegramAdapter:
                     chat_id=chat.id,
                     message_id=message.message_id,
                     parse_mode=ParseMode.HTML,
-                    reply_markup=self._keyboard(reply),
+                    reply_markup=keyboard(reply),
                     link_preview_options=NO_PREVIEW,
                 )
             except BadRequest as error:
                 if "not modified" not in error.message.lower():
                     log.warning("telegram: refresh in %s failed: %s", chat_key_of(chat.id), self._scrub(error))
             except TelegramError as error:
-                if self._is_gone(error):
+                if is_gone(error):
                     await self._gone(chat_key_of(chat.id), self._scrub(error))
                 else:
                     log.warning("telegram: refresh in %s failed: %s", chat_key_of(chat.id), self._scrub(error))
