@@ -21,7 +21,8 @@ from bot.services.charts import ChartService
 from bot.services.queries import QueryService
 from bot.services.risk import RiskService
 from bot.storage.market_store import MarketStore
-from tests.fakes.discord_api import (
+from tests.fakes.discord_api import FakeDiscord, buttons_of
+from tests.fakes.discord_payloads import (
     APP_ID,
     BOT_PERMISSIONS,
     CHANNEL_ID,
@@ -31,8 +32,6 @@ from tests.fakes.discord_api import (
     GUILD_ID,
     NO_ACCESS_CHANNEL_ID,
     TOKEN,
-    FakeDiscord,
-    buttons_of,
 )
 from tests.support import liquidation as event
 

@@ -44,10 +44,8 @@ import math
 import os
 import re
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -59,11 +57,11 @@ from tests.fakes.all_venues import liquidation_frame, rest_server
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.venue_rest import FakeVenueRest
 from tests.fakes.venue_ws import FakeVenueServer
+from tests.replicas import WAIT_S, Partition, Replica, quiet_config, role_is, stop_replicas, until
 from tests.support import free_port
 
 REPLICAS = 3
 TAKEOVER_BOUND_S = 15.0
-WAIT_S = 30.0  # bound of each start-up wait on a loaded 2-core machine
 FRAME_EVERY_S = 0.05
 ASK_EVERY_S = 0.3
 REPLY_BOUND_S = 5.0
@@ -105,50 +103,6 @@ def config_text(pg_url: str, okx_ws: str, rest_url: str, telegram: FakeTelegramA
         f'[ops]\nhttp_port = {ops_port}',
         '[logging]\nlevel = "INFO"',
     ]) + "\n"
-
-
-@dataclass
-class Replica:
-    name: str
-    ops_port: int
-    hook_port: int
-    process: asyncio.subprocess.Process | None = None
-    log: list[str] = field(default_factory=list)
-    reader: asyncio.Task | None = None
-
-    async def start(self, config_path, env) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--config", str(config_path),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        while line := await self.process.stderr.readline():
-            self.log.append(line.decode(errors="replace"))
-
-    async def running(self) -> None:
-        deadline = time.monotonic() + WAIT_S
-        while not any("liqbot running" in line for line in self.log):
-            assert self.process.returncode is None, f"{self.name} ended:\n{''.join(self.log)}"
-            assert time.monotonic() < deadline, f"{self.name} did not start:\n{''.join(self.log)}"
-            await asyncio.sleep(0.1)
-
-    async def role(self, http: httpx.AsyncClient) -> str | None:
-        try:
-            response = await http.get(f"http://127.0.0.1:{self.ops_port}/healthz", timeout=2)
-        except httpx.HTTPError:
-            return None
-        return response.json()["role"]
-
-    async def metrics(self, http: httpx.AsyncClient) -> dict[str, float]:
-        response = await http.get(f"http://127.0.0.1:{self.ops_port}/metrics", timeout=5)
-        return {
-            name: float(value)
-            for name, _, value in (line.partition(" ") for line in response.text.splitlines())
-            if name and not name.startswith("#")
-        }
 
 
 @dataclass
@@ -245,15 +199,6 @@ async def recorded_spans(pg_url: str) -> list[tuple[int, int]]:
     return [(row["start_ms"], row["end_ms"]) for row in rows]
 
 
-async def until(predicate, what: str, timeout: float) -> float:
-    """Poll an async predicate (bounded); the seconds it took."""
-    started = time.monotonic()
-    while not await predicate():
-        assert time.monotonic() - started < timeout, f"{what}: not within {timeout:g} s"
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
-
-
 @pytest.fixture
 def pg_url(request):
     url = request.getfixturevalue("postgres_database")  # skips with one line when there is none
@@ -273,7 +218,7 @@ async def test_killing_the_leader_hands_over_within_15_s_losing_no_order_reply_a
         await stack.enter_async_context(okx_ws)
         rest_url = await stack.enter_async_context(rest_server(rest))
         http = await stack.enter_async_context(httpx.AsyncClient())
-        stack.push_async_callback(_stop, replicas)
+        stack.push_async_callback(stop_replicas, replicas)
         for replica in replicas:
             config = tmp_path / f"{replica.name}.toml"
             config.write_text(config_text(pg_url, okx_ws.url, rest_url, telegram, replica.ops_port, replica.hook_port))
@@ -466,91 +411,12 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def _stop(replicas: list[Replica]) -> None:
-    for replica in replicas:
-        if replica.process is not None and replica.process.returncode is None:
-            replica.process.send_signal(signal.SIGTERM)
-    for replica in replicas:
-        if replica.process is None:
-            continue
-        try:
-            await asyncio.wait_for(replica.process.wait(), 20)
-        except TimeoutError:
-            replica.process.kill()
-            await replica.process.wait()
-        if replica.reader is not None:
-            await asyncio.wait_for(replica.reader, 5)
-        # Shown by pytest only when the test failed: what each replica logged.
-        print(f"--- {replica.name} (exit {replica.process.returncode}) ---\n{''.join(replica.log)}")
-
-
-class Partition:
-    """A TCP relay to PostgreSQL that `cut()` stops passing bytes through in both
-    directions while every connection stays open: a network partition."""
-
-    def __init__(self, url: str) -> None:
-        self._target = urlsplit(url)
-        self._passing = asyncio.Event()
-        self._passing.set()
-        self._relays: set[asyncio.Task] = set()
-        self._server: asyncio.Server | None = None
-        self.url = ""
-
-    async def __aenter__(self) -> Partition:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = urlunsplit(self._target._replace(netloc=f"{self._target.username}@127.0.0.1:{port}"))
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._server.close()
-        for relay in self._relays:
-            relay.cancel()
-        await asyncio.gather(*self._relays, return_exceptions=True)
-
-    def cut(self) -> None:
-        self._passing.clear()
-
-    def heal(self) -> None:
-        self._passing.set()
-
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        relay = asyncio.create_task(self._relay(reader, writer))
-        self._relays.add(relay)
-        relay.add_done_callback(self._relays.discard)
-
-    async def _relay(self, reader, writer) -> None:
-        up_reader, up_writer = await asyncio.open_connection(self._target.hostname, self._target.port)
-        try:
-            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
-        finally:
-            for end in (writer, up_writer):
-                end.close()
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while data := await reader.read(65536):
-            await self._passing.wait()
-            writer.write(data)
-            await writer.drain()
-        writer.close()
-
-
-def quiet_config(pg_url: str, ops_port: int) -> str:
-    """No venue, no chat platform: the election and /healthz alone, at the default heartbeat and lease."""
-    return "\n".join([
-        f'[storage]\nurl = "{pg_url}"',
-        *(f"[feeds.{venue}]\nenabled = false" for venue in BY_NAME),
-        "[market]\nenabled = false",
-        f"[ops]\nhttp_port = {ops_port}",
-    ]) + "\n"
-
-
 async def test_a_leader_cut_off_from_the_database_steps_down_and_the_follower_leads_within_15_s(pg_url, tmp_path):
     cut_off, other = Replica("cut-off", free_port(), 0), Replica("other", free_port(), 0)
     async with contextlib.AsyncExitStack() as stack:
         partition = await stack.enter_async_context(Partition(pg_url))
         http = await stack.enter_async_context(httpx.AsyncClient())
-        stack.push_async_callback(_stop, [cut_off, other])
+        stack.push_async_callback(stop_replicas, [cut_off, other])
         stack.callback(partition.heal)  # before the stop: the cut-off replica closes its connections
         for replica, url in ((cut_off, partition.url), (other, pg_url)):
             config = tmp_path / f"{replica.name}.toml"
@@ -559,12 +425,12 @@ async def test_a_leader_cut_off_from_the_database_steps_down_and_the_follower_le
             await replica.running()
             if replica is cut_off:  # it leads first
                 await until(lambda: _true(cut_off.process.returncode is None), "running", 1)
-                await until(_role_is(cut_off, http, "leader"), "the first replica leads", WAIT_S)
-        await until(_role_is(other, http, "follower"), "the second follows", WAIT_S)
+                await until(role_is(cut_off, http, "leader"), "the first replica leads", WAIT_S)
+        await until(role_is(other, http, "follower"), "the second follows", WAIT_S)
 
         partition.cut()
         cut_at = time.monotonic()
-        await until(_role_is(other, http, "leader"), "the follower leads", TAKEOVER_BOUND_S)
+        await until(role_is(other, http, "leader"), "the follower leads", TAKEOVER_BOUND_S)
         takeover_s = time.monotonic() - cut_at
         print(f"\ntakeover after a cut: the follower leads {takeover_s:.1f} s after the leader was cut off")
 
@@ -577,19 +443,12 @@ async def test_a_leader_cut_off_from_the_database_steps_down_and_the_follower_le
         assert any("stepping down" in line for line in cut_off.log), "".join(cut_off.log)
 
 
-def _role_is(replica: Replica, http: httpx.AsyncClient, role: str):
-    async def check() -> bool:
-        return await replica.role(http) == role
-
-    return check
-
-
 async def test_in_polling_mode_only_the_leader_polls_and_its_successor_polls_after_a_kill(pg_url, tmp_path):
     first, second = Replica("first", free_port(), 0), Replica("second", free_port(), 0)
     async with contextlib.AsyncExitStack() as stack:
         telegram = await stack.enter_async_context(FakeTelegramAPI())
         http = await stack.enter_async_context(httpx.AsyncClient())
-        stack.push_async_callback(_stop, [first, second])
+        stack.push_async_callback(stop_replicas, [first, second])
         polling = (f'[telegram]\nenabled = true\nmode = "polling"\nbase_url = "{telegram.base_url}"\n'
                    f'base_file_url = "{telegram.base_file_url}"\n')
         env = {**os.environ, "LIQBOT_TELEGRAM_TOKEN": telegram.token}
@@ -598,7 +457,7 @@ async def test_in_polling_mode_only_the_leader_polls_and_its_successor_polls_aft
             config.write_text(quiet_config(pg_url, replica.ops_port) + polling)
             await replica.start(config, env)
             await replica.running()
-            await until(_role_is(replica, http, role), f"{replica.name} is the {role}", WAIT_S)
+            await until(role_is(replica, http, role), f"{replica.name} is the {role}", WAIT_S)
 
         user = telegram.user(700_001, "Trader")
         chat = telegram.private_chat(user)
@@ -615,7 +474,7 @@ async def test_in_polling_mode_only_the_leader_polls_and_its_successor_polls_aft
         # an unconfirmed update is delivered again to the next poller, by Telegram too.
         await until(lambda: _true(confirmed_past(telegram, before)), "the update confirmed", WAIT_S)
         first.process.send_signal(signal.SIGKILL)
-        await until(_role_is(second, http, "leader"), "the second leads", TAKEOVER_BOUND_S)
+        await until(role_is(second, http, "leader"), "the second leads", TAKEOVER_BOUND_S)
         after = telegram.push_message(chat, user, "/liq ETH")
         await answered(after)
         # By now a second poller would long have answered the first message again.

@@ -25,7 +25,8 @@ from bot.services.feed import FeedService
 from bot.services.live import LiveFeeds
 from bot.services.notifier import ConsoleDestination, Notifier, NotifierSettings
 from bot.services.queries import QueryService
-from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_payloads import CHANNEL_ID
 from tests.fakes.telegram_api import FakeTelegramAPI, parse_html
 from tests.fakes.venue_rest import FakeVenueRest
 from tests.fakes.venue_ws import FakeVenueServer, VirtualClock

@@ -19,7 +19,8 @@ from bot.replies.locales import text
 from bot.replies.model import Reply
 from bot.services.notifier import Notifier, NotifierSettings
 from bot.services.queries import QueryService
-from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_payloads import CHANNEL_ID
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.support import until
 from tests.test_telegram import ALICE, BOB, NOW_MS, SUPERGROUP_ID, seed

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from bot.replies.alerts import alert_reply
-from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_payloads import CHANNEL_ID
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.support import until
 from tests.test_discord import adapter_for, embed_text

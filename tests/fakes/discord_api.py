@@ -22,36 +22,26 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-TOKEN = "fake-discord-token"
-APP_ID = 900000000000000001
-BOT_USER_ID = APP_ID
-GUILD_ID = 800000000000000001
-CHANNEL_ID = 700000000000000001
-DM_CHANNEL_ID = 700000000000000002
-NO_ACCESS_CHANNEL_ID = 700000000000000003  # exists, but the bot cannot see it: 403 Missing Access
-ADMIN_ID = 600000000000000001
-MEMBER_ID = 600000000000000002
-API_PREFIX = "/api/v10"
-TIMESTAMP = "2025-03-21T12:00:00.000000+00:00"
-
-# Permission bits (Discord's documented values).
-VIEW_CHANNEL = 1 << 10
-SEND_MESSAGES = 1 << 11
-EMBED_LINKS = 1 << 14
-ATTACH_FILES = 1 << 15
-READ_MESSAGE_HISTORY = 1 << 16
-USE_APPLICATION_COMMANDS = 1 << 31
-MANAGE_GUILD = 1 << 5
-MEMBER_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | USE_APPLICATION_COMMANDS
-ADMIN_PERMISSIONS = MEMBER_PERMISSIONS | MANAGE_GUILD
-BOT_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY
-
-EPHEMERAL = 1 << 6
-# Interaction callback types.
-CHANNEL_MESSAGE = 4
-UPDATE_MESSAGE = 7
-AUTOCOMPLETE_RESULT = 8
-
+from tests.fakes.discord_payloads import (
+    ADMIN_ID,
+    API_PREFIX,
+    APP_ID,
+    BOT_PERMISSIONS,
+    BOT_USER,
+    CHANNEL_ID,
+    CHANNEL_MESSAGE,
+    DM_CHANNEL_ID,
+    EPHEMERAL,
+    GUILD_ID,
+    NO_ACCESS_CHANNEL_ID,
+    TIMESTAMP,
+    TOKEN,
+    UPDATE_MESSAGE,
+    guild_payload,
+    interaction_base,
+    ready_payload,
+    user,
+)
 
 RECORDED = web.RequestKey("recorded", "Request")
 UNSHARDED = (0, 1)
@@ -60,24 +50,6 @@ UNSHARDED = (0, 1)
 def _shard_of(guild_id: int, shard_count: int) -> int:
     """Discord's routing of a guild's events (https://discord.com/developers/docs/events/gateway#sharding)."""
     return (guild_id >> 22) % shard_count
-
-
-def user(user_id: int, name: str, bot: bool = False) -> dict:
-    return {
-        "id": str(user_id),
-        "username": name,
-        "global_name": name,
-        "discriminator": "0",
-        "avatar": None,
-        "bot": bot,
-        "public_flags": 0,
-        "flags": 0,
-        "verified": True,
-        "mfa_enabled": False,
-    }
-
-
-BOT_USER = user(BOT_USER_ID, "liqbot", bot=True)
 
 
 @dataclass
@@ -428,9 +400,9 @@ class FakeDiscord:
                     break
                 shard = self._shards[ws] = tuple(payload["d"].get("shard") or UNSHARDED)
                 serves_guild = _shard_of(GUILD_ID, shard[1]) == shard[0]
-                await self._dispatch(ws, "READY", self._ready_payload(shard, serves_guild))
+                await self._dispatch(ws, "READY", ready_payload(shard, serves_guild, self.gateway_url))
                 if serves_guild:
-                    await self._dispatch(ws, "GUILD_CREATE", self._guild_payload())
+                    await self._dispatch(ws, "GUILD_CREATE", guild_payload())
                 self._identified.set()
         self._sockets.remove(ws)
         self._shards.pop(ws, None)
@@ -438,82 +410,6 @@ class FakeDiscord:
 
     async def _dispatch(self, ws: web.WebSocketResponse, event: str, data: dict) -> None:
         await ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._sequence), "d": data}))
-
-    def _ready_payload(self, shard: tuple[int, int], serves_guild: bool) -> dict:
-        return {
-            "v": 10,
-            "user": BOT_USER,
-            "guilds": [{"id": str(GUILD_ID), "unavailable": True}] if serves_guild else [],
-            "session_id": "fake-session",
-            "resume_gateway_url": self.gateway_url,
-            "shard": list(shard),
-            "application": {"id": str(APP_ID), "flags": 0},
-            "private_channels": [],
-            "relationships": [],
-        }
-
-    def _text_channel(self) -> dict:
-        return {
-            "id": str(CHANNEL_ID),
-            "type": 0,
-            "guild_id": str(GUILD_ID),
-            "name": "trading",
-            "position": 0,
-            "permission_overwrites": [],
-            "nsfw": False,
-            "parent_id": None,
-            "topic": None,
-            "rate_limit_per_user": 0,
-            "last_message_id": None,
-        }
-
-    def _guild_payload(self) -> dict:
-        return {
-            "id": str(GUILD_ID),
-            "name": "Test Guild",
-            "icon": None,
-            "owner_id": str(ADMIN_ID),
-            "afk_timeout": 300,
-            "verification_level": 0,
-            "default_message_notifications": 0,
-            "explicit_content_filter": 0,
-            "roles": [
-                {
-                    "id": str(GUILD_ID),
-                    "name": "@everyone",
-                    "permissions": str(MEMBER_PERMISSIONS),
-                    "position": 0,
-                    "color": 0,
-                    "hoist": False,
-                    "managed": False,
-                    "mentionable": False,
-                    "flags": 0,
-                }
-            ],
-            "emojis": [],
-            "stickers": [],
-            "features": [],
-            "mfa_level": 0,
-            "system_channel_id": None,
-            "member_count": 3,
-            "members": [
-                {"user": BOT_USER, "roles": [], "joined_at": TIMESTAMP, "deaf": False, "mute": False, "flags": 0}
-            ],
-            "channels": [self._text_channel()],
-            "threads": [],
-            "presences": [],
-            "voice_states": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-            "premium_tier": 0,
-            "preferred_locale": "en-US",
-            "joined_at": TIMESTAMP,
-            "large": False,
-            "unavailable": False,
-            "nsfw_level": 0,
-            "premium_progress_bar_enabled": False,
-        }
 
     async def wait_identified(self, timeout: float = 5.0) -> None:
         await asyncio.wait_for(self._identified.wait(), timeout)
@@ -532,52 +428,6 @@ class FakeDiscord:
                 if command["name"] == name:
                     return command
         raise AssertionError(f"/{name} is not registered with the fake Discord (scopes {list(self.commands)})")
-
-    def _base(self, kind: int, *, admin: bool, guild: bool, app_permissions: int, channel_id: int | None,
-              user_id: int | None = None) -> dict:
-        interaction_id = next(self._ids)
-        base: dict[str, Any] = {
-            "id": str(interaction_id),
-            "application_id": str(APP_ID),
-            "type": kind,
-            "token": f"interaction-token-{interaction_id}",
-            "version": 1,
-            "locale": "en-US",
-            "entitlements": [],
-            "attachment_size_limit": 10 * 1024 * 1024,
-        }
-        invoker = user(ADMIN_ID, "admin") if admin else user(MEMBER_ID, "member")
-        if user_id is not None:
-            invoker = user(user_id, f"user{user_id}")
-        if guild:
-            base.update(
-                guild_id=str(GUILD_ID),
-                guild_locale="en-US",
-                channel_id=str(channel_id or CHANNEL_ID),
-                channel=self._text_channel() | {"id": str(channel_id or CHANNEL_ID)},
-                member={
-                    "user": invoker,
-                    "roles": [],
-                    "joined_at": TIMESTAMP,
-                    "deaf": False,
-                    "mute": False,
-                    "flags": 0,
-                    "permissions": str(ADMIN_PERMISSIONS if admin else MEMBER_PERMISSIONS),
-                },
-                app_permissions=str(app_permissions),
-                authorizing_integration_owners={"0": str(GUILD_ID)},
-                context=0,
-            )
-        else:
-            base.update(
-                channel_id=str(channel_id or DM_CHANNEL_ID),
-                channel={"id": str(channel_id or DM_CHANNEL_ID), "type": 1, "recipients": [invoker]},
-                user=invoker,
-                app_permissions=str(BOT_PERMISSIONS),
-                authorizing_integration_owners={"0": str(GUILD_ID)},
-                context=1,
-            )
-        return base
 
     async def _send_interaction(self, interaction: dict) -> Injected:
         """Sent on the shard Discord routes it to: the guild's, or shard 0 without a guild."""
@@ -623,19 +473,19 @@ class FakeDiscord:
         user_id: int | None = None,
     ) -> Injected:
         """A member (with Manage Server when `admin`; `user_id`: another member) runs /name with string options."""
-        interaction = self._base(2, admin=admin, guild=guild, app_permissions=app_permissions, channel_id=channel_id,
+        interaction = interaction_base(next(self._ids), 2, admin=admin, guild=guild, app_permissions=app_permissions, channel_id=channel_id,
                                  user_id=user_id)
         interaction["data"] = self._command_data(name, options or {}, guild)
         return await self._send_interaction(interaction)
 
     async def autocomplete(self, name: str, options: dict[str, str], focused: str, *, guild: bool = True) -> Injected:
-        interaction = self._base(4, admin=False, guild=guild, app_permissions=BOT_PERMISSIONS, channel_id=None)
+        interaction = interaction_base(next(self._ids), 4, admin=False, guild=guild, app_permissions=BOT_PERMISSIONS, channel_id=None)
         interaction["data"] = self._command_data(name, options, guild, focused)
         return await self._send_interaction(interaction)
 
     async def click(self, message_id: int, custom_id: str, *, admin: bool = False, guild: bool = True) -> Injected:
         """A member clicks the button `custom_id` on a message the bot sent."""
-        interaction = self._base(3, admin=admin, guild=guild, app_permissions=BOT_PERMISSIONS, channel_id=None)
+        interaction = interaction_base(next(self._ids), 3, admin=admin, guild=guild, app_permissions=BOT_PERMISSIONS, channel_id=None)
         interaction["message"] = self.messages[message_id]
         interaction["data"] = {"custom_id": custom_id, "component_type": 2}
         return await self._send_interaction(interaction)
