@@ -67,41 +67,35 @@ def is_gone(error: TelegramError) -> bool:
 async def send_reply(
     bot: Bot, chat_id: int, reply: Reply, reply_to: int | None = None, thread_id: int | None = None,
     *, pacing: object = None,
-) -> list[Message]:
+) -> None:
     """Send `reply` as photo and/or messages, in order; `pacing` is the rate limiter's
     argument for each call. Raises TelegramError on failure."""
     parts = render_telegram(reply)
     buttons = keyboard(reply)
     reply_parameters = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-    sent: list[Message] = []
     if reply.image is not None:
         caption = parts[0] if parts and utf16_len(parts[0]) <= CAPTION_LIMIT_UTF16 else None
         if caption is not None:
             parts = parts[1:]
-        sent.append(
-            await bot.send_photo(
-                chat_id,
-                InputFile(reply.image.png, filename=reply.image.filename),
-                caption=caption,
-                parse_mode=ParseMode.HTML if caption else None,
-                reply_parameters=reply_parameters,
-                reply_markup=None if parts else buttons,
-                message_thread_id=thread_id,
-                rate_limit_args=pacing,
-            )
+        await bot.send_photo(
+            chat_id,
+            InputFile(reply.image.png, filename=reply.image.filename),
+            caption=caption,
+            parse_mode=ParseMode.HTML if caption else None,
+            reply_parameters=reply_parameters,
+            reply_markup=None if parts else buttons,
+            message_thread_id=thread_id,
+            rate_limit_args=pacing,
         )
         reply_parameters = None
     for index, part in enumerate(parts):
-        sent.append(
-            await bot.send_message(
-                chat_id,
-                part,
-                parse_mode=ParseMode.HTML,
-                reply_parameters=reply_parameters if index == 0 else None,
-                reply_markup=buttons if index == len(parts) - 1 else None,
-                link_preview_options=NO_PREVIEW,
-                message_thread_id=thread_id,
-                rate_limit_args=pacing,
-            )
+        await bot.send_message(
+            chat_id,
+            part,
+            parse_mode=ParseMode.HTML,
+            reply_parameters=reply_parameters if index == 0 else None,
+            reply_markup=buttons if index == len(parts) - 1 else None,
+            link_preview_options=NO_PREVIEW,
+            message_thread_id=thread_id,
+            rate_limit_args=pacing,
         )
-    return sent
