@@ -25,7 +25,7 @@ from bot.services.ingest import replay
 from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from tests.fakes.market_http import PRICES, FakeMarket, FakeMarketVenues, Scripted
 from tests.support import ask
-from tests.test_market_data import ASSETS, VirtualClock, make_config
+from tests.test_market_poller import ASSETS, VirtualClock, make_config
 
 BAR = 15 * MINUTE_MS
 T = 1_764_633_600_000  # a bar's open

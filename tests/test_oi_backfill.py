@@ -29,7 +29,7 @@ from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 from tests.fakes.market_http import PRICES, FakeMarket, FakeMarketVenues, Scripted
 from tests.support import ask, until
-from tests.test_market_data import ASSETS, T0, VirtualClock, make_config
+from tests.test_market_poller import ASSETS, T0, VirtualClock, make_config
 
 BINANCE_HIST = binance.OPEN_INTEREST_HIST_PATH
 BYBIT_OI, BYBIT_KLINE = bybit.OPEN_INTEREST_PATH, bybit.MARK_KLINE_PATH
