@@ -47,7 +47,7 @@ sender gets every alert of a 50-chat burst out within 1 s. Printed per platform,
   claim, the Notifier's queue and pacing, the platform), and each platform's
   messages per second while the firehose ran.
 With `--cascade-after-digests-s S` the cascade starts S s after the digests fell due
-(the baseline lasts until then): the fan-out has filled each platform's outbox
+(the baseline, at least `--baseline-s`, lasts until then and includes the fan-out's start): the fan-out has filled each platform's outbox
 share when the alerts come, which the outbox must not let hold them back.
 `big` alerts are held `alerts.group_s` (2 s) by design to group orders, so they
 are not a latency measure (the marker is below every `big` threshold).
@@ -301,8 +301,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     tasks = [asyncio.create_task(coro) for coro in (
         app.notifier.run(), app.outbox.run(), app.alerts.run(), ingest.run(), ask(), watch_loop_lag(loop_lag_ms),
     )]
-    # The same-run baseline: commands with no cascade; with --cascade-after-digests-s, until the
-    # digests' fan-out has run that long, so the cascade's alerts meet a platform share it filled.
+    # The same-run baseline: commands with no cascade. With --cascade-after-digests-s it lasts (at
+    # least --baseline-s and) until the digests' fan-out has run that long, so the cascade's alerts
+    # meet a platform share it filled; such a baseline includes the fan-out's first minute or two.
     cascade_in_s = args.baseline_s
     if args.cascade_after_digests_s is not None:
         cascade_in_s = max(cascade_in_s, due_s + args.cascade_after_digests_s - time.time())
@@ -424,10 +425,10 @@ def main() -> None:
     parser.add_argument("--commands-per-s", type=float, default=20.0)
     parser.add_argument("--throttle-every", type=int, default=50, help="one 429 per this many commands")
     parser.add_argument("--max-s", type=float, default=1800.0, help="stop feeding after this long (bounded)")
-    parser.add_argument("--baseline-s", type=float, default=15.0, help="commands alone before the cascade")
+    parser.add_argument("--baseline-s", type=float, default=15.0, help="commands alone before the cascade (at least this long)")
     parser.add_argument("--digest-after-s", type=float, default=60.0, help="digests fall due this far into the run")
     parser.add_argument("--cascade-after-digests-s", type=float, default=None,
-                        help="start the cascade this long after the digests fell due (default: after --baseline-s)")
+                        help="start the cascade this long after the digests fell due, and not before --baseline-s")
     parser.add_argument("--settle-s", type=float, default=600.0,
                         help="at most this long for queued alerts, digests and answers after the cascade")
     args = parser.parse_args()

@@ -61,6 +61,7 @@ class Replica:
             if name and not name.startswith("#")
         }
 
+
 async def stop_replicas(replicas: list[Replica]) -> None:
     for replica in replicas:
         if replica.process is not None and replica.process.returncode is None:
@@ -78,11 +79,13 @@ async def stop_replicas(replicas: list[Replica]) -> None:
         # Shown by pytest only when the test failed: what each replica logged.
         print(f"--- {replica.name} (exit {replica.process.returncode}) ---\n{''.join(replica.log)}")
 
+
 def role_is(replica: Replica, http: httpx.AsyncClient, role: str):
     async def check() -> bool:
         return await replica.role(http) == role
 
     return check
+
 
 async def until(predicate, what: str, timeout: float) -> float:
     """Poll an async predicate (bounded); the seconds it took."""
@@ -91,6 +94,7 @@ async def until(predicate, what: str, timeout: float) -> float:
         assert time.monotonic() - started < timeout, f"{what}: not within {timeout:g} s"
         await asyncio.sleep(0.05)
     return time.monotonic() - started
+
 
 class Partition:
     """A TCP relay to PostgreSQL that `cut()` stops passing bytes through in both
@@ -141,6 +145,7 @@ class Partition:
             writer.write(data)
             await writer.drain()
         writer.close()
+
 
 def quiet_config(pg_url: str, ops_port: int) -> str:
     """No venue, no chat platform: the election and /healthz alone, at the default heartbeat and lease."""

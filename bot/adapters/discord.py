@@ -1,11 +1,12 @@
 """The Discord adapter: slash commands in, embeds out, on discord.py 2.7.
 
-Slash commands are generated from the shared registry (discord_commands.py):
-same names, same arguments in the same order, the registry's per-locale
-descriptions (English, plus Chinese for Discord's zh-CN locale). An invocation
-is turned back into command text (`/liq xbt 4h`) and goes through the shared
-Dispatcher, so parsing, "did you mean BTC?", authorization and rate limits are
-the same as on Telegram and the console.
+Slash commands are generated from the shared registry (bot.commands.registry;
+the generation is in discord_commands.py): same names, same arguments in the
+same order, the registry's per-locale descriptions (English, plus Chinese for
+Discord's zh-CN locale). An invocation is turned back into command text
+(`/liq xbt 4h`) and goes through the shared Dispatcher, so parsing, "did you
+mean BTC?", authorization and rate limits are the same as on Telegram and the
+console.
 
 Choices made here:
 - Aliases (`/liqs`, `/rank` ...) are not separate slash commands: Discord lists

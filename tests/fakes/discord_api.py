@@ -473,19 +473,21 @@ class FakeDiscord:
         user_id: int | None = None,
     ) -> Injected:
         """A member (with Manage Server when `admin`; `user_id`: another member) runs /name with string options."""
-        interaction = interaction_base(next(self._ids), 2, admin=admin, guild=guild, app_permissions=app_permissions, channel_id=channel_id,
-                                 user_id=user_id)
+        interaction = interaction_base(next(self._ids), 2, admin=admin, guild=guild, app_permissions=app_permissions,
+                                       channel_id=channel_id, user_id=user_id)
         interaction["data"] = self._command_data(name, options or {}, guild)
         return await self._send_interaction(interaction)
 
     async def autocomplete(self, name: str, options: dict[str, str], focused: str, *, guild: bool = True) -> Injected:
-        interaction = interaction_base(next(self._ids), 4, admin=False, guild=guild, app_permissions=BOT_PERMISSIONS, channel_id=None)
+        interaction = interaction_base(next(self._ids), 4, admin=False, guild=guild, app_permissions=BOT_PERMISSIONS,
+                                       channel_id=None)
         interaction["data"] = self._command_data(name, options, guild, focused)
         return await self._send_interaction(interaction)
 
     async def click(self, message_id: int, custom_id: str, *, admin: bool = False, guild: bool = True) -> Injected:
         """A member clicks the button `custom_id` on a message the bot sent."""
-        interaction = interaction_base(next(self._ids), 3, admin=admin, guild=guild, app_permissions=BOT_PERMISSIONS, channel_id=None)
+        interaction = interaction_base(next(self._ids), 3, admin=admin, guild=guild, app_permissions=BOT_PERMISSIONS,
+                                       channel_id=None)
         interaction["message"] = self.messages[message_id]
         interaction["data"] = {"custom_id": custom_id, "component_type": 2}
         return await self._send_interaction(interaction)
