@@ -25,7 +25,7 @@ from bot.services.ingest import replay
 from bot.storage.levels_inputs_store import KlineStore, MarginRateStore
 from tests.fakes.market_http import PRICES, FakeMarket, FakeMarketVenues, Scripted
 from tests.support import ask
-from tests.test_market_poller import ASSETS, VirtualClock, make_config
+from tests.test_market_poller import ASSETS, clock, make_config  # noqa: F401  (clock: the fixture)
 
 BAR = 15 * MINUTE_MS
 T = 1_764_633_600_000  # a bar's open
@@ -191,19 +191,10 @@ def levels_config(url: str):
 
 
 @pytest.fixture
-def clock():
-    return VirtualClock()
-
-
-@pytest.fixture
 async def venues(clock):
-    fake = FakeMarketVenues(ASSETS, clock.now_ms)
-    fake.market = FakeMarket(oi_growth_24h=0.25, history_ms=DAY_MS + HOUR_MS, taker_buy_share=0.7)
-    await fake.start()
-    try:
+    market = FakeMarket(oi_growth_24h=0.25, history_ms=DAY_MS + HOUR_MS, taker_buy_share=0.7)
+    async with FakeMarketVenues(ASSETS, clock.now_ms, market) as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest.fixture

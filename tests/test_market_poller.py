@@ -77,12 +77,8 @@ def clock():
 
 @pytest.fixture
 async def venues(clock):
-    fake = FakeMarketVenues(ASSETS, clock.now_ms)
-    await fake.start()
-    try:
+    async with FakeMarketVenues(ASSETS, clock.now_ms) as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 def make_config(url: str, **market) -> Config:

@@ -29,7 +29,7 @@ from bot.storage.market_store import MarketStore
 from bot.storage.store import Store
 from tests.fakes.market_http import PRICES, FakeMarket, FakeMarketVenues, Scripted
 from tests.support import ask, until
-from tests.test_market_poller import ASSETS, T0, VirtualClock, make_config
+from tests.test_market_poller import ASSETS, T0, clock, make_config  # noqa: F401  (clock: the fixture)
 
 BINANCE_HIST = binance.OPEN_INTEREST_HIST_PATH
 BYBIT_OI, BYBIT_KLINE = bybit.OPEN_INTEREST_PATH, bybit.MARK_KLINE_PATH
@@ -133,19 +133,10 @@ def test_history_parsers_raise_typed_errors_on_garbage(parse, body):
 
 
 @pytest.fixture
-def clock():
-    return VirtualClock()
-
-
-@pytest.fixture
 async def venues(clock):
-    fake = FakeMarketVenues(ASSETS, clock.now_ms)
-    fake.market = CROWDED
-    await fake.start()
-    try:
+    market = CROWDED
+    async with FakeMarketVenues(ASSETS, clock.now_ms, market) as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest.fixture

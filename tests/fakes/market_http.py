@@ -78,11 +78,16 @@ def venue_of(path: str) -> str:
 
 
 class FakeMarketVenues:
-    def __init__(self, assets: Sequence[str], clock: Callable[[], int] = lambda: 0) -> None:
+    """The venues' REST APIs on 127.0.0.1 (`start()`/`stop()`, or `async with`), answering
+    from `market` unless a path is scripted."""
+
+    def __init__(
+        self, assets: Sequence[str], clock: Callable[[], int] = lambda: 0, market: FakeMarket | None = None
+    ) -> None:
         self.assets = list(assets)
         self.clock = clock
         self.hits: list[Hit] = []
-        self.market = FakeMarket()
+        self.market = market or FakeMarket()
         self._scripts: dict[str, deque[Scripted]] = {}
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -107,6 +112,13 @@ class FakeMarketVenues:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeMarketVenues:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
 
     async def _handle(self, request: web.Request) -> web.Response:
         path = request.path
