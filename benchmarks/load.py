@@ -47,8 +47,9 @@ sender gets every alert of a 50-chat burst out within 1 s. Printed per platform,
   claim, the Notifier's queue and pacing, the platform), and each platform's
   messages per second while the firehose ran.
 With `--cascade-after-digests-s S` the cascade starts S s after the digests fell due
-(the baseline, at least `--baseline-s`, lasts until then and includes the fan-out's start): the fan-out has filled each platform's outbox
-share when the alerts come, which the outbox must not let hold them back.
+(the baseline, at least `--baseline-s`, lasts until then and includes the fan-out's
+start): the fan-out has filled each platform's outbox share when the alerts come,
+which the outbox must not let hold them back.
 `big` alerts are held `alerts.group_s` (2 s) by design to group orders, so they
 are not a latency measure (the marker is below every `big` threshold).
 
@@ -78,6 +79,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from websockets.asyncio.server import serve  # noqa: E402
 
+from benchmarks.load_figures import (  # noqa: E402
+    alert_figures,
+    alert_stages,
+    command_latencies,
+    digest_figures,
+    percentiles,
+    send_rates,
+    sent_of,
+)
 from bot.adapters.discord import DiscordAdapter  # noqa: E402
 from bot.adapters.telegram import TelegramAdapter  # noqa: E402
 from bot.adapters.telegram_pacing import OVERALL_PER_S as TELEGRAM_PACED_PER_S  # noqa: E402
@@ -91,15 +101,6 @@ from bot.feeds.sources import VenueStream  # noqa: E402
 from bot.feeds.synthetic import LiquidationSpec, frame_for  # noqa: E402
 from bot.scheduler import DigestScheduler  # noqa: E402
 from bot.services.live import LiveIngest  # noqa: E402
-from benchmarks.load_figures import (  # noqa: E402
-    alert_figures,
-    alert_stages,
-    command_latencies,
-    digest_figures,
-    percentiles,
-    send_rates,
-    sent_of,
-)
 
 MARKER_USD = 40_000_000
 FIRST_USER_ID = 500_000

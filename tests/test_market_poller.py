@@ -29,7 +29,6 @@ from tests.fakes.market_http import PRICES, FakeMarketVenues, Scripted
 from tests.support import until
 from tests.backends import backend  # noqa: F401,E402  (the store tests on both backends)
 
-
 BinanceFeedConfig, BybitFeedConfig, OkxFeedConfig = SETTINGS[BINANCE], SETTINGS[BYBIT], SETTINGS[OKX]
 
 T0 = 1_700_000_000_000
