@@ -15,15 +15,15 @@ last written, and the next sender sends it after that due time.
 
 Sending: one pump per process claims rows (a lease of `lease_ms`, renewed while
 they wait in the Notifier's queue), hands them to the Notifier (alerts urgent,
-ahead of digests; per platform at most `in_flight_rows` alerts, and digests in what the
-alerts leave of that share, so the leases of a 10k-chat digest fan-out are not all
-ticking in one queue, such a fan-out never keeps an alert in the table, and a slow
-platform never takes the others' room; claimed alerts bring their chats' other waiting
-alerts along, up to as many again, for the Notifier to send together), and records each row as done
-("sent", or "failed" once the Notifier gave up on it) right after the platform
-answered: a finished send wakes the pump, which records every send finished
-within `RECORD_EVERY_S` (50 ms) of it in one statement. PostgreSQL claims with `FOR UPDATE SKIP
-LOCKED`, so two senders never take the same row.
+ahead of digests; per platform at most `in_flight_rows` alerts, and digests in what
+the alerts leave of that share, so the leases of a 10k-chat digest fan-out are not
+all ticking in one queue, such a fan-out never keeps an alert in the table, and a
+slow platform never takes the others' room; claimed alerts bring their chats' other
+waiting alerts along, up to as many again, for the Notifier to send together), and
+records each row as done ("sent", or "failed" once the Notifier gave up on it) right
+after the platform answered: a finished send wakes the pump, which records every send
+finished within `RECORD_EVERY_S` (50 ms) of it in one statement. PostgreSQL claims
+with `FOR UPDATE SKIP LOCKED`, so two senders never take the same row.
 
 Guarantees:
 - Never lost: a row is done only after the platform answered; a sender that

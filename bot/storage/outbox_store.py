@@ -92,9 +92,9 @@ class OutboxStore(SiblingStore):
         """Up to `limit` unfinished rows nobody holds (urgent ones first, oldest first),
         leased to `owner` until `now_ms + lease_ms`: only chats of `platform` if given,
         none of the platforms `other_than`, only urgent or only ordinary rows if `urgent`
-        is given. With the urgent ones come the other urgent
-        rows waiting for the same chats (up to `limit` more), which the Notifier sends
-        in one message with them: a chat's alerts of a cascade leave together."""
+        is given. With the urgent ones come the other urgent rows waiting for the same
+        chats (up to `limit` more), which the Notifier sends in one message with them: a
+        chat's alerts of a cascade leave together."""
         if limit <= 0:
             return []
         skip_locked = " FOR UPDATE SKIP LOCKED" if self._db.backend == "postgresql" else ""
