@@ -166,15 +166,21 @@ class Stream:
         self._rest = rest
         # (at_ms, connections that received it, the fake's connections so far: which one got it)
         self.sent: list[tuple[int, int, int]] = []
+        self._orders = itertools.count()
+        self._last_ms = 0
 
     async def run(self) -> None:
-        for n in itertools.count():
-            at_ms = max(int(time.time() * 1000), self.sent[-1][0] + 1 if self.sent else 0)  # one order per ms
-            frame = liquidation_frame("okx", "public", n, at_ms)
-            self._rest.okx_liquidations.append(frame["data"][0])
-            receivers = await self._server.broadcast(frame)
-            self.sent.append((at_ms, receivers, self._server.connections))
+        while True:
+            await self.send()
             await asyncio.sleep(FRAME_EVERY_S)
+
+    async def send(self) -> None:
+        """One order now; its time is taken before the broadcast, so a `send` beside `run` keeps one order per ms."""
+        self._last_ms = at_ms = max(int(time.time() * 1000), self._last_ms + 1)
+        frame = liquidation_frame("okx", "public", next(self._orders), at_ms)
+        self._rest.okx_liquidations.append(frame["data"][0])
+        receivers = await self._server.broadcast(frame)
+        self.sent.append((at_ms, receivers, self._server.connections))
 
 
 async def stored_orders(pg_url: str) -> dict[int, int]:
@@ -252,6 +258,13 @@ async def test_killing_the_leader_hands_over_within_15_s_losing_no_order_reply_a
             killed_at, killed_s = time.monotonic(), time.time()
             assert killed_s < watched.due_s - 1, "the kill came too late: the digest was due"
             survivors = [r for r in replicas if r is not leader]
+            # One order while no leader is connected, which only the backfill can store. A 0.1 s
+            # takeover can leave no frame of the stream's own in that gap.
+            while okx_ws.subscribed_connections() and okx_ws.connections == connections_before:
+                assert time.monotonic() - killed_at < WAIT_S, "the dead leader's OKX stream still open"
+                await asyncio.sleep(0.005)
+            assert okx_ws.connections == connections_before, "the new leader connected before the dead one's close"
+            await stream.send()
 
             async def new_leader() -> bool:
                 return "leader" in [await r.role(http) for r in survivors]
