@@ -134,8 +134,7 @@ def test_history_parsers_raise_typed_errors_on_garbage(parse, body):
 
 @pytest.fixture
 async def venues(clock):
-    market = CROWDED
-    async with FakeMarketVenues(ASSETS, clock.now_ms, market) as fake:
+    async with FakeMarketVenues(ASSETS, clock.now_ms, CROWDED) as fake:
         yield fake
 
 
